@@ -4,7 +4,7 @@
 # Shared by the demo, the tests and .ci/run. Idempotent: `start` twice starts nothing new, and
 # `stop` stops only what this script started (tracked by pid files under the state dir).
 #
-#   scripts/services.sh install|start|status|stop|env|base-image
+#   .ci/services.sh install|start|status|stop|env|base-image
 #
 # Environment (all optional):
 #   SLIPWAY_SERVICES_DIR   state dir (default /var/tmp/slipway-services)
