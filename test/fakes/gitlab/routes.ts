@@ -1,0 +1,247 @@
+import express from 'express';
+import type { Request, Response, Router } from 'express';
+import { str } from './body.js';
+import type { ParsedBody } from './body.js';
+import { paginate } from './pagination.js';
+import { firstBranchContaining, readBlob, resolveCommit } from './repo-queries.js';
+import { applyStatus } from './state.js';
+import type { FakeState } from './state.js';
+import type { CommitStatusState, FakeProject, Note } from './types.js';
+
+// The GitLab API v4 endpoints Slipway uses, with GitLab's status codes and error bodies.
+
+const STATES: readonly CommitStatusState[] = ['pending', 'running', 'success', 'failed', 'canceled', 'skipped'];
+
+type Handler = (req: Request, res: Response, project: FakeProject, body: ParsedBody | null) => Promise<void> | void;
+
+function param(req: Request, name: string): string {
+  const v = (req.params as Record<string, string | undefined>)[name];
+  return v ?? '';
+}
+
+function query(req: Request, name: string): string | undefined {
+  const v = (req.query as Record<string, unknown>)[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function apiRouter(state: FakeState): Router {
+  const r = express.Router();
+
+  // Wraps a project-scoped handler: 404 Project Not Found when :id matches nothing, body parsed once.
+  const project =
+    (h: Handler) =>
+    async (req: Request, res: Response): Promise<void> => {
+      const p = state.findProject(param(req, 'id'));
+      if (!p) {
+        res.status(404).json({ message: '404 Project Not Found' });
+        return;
+      }
+      await h(req, res, p, (res.locals['body'] as ParsedBody | null | undefined) ?? null);
+    };
+
+  r.get('/user', (_req, res) => {
+    res.json(state.currentUser);
+  });
+
+  r.get(
+    '/projects/:id',
+    project((_req, res, p) => {
+      const name = p.pathWithNamespace.split('/').pop() ?? p.pathWithNamespace;
+      res.json({
+        id: p.id,
+        description: null,
+        name,
+        name_with_namespace: p.pathWithNamespace.split('/').join(' / '),
+        path: name,
+        path_with_namespace: p.pathWithNamespace,
+        default_branch: p.defaultBranch,
+        visibility: 'private',
+        web_url: `${state.baseUrl}/${p.pathWithNamespace}`,
+        http_url_to_repo: p.cloneUrl,
+        ssh_url_to_repo: `git@127.0.0.1:${p.pathWithNamespace}.git`,
+      });
+    }),
+  );
+
+  r.post(
+    '/projects/:id/statuses/:sha',
+    project(async (req, res, p, body) => {
+      const stateParam = str(body, 'state');
+      if (stateParam === undefined) {
+        res.status(400).json({ error: 'state is missing, state does not have a valid value' });
+        return;
+      }
+      const wanted = STATES.find((s) => s === stateParam);
+      if (!wanted) {
+        res.status(400).json({ error: 'state does not have a valid value' });
+        return;
+      }
+      const coverageRaw = str(body, 'coverage');
+      const coverage = coverageRaw === undefined ? null : Number(coverageRaw);
+      if (coverage !== null && !Number.isFinite(coverage)) {
+        res.status(400).json({ error: 'coverage is invalid' });
+        return;
+      }
+      const sha = await resolveCommit(p.bareDir, param(req, 'sha'));
+      if (!sha) {
+        res.status(404).json({ message: '404 Commit Not Found' });
+        return;
+      }
+      const ref = str(body, 'ref') ?? (await firstBranchContaining(p.bareDir, sha));
+      if (!ref) {
+        res.status(404).json({ message: '404 References for commit Not Found' });
+        return;
+      }
+      const pipelineParam = str(body, 'pipeline_id');
+      const pipelineId = state.pipelineId(p.id, sha, ref);
+      if (pipelineParam !== undefined && Number(pipelineParam) !== pipelineId) {
+        res.status(404).json({ message: '404 Pipeline for pipeline_id, sha and ref Not Found' });
+        return;
+      }
+      const result = applyStatus(state, p.id, sha, {
+        state: wanted,
+        name: str(body, 'name') ?? str(body, 'context') ?? 'default',
+        ref,
+        targetUrl: str(body, 'target_url') ?? null,
+        description: str(body, 'description') ?? null,
+        coverage,
+        pipelineId,
+      });
+      if (!result.ok) res.status(400).json({ message: result.message });
+      else res.status(201).json(result.status);
+    }),
+  );
+
+  r.get(
+    '/projects/:id/repository/commits/:sha/statuses',
+    project(async (req, res, p) => {
+      const sha = await resolveCommit(p.bareDir, param(req, 'sha'));
+      if (!sha) {
+        res.status(404).json({ message: '404 Commit Not Found' });
+        return;
+      }
+      const ref = query(req, 'ref');
+      const name = query(req, 'name');
+      const all = query(req, 'all') === 'true';
+      const list = state.statusRecords
+        .filter((x) => x.projectId === p.id && x.status.sha === sha)
+        .map((x) => x.status)
+        .filter((s) => (ref === undefined || s.ref === ref) && (name === undefined || s.name === name));
+      // Without all=true GitLab shows only the latest status per name and ref.
+      const latest = all ? list : list.filter((s) => !list.some((o) => o.name === s.name && o.ref === s.ref && o.id > s.id));
+      res.json(paginate(req, res, state.baseUrl, latest));
+    }),
+  );
+
+  r.get(
+    '/projects/:id/repository/files/:file_path/raw',
+    project(async (req, res, p) => {
+      const ref = query(req, 'ref') ?? p.defaultBranch;
+      const blob = await readBlob(p.bareDir, ref, param(req, 'file_path'));
+      if (!blob) {
+        res.status(404).json({ message: '404 File Not Found' });
+        return;
+      }
+      const fileName = param(req, 'file_path').split('/').pop() ?? '';
+      // GitLab sends text as text/plain and anything with a NUL byte as a download.
+      const binary = blob.includes(0);
+      res.status(200).set({
+        'Content-Type': binary ? 'application/octet-stream' : 'text/plain; charset=utf-8',
+        'X-Gitlab-File-Name': fileName,
+        'X-Gitlab-File-Path': param(req, 'file_path'),
+        'X-Gitlab-Ref': ref,
+      });
+      res.end(blob);
+    }),
+  );
+
+  const notesOf = (projectId: number, iid: number): Note[] =>
+    state.notes.filter((n) => n.project_id === projectId && n.noteable_iid === iid);
+
+  r.get(
+    '/projects/:id/merge_requests/:iid/notes',
+    project((req, res, p) => {
+      const asc = query(req, 'sort') === 'asc';
+      const key = query(req, 'order_by') === 'updated_at' ? 'updated_at' : 'created_at';
+      // Default order: created_at desc, newest first; ties broken by id like the database would.
+      const sorted = [...notesOf(p.id, Number(param(req, 'iid')))].sort((a, b) => {
+        const c = a[key].localeCompare(b[key]) || a.id - b.id;
+        return asc ? c : -c;
+      });
+      res.json(paginate(req, res, state.baseUrl, sorted));
+    }),
+  );
+
+  r.post(
+    '/projects/:id/merge_requests/:iid/notes',
+    project((req, res, p, body) => {
+      const text = str(body, 'body');
+      if (text === undefined || text === '') {
+        res.status(400).json({ error: 'body is missing' });
+        return;
+      }
+      res.status(201).json(addNote(state, p.id, Number(param(req, 'iid')), text, state.currentUser.id));
+    }),
+  );
+
+  r.put(
+    '/projects/:id/merge_requests/:iid/notes/:note_id',
+    project((req, res, p, body) => {
+      const note = notesOf(p.id, Number(param(req, 'iid'))).find((n) => n.id === Number(param(req, 'note_id')));
+      if (!note) {
+        res.status(404).json({ message: '404 Note Not Found' });
+        return;
+      }
+      if (note.author.id !== state.currentUser.id) {
+        res.status(403).json({ message: '403 Forbidden' });
+        return;
+      }
+      const text = str(body, 'body');
+      if (text === undefined || text === '') {
+        res.status(400).json({ error: 'body is missing' });
+        return;
+      }
+      note.body = text;
+      note.updated_at = new Date().toISOString();
+      res.status(200).json(note);
+    }),
+  );
+
+  r.get(
+    '/projects/:id/members/all/:user_id',
+    project((req, res, p) => {
+      const m = state.members.get(`${p.id}:${param(req, 'user_id')}`);
+      if (!m) res.status(404).json({ message: '404 Not found' });
+      else res.json(m);
+    }),
+  );
+
+  return r;
+}
+
+export function addNote(state: FakeState, projectId: number, iid: number, body: string, authorId: number): Note {
+  // Notes made in the same millisecond still need a stable order: nudge created_at forward.
+  const last = state.notes.at(-1);
+  let ts = Date.now();
+  if (last && Date.parse(last.created_at) >= ts) ts = Date.parse(last.created_at) + 1;
+  const now = new Date(ts).toISOString();
+  const note: Note = {
+    id: state.id(),
+    type: null,
+    body,
+    attachment: null,
+    author: state.user(authorId),
+    created_at: now,
+    updated_at: now,
+    system: false,
+    noteable_id: 5000 + iid,
+    noteable_type: 'MergeRequest',
+    project_id: projectId,
+    noteable_iid: iid,
+    resolvable: false,
+    confidential: false,
+    internal: false,
+  };
+  state.notes.push(note);
+  return note;
+}

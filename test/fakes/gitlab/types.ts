@@ -1,0 +1,86 @@
+// Shapes the fake returns, as GitLab API v4 serialises them (snake_case on the wire).
+
+export type CommitStatusState = 'pending' | 'running' | 'success' | 'failed' | 'canceled' | 'skipped';
+
+export interface UserBasic {
+  id: number;
+  username: string;
+  name: string;
+  state: 'active';
+  avatar_url: string | null;
+  web_url: string;
+}
+
+// Entities::CommitStatus
+export interface CommitStatus {
+  id: number;
+  sha: string;
+  ref: string | null;
+  status: CommitStatusState;
+  name: string;
+  target_url: string | null;
+  description: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  allow_failure: boolean;
+  coverage: number | null;
+  pipeline_id: number;
+  author: UserBasic;
+}
+
+// Entities::Note for a merge request
+export interface Note {
+  id: number;
+  type: null;
+  body: string;
+  attachment: null;
+  author: UserBasic;
+  created_at: string;
+  updated_at: string;
+  system: boolean;
+  noteable_id: number;
+  noteable_type: 'MergeRequest';
+  project_id: number;
+  noteable_iid: number;
+  resolvable: boolean;
+  confidential: boolean;
+  internal: boolean;
+}
+
+export interface Member extends UserBasic {
+  access_level: number;
+  created_at: string;
+  expires_at: string | null;
+  membership_state: 'active';
+}
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
+
+export interface RecordedCall {
+  method: string;
+  // Raw (still URL-encoded) path, e.g. /api/v4/projects/group%2Fproj/statuses/abc
+  path: string;
+  query: Record<string, string>;
+  // Parsed JSON, form or multipart body; null when there was none.
+  body: Record<string, string | JsonValue> | null;
+  // null while the response has not finished (a hanging request).
+  status: number | null;
+  unexpected: boolean;
+  // Date.now() when the request arrived: lets tests check backoff spacing.
+  at: number;
+}
+
+export interface FakeProject {
+  id: number;
+  pathWithNamespace: string;
+  defaultBranch: string;
+  bareDir: string;
+  // HTTP URL of the .git, as http_url_to_repo.
+  cloneUrl: string;
+}
+
+export interface CallMatch {
+  method?: string;
+  pathIncludes: string;
+}
