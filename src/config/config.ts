@@ -1,0 +1,124 @@
+import { z } from 'zod';
+import path from 'node:path';
+
+/** Everything Slipway reads from its environment, parsed once at start. */
+export interface SlipwayConfig {
+  http: { host: string; port: number; publicUrl: string };
+  /** Unset: Slipway starts its own redis-server under dataDir (the embedded default). */
+  redisUrl: string | undefined;
+  dataDir: string;
+  workspaceDir: string;
+  apiToken: string | undefined;
+  webhook: {
+    /** Accepted for every project that has no secret of its own. */
+    secret: string | undefined;
+    /** Per-project secrets, keyed by project id or path_with_namespace. */
+    projectSecrets: Record<string, string>;
+    /** whsec_… signing token: when set, deliveries must carry a valid Standard Webhooks signature. */
+    signingSecret: string | undefined;
+    maxBodyBytes: number;
+  };
+  gitlab: { url: string; token: string };
+  /** Where mirrors fetch from: `${gitBaseUrl}/${path_with_namespace}.git` (never a URL taken from the payload). */
+  gitBaseUrl: string;
+  dockerHost: string;
+  registry: { host: string; username: string | undefined; password: string | undefined };
+  concurrency: { planner: number; build: number; deploy: number };
+  logLevel: string;
+}
+
+export type ConfigResult = { ok: true; config: SlipwayConfig } | { ok: false; problems: string[] };
+
+const intFrom = (name: string, def: number, min: number, max: number) =>
+  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`).default(def);
+
+const urlFrom = (name: string) => z.url({ error: `${name} must be an absolute URL` });
+
+const secretMap = z.string().transform((raw, ctx) => {
+  try {
+    const parsed = z.record(z.string(), z.string().min(8)).safeParse(JSON.parse(raw));
+    if (parsed.success) return parsed.data;
+  } catch { /* reported below */ }
+  ctx.addIssue({ code: 'custom', message: 'SLIPWAY_WEBHOOK_PROJECT_SECRETS must be a JSON object of "project id or path": "secret (8+ chars)"' });
+  return z.NEVER;
+});
+
+const envSchema = z.object({
+  SLIPWAY_HOST: z.string().default('127.0.0.1'),
+  SLIPWAY_PORT: intFrom('SLIPWAY_PORT', 8080, 0, 65535),
+  SLIPWAY_PUBLIC_URL: urlFrom('SLIPWAY_PUBLIC_URL').optional(),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+  SLIPWAY_DATA_DIR: z.string().default('.slipway'),
+  SLIPWAY_WORKSPACE_DIR: z.string().optional(),
+  SLIPWAY_API_TOKEN: z.string().min(16, 'SLIPWAY_API_TOKEN must be at least 16 characters').optional(),
+  SLIPWAY_WEBHOOK_SECRET: z.string().min(8, 'SLIPWAY_WEBHOOK_SECRET must be at least 8 characters').optional(),
+  SLIPWAY_WEBHOOK_PROJECT_SECRETS: secretMap.optional(),
+  SLIPWAY_WEBHOOK_SIGNING_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'SLIPWAY_WEBHOOK_SIGNING_SECRET must look like whsec_<base64>').optional(),
+  SLIPWAY_WEBHOOK_MAX_BYTES: intFrom('SLIPWAY_WEBHOOK_MAX_BYTES', 25 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+  GITLAB_URL: urlFrom('GITLAB_URL'),
+  GITLAB_TOKEN: z.string({ error: 'GITLAB_TOKEN is required (a token with api scope)' }).min(1, 'GITLAB_TOKEN is required'),
+  SLIPWAY_GIT_BASE_URL: urlFrom('SLIPWAY_GIT_BASE_URL').optional(),
+  DOCKER_HOST: z.string().regex(/^unix:\/\//, 'DOCKER_HOST must be a unix:// socket').default('unix:///run/slipway-docker.sock'),
+  SLIPWAY_REGISTRY: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'SLIPWAY_REGISTRY must be host[:port]').default('127.0.0.1:5050'),
+  SLIPWAY_REGISTRY_USERNAME: z.string().optional(),
+  SLIPWAY_REGISTRY_PASSWORD: z.string().optional(),
+  SLIPWAY_PLANNER_CONCURRENCY: intFrom('SLIPWAY_PLANNER_CONCURRENCY', 4, 1, 64),
+  SLIPWAY_BUILD_CONCURRENCY: intFrom('SLIPWAY_BUILD_CONCURRENCY', 2, 1, 64),
+  SLIPWAY_DEPLOY_CONCURRENCY: intFrom('SLIPWAY_DEPLOY_CONCURRENCY', 2, 1, 64),
+  SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** Pure: env in, typed config or every problem at once out. Never echoes a value (values may be secrets). */
+export function readConfig(env: Record<string, string | undefined>): ConfigResult {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    return { ok: false, problems: parsed.error.issues.map((i) => i.message.startsWith(String(i.path[0])) || i.path.length === 0 ? i.message : `${String(i.path[0])}: ${i.message}`) };
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const projectSecrets = e.SLIPWAY_WEBHOOK_PROJECT_SECRETS ?? {};
+  if (!e.SLIPWAY_WEBHOOK_SECRET && Object.keys(projectSecrets).length === 0) {
+    problems.push('SLIPWAY_WEBHOOK_SECRET (or SLIPWAY_WEBHOOK_PROJECT_SECRETS) is required: webhooks without a token are refused');
+  }
+  if ((e.SLIPWAY_REGISTRY_USERNAME === undefined) !== (e.SLIPWAY_REGISTRY_PASSWORD === undefined)) {
+    problems.push('SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD must be set together');
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  const dataDir = path.resolve(e.SLIPWAY_DATA_DIR);
+  const publicUrl = (e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`).replace(/\/$/, '');
+  return {
+    ok: true,
+    config: {
+      http: { host: e.SLIPWAY_HOST, port: e.SLIPWAY_PORT, publicUrl },
+      redisUrl: e.REDIS_URL,
+      dataDir,
+      workspaceDir: path.resolve(e.SLIPWAY_WORKSPACE_DIR ?? path.join(dataDir, 'workspace')),
+      apiToken: e.SLIPWAY_API_TOKEN,
+      webhook: {
+        secret: e.SLIPWAY_WEBHOOK_SECRET,
+        projectSecrets,
+        signingSecret: e.SLIPWAY_WEBHOOK_SIGNING_SECRET,
+        maxBodyBytes: e.SLIPWAY_WEBHOOK_MAX_BYTES,
+      },
+      gitlab: { url: e.GITLAB_URL.replace(/\/$/, ''), token: e.GITLAB_TOKEN },
+      gitBaseUrl: (e.SLIPWAY_GIT_BASE_URL ?? e.GITLAB_URL).replace(/\/$/, ''),
+      dockerHost: e.DOCKER_HOST,
+      registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
+      concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
+      logLevel: e.SLIPWAY_LOG_LEVEL,
+    },
+  };
+}
+
+/** Values that must never appear in a log line, run record or note. */
+export function secretsOf(config: SlipwayConfig): string[] {
+  return [
+    config.gitlab.token,
+    config.apiToken,
+    config.webhook.secret,
+    config.webhook.signingSecret,
+    config.registry.password,
+    ...Object.values(config.webhook.projectSecrets),
+  ].filter((s): s is string => typeof s === 'string' && s.length > 0);
+}

@@ -1,0 +1,46 @@
+import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
+import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './names.js';
+
+/**
+ * The only place that knows BullMQ options. Job ids are idempotency keys, so adding the same
+ * job twice (a resent delivery, a retried worker) queues it once.
+ */
+const defaults: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 2_000 },
+  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 30 * 24 * 3600 },
+};
+
+export interface Queues {
+  events: Queue<PlanJob>;
+  build: Queue<BuildJob>;
+  deploy: Queue<DeployJob>;
+  enqueuePlan(job: PlanJob): Promise<void>;
+  enqueueBuild(job: BuildJob): Promise<void>;
+  enqueueDeploy(job: DeployJob): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createQueues(connection: ConnectionOptions, prefix = 'slipway'): Queues {
+  const events = new Queue<PlanJob>(QUEUE_NAMES.events, { connection, prefix, defaultJobOptions: defaults });
+  const build = new Queue<BuildJob>(QUEUE_NAMES.build, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
+  const deploy = new Queue<DeployJob>(QUEUE_NAMES.deploy, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
+  return {
+    events,
+    build,
+    deploy,
+    async enqueuePlan(job) {
+      await events.add('plan', job, { jobId: `plan.${job.runId}` });
+    },
+    async enqueueBuild(job) {
+      await build.add('build', job, { jobId: `build.${job.runId}` });
+    },
+    async enqueueDeploy(job) {
+      await deploy.add('deploy', job, { jobId: `deploy.${job.runId}.${job.environment}` });
+    },
+    async close() {
+      await Promise.all([events.close(), build.close(), deploy.close()]);
+    },
+  };
+}

@@ -1,0 +1,128 @@
+import type { Redis } from 'ioredis';
+import type { PipelineRequest } from '../triggers/types.js';
+import { coveringKinds } from '../triggers/classify.js';
+import type { Masker } from '../logging/mask.js';
+import { ACCEPT_SCRIPT } from './accept-script.js';
+import { runKeys, type RunKeys } from './keys.js';
+import { newRunId } from './run-id.js';
+import type { DeploymentRecord, ImageRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord } from './types.js';
+
+const RETENTION_SECONDS = 30 * 24 * 3600;
+const MAX_LOG_LINES = 20_000;
+
+interface Core {
+  id: string;
+  request: PipelineRequest;
+  deliveryId: string;
+  createdAt: string;
+}
+
+export interface AcceptResult {
+  runId: string;
+  created: boolean;
+}
+
+/**
+ * Run records in Redis: the one source for statuses, notes, API and UI. Each writer owns its own
+ * hash field (status, jobs, image, deployments), so concurrent workers do not overwrite each other.
+ */
+export class RunStore {
+  readonly keys: RunKeys;
+
+  constructor(private readonly redis: Redis, private readonly mask: Masker, prefix = 'slipway') {
+    this.keys = runKeys(prefix);
+  }
+
+  async accept(request: PipelineRequest, deliveryKey: string, deliveryId: string, now: Date = new Date()): Promise<AcceptResult> {
+    const id = newRunId(now.getTime());
+    const core: Core = { id, request, deliveryId, createdAt: now.toISOString() };
+    const status: PhaseStatus<RunPhase> = { phase: 'received', reason: 'waiting for the planner', at: now.toISOString() };
+    const k = this.keys;
+    const triggerKeys = coveringKinds(request).map((kind) => k.trigger(`${request.project.id}:${request.sha}:${kind}`));
+    const reply = (await this.redis.eval(
+      ACCEPT_SCRIPT,
+      5 + triggerKeys.length,
+      k.delivery(deliveryKey), k.run(id), k.received, k.allRuns, k.projectRuns(request.project.id), ...triggerKeys,
+      id, now.getTime(), RETENTION_SECONDS, JSON.stringify(core), JSON.stringify(status),
+    )) as [number, string];
+    return { runId: reply[1], created: reply[0] === 1 };
+  }
+
+  async get(id: string): Promise<RunRecord | null> {
+    const h = await this.redis.hgetall(this.keys.run(id));
+    if (!h['core'] || !h['status']) return null;
+    const core = JSON.parse(h['core']) as Core;
+    return {
+      ...core,
+      status: JSON.parse(h['status']) as PhaseStatus<RunPhase>,
+      jobs: JSON.parse(h['jobs'] ?? '[]') as JobRecord[],
+      image: h['image'] ? (JSON.parse(h['image']) as ImageRecord) : undefined,
+      deployments: JSON.parse(h['deployments'] ?? '[]') as DeploymentRecord[],
+      planJson: h['plan'],
+    };
+  }
+
+  async list(opts: { projectId?: number; limit?: number } = {}): Promise<RunRecord[]> {
+    const key = opts.projectId === undefined ? this.keys.allRuns : this.keys.projectRuns(opts.projectId);
+    const ids = await this.redis.zrevrange(key, 0, (opts.limit ?? 50) - 1);
+    const runs = await Promise.all(ids.map((id) => this.get(id)));
+    return runs.filter((r): r is RunRecord => r !== null);
+  }
+
+  async setStatus(id: string, phase: RunPhase, reason: string): Promise<void> {
+    const status: PhaseStatus<RunPhase> = { phase, reason: this.mask(reason), at: new Date().toISOString() };
+    await this.redis.hset(this.keys.run(id), 'status', JSON.stringify(status));
+    if (phase !== 'received') await this.redis.zrem(this.keys.received, id);
+  }
+
+  async setPlan(id: string, planJson: string, jobs: JobRecord[]): Promise<void> {
+    await this.redis.hset(this.keys.run(id), 'plan', planJson, 'jobs', JSON.stringify(jobs));
+  }
+
+  /** Jobs of one run are updated by one worker at a time (the run's stages are sequential), so read-modify-write is safe here. */
+  async updateJob(id: string, name: string, phase: JobPhase, reason: string, extra: Partial<Pick<JobRecord, 'exitCode'>> = {}): Promise<JobRecord | undefined> {
+    const run = await this.get(id);
+    if (!run) return undefined;
+    const now = new Date().toISOString();
+    let updated: JobRecord | undefined;
+    const jobs = run.jobs.map((j) => {
+      if (j.name !== name) return j;
+      updated = {
+        ...j,
+        ...extra,
+        status: { phase, reason: this.mask(reason), at: now },
+        startedAt: phase === 'running' ? now : j.startedAt,
+        finishedAt: phase === 'running' || phase === 'pending' ? undefined : now,
+      };
+      return updated;
+    });
+    await this.redis.hset(this.keys.run(id), 'jobs', JSON.stringify(jobs));
+    return updated;
+  }
+
+  async setImage(id: string, image: ImageRecord): Promise<void> {
+    await this.redis.hset(this.keys.run(id), 'image', JSON.stringify(image));
+  }
+
+  async addDeployment(id: string, d: DeploymentRecord): Promise<void> {
+    const run = await this.get(id);
+    const list = (run?.deployments ?? []).filter((x) => x.environment !== d.environment);
+    await this.redis.hset(this.keys.run(id), 'deployments', JSON.stringify([...list, d]));
+  }
+
+  async appendLog(id: string, job: string, stream: LogLine['stream'], line: string): Promise<void> {
+    const entry: LogLine = { t: new Date().toISOString(), job, stream, line: this.mask(line) };
+    const key = this.keys.log(id);
+    await this.redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -MAX_LOG_LINES, -1).expire(key, RETENTION_SECONDS).exec();
+  }
+
+  async readLog(id: string, from = 0): Promise<LogLine[]> {
+    const raw = await this.redis.lrange(this.keys.log(id), from, -1);
+    return raw.map((r) => JSON.parse(r) as LogLine);
+  }
+
+  /** Runs accepted more than `olderThanMs` ago that no planner has picked up (a crash between accept and enqueue). */
+  async staleReceived(olderThanMs: number): Promise<string[]> {
+    return this.redis.zrangebyscore(this.keys.received, 0, Date.now() - olderThanMs);
+  }
+}
