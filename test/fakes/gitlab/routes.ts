@@ -137,7 +137,12 @@ export function apiRouter(state: FakeState): Router {
     '/projects/:id/repository/files/:file_path/raw',
     project(async (req, res, p) => {
       const ref = query(req, 'ref') ?? p.defaultBranch;
-      const blob = await readBlob(p.bareDir, ref, param(req, 'file_path'));
+      const sha = await resolveCommit(p.bareDir, ref);
+      if (!sha) {
+        res.status(404).json({ message: '404 Commit Not Found' });
+        return;
+      }
+      const blob = await readBlob(p.bareDir, sha, param(req, 'file_path'));
       if (!blob) {
         res.status(404).json({ message: '404 File Not Found' });
         return;

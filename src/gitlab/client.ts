@@ -1,0 +1,170 @@
+import { Commits, MergeRequestNotes, ProjectMembers, RepositoryFiles, Users } from '@gitbeaker/rest';
+import type { z } from 'zod';
+import { AttemptFailure, GitlabApiError } from './errors.js';
+import { hiddenMarker, pickOwnNote } from './notes.js';
+import { createRequester } from './requester.js';
+import { withRetry } from './retry.js';
+import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
+import { CurrentUser, Member, MergeRequestNotes as NotesSchema } from './schema.js';
+
+export type CommitState = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+
+export interface CommitStatusInput {
+  state: CommitState;
+  name: string;
+  ref?: string;
+  targetUrl?: string;
+  description?: string;
+  coverage?: number;
+}
+
+// Every method may be called again with the same arguments (after a crash, a redelivered webhook):
+// the second call leaves GitLab as the first one did. Failures throw GitlabApiError, whose
+// `retryable` says whether a later retry can help; retries within the call have already happened.
+export interface GitlabClient {
+  // Re-posting the state a status already has is a success, not an error.
+  setCommitStatus(projectId: number, sha: string, s: CommitStatusInput): Promise<void>;
+  // Raw file at a commit; null = the file does not exist at that sha (a missing project or sha throws).
+  readFile(projectId: number, path: string, sha: string): Promise<string | null>;
+  // One updatable note per (MR, marker): ours is found by a hidden <!-- slipway:marker --> line and
+  // author, then edited; created only when absent.
+  upsertMergeRequestNote(projectId: number, iid: number, marker: string, body: string): Promise<{ noteId: number }>;
+  // access_level including inherited and invited memberships (30 developer, 40 maintainer, 50 owner);
+  // null = not a member.
+  memberAccessLevel(projectId: number, userId: number): Promise<number | null>;
+}
+
+export type GitlabLogger = RetryLogger;
+
+export interface GitlabClientOptions {
+  url: string;
+  token: string;
+  // Per HTTP request, including reading the body. Default 10 s.
+  timeoutMs?: number;
+  // Retries after the first attempt. Default 3.
+  retries?: number;
+  backoff?: { baseMs?: number; maxMs?: number };
+  // Longest Retry-After the client sleeps through; longer ones fail retryable. Default 60 s.
+  maxRetryAfterMs?: number;
+  logger?: GitlabLogger;
+}
+
+export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
+  const resourceOpts = {
+    host: opts.url.replace(/\/+$/, ''),
+    token: opts.token,
+    requesterFn: createRequester(opts.timeoutMs ?? 10_000),
+    // Timeouts and rate limiting are ours (requester.ts, retry.ts): switch gitbeaker's off.
+    queryTimeout: null,
+    rateLimits: {},
+  };
+  const commits = new Commits(resourceOpts);
+  const files = new RepositoryFiles(resourceOpts);
+  const notes = new MergeRequestNotes(resourceOpts);
+  const members = new ProjectMembers(resourceOpts);
+  const users = new Users(resourceOpts);
+  const policy: RetryPolicy = {
+    retries: opts.retries ?? 3,
+    baseDelayMs: opts.backoff?.baseMs ?? 500,
+    maxDelayMs: opts.backoff?.maxMs ?? 10_000,
+    maxRetryAfterMs: opts.maxRetryAfterMs ?? 60_000,
+  };
+  const run = <T>(ctx: CallContext, op: () => Promise<T>): Promise<T> => withRetry(ctx, policy, op, opts.logger);
+
+  // Who the token belongs to: only notes by this user are ours to edit. Asked once per client.
+  let selfId: Promise<number> | undefined;
+  const currentUserId = (projectId: number): Promise<number> => {
+    selfId ??= run({ call: 'get current user', projectId }, async () => {
+      const user = parse(CurrentUser, await users.showCurrentUser(), 'get current user', projectId);
+      return user.id;
+    }).catch((err: unknown) => {
+      selfId = undefined; // do not cache a failure
+      throw err;
+    });
+    return selfId;
+  };
+
+  return {
+    async setCommitStatus(projectId, sha, s) {
+      const call = `set commit status ${s.name}`;
+      // 409: GitLab holds a per-commit lock while it updates statuses; it asks to come back.
+      await run({ call, projectId, retryableStatuses: [409] }, async () => {
+        try {
+          await commits.editStatus(projectId, sha, s.state, {
+            name: s.name,
+            ...(s.ref !== undefined ? { ref: s.ref } : {}),
+            ...(s.targetUrl !== undefined ? { targetUrl: s.targetUrl } : {}),
+            ...(s.description !== undefined ? { description: s.description } : {}),
+            ...(s.coverage !== undefined ? { coverage: s.coverage } : {}),
+          });
+        } catch (err) {
+          if (!alreadyInState(err, s.state)) throw err;
+        }
+      });
+    },
+
+    async readFile(projectId, path, sha) {
+      return run({ call: 'read file', projectId }, async () => {
+        try {
+          const raw: unknown = await files.showRaw(projectId, path, sha);
+          if (typeof raw === 'string') return raw;
+          if (raw instanceof Blob) return raw.text();
+          throw invalid('read file', projectId, `unexpected body type ${typeof raw}`);
+        } catch (err) {
+          // Only a missing file is an answer; a missing project or commit is a failure.
+          if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 File Not Found') return null;
+          throw err;
+        }
+      });
+    },
+
+    async upsertMergeRequestNote(projectId, iid, marker, body) {
+      const tag = hiddenMarker(marker);
+      const full = `${tag}\n${body}`;
+      const me = await currentUserId(projectId);
+      // The whole find-then-write is retried, so a POST that timed out but landed is found and
+      // edited on the next attempt instead of being posted twice.
+      return run({ call: 'upsert merge request note', projectId }, async () => {
+        const all = parse(NotesSchema, await notes.all(projectId, iid, { perPage: 100 }), 'list notes', projectId);
+        const ours = pickOwnNote(all, me, tag);
+        if (!ours) {
+          const created = await notes.create(projectId, iid, full);
+          return { noteId: parse(NotesSchema.element, created, 'create note', projectId).id };
+        }
+        if (ours.body !== full) await notes.edit(projectId, iid, ours.id, { body: full });
+        return { noteId: ours.id };
+      });
+    },
+
+    async memberAccessLevel(projectId, userId) {
+      return run({ call: 'get member access level', projectId }, async () => {
+        try {
+          const m = await members.show(projectId, userId, { includeInherited: true });
+          return parse(Member, m, 'get member access level', projectId).access_level;
+        } catch (err) {
+          // "404 Not found" is GitLab's answer for a non-member; "404 Project Not Found" is not.
+          if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
+          throw err;
+        }
+      });
+    },
+  };
+}
+
+// Real GitLab answers a repeated pending or running post with
+// 400 "Cannot transition status via :run from :running": the status already is what we asked for.
+function alreadyInState(err: unknown, wanted: CommitState): boolean {
+  if (!(err instanceof AttemptFailure) || err.status !== 400) return false;
+  const from = /^Cannot transition status via :\w+ from :(\w+)/.exec(err.description)?.[1];
+  return from === wanted;
+}
+
+function parse<S extends z.ZodType>(schema: S, value: unknown, call: string, projectId: number): z.infer<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw invalid(call, projectId, r.error.issues[0]?.message ?? 'schema mismatch');
+  return r.data;
+}
+
+function invalid(call: string, projectId: number, detail: string): GitlabApiError {
+  return new GitlabApiError({ call, projectId, kind: 'invalid-response', status: null, retryable: false, attempts: 1, detail });
+}
