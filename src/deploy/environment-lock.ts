@@ -1,0 +1,24 @@
+import type { Redis } from 'ioredis';
+
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/**
+ * One deploy at a time per (service, environment). The lock expires by itself, so a crashed
+ * worker cannot block an environment forever; only the holder can release it.
+ */
+export class EnvironmentLock {
+  constructor(private readonly redis: Redis, private readonly key: string, private readonly ttlMs: number) {}
+
+  /** Returns null when acquired, else the run id that holds it (the "why is this waiting" answer). */
+  async acquire(runId: string): Promise<string | null> {
+    const ok = await this.redis.set(this.key, runId, 'PX', this.ttlMs, 'NX');
+    if (ok === 'OK') return null;
+    const holder = await this.redis.get(this.key);
+    if (holder === runId) return null; // our own earlier attempt
+    return holder ?? 'unknown';
+  }
+
+  async release(runId: string): Promise<void> {
+    await this.redis.eval(RELEASE, 1, this.key, runId);
+  }
+}

@@ -1,0 +1,45 @@
+import express, { type Express } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import type { RunStore } from '../runs/run-store.js';
+import { createWebhookRouter, type WebhookDeps } from '../webhooks/receiver.js';
+import { requireToken } from './auth.js';
+import { createRunPage } from './run-page.js';
+import { createRunsApi } from './runs-api.js';
+
+export interface AppDeps {
+  webhook: WebhookDeps;
+  store: RunStore;
+  redis: Redis;
+  apiToken: string;
+  logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  // Ready = can accept webhooks = Redis answers.
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await deps.redis.ping();
+      res.json({ ok: true });
+    } catch (err) {
+      res.status(503).json({ ok: false, error: `redis: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  });
+  app.use(createWebhookRouter(deps.webhook));
+  app.use(createRunPage());
+  app.use('/api', requireToken(deps.apiToken));
+  app.use(createRunsApi(deps.store));
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    deps.logger.error({ err }, 'request failed');
+    if (!res.headersSent) res.status(500).json({ error: 'internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,20 @@
+import type Dockerode from 'dockerode';
+import type { SlipwayConfig } from '../config/config.js';
+import type { Executor } from '../executors/types.js';
+import type { GitlabClient } from '../gitlab/client.js';
+import type { Logger } from '../logging/logger.js';
+import type { Reporter } from '../notify/reporter.js';
+import type { Queues } from '../queues/queues.js';
+import type { RunStore } from '../runs/run-store.js';
+
+/** What every job handler gets: the clients it needs, no module-level singletons (Probot's habit). */
+export interface JobContext {
+  config: SlipwayConfig;
+  store: RunStore;
+  queues: Queues;
+  gitlab: GitlabClient;
+  reporter: Reporter;
+  docker: Dockerode;
+  executor: Executor;
+  logger: Logger;
+}

@@ -1,0 +1,35 @@
+import type { CommitState } from '../gitlab/client.js';
+import type { JobPhase, JobRecord, RunRecord } from '../runs/types.js';
+
+const STATE_OF: Record<JobPhase, CommitState | undefined> = {
+  pending: 'pending',
+  running: 'running',
+  success: 'success',
+  failed: 'failed',
+  canceled: 'canceled',
+  skipped: 'canceled',
+};
+
+export interface StatusPost {
+  sha: string;
+  state: CommitState;
+  name: string;
+  ref: string;
+  targetUrl: string;
+  description: string;
+}
+
+/** Pure: what GitLab should show for one job of a run (one check per job: slipway/<job>). */
+export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status'>, publicUrl: string): StatusPost | undefined {
+  const state = STATE_OF[job.status.phase];
+  if (!state) return undefined;
+  return {
+    sha: run.request.sha,
+    state,
+    name: `slipway/${job.name}`,
+    ref: run.request.ref,
+    targetUrl: `${publicUrl}/runs/${run.id}`,
+    // GitLab truncates descriptions at 255 characters; keep the start, which says what failed.
+    description: job.status.reason.slice(0, 255),
+  };
+}

@@ -1,0 +1,65 @@
+import type { GitlabClient } from '../gitlab/client.js';
+import type { Logger } from '../logging/logger.js';
+import type { RunStore } from '../runs/run-store.js';
+import { statusFor } from './commit-status.js';
+import { runSummaryMarkdown } from './run-summary.js';
+
+export interface Reporter {
+  /** After a job changed phase: the commit status for that job, and the MR note. */
+  jobChanged(runId: string, jobName: string): Promise<void>;
+  /** After the run changed phase: the MR note (and a `slipway/pipeline` status when it failed before any job). */
+  runChanged(runId: string): Promise<void>;
+}
+
+/**
+ * Everything reported comes from the run record, so GitLab, the API and the UI never disagree.
+ * Reporting never fails a run: the GitLab client retries, and a final failure is logged.
+ */
+export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; publicUrl: string; logger: Logger }): Reporter {
+  const { gitlab, store, publicUrl, logger } = deps;
+
+  const note = async (runId: string) => {
+    const run = await store.get(runId);
+    const mr = run?.request.mergeRequest;
+    if (!run || !mr) return;
+    await gitlab.upsertMergeRequestNote(run.request.project.id, mr.iid, 'run-summary', runSummaryMarkdown(run, publicUrl));
+  };
+
+  const guarded = async (what: string, runId: string, fn: () => Promise<void>) => {
+    try {
+      await fn();
+    } catch (err) {
+      logger.warn({ err, run: runId }, `could not report ${what} to GitLab`);
+    }
+  };
+
+  return {
+    async jobChanged(runId, jobName) {
+      await guarded('commit status', runId, async () => {
+        const run = await store.get(runId);
+        const job = run?.jobs.find((j) => j.name === jobName);
+        if (!run || !job) return;
+        const post = statusFor(run, job, publicUrl);
+        if (!post) return;
+        await gitlab.setCommitStatus(run.request.project.id, post.sha, {
+          state: post.state, name: post.name, ref: post.ref, targetUrl: post.targetUrl, description: post.description,
+        });
+      });
+    },
+    async runChanged(runId) {
+      await guarded('run summary', runId, async () => {
+        const run = await store.get(runId);
+        if (!run) return;
+        if (run.status.phase === 'failed' && run.jobs.length === 0) {
+          const post = statusFor(run, { name: 'pipeline', status: { phase: 'failed', reason: run.status.reason, at: run.status.at } }, publicUrl);
+          if (post) {
+            await gitlab.setCommitStatus(run.request.project.id, post.sha, {
+              state: post.state, name: post.name, ref: post.ref, targetUrl: post.targetUrl, description: post.description,
+            });
+          }
+        }
+        await note(runId);
+      });
+    },
+  };
+}
