@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/**
+ * Every git call goes through here: argv arrays (never a shell), no
+ * interactive prompts, and a hard timeout that kills the whole process group
+ * (git clone/fetch spawn helpers such as upload-pack and remote-http).
+ */
+export const GIT_ENV: Readonly<Record<string, string>> = {
+  GIT_TERMINAL_PROMPT: '0',
+};
+
+// Protocols a clone URL may use; `ext::` would run arbitrary commands.
+const SAFE_CONFIG = ['-c', 'protocol.ext.allow=never'];
+const MAX_OUTPUT = 8 * 1024 * 1024;
+
+export class GitError extends Error {
+  override readonly name = 'GitError';
+  constructor(
+    message: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+export function spawnGit(args: readonly string[]): ChildProcess {
+  return spawn('git', [...SAFE_CONFIG, ...args], {
+    env: { ...process.env, ...GIT_ENV },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // own process group, so a timeout can kill git's helpers too
+  });
+}
+
+export function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Runs git to completion; rejects with GitError (stderr included, secrets redacted) on failure or timeout. */
+export function runGit(args: readonly string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawnGit(args);
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout?.on('data', (c: Buffer) => {
+      if (stdout.length < MAX_OUTPUT) stdout += c.toString('utf8');
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      if (stderr.length < MAX_OUTPUT) stderr += c.toString('utf8');
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child);
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new GitError(`git ${describe(args)}: ${err.message}`, null, ''));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0 && !timedOut) return resolve({ stdout, stderr });
+      const why = timedOut ? `timed out after ${timeoutMs}ms` : `exit ${code}: ${redact(stderr.trim())}`;
+      reject(new GitError(`git ${describe(args)} ${why}`, code, redact(stderr)));
+    });
+  });
+}
+
+/** The subcommand only: arguments may hold URLs with tokens. */
+function describe(args: readonly string[]): string {
+  return args.find((a) => !a.startsWith('-') && !a.includes('=')) ?? 'command';
+}
+
+/** Hides credentials in URLs (https://oauth2:TOKEN@host → https://***@host) before text reaches logs. */
+export function redact(text: string): string {
+  return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^/@\s]+@/gi, '$1***@');
+}

@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { withFileLock } from './file-lock.js';
+import { redact, runGit } from './git-exec.js';
+import { mirrorDirName } from './mirror-path.js';
+import { assertSha } from './sha.js';
+
+export interface SyncMirrorOptions {
+  /** Workspace root holding one bare mirror per project. */
+  root: string;
+  /** GitLab path_with_namespace, e.g. "group/sub/app". */
+  project: string;
+  /** May carry a token (https://oauth2:TOKEN@host/...); it is passed per call and redacted from errors. */
+  cloneUrl: string;
+  sha: string;
+  /** Bounds the whole sync, including the wait for the lock. */
+  timeoutMs: number;
+}
+
+export interface SyncMirrorResult {
+  dir: string;
+  /** true when the mirror was (re-)cloned, false when an existing one was reused. */
+  cloned: boolean;
+  /** false when the sha was already present and the remote was not contacted. */
+  fetched: boolean;
+}
+
+/**
+ * Makes sure the project's bare mirror contains `sha`. Safe to call
+ * concurrently for one project (a per-mirror lock file serialises callers)
+ * and safe to repeat: the second call is a no-op once the sha is present.
+ * A corrupt mirror (crash mid-clone, broken objects) is removed and re-cloned.
+ */
+export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorResult> {
+  const sha = assertSha(opts.sha);
+  if (opts.cloneUrl.startsWith('-')) throw new Error('clone URL must not start with "-"');
+  const name = mirrorDirName(opts.project);
+  const dir = join(opts.root, name);
+  const deadline = Date.now() + opts.timeoutMs;
+  const left = (): number => Math.max(1, deadline - Date.now());
+  await mkdir(opts.root, { recursive: true });
+
+  return withFileLock(`${dir}.lock`, { timeoutMs: opts.timeoutMs }, async () => {
+    await removeTempClones(opts.root, name);
+    let cloned = false;
+    let fetched = false;
+    if (existsSync(dir) && !(await isBareRepo(dir, left()))) await rm(dir, { recursive: true, force: true });
+    if (!existsSync(dir)) {
+      await cloneMirror(opts.cloneUrl, dir, left());
+      cloned = true;
+    } else if (await hasCommit(dir, sha, left())) {
+      return { dir, cloned, fetched };
+    } else {
+      try {
+        await fetchAll(dir, opts.cloneUrl, left());
+        fetched = true;
+      } catch (err) {
+        if (await fsckOk(dir, left())) throw err; // a network problem, not a broken mirror
+        await rm(dir, { recursive: true, force: true });
+        await cloneMirror(opts.cloneUrl, dir, left());
+        cloned = true;
+      }
+    }
+    if (!(await hasCommit(dir, sha, left()))) {
+      // Not on any ref (e.g. a deleted branch): ask for the object itself.
+      await runGit(['--git-dir', dir, 'fetch', '--quiet', '--', opts.cloneUrl, sha], left()).catch(() => undefined);
+      fetched = true;
+    }
+    if (!(await hasCommit(dir, sha, left()))) {
+      throw new Error(`commit ${sha} not found in ${redact(opts.cloneUrl)}`);
+    }
+    return { dir, cloned, fetched };
+  });
+}
+
+/** Clones beside the target and renames, so a crash never leaves a half mirror under the real name. */
+async function cloneMirror(url: string, dir: string, timeoutMs: number): Promise<void> {
+  const tmp = `${dir}.tmp-${randomUUID()}`;
+  try {
+    await runGit(['clone', '--mirror', '--quiet', '--', url, tmp], timeoutMs);
+    await rename(tmp, dir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The URL is passed on every fetch (not only stored at clone time) so a
+ * rotated token is picked up. gc runs in the foreground, inside our lock,
+ * rather than detached where it could outlive it.
+ */
+async function fetchAll(dir: string, url: string, timeoutMs: number): Promise<void> {
+  const args = ['--git-dir', dir, '-c', 'gc.autoDetach=false', 'fetch', '--quiet', '--prune', '--', url, '+refs/*:refs/*'];
+  await runGit(args, timeoutMs);
+}
+
+/** --git-dir (not -C) so git never walks up to some parent repository. */
+async function isBareRepo(dir: string, timeoutMs: number): Promise<boolean> {
+  const out = await runGit(['--git-dir', dir, 'rev-parse', '--is-bare-repository'], timeoutMs).catch(() => undefined);
+  return out?.stdout.trim() === 'true';
+}
+
+async function hasCommit(dir: string, sha: string, timeoutMs: number): Promise<boolean> {
+  const out = await runGit(['--git-dir', dir, 'cat-file', '-e', `${sha}^{commit}`], timeoutMs).catch(() => undefined);
+  return out !== undefined;
+}
+
+async function fsckOk(dir: string, timeoutMs: number): Promise<boolean> {
+  const out = await runGit(['--git-dir', dir, 'fsck', '--connectivity-only', '--no-progress'], timeoutMs).catch(() => undefined);
+  return out !== undefined;
+}
+
+/** Leftovers of clones interrupted by a crash (we hold the lock, so none is in progress). */
+async function removeTempClones(root: string, name: string): Promise<void> {
+  const entries = await readdir(root);
+  await Promise.all(
+    entries.filter((e) => e.startsWith(`${name}.tmp-`)).map((e) => rm(join(root, e), { recursive: true, force: true })),
+  );
+}
+
+// The build job imports everything git from here.
+export { archiveStream, exportTree } from './git-export.js';

@@ -1,0 +1,151 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { extract } from 'tar-stream';
+import { archiveStream, exportTree, syncMirror } from '../../src/build/git-mirror.js';
+import { uniqueId } from '../helpers/services.js';
+
+const base = mkdtempSync(join(tmpdir(), 'slipway-git-'));
+const originDir = join(base, 'origin.git');
+const workDir = join(base, 'work');
+const root = join(base, 'mirrors');
+const cloneUrl = `file://${originDir}`;
+const HOSTILE_BRANCH = 'feature/$(touch${IFS}pwned);rm${IFS}-rf';
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' },
+  }).trim();
+}
+
+function commit(file: string, content: string, branch = 'main'): string {
+  writeFileSync(join(workDir, file), content);
+  git(workDir, 'add', '--', file);
+  git(workDir, 'commit', '-q', '-m', `set ${file}=${content}`);
+  git(workDir, 'push', '-q', 'origin', `HEAD:refs/heads/${branch}`);
+  return git(workDir, 'rev-parse', 'HEAD');
+}
+
+const project = (): string => `group/sub/app-${uniqueId()}`;
+let first = '';
+let second = '';
+
+beforeAll(() => {
+  git(base, 'init', '-q', '--bare', '-b', 'main', originDir);
+  git(base, 'init', '-q', '-b', 'main', workDir);
+  git(workDir, 'remote', 'add', 'origin', originDir);
+  first = commit('README.md', 'one');
+  second = commit('README.md', 'two');
+});
+
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+describe('syncMirror (real git)', { timeout: 30_000 }, () => {
+  it('clones once, then only fetches into the same mirror', async () => {
+    const p = project();
+    const a = await syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 });
+    expect(a).toMatchObject({ cloned: true });
+    expect(a.dir.startsWith(root)).toBe(true);
+    writeFileSync(join(a.dir, 'slipway-marker'), 'kept');
+    const inode = statSync(a.dir).ino;
+
+    const third = commit('README.md', 'three');
+    const b = await syncMirror({ root, project: p, cloneUrl, sha: third, timeoutMs: 20_000 });
+    expect(b).toEqual({ dir: a.dir, cloned: false, fetched: true });
+    expect(statSync(b.dir).ino).toBe(inode);
+    expect(readFileSync(join(b.dir, 'slipway-marker'), 'utf8')).toBe('kept');
+  });
+
+  it('does not contact the remote when the sha is already present', async () => {
+    const p = project();
+    await syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 });
+    const away = `${originDir}.away`;
+    renameSync(originDir, away); // any network call would now fail
+    try {
+      const r = await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000 });
+      expect(r).toMatchObject({ cloned: false, fetched: false });
+    } finally {
+      renameSync(away, originDir);
+    }
+  });
+
+  it('re-clones a corrupt mirror (broken HEAD, then lost objects)', async () => {
+    const p = project();
+    const a = await syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 });
+    writeFileSync(join(a.dir, 'HEAD'), 'garbage');
+    const b = await syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 });
+    expect(b.cloned).toBe(true);
+
+    rmSync(join(b.dir, 'objects'), { recursive: true });
+    rmSync(join(b.dir, 'packed-refs'), { force: true });
+    const next = commit('other.txt', 'x');
+    const c = await syncMirror({ root, project: p, cloneUrl, sha: next, timeoutMs: 20_000 });
+    expect(c.cloned).toBe(true);
+  });
+
+  it('serialises concurrent syncs of one project: both succeed, one clone', async () => {
+    const p = project();
+    const results = await Promise.all([
+      syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000 }),
+      syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 }),
+      syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 }),
+    ]);
+    expect(results.filter((r) => r.cloned)).toHaveLength(1);
+    expect(existsSync(`${results[0]?.dir}.lock`)).toBe(false);
+  });
+
+  it('breaks a stale lock left by a dead process', async () => {
+    const p = project();
+    const dead = spawnSync('true').pid;
+    const { hostname } = await import('node:os');
+    const { mirrorDirName } = await import('../../src/build/mirror-path.js');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, `${mirrorDirName(p)}.lock`), JSON.stringify({ pid: dead, host: hostname(), token: 'x' }));
+    const r = await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 5_000 });
+    expect(r.cloned).toBe(true);
+  });
+
+  it('exports the tree at the given sha, not at HEAD', async () => {
+    const { dir } = await syncMirror({ root, project: project(), cloneUrl, sha: first, timeoutMs: 20_000 });
+    const dest = join(base, `export-${uniqueId()}`);
+    await exportTree({ mirrorDir: dir, sha: first, dest });
+    expect(readFileSync(join(dest, 'README.md'), 'utf8')).toBe('one');
+
+    const files = new Map<string, string>();
+    const ex = extract();
+    archiveStream({ mirrorDir: dir, sha: first }).pipe(ex);
+    for await (const entry of ex) {
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c as Buffer);
+      if (entry.header.type === 'file') files.set(entry.header.name, Buffer.concat(chunks).toString('utf8'));
+    }
+    expect(Object.fromEntries(files)).toEqual({ 'README.md': 'one' });
+  });
+
+  it('fails clearly for a sha that is not in the origin, and rejects bad input', async () => {
+    const p = project();
+    await expect(syncMirror({ root, project: p, cloneUrl, sha: 'f'.repeat(40), timeoutMs: 20_000 })).rejects.toThrow(
+      /commit f{40} not found/,
+    );
+    await expect(syncMirror({ root, project: p, cloneUrl, sha: 'HEAD', timeoutMs: 1_000 })).rejects.toThrow(/40-hex/);
+    await expect(syncMirror({ root, project: '../etc', cloneUrl, sha: first, timeoutMs: 1_000 })).rejects.toThrow(/project path/);
+    await expect(syncMirror({ root, project: p, cloneUrl: '--upload-pack=touch', sha: first, timeoutMs: 1_000 })).rejects.toThrow(
+      /must not start/,
+    );
+  });
+
+  it('handles hostile branch names as plain data', async () => {
+    const sha = commit('branch.txt', 'hostile', HOSTILE_BRANCH);
+    const { dir } = await syncMirror({ root, project: project(), cloneUrl, sha, timeoutMs: 20_000 });
+    expect(git(base, '--git-dir', dir, 'rev-parse', `refs/heads/${HOSTILE_BRANCH}`)).toBe(sha);
+    const dest = join(base, `export-${uniqueId()}`);
+    await exportTree({ mirrorDir: dir, sha, dest });
+    expect(readFileSync(join(dest, 'branch.txt'), 'utf8')).toBe('hostile');
+    for (const d of [base, root, dir, process.cwd()]) expect(existsSync(join(d, 'pwned'))).toBe(false);
+  });
+});
