@@ -1,0 +1,70 @@
+import type Dockerode from 'dockerode';
+import { dockerMessage } from '../executors/docker-errors.js';
+import { followProgress, type ProgressEvent } from '../executors/docker-progress.js';
+import { withTimeout } from '../executors/with-timeout.js';
+import { splitTag, toBuildOptions } from './build-options.js';
+
+export interface BuildImageOptions {
+  /** A tar stream of the build context, e.g. archiveStream() of the commit. */
+  context: NodeJS.ReadableStream;
+  /** Path of the Dockerfile inside the context. */
+  dockerfile: string;
+  tags: string[];
+  /** Use imageLabels() for the revision/project/run labels. */
+  labels: Record<string, string>;
+  buildArgs: Record<string, string>;
+  onLog: (line: string) => void;
+  timeoutMs: number;
+}
+
+const STEP = /^Step \d+\/\d+ : (.*)$/;
+
+/**
+ * Builds an image with the engine's builder. Failures arrive inside the
+ * progress stream, so the error names the step that failed ("RUN make"),
+ * not just the engine's message. Safe to repeat: the layer cache makes a
+ * second build of the same context cheap and the tags simply move.
+ */
+export async function buildImage(docker: Dockerode, opts: BuildImageOptions): Promise<{ imageId: string }> {
+  const abort = new AbortController();
+  const deadline = Date.now() + opts.timeoutMs;
+  let step = '';
+  let imageId = '';
+  // A failing context (git archive died) must fail the build, not leave it waiting for bytes.
+  let contextError: Error | undefined;
+  opts.context.on('error', (err: Error) => {
+    contextError = err;
+    abort.abort();
+  });
+  const describe = (message: string): string =>
+    contextError ? `build context failed: ${contextError.message}` : step ? `step "${step}" failed: ${message}` : message;
+  const onEvent = (e: ProgressEvent): void => {
+    for (const line of (e.stream ?? '').split('\n')) {
+      const text = line.trimEnd();
+      if (text === '') continue;
+      const m = STEP.exec(text);
+      if (m?.[1] !== undefined) step = m[1];
+      opts.onLog(text);
+    }
+    if (e.aux?.ID) imageId = e.aux.ID;
+  };
+  try {
+    const stream = await withTimeout(
+      docker.buildImage(opts.context, { ...toBuildOptions(opts), abortSignal: abort.signal }),
+      opts.timeoutMs,
+      'image build',
+    );
+    await followProgress(docker, stream, { timeoutMs: Math.max(1, deadline - Date.now()), abort, onEvent });
+  } catch (err) {
+    abort.abort();
+    throw new Error(`image build failed: ${describe(dockerMessage(err))}`);
+  }
+  const [first, ...rest] = opts.tags;
+  if (!imageId && first) imageId = (await withTimeout(docker.getImage(first).inspect(), 30_000, 'image inspect')).Id;
+  for (const ref of rest) {
+    await withTimeout(docker.getImage(imageId).tag(splitTag(ref)), 30_000, `tag ${ref}`);
+  }
+  return { imageId };
+}
+
+export { pushImage, type PushImageOptions } from './image-push.js';
