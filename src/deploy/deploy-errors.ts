@@ -1,0 +1,14 @@
+/**
+ * A release that did not become healthy. The old release is still serving
+ * when this is thrown; retrying the same image rarely helps, so the deploy
+ * job fails with this message (reason + the container's last log lines).
+ */
+export class DeployFailedError extends Error {
+  override readonly name = 'DeployFailedError';
+  constructor(
+    readonly reason: string,
+    readonly lastLogs: readonly string[] = [],
+  ) {
+    super(lastLogs.length > 0 ? `${reason}; last log lines:\n${lastLogs.join('\n')}` : reason);
+  }
+}
