@@ -144,7 +144,16 @@ print_env() {
 mkdir -p "$DIR"
 case "${1:-}" in
   install) install ;;
-  start) install; start_redis; start_docker; start_registry; base_image ;;
+  start)
+    # `start` alone starts everything; `start docker registry` only those (the demo brings its own Redis).
+    shift; parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(redis docker registry)
+    install
+    for p in "${parts[@]}"; do
+      case "$p" in
+        redis) start_redis ;; docker) start_docker; base_image ;; registry) start_registry ;;
+        *) die "unknown service '$p' (redis, docker, registry)" ;;
+      esac
+    done ;;
   status) status ;;
   stop)
     # Containers of ours first, so the engine stops cleanly.

@@ -4,7 +4,7 @@ import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { secretsOf, type SlipwayConfig } from './config/config.js';
 import { resolveApiToken } from './api-token.js';
-import { connectRedis, type RedisTarget } from './embedded/redis-connection.js';
+import { connectRedis, whenReady, type RedisTarget } from './embedded/redis-connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded/redis-server.js';
 import { messageOf } from './errors/errors.js';
 import { createDockerExecutor } from './executors/docker-executor.js';
@@ -54,16 +54,18 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     embedded = await startEmbeddedRedis(config.dataDir, (msg) => logger.info(msg));
     target = { path: embedded.socketPath };
   }
-  const workerRedis = connectRedis(target, 'worker');
-  const failFastRedis = connectRedis(target, 'fail-fast');
+  const redisError = (err: Error) => logger.warn({ err: err.message }, 'redis connection error');
+  const workerRedis = connectRedis(target, 'worker', redisError);
+  const failFastRedis = connectRedis(target, 'fail-fast', redisError);
+  await Promise.all([whenReady(workerRedis), whenReady(failFastRedis)]);
   // BullMQ producers on the fail-fast connection: a webhook is answered 503 at once when Redis is down.
-  const queues = createQueues(failFastRedis);
+  const queues = createQueues(failFastRedis, (err) => logger.warn({ err: err.message }, 'queue error'));
   const store = new RunStore(failFastRedis, mask);
   const workerStore = new RunStore(workerRedis, mask);
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
   const reporter = createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger });
-  const workerQueues = createQueues(workerRedis);
+  const workerQueues = createQueues(workerRedis, (err) => logger.warn({ err: err.message }, 'queue error'));
   const ctx: JobContext = {
     config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger,
   };

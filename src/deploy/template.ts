@@ -22,9 +22,10 @@ const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 export function renderTemplate(text: string, values: Record<string, string>, fileName: string): RenderResult {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, strict: true });
-  const problems: PipelineProblem[] = doc.errors.map((e) => ({
-    file: fileName, line: e.linePos?.[0].line ?? 1, column: e.linePos?.[0].col ?? 1, message: e.message.split('\n')[0] ?? e.message,
-  }));
+  const problems: PipelineProblem[] = doc.errors.map((e) => {
+    const pos = lc.linePos(e.pos[0]);
+    return { file: fileName, line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message };
+  });
   if (problems.length > 0) return { ok: false, problems };
   visit(doc, {
     Scalar(key, node) {

@@ -13,7 +13,29 @@ export function redisOptions(target: RedisTarget, mode: 'worker' | 'fail-fast'):
   return { ...base, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: 5_000 };
 }
 
-export function connectRedis(target: RedisTarget, mode: 'worker' | 'fail-fast'): Redis {
+export function connectRedis(target: RedisTarget, mode: 'worker' | 'fail-fast', onError: (err: Error) => void): Redis {
   const opts = redisOptions(target, mode);
-  return 'url' in target ? new Redis(target.url, opts) : new Redis(opts);
+  const redis = 'url' in target ? new Redis(target.url, opts) : new Redis(opts);
+  // ioredis reconnects by itself; errors are reported, not thrown (an unhandled 'error' event would crash).
+  let last = '';
+  redis.on('error', (err: Error) => {
+    if (err.message !== last) onError(err);
+    last = err.message;
+  });
+  redis.on('ready', () => {
+    last = '';
+  });
+  return redis;
+}
+
+/** Resolves when the connection is ready, so the first webhook does not meet a connecting client. */
+export async function whenReady(redis: Redis, timeoutMs = 15_000): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis not ready after ${timeoutMs} ms`)), timeoutMs);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -51,6 +51,7 @@ export async function startEmbeddedRedis(dataDir: string, log: (msg: string) => 
     async stop() {
       // SHUTDOWN makes redis fsync the AOF before it exits.
       const c = new Redis({ path: socketPath, lazyConnect: true, maxRetriesPerRequest: 1 });
+      c.on('error', () => undefined);
       try {
         await c.connect();
         await c.shutdown('NOSAVE').catch(() => undefined);
@@ -76,6 +77,7 @@ function hasRedisServer(): boolean {
 async function answers(socketPath: string): Promise<boolean> {
   if (!existsSync(socketPath)) return false;
   const c = new Redis({ path: socketPath, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  c.on('error', () => undefined); // a probe: failure is the answer
   try {
     await c.connect();
     return (await c.ping()) === 'PONG';

@@ -93,15 +93,16 @@ async function attachStartWait(
     kill();
   };
   const started = Date.now();
-  await container.start({ abortSignal: api() });
-  const timer = setTimeout(() => {
-    timedOut = true;
-    kill();
-  }, spec.timeoutMs);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  // The abort may have fired while start() was in flight, before we listened.
-  if (signal?.aborted && !canceled) onAbort();
+  let timer: NodeJS.Timeout | undefined;
   try {
+    await container.start({ abortSignal: api() });
+    timer = setTimeout(() => {
+      timedOut = true;
+      kill();
+    }, spec.timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // The abort may have fired while start() was in flight, before we listened.
+    if (signal?.aborted && !canceled) onAbort();
     const waited = (await container.wait({
       abortSignal: AbortSignal.timeout(spec.timeoutMs + WAIT_GRACE_MS),
     })) as { StatusCode: number };

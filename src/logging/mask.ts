@@ -10,7 +10,9 @@ export function createMasker(secrets: readonly string[]): Masker {
     if (s.length < 4) continue; // too short to mask without destroying ordinary text
     forms.add(s);
     forms.add(encodeURIComponent(s));
-    forms.add(Buffer.from(s).toString('base64').replace(/=+$/, ''));
+    const b64 = Buffer.from(s).toString('base64');
+    forms.add(b64);
+    forms.add(b64.replace(/=+$/, ''));
   }
   const sorted = [...forms].sort((a, b) => b.length - a.length);
   if (sorted.length === 0) return (t) => t;

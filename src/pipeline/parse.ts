@@ -43,7 +43,7 @@ export function parsePipelineFile(text: string, fileName = '.slipway.yml'): Pars
     return {
       ok: false,
       problems: doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+        const pos = lc.linePos(e.pos[0]);
         return at(pos.line, pos.col, e.message.split('\n')[0] ?? e.message);
       }),
     };
@@ -81,8 +81,10 @@ export function parsePipelineFile(text: string, fileName = '.slipway.yml'): Pars
         continue;
       }
       const pos = positionOf(doc, path, lc);
-      const what = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
-      problems.push(at(pos.line, pos.column, `${describe(path)}: ${what}`));
+      const missing = valueAt(root, path) === undefined;
+      problems.push(at(pos.line, pos.column, missing
+        ? `${describe(path.slice(0, -1))}: missing required key '${String(path[path.length - 1])}'`
+        : `${describe(path)}: ${issue.message}`));
     }
   };
 
@@ -102,7 +104,7 @@ export function parsePipelineFile(text: string, fileName = '.slipway.yml'): Pars
     if (!job.success) report(job.error.issues, [name]);
     else jobs.push({ name, spec: job.data });
   }
-  if (!top.success || problems.length > 0) return { ok: false, problems };
+  if (!top.success || problems.length > 0) return { ok: false, problems: byPosition(problems) };
 
   const stages = top.data.stages ?? DEFAULT_STAGES;
   for (const { name, spec } of jobs) {
@@ -115,4 +117,17 @@ export function parsePipelineFile(text: string, fileName = '.slipway.yml'): Pars
 
   const variables = Object.fromEntries(Object.entries(top.data.variables ?? {}).map(([k, v]) => [k, String(v)]));
   return { ok: true, file: { stages, variables, jobs, build: top.data.build, deploy: top.data.deploy } };
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[seg];
+  }
+  return v;
+}
+
+function byPosition(problems: PipelineProblem[]): PipelineProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.column - b.column);
 }

@@ -7,15 +7,15 @@ import { z } from 'zod';
  */
 const duration = z.union([
   z.number().int().positive(),
-  z.string().regex(/^\d+\s*(s|m|h)$/, "a duration like '90s', '10m' or '1h', or a number of seconds"),
-]);
+  z.string().regex(/^\d+\s*(s|m|h)$/),
+], { error: "must be a duration like '90s', '10m' or '1h', or a number of seconds" });
 
 const variables = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]));
 
 export const jobSchema = z.strictObject({
   stage: z.string().min(1).optional(),
   image: z.string().min(1),
-  script: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  script: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'must be a command or a list of commands' }),
   variables: variables.optional(),
   timeout: duration.optional(),
 });
@@ -23,7 +23,6 @@ export const jobSchema = z.strictObject({
 export const buildSchema = z.strictObject({
   image: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'an image repository like group/service (lowercase)'),
   dockerfile: z.string().min(1).default('Dockerfile'),
-  context: z.string().min(1).default('.'),
   args: z.record(z.string(), z.string()).optional(),
 });
 

@@ -22,10 +22,11 @@ export interface Queues {
   close(): Promise<void>;
 }
 
-export function createQueues(connection: ConnectionOptions, prefix = 'slipway'): Queues {
+export function createQueues(connection: ConnectionOptions, onError: (err: Error) => void, prefix = 'slipway'): Queues {
   const events = new Queue<PlanJob>(QUEUE_NAMES.events, { connection, prefix, defaultJobOptions: defaults });
   const build = new Queue<BuildJob>(QUEUE_NAMES.build, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
   const deploy = new Queue<DeployJob>(QUEUE_NAMES.deploy, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
+  for (const q of [events, build, deploy] as Queue[]) q.on('error', onError);
   return {
     events,
     build,

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sampleServiceFiles } from '../../src/cli/sample-service.js';
+import { commitFiles } from '../fakes/git-repo.js';
+import type { FakeProject } from '../fakes/gitlab-server.js';
+import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
+import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
+import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';
+
+// The demo's path as a test: real Redis, Docker engine, registry and git; GitLab is the fake.
+describe('a GitLab merge becomes a running service', () => {
+  let h: Harness;
+  let project: FakeProject;
+  const suffix = randomBytes(3).toString('hex');
+  const service = `hello-${suffix}`;
+  const projectId = 5000 + Math.floor(Math.random() * 4000);
+  const port = 20000 + 2 * Math.floor(Math.random() * 9000);
+  let iid = 0;
+
+  const merge = async (files: Record<string, string>, message = 'Merge branch feature') => {
+    const sha = await commitFiles(project.bareDir, 'main', files, message);
+    iid += 1;
+    const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: project.pathWithNamespace, sha, iid }), WEBHOOK_SECRET);
+    expect(res.status).toBe(202);
+    const run = await h.waitForRun(String(res.json['runId']));
+    return { sha, run };
+  };
+  const page = async (url: string) => (await fetch(url)).text();
+
+  beforeAll(async () => {
+    h = await startHarness();
+    project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/${service}`, defaultBranch: 'main' });
+    await commitFiles(project.bareDir, 'main', { 'README.md': 'hi\n' }, 'Initial commit');
+  });
+  afterAll(async () => {
+    const docker = dockerFromEnv();
+    const mine = await docker.listContainers({ all: true, filters: { label: [`io.slipway.service=${service}`] } });
+    await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true })));
+    await h.stop();
+  });
+
+  it('tests, builds, pushes and deploys to pre; GitLab sees every step', async () => {
+    const { sha, run } = await merge(sampleServiceFiles({ port, greeting: `Hello v1 ${suffix}` }));
+    expect(run.status).toMatchObject({ phase: 'succeeded' });
+    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([['unit', 'success'], ['image', 'success'], ['deploy:pre', 'success']]);
+
+    // The image is in the registry under the digest the run recorded.
+    const repo = run.image?.repository.replace(`${registryFromEnv()}/`, '') ?? '';
+    const head = await fetch(`http://${registryFromEnv()}/v2/${repo}/manifests/${sha.slice(0, 8)}`, {
+      method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
+    expect(head.headers.get('docker-content-digest')).toBe(run.image?.digest);
+
+    // The service answers on its pre address with the merged content.
+    const pre = run.deployments.find((d) => d.environment === 'pre');
+    expect(pre?.image).toBe(run.image?.ref);
+    expect(await page(pre?.url ?? '')).toContain(`Hello v1 ${suffix}`);
+
+    // The test job's output is in the run log.
+    const log = await h.api<{ lines: Array<{ job: string; line: string }> }>(`/api/runs/${run.id}/log`);
+    expect(log.body.lines).toContainEqual(expect.objectContaining({ job: 'unit', line: '2 checks passed' }));
+
+    // GitLab got pending → running → success for each job, linked to the run.
+    const statuses = h.gitlab.statuses(projectId, sha);
+    for (const job of ['unit', 'image', 'deploy:pre']) {
+      expect(statuses.filter((s) => s.name === `slipway/${job}`).map((s) => s.status)).toEqual(['pending', 'running', 'success']);
+    }
+    expect(statuses[0]?.target_url).toBe(`${h.config.http.publicUrl}/runs/${run.id}`);
+    const notes = h.gitlab.notes(projectId, iid);
+    expect(notes).toHaveLength(1);
+    expect(notes[0]?.body).toContain('succeeded');
+    expect(notes[0]?.body).toContain(pre?.url ?? 'missing');
+    expect(h.gitlab.unexpectedCalls()).toEqual([]);
+  });
+
+  it('a second merge replaces the release; the old container is gone', async () => {
+    const before = (await h.slipway.store.list({ projectId }))[0]?.deployments[0]?.url;
+    const { run } = await merge(sampleServiceFiles({ port, greeting: `Hello v2 ${suffix}` }));
+    expect(run.status.phase).toBe('succeeded');
+    const url = run.deployments[0]?.url ?? '';
+    expect(url).not.toBe(before);
+    expect(await page(url)).toContain(`Hello v2 ${suffix}`);
+    await expect(fetch(before ?? '')).rejects.toThrow();
+  });
+
+  it('a failing health check keeps the old release serving and says why', async () => {
+    const live = (await h.slipway.store.list({ projectId }))[0]?.deployments[0]?.url ?? '';
+    const { run } = await merge(sampleServiceFiles({ port, greeting: `Hello v3 ${suffix}`, health: '/no-such-page', timeout: '8s' }));
+    expect(run.status.phase).toBe('failed');
+    const deploy = run.jobs.find((j) => j.name === 'deploy:pre');
+    expect(deploy?.status.phase).toBe('failed');
+    expect(deploy?.status.reason).toMatch(/404/);
+    expect(await page(live)).toContain(`Hello v2 ${suffix}`);
+    expect(h.gitlab.statuses(projectId, run.request.sha).filter((s) => s.name === 'slipway/deploy:pre').at(-1)?.status).toBe('failed');
+  });
+
+  it('a failing test stops the run: no image, no deploy', async () => {
+    const files = sampleServiceFiles({ port, greeting: `Hello v4 ${suffix}` });
+    files['test/run.sh'] = 'echo "expected 2 checks, 1 failed" >&2\nexit 3\n';
+    const { sha, run } = await merge(files);
+    expect(run.status).toMatchObject({ phase: 'failed', reason: "job 'unit' failed with exit code 3" });
+    expect(run.jobs.map((j) => j.status.phase)).toEqual(['failed', 'skipped', 'skipped']);
+    expect(run.image).toBeUndefined();
+    expect(h.gitlab.statuses(projectId, sha).filter((s) => s.name === 'slipway/unit').at(-1)?.status).toBe('failed');
+  });
+
+  it('a broken pipeline file fails the run with line and column, in GitLab too', async () => {
+    const files = sampleServiceFiles({ port });
+    files['.slipway.yml'] = 'unit:\n  image: slipway/busybox:1\n  scirpt: [true]\n';
+    const { sha, run } = await merge(files);
+    expect(run.status.phase).toBe('failed');
+    expect(run.status.reason).toContain(".slipway.yml:3:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?");
+    const status = h.gitlab.statuses(projectId, sha).find((s) => s.name === 'slipway/pipeline');
+    expect(status).toMatchObject({ status: 'failed' });
+    expect(status?.description).toContain('.slipway.yml:');
+    expect(h.gitlab.notes(projectId, iid)[0]?.body).toContain(".slipway.yml:3:3: unknown key 'scirpt'");
+  });
+});
