@@ -10,7 +10,7 @@ import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-h
 describe('hostile branch names and messages', () => {
   let h: Harness;
   const marker = `/tmp/pwned-${randomBytes(4).toString('hex')}`;
-  const branch = `feature/$(touch${'${IFS}'}${marker});rm${'${IFS}'}-rf${'${IFS}'}~\`touch${'${IFS}'}${marker}\`-ünï©ødé`;
+  const branch = `feature/$(touch${'${IFS}'}${marker});rm${'${IFS}'}-rf${'${IFS}'}.\`touch${'${IFS}'}${marker}\`-ünï©ødé`;
   const title = `Fix $(touch ${marker}); \`touch ${marker}\` | tee ${marker}\n&& touch ${marker} ✓`;
 
   beforeAll(async () => {
