@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `npm test`: installs and starts the real services (Redis, Docker engine, registry), typechecks,
+# runs the suite on Node 20 (this machine's) and on Node 22, then the Kubernetes smoke suite on
+# a real cluster in its own network namespace. Prints one closing line: "total: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash .ci/services.sh start || exit 1
+eval "$(bash .ci/services.sh env | sed 's/^/export /')"
+
+out=$(mktemp -d)
+passed=0; failed=0; status=0
+tally() { # tally REPORT.json: add a vitest JSON report's counts
+  local counts
+  counts=$(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites||0))' "$1" 2>/dev/null) || { failed=$((failed + 1)); return; }
+  passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
+}
+
+echo "== typecheck"
+npx tsc -p tsconfig.json --noEmit || { status=1; failed=$((failed + 1)); }
+
+echo "== vitest on Node $(node --version)"
+npx vitest run --reporter=default --reporter=json --outputFile.json="$out/node20.json" || status=1
+tally "$out/node20.json"
+
+if [ "${SLIPWAY_SKIP_NODE22:-}" != 1 ]; then
+  echo "== vitest on Node 22"
+  npx -y -p node@22 -- node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json="$out/node22.json" || status=1
+  tally "$out/node22.json"
+fi
+
+if [ -f .ci/k8s-testbed.sh ] && [ "${SLIPWAY_SKIP_K8S:-}" != 1 ]; then
+  echo "== Kubernetes smoke suite (real cluster, .ci/k8s-testbed.sh)"
+  bash .ci/k8s-testbed.sh test --json "$out/k8s.json" || status=1
+  [ -f "$out/k8s.json" ] && tally "$out/k8s.json"
+fi
+
+rm -rf "$out"
+echo "total: $passed passed, $failed failed"
+exit $status
