@@ -41,7 +41,7 @@ const DEPLOY_LOCK_RETRY_MS = 3_000;
  * workers/ entrypoints run one each. Everything shared lives in Redis, so any number of processes
  * can serve the same queues.
  */
-export async function startSlipway(config: SlipwayConfig, roles: readonly Role[] = ALL_ROLES, opts: { logDestination?: NodeJS.WritableStream } = {}): Promise<Slipway> {
+export async function startSlipway(config: SlipwayConfig, roles: readonly Role[] = ALL_ROLES, opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {}): Promise<Slipway> {
   const apiToken = resolveApiToken(config.apiToken, config.dataDir);
   const mask = createMasker([...secretsOf(config), apiToken.token]);
   const logger = createLogger({ level: config.logLevel, mask, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
@@ -79,11 +79,15 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     workers.push(watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => planRun(ctx, job.data.runId), {
       connection: connectionFor, prefix: 'slipway', concurrency: config.concurrency.planner,
     })));
+    const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;
     const reconcile = async () => {
       // A crash between storing a run and queueing it leaves it "received": queue it again (idempotent by job id).
-      for (const runId of await workerStore.staleReceived(RECONCILE_EVERY_MS)) await workerQueues.enqueuePlan({ runId });
+      for (const runId of await workerStore.staleReceived(every)) {
+        logger.warn({ run: runId }, 'run was stored but never queued; queueing it now');
+        await workerQueues.enqueuePlan({ runId });
+      }
     };
-    timers.push(setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), RECONCILE_EVERY_MS));
+    timers.push(setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every));
   }
   if (roles.includes('build')) {
     workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, _token, signal) => runBuildJob(ctx, job.data.runId, job.attemptsMade, signal), {

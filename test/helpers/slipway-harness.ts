@@ -26,7 +26,7 @@ export interface Harness {
  * A real Slipway (embedded Redis in a temp data dir, so every test file has its own) against the
  * fake GitLab, the services' Docker engine and registry.
  */
-export async function startHarness(opts: { roles?: readonly Role[]; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(opts: { roles?: readonly Role[]; env?: Record<string, string>; reconcileEveryMs?: number } = {}): Promise<Harness> {
   const gitlab = await startFakeGitlab();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'slipway-test-'));
   const result = readConfig({
@@ -44,7 +44,7 @@ export async function startHarness(opts: { roles?: readonly Role[]; env?: Record
   const logs: string[] = [];
   const sink = new PassThrough();
   sink.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const slipway = await startSlipway(result.config, opts.roles, { logDestination: sink });
+  const slipway = await startSlipway(result.config, opts.roles, { logDestination: sink, ...(opts.reconcileEveryMs ? { reconcileEveryMs: opts.reconcileEveryMs } : {}) });
   const url = slipway.url ?? '';
   const api = async <T>(p: string) => {
     const res = await fetch(`${url}${p}`, { headers: { Authorization: `Bearer ${slipway.apiToken}` } });
