@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (when missing), starts, checks and stops the real services Slipway runs on:
-# Redis, a Docker engine of its own and a local registry (the distribution v2 server inside Harbor).
+# Redis, a Docker engine of its own and two local registries (the distribution v2 server inside Harbor):
+# the second one stands for the production registry that images are promoted to.
 # Shared by the demo, the tests and .ci/run. Idempotent: `start` twice starts nothing new, and
 # `stop` stops only what this script started (tracked by pid files under the state dir).
 #
@@ -9,12 +10,14 @@
 # Environment (all optional):
 #   SLIPWAY_SERVICES_DIR   state dir (default /var/tmp/slipway-services)
 #   SLIPWAY_REDIS_PORT     default 6390      SLIPWAY_REGISTRY_PORT  default 5050
+#   SLIPWAY_REGISTRY2_PORT default 5051
 #   SLIPWAY_DOCKER_SOCK    default /run/slipway-docker.sock
 set -euo pipefail
 
 DIR=${SLIPWAY_SERVICES_DIR:-/var/tmp/slipway-services}
 REDIS_PORT=${SLIPWAY_REDIS_PORT:-6390}
 REGISTRY_PORT=${SLIPWAY_REGISTRY_PORT:-5050}
+REGISTRY2_PORT=${SLIPWAY_REGISTRY2_PORT:-5051}
 DOCKER_SOCK=${SLIPWAY_DOCKER_SOCK:-/run/slipway-docker.sock}
 # exec-root holds containerd shim sockets, whose paths must stay short (108 bytes).
 DOCKER_EXEC_ROOT=${SLIPWAY_DOCKER_EXEC_ROOT:-/run/slipway-docker-exec}
@@ -58,7 +61,7 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
 
 redis_ok() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
 docker_ok() { docker -H "unix://$DOCKER_SOCK" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
-registry_ok() { curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/" >/dev/null 2>&1; }
+registry_ok() { curl -fsS "http://127.0.0.1:${1:-$REGISTRY_PORT}/v2/" >/dev/null 2>&1; }
 
 start_redis() {
   if redis_ok; then log "redis already answering on 127.0.0.1:$REDIS_PORT"; return; fi
@@ -82,21 +85,22 @@ start_docker() {
   wait_for 60 "docker engine on $DOCKER_SOCK" docker_ok || die "dockerd did not start: see $DIR/dockerd.log"
 }
 
-start_registry() {
-  if registry_ok; then log "registry already answering on 127.0.0.1:$REGISTRY_PORT"; return; fi
-  mkdir -p "$DIR/registry"
-  cat >"$DIR/registry.yml" <<YML
+start_registry() { # start_registry NAME PORT: NAME names its storage, config, log and pid file
+  local name=$1 port=$2
+  if registry_ok "$port"; then log "$name already answering on 127.0.0.1:$port"; return; fi
+  mkdir -p "$DIR/$name"
+  cat >"$DIR/$name.yml" <<YML
 version: 0.1
 log: { level: warn }
 storage:
-  filesystem: { rootdirectory: $DIR/registry }
+  filesystem: { rootdirectory: $DIR/$name }
   delete: { enabled: true }
 http:
-  addr: 127.0.0.1:$REGISTRY_PORT
+  addr: 127.0.0.1:$port
 YML
-  setsid docker-registry serve "$DIR/registry.yml" >"$DIR/registry.log" 2>&1 < /dev/null &
-  echo $! >"$DIR/registry.pid"
-  wait_for 20 "registry on 127.0.0.1:$REGISTRY_PORT" registry_ok || die "registry did not start: see $DIR/registry.log"
+  setsid docker-registry serve "$DIR/$name.yml" >"$DIR/$name.log" 2>&1 < /dev/null &
+  echo $! >"$DIR/$name.pid"
+  wait_for 20 "$name on 127.0.0.1:$port" registry_ok "$port" || die "$name did not start: see $DIR/$name.log"
 }
 
 base_image() {
@@ -131,6 +135,7 @@ status() {
   redis_ok && log "redis: up (127.0.0.1:$REDIS_PORT)" || { log "redis: down"; rc=1; }
   docker_ok && log "docker: up ($DOCKER_SOCK)" || { log "docker: down"; rc=1; }
   registry_ok && log "registry: up (127.0.0.1:$REGISTRY_PORT)" || { log "registry: down"; rc=1; }
+  registry_ok "$REGISTRY2_PORT" && log "registry2: up (127.0.0.1:$REGISTRY2_PORT)" || { log "registry2: down"; rc=1; }
   return $rc
 }
 
@@ -138,6 +143,7 @@ print_env() {
   echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
   echo "DOCKER_HOST=unix://$DOCKER_SOCK"
   echo "SLIPWAY_REGISTRY=127.0.0.1:$REGISTRY_PORT"
+  echo "SLIPWAY_REGISTRY2=127.0.0.1:$REGISTRY2_PORT"
   echo "SLIPWAY_BASE_IMAGE=$BASE_IMAGE"
 }
 
@@ -146,12 +152,14 @@ case "${1:-}" in
   install) install ;;
   start)
     # `start` alone starts everything; `start docker registry` only those (the demo brings its own Redis).
+    # `registry` starts both registries (promotion needs two); `registry2` only the second.
     shift; parts=("$@"); [ ${#parts[@]} -gt 0 ] || parts=(redis docker registry)
     install
     for p in "${parts[@]}"; do
       case "$p" in
-        redis) start_redis ;; docker) start_docker; base_image ;; registry) start_registry ;;
-        *) die "unknown service '$p' (redis, docker, registry)" ;;
+        redis) start_redis ;; docker) start_docker; base_image ;; registry) start_registry registry "$REGISTRY_PORT"; start_registry registry2 "$REGISTRY2_PORT" ;;
+        registry2) start_registry registry2 "$REGISTRY2_PORT" ;;
+        *) die "unknown service '$p' (redis, docker, registry, registry2)" ;;
       esac
     done ;;
   status) status ;;
@@ -161,7 +169,7 @@ case "${1:-}" in
       ids=$(docker -H "unix://$DOCKER_SOCK" ps -aq --filter label=io.slipway.managed=true)
       [ -z "$ids" ] || docker -H "unix://$DOCKER_SOCK" rm -f $ids >/dev/null
     fi
-    stop_pid registry "$DIR/registry.pid"; stop_pid dockerd "$DIR/dockerd.pid"; stop_pid redis "$DIR/redis.pid" ;;
+    stop_pid registry2 "$DIR/registry2.pid"; stop_pid registry "$DIR/registry.pid"; stop_pid dockerd "$DIR/dockerd.pid"; stop_pid redis "$DIR/redis.pid" ;;
   env) print_env ;;
   base-image) base_image ;;
   *) echo "usage: $0 install|start|status|stop|env|base-image" >&2; exit 2 ;;
