@@ -1,104 +1,233 @@
-import type { PipelineRequest } from '../triggers/types.js';
-import type { BuildSpec, EnvironmentSpec, PipelineFile } from './schema.js';
+import { topoOrder } from './dag.js';
+import { allowFailureOf, approvalOf, artifactsOf, cacheOf, durationMs, expandVariables, retryOf, strategyOf } from './normalize.js';
+import type { PipelineFile } from './pipeline-file.js';
+import { varsToStrings } from './pipeline-file.js';
+import type { Plan, PlannedCommon, PlannedDeployJob, PlannedJob, SkippedJob } from './plan-types.js';
+import { predefinedVariables, type PlanRequest } from './predefined-variables.js';
+import { evaluateRules, type RuleInputs, type RuleOutcome } from './rules.js';
+import type { NeedSpec, RuleSpec } from './schema.js';
+import { isOptionalNeed, needName } from './semantics.js';
 
-export interface PlannedScriptJob {
-  kind: 'script';
-  name: string;
-  stage: string;
-  image: string;
-  script: string[];
-  variables: Record<string, string>;
-  timeoutMs: number;
-}
-
-export interface PlannedImageJob {
-  kind: 'image';
-  name: 'image';
-  stage: string;
-  build: BuildSpec;
-}
-
-export interface PlannedDeployJob {
-  kind: 'deploy';
-  name: string;
-  stage: string;
-  environment: string;
-  service: string;
-  template: string;
-  spec: EnvironmentSpec;
-  timeoutMs: number;
-}
-
-export type PlannedJob = PlannedScriptJob | PlannedImageJob | PlannedDeployJob;
-
-export interface Plan {
-  jobs: PlannedJob[];
-  /** Why jobs of the file are left out of this run (CI-only pipelines, environments needing approval). */
-  skipped: Array<{ name: string; reason: string }>;
-}
+export type * from './plan-types.js';
+export { durationMs } from './normalize.js';
 
 const DEFAULT_JOB_TIMEOUT_MS = 60 * 60 * 1000;
+const DEFAULT_BUILD_TIMEOUT_MS = 30 * 60 * 1000;
 const DEFAULT_DEPLOY_TIMEOUT_MS = 2 * 60 * 1000;
 
-export function durationMs(d: number | string | undefined, fallback: number): number {
-  if (d === undefined) return fallback;
-  if (typeof d === 'number') return d * 1000;
-  const m = /^(\d+)\s*(s|m|h)$/.exec(d);
-  if (!m) return fallback;
-  return Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h'];
+export interface PlanOptions {
+  /** The run id (SLIPWAY_PIPELINE_ID in rules); 'dry-run' when only previewing. */
+  pipelineId?: string | undefined;
+  /** Changed files for `changes:` (see changed-files.ts); undefined = no base, `changes` holds. */
+  changedFiles?: readonly string[] | undefined;
+  /** Repository files for `exists:`; undefined = not listed, `exists` holds. */
+  repoFiles?: readonly string[] | undefined;
+  /** Extra variables rules may read (project variables that are not masked). Never recorded in the plan. */
+  variables?: Readonly<Record<string, string>> | undefined;
 }
 
-/** The environments that deploy on their own; everything else waits for approvals (a later issue). */
-const AUTOMATIC_ENVIRONMENTS = ['pre'];
+/** A job before ordering: its rule outcome and what it asked for. */
+interface Candidate {
+  job: PlannedJob;
+  explicitNeeds: NeedSpec[] | undefined;
+  rank: number;
+}
 
 /**
- * Pure: which jobs this request runs, in order. Merges run the full path (tests, image, deploy to
- * pre); merge-request updates and pushes run CI only; tags run nothing yet (release path comes later).
+ * Pure: which jobs this request runs, in topological order, and why every other job is left out.
+ * No I/O: changed files, repository files and extra variables come in through `opts`.
  */
-export function planPipeline(file: PipelineFile, request: PipelineRequest): Plan {
-  const jobs: PlannedJob[] = [];
-  const skipped: Plan['skipped'] = [];
-  const stageIndex = (s: string) => {
-    const i = file.stages.indexOf(s);
-    return i < 0 ? file.stages.length : i;
+export function planPipeline(file: PipelineFile, request: PlanRequest, opts: PlanOptions = {}): Plan {
+  const inputs: RuleInputs = { changedFiles: opts.changedFiles, repoFiles: opts.repoFiles };
+  const predefined = predefinedVariables({ pipelineId: opts.pipelineId ?? 'dry-run', request });
+  const base = { ...predefined, ...file.variables, ...opts.variables };
+  const stageRank = (s: string) => (file.stages.indexOf(s) < 0 ? file.stages.length : file.stages.indexOf(s)) * 10_000;
+  const skipped: SkippedJob[] = [];
+  const candidates: Candidate[] = [];
+  const common = (name: string, stage: string, outcome: Extract<RuleOutcome, { run: true }>, extra: Partial<Omit<PlannedCommon, 'name' | 'stage'>> & { timeoutMs: number }): PlannedCommon => ({
+    name, stage, needs: [], artifactsFrom: [], when: outcome.when,
+    allowFailure: allowFailureOf(undefined, outcome.allowFailure, outcome.when),
+    retry: { max: 0, when: ['always'] }, interruptible: false, ...extra,
+  });
+  const decide = (name: string, rules: RuleSpec[] | undefined, when: RuleSpec['when'], vars: Record<string, string>, defaultRule?: () => string | null): RuleOutcome => {
+    const why = rules === undefined && defaultRule ? defaultRule() : null;
+    if (why !== null) {
+      skipped.push({ name, reason: why });
+      return { run: false, reason: why };
+    }
+    const outcome = evaluateRules(rules, when, vars, inputs);
+    if (!outcome.run) skipped.push({ name, reason: outcome.reason });
+    return outcome;
   };
-  const scripts: PlannedScriptJob[] = file.jobs.map(({ name, spec }) => ({
-    kind: 'script',
-    name,
-    stage: spec.stage ?? 'test',
-    image: spec.image,
-    script: typeof spec.script === 'string' ? [spec.script] : spec.script,
-    variables: { ...file.variables, ...Object.fromEntries(Object.entries(spec.variables ?? {}).map(([k, v]) => [k, String(v)])) },
-    timeoutMs: durationMs(spec.timeout, DEFAULT_JOB_TIMEOUT_MS),
-  }));
-  if (request.kind === 'release') {
-    return { jobs: [], skipped: scripts.map((j) => ({ name: j.name, reason: 'tag pipelines (the release path) are not built yet' })) };
+
+  for (const [index, { name, spec }] of file.jobs.entries()) {
+    const jobVars = { ...file.variables, ...varsToStrings(spec.variables) };
+    const outcome = decide(name, spec.rules, spec.when, { ...base, ...jobVars });
+    if (!outcome.run) continue;
+    const variables = { ...jobVars, ...outcome.variables };
+    const all = { ...base, ...variables };
+    const stage = spec.stage ?? 'test';
+    const toList = (s: string | string[] | undefined) => (s === undefined ? [] : typeof s === 'string' ? [s] : s);
+    const artifacts = artifactsOf(spec.artifacts);
+    candidates.push({
+      explicitNeeds: spec.needs,
+      rank: stageRank(stage) + index,
+      job: {
+        ...common(name, stage, outcome, {
+          timeoutMs: durationMs(spec.timeout, DEFAULT_JOB_TIMEOUT_MS),
+          allowFailure: allowFailureOf(spec.allow_failure, outcome.allowFailure, outcome.when),
+          retry: retryOf(spec.retry),
+          interruptible: spec.interruptible ?? false,
+          ...(spec.resource_group !== undefined ? { resourceGroup: expandVariables(spec.resource_group, all) } : {}),
+        }),
+        kind: 'script',
+        image: expandVariables(spec.image ?? '', all),
+        script: [...toList(spec.before_script), ...toList(spec.script)],
+        variables,
+        cache: cacheOf(spec.cache, name, all),
+        ...(artifacts ? { artifacts } : {}),
+      },
+    });
   }
-  jobs.push(...scripts.sort((a, b) => stageIndex(a.stage) - stageIndex(b.stage)));
-  if (request.kind === 'ci') {
-    if (file.build) skipped.push({ name: 'image', reason: `${request.event} pipelines run CI only; images are built on merge` });
-    for (const env of Object.keys(file.deploy?.environments ?? {})) {
-      skipped.push({ name: `deploy:${env}`, reason: `${request.event} pipelines do not deploy` });
+
+  const n = file.jobs.length;
+  const builds = request.kind === 'full' || request.event === 'tag' || request.event === 'manual';
+  if (file.build) {
+    const b = file.build;
+    const outcome = decide('image', b.rules, undefined, base, () => (builds ? null : `${request.event} pipelines run CI only; images are built on merge`));
+    if (outcome.run) {
+      const tags = (b.tags ?? []).map((t) => expandVariables(t, base)).filter((t) => t !== '');
+      if (request.event === 'tag') tags.push(request.ref.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 128));
+      const stage = b.stage ?? 'build';
+      candidates.push({
+        explicitNeeds: b.needs,
+        rank: stageRank(stage) + n,
+        job: {
+          ...common('image', stage, outcome, { timeoutMs: durationMs(b.timeout, DEFAULT_BUILD_TIMEOUT_MS) }),
+          kind: 'image',
+          name: 'image',
+          build: {
+            image: b.image,
+            dockerfile: b.dockerfile,
+            ...(b.template !== undefined ? { template: b.template } : {}),
+            context: b.context ?? '.',
+            args: Object.fromEntries(Object.entries(b.args ?? {}).map(([k, v]) => [k, expandVariables(String(v), base)])),
+            tags: [...new Set(tags)],
+          },
+        },
+      });
     }
-    return { jobs, skipped };
   }
-  if (file.build) jobs.push({ kind: 'image', name: 'image', stage: 'build', build: file.build });
-  if (file.deploy) {
-    const service = file.deploy.service ?? serviceNameOf(request.project.path);
-    for (const [environment, spec] of Object.entries(file.deploy.environments)) {
-      if (!file.build) {
-        skipped.push({ name: `deploy:${environment}`, reason: 'no build block: there is no image to deploy' });
-      } else if (!AUTOMATIC_ENVIRONMENTS.includes(environment)) {
-        skipped.push({ name: `deploy:${environment}`, reason: 'needs an approval (approvals are not built yet)' });
-      } else {
-        jobs.push({
-          kind: 'deploy', name: `deploy:${environment}`, stage: 'deploy', environment, service,
-          template: file.deploy.template, spec, timeoutMs: durationMs(spec.timeout, DEFAULT_DEPLOY_TIMEOUT_MS),
-        });
-      }
+
+  if (file.sonar) {
+    const s = file.sonar;
+    const outcome = decide('sonar', s.rules, undefined, base);
+    if (outcome.run) {
+      const stage = s.stage ?? 'test';
+      candidates.push({
+        explicitNeeds: s.needs,
+        rank: stageRank(stage) + n + 1,
+        job: {
+          ...common('sonar', stage, outcome, { timeoutMs: durationMs(s.timeout, DEFAULT_JOB_TIMEOUT_MS) }),
+          kind: 'sonar', name: 'sonar', projectKey: s.project_key, gate: s.gate,
+          allowFailure: s.gate === 'advisory',
+          ...(s.image !== undefined ? { image: s.image } : {}),
+        },
+      });
     }
   }
-  return { jobs, skipped };
+
+  if (file.deploy) planDeploys(file, request, base, candidates, skipped, decide, common, stageRank, n + 2);
+  return { jobs: order(candidates, skipped), skipped, stages: file.stages, includes: file.includes };
+}
+
+type Decide = (name: string, rules: RuleSpec[] | undefined, when: RuleSpec['when'], vars: Record<string, string>, defaultRule?: () => string | null) => RuleOutcome;
+type Common = (name: string, stage: string, outcome: Extract<RuleOutcome, { run: true }>, extra: Partial<Omit<PlannedCommon, 'name' | 'stage'>> & { timeoutMs: number }) => PlannedCommon;
+
+function planDeploys(file: PipelineFile, request: PlanRequest, base: Record<string, string>, candidates: Candidate[], skipped: SkippedJob[], decide: Decide, common: Common, stageRank: (s: string) => number, rank0: number): void {
+  const deploy = file.deploy!;
+  const service = deploy.service ?? serviceNameOf(request.project.path);
+  const deploys = request.kind === 'full' || request.event === 'manual';
+  const imagePlanned = candidates.some((c) => c.job.kind === 'image');
+  const stage = deploy.stage ?? 'deploy';
+  let previous: string | undefined;
+  for (const [i, [environment, env]] of Object.entries(deploy.environments).entries()) {
+    const name = `deploy:${environment}`;
+    const vars = { ...base, SLIPWAY_ENVIRONMENT: environment };
+    const outcome = decide(name, env.rules, undefined, vars, () => {
+      if (!file.build) return 'no build block: there is no image to deploy';
+      if (!env.rules && !deploys) return `${request.event} pipelines do not deploy`;
+      return null;
+    });
+    if (!outcome.run) continue;
+    if (!imagePlanned) {
+      skipped.push({ name, reason: 'the image job is not in this pipeline: there is no image to deploy' });
+      continue;
+    }
+    const approval = approvalOf(environment, env.approval);
+    const when = approval ? 'manual' : outcome.when;
+    const needs: NeedSpec[] = ['image'];
+    if (candidates.some((c) => c.job.kind === 'sonar' && c.job.gate === 'required')) needs.push('sonar');
+    // Environments are promoted in the order they are listed: production after pre.
+    if (previous) needs.push(previous);
+    const job: PlannedDeployJob = {
+      ...common(name, stage, { ...outcome, when }, {
+        timeoutMs: durationMs(env.timeout, DEFAULT_DEPLOY_TIMEOUT_MS),
+        resourceGroup: env.resource_group !== undefined ? expandVariables(env.resource_group, vars) : `deploy:${service}:${environment}`,
+        allowFailure: false,
+      }),
+      kind: 'deploy', environment, service, template: deploy.template,
+      spec: {
+        target: env.target, port: env.port, health: env.health,
+        ...(env.timeout !== undefined ? { timeout: env.timeout } : {}),
+        ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
+      },
+      ...(approval ? { approval } : {}),
+      clusters: env.clusters ?? [],
+      strategy: strategyOf(env.strategy ?? deploy.strategy),
+    };
+    candidates.push({ explicitNeeds: undefined, rank: stageRank(stage) + rank0 + i, job });
+    // Implied by stage too, but explicit so a DAG scheduler never deploys before the image exists.
+    (job as { needs: string[] }).needs = needs.map(needName);
+    previous = name;
+  }
+}
+
+/** Resolve needs against what is planned, drop jobs whose hard needs are out, order topologically. */
+function order(candidates: Candidate[], skipped: SkippedJob[]): PlannedJob[] {
+  let live = [...candidates];
+  for (let changed = true; changed;) {
+    changed = false;
+    const names = new Set(live.map((c) => c.job.name));
+    const next: Candidate[] = [];
+    for (const c of live) {
+      const missing = (c.explicitNeeds ?? []).find((n) => !isOptionalNeed(n) && !names.has(needName(n)));
+      const deployMissing = c.job.kind === 'deploy' ? c.job.needs.find((n) => !names.has(n) && n !== 'sonar') : undefined;
+      const gone = missing !== undefined ? needName(missing) : deployMissing;
+      if (gone !== undefined) {
+        const why = skipped.find((s) => s.name === gone)?.reason;
+        skipped.push({ name: c.job.name, reason: `needs '${gone}', which is not in this pipeline${why ? ` (${gone}: ${why})` : ''}` });
+        changed = true;
+      } else next.push(c);
+    }
+    live = next;
+  }
+  const names = new Set(live.map((c) => c.job.name));
+  const withArtifacts = new Set(live.filter((c) => c.job.kind === 'script' && c.job.artifacts).map((c) => c.job.name));
+  for (const c of live) {
+    if (c.explicitNeeds !== undefined) {
+      const kept = c.explicitNeeds.filter((n) => names.has(needName(n)));
+      c.job.needs = kept.map(needName);
+      c.job.artifactsFrom = kept.filter((n) => (typeof n === 'string' || n.artifacts !== false) && withArtifacts.has(needName(n))).map(needName);
+    } else {
+      // Stage semantics: every planned job of an earlier stage.
+      const implied = live.filter((o) => Math.floor(o.rank / 10_000) < Math.floor(c.rank / 10_000)).map((o) => o.job.name);
+      c.job.needs = [...new Set([...c.job.needs, ...implied])];
+      c.job.artifactsFrom = implied.filter((n) => withArtifacts.has(n));
+    }
+  }
+  const rankOf = new Map(live.map((c) => [c.job.name, c.rank]));
+  return topoOrder(live.map((c) => c.job), (j) => j.name, (j) => j.needs, (j) => rankOf.get(j.name) ?? 0);
 }
 
 /** A DNS-label-safe service name from the project path (group/My_App → my-app). */

@@ -1,63 +1,189 @@
 import { z } from 'zod';
 
 /**
- * `.slipway.yml`, the part the walking skeleton runs: script jobs (GitLab CI style), a `build`
- * block for the image and a `deploy` block for environments. Strict objects, so a typo is an
- * error with a hint rather than a silently ignored key.
+ * `.slipway.yml`, as data: GitLab CI's job keywords plus first-class `build`, `sonar` and
+ * `deploy` blocks. Strict objects, so a typo is an error with a hint rather than a silently
+ * ignored key. No transforms here: the same schemas generate pipelines/schema.json, and
+ * normalising (durations, shorthands) happens in normalize.ts.
  */
-const duration = z.union([
+export const DURATION = /^(\d+\s*(s|m|h)\s*)+$/;
+export const duration = z.union([
   z.number().int().positive(),
-  z.string().regex(/^\d+\s*(s|m|h)$/),
-], { error: "must be a duration like '90s', '10m' or '1h', or a number of seconds" });
+  z.string().regex(DURATION),
+], { error: "must be a duration like '90s', '10m', '1h 30m', or a number of seconds" });
 
-const variables = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and _'), z.union([z.string(), z.number(), z.boolean()]));
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' });
+export const variables = z.record(
+  z.string().regex(VAR_NAME, 'variable names are letters, digits and _'),
+  z.union([scalar, z.strictObject({ value: scalar, description: z.string().optional() })], { error: 'must be a value or { value, description }' }),
+);
 
+const globs = z.array(z.string().min(1).max(1000)).min(1).max(50);
+const when = z.enum(['on_success', 'on_failure', 'manual', 'never', 'always']);
+
+export const ruleSchema = z.strictObject({
+  if: z.string().min(1).optional(),
+  changes: z.union([globs, z.strictObject({ paths: globs, compare_to: z.string().optional() })]).optional(),
+  exists: globs.optional(),
+  when: when.optional(),
+  allow_failure: z.boolean().optional(),
+  variables: variables.optional(),
+});
+export const rulesSchema = z.array(ruleSchema).max(50);
+
+const needSchema = z.union([
+  z.string().min(1),
+  z.strictObject({ job: z.string().min(1), optional: z.boolean().optional(), artifacts: z.boolean().optional() }),
+]);
+
+export const RETRY_WHEN = ['always', 'unknown_failure', 'script_failure', 'api_failure', 'stuck_or_timeout_failure', 'runner_system_failure', 'job_execution_timeout'] as const;
+const retrySchema = z.union([
+  z.number().int().min(0).max(2),
+  z.strictObject({
+    max: z.number().int().min(0).max(2),
+    when: z.union([z.enum(RETRY_WHEN), z.array(z.enum(RETRY_WHEN))]).optional(),
+    exit_codes: z.union([z.number().int(), z.array(z.number().int())]).optional(),
+  }),
+], { error: 'must be 0-2 or { max, when }' });
+
+const cacheSchema = z.strictObject({
+  key: z.union([z.string().min(1).max(250), z.strictObject({ files: z.array(z.string().min(1)).min(1).max(2), prefix: z.string().optional() })]).optional(),
+  paths: z.array(z.string().min(1)).min(1),
+  policy: z.enum(['pull', 'push', 'pull-push']).optional(),
+  when: z.enum(['on_success', 'on_failure', 'always']).optional(),
+});
+
+const artifactsSchema = z.strictObject({
+  paths: z.array(z.string().min(1)).optional(),
+  exclude: z.array(z.string().min(1)).optional(),
+  expire_in: z.string().optional(),
+  when: z.enum(['on_success', 'on_failure', 'always']).optional(),
+  name: z.string().optional(),
+  reports: z.strictObject({ junit: z.union([z.string().min(1), z.array(z.string().min(1))]).optional() }).optional(),
+});
+
+const commands = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'must be a command or a list of commands' });
+
+/** A job. Keys are optional here because `extends` and `default` may supply them; compile checks. */
 export const jobSchema = z.strictObject({
   stage: z.string().min(1).optional(),
-  image: z.string().min(1),
-  script: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'must be a command or a list of commands' }),
+  image: z.string().min(1).optional(),
+  script: commands.optional(),
+  before_script: commands.optional(),
   variables: variables.optional(),
+  rules: rulesSchema.optional(),
+  needs: z.array(needSchema).max(50).optional(),
+  when: when.optional(),
   timeout: duration.optional(),
+  retry: retrySchema.optional(),
+  allow_failure: z.union([z.boolean(), z.strictObject({ exit_codes: z.union([z.number().int(), z.array(z.number().int())]) })]).optional(),
+  interruptible: z.boolean().optional(),
+  cache: z.union([cacheSchema, z.array(cacheSchema).max(4)]).optional(),
+  artifacts: artifactsSchema.optional(),
+  resource_group: z.string().min(1).max(255).optional(),
+  extends: z.union([z.string().min(1), z.array(z.string().min(1)).max(10)]).optional(),
+});
+
+export const defaultSchema = z.strictObject({
+  image: z.string().min(1).optional(),
+  before_script: commands.optional(),
+  timeout: duration.optional(),
+  retry: retrySchema.optional(),
+  interruptible: z.boolean().optional(),
 });
 
 export const buildSchema = z.strictObject({
   image: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'an image repository like group/service (lowercase)'),
   dockerfile: z.string().min(1).default('Dockerfile'),
-  args: z.record(z.string(), z.string()).optional(),
+  template: z.string().regex(/^[a-z0-9-]+$/, 'a built-in template name like node or php-fpm').optional(),
+  context: z.string().min(1).optional(),
+  args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  tags: z.array(z.string().regex(/^[A-Za-z0-9_${}][A-Za-z0-9_.${}-]{0,127}$/, 'a tag: letters, digits, _ . - (variables allowed)')).max(10).optional(),
+  stage: z.string().min(1).optional(),
+  needs: z.array(needSchema).max(50).optional(),
+  rules: rulesSchema.optional(),
+  timeout: duration.optional(),
 });
 
+export const sonarSchema = z.strictObject({
+  project_key: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'a Sonar project key: letters, digits, _ . : -'),
+  gate: z.enum(['required', 'advisory']).default('required'),
+  image: z.string().min(1).optional(),
+  stage: z.string().min(1).optional(),
+  needs: z.array(needSchema).max(50).optional(),
+  rules: rulesSchema.optional(),
+  timeout: duration.optional(),
+});
+
+const strategySchema = z.union([
+  z.enum(['rolling', 'blue-green']),
+  z.strictObject({
+    canary: z.strictObject({
+      steps: z.array(z.union([
+        z.strictObject({ weight: z.number().int().min(1).max(100) }),
+        z.strictObject({ pause: z.union([duration, z.literal('manual')]) }),
+      ], { error: "a step is { weight: 1-100 } or { pause: 10m | manual }" })).min(1).max(20),
+    }),
+  }),
+], { error: "must be 'rolling', 'blue-green' or { canary: { steps } }" });
+
 export const environmentSchema = z.strictObject({
-  target: z.literal('docker').default('docker'),
+  target: z.enum(['docker', 'kubernetes']).default('docker'),
   port: z.number().int().min(1024).max(65534),
   health: z.string().startsWith('/').default('/'),
   timeout: duration.optional(),
   variables: variables.optional(),
+  approval: z.union([z.boolean(), z.strictObject({
+    required: z.number().int().min(1).max(10).optional(),
+    groups: z.array(z.string().min(1)).optional(),
+    users: z.array(z.string().min(1)).optional(),
+  })]).optional(),
+  clusters: z.array(z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -')).min(1).max(10).optional(),
+  strategy: strategySchema.optional(),
+  rules: rulesSchema.optional(),
+  resource_group: z.string().min(1).max(255).optional(),
 });
 
 export const deploySchema = z.strictObject({
   service: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/, 'a service name: lowercase letters, digits and -').optional(),
   template: z.string().min(1).default('docker-service'),
+  strategy: strategySchema.optional(),
+  stage: z.string().min(1).optional(),
   environments: z.record(z.string().regex(/^[a-z0-9-]+$/, 'environment names are lowercase letters, digits and -'), environmentSchema),
 });
 
-export const RESERVED_KEYS = ['stages', 'variables', 'build', 'deploy'] as const;
+const includeItem = z.union([
+  z.string().min(1),
+  z.strictObject({ local: z.string().min(1) }),
+  z.strictObject({ template: z.string().regex(/^[a-z0-9-]+$/, 'a built-in template name') }),
+  z.strictObject({
+    project: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'a project path like group/project'),
+    ref: z.string().min(1).optional(),
+    file: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+  }),
+], { error: 'an include is a path, { local }, { template } or { project, ref, file }' });
+export const includeSchema = z.union([includeItem, z.array(includeItem).max(50)]);
+
+export const RESERVED_KEYS = ['stages', 'variables', 'default', 'include', 'build', 'sonar', 'deploy'] as const;
 
 export const topSchema = z.object({
-  stages: z.array(z.string().min(1)).min(1).optional(),
+  stages: z.array(z.string().min(1)).min(1).max(50).optional(),
   variables: variables.optional(),
+  default: defaultSchema.optional(),
+  include: includeSchema.optional(),
   build: buildSchema.optional(),
+  sonar: sonarSchema.optional(),
   deploy: deploySchema.optional(),
 });
 
 export type JobSpec = z.infer<typeof jobSchema>;
-export type BuildSpec = z.infer<typeof buildSchema>;
+export type RuleSpec = z.infer<typeof ruleSchema>;
+export type NeedSpec = z.infer<typeof needSchema>;
+export type BuildBlock = z.infer<typeof buildSchema>;
+export type SonarBlock = z.infer<typeof sonarSchema>;
 export type DeploySpec = z.infer<typeof deploySchema>;
-export type EnvironmentSpec = z.infer<typeof environmentSchema>;
-
-export interface PipelineFile {
-  stages: string[];
-  variables: Record<string, string>;
-  jobs: Array<{ name: string; spec: JobSpec }>;
-  build: BuildSpec | undefined;
-  deploy: DeploySpec | undefined;
-}
+export type EnvironmentBlock = z.infer<typeof environmentSchema>;
+export type IncludeSpec = z.infer<typeof includeSchema>;
+export type DefaultSpec = z.infer<typeof defaultSchema>;
+export type VariablesSpec = z.infer<typeof variables>;

@@ -3,7 +3,7 @@ import type { PipelineRequest } from '../triggers/types.js';
 /** Phases with reasons instead of booleans (Argo's habit): every waiting or failed thing says why. */
 export type RunPhase = 'received' | 'planning' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'skipped';
 export type JobPhase = 'pending' | 'running' | 'success' | 'failed' | 'skipped' | 'canceled';
-export type JobKind = 'script' | 'image' | 'deploy';
+export type JobKind = 'script' | 'image' | 'sonar' | 'deploy';
 
 export interface PhaseStatus<P extends string> {
   phase: P;

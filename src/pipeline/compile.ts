@@ -1,0 +1,103 @@
+import type { PipelineProblem } from './errors.js';
+import { resolveExtends } from './extends.js';
+import { resolveIncludes, type IncludeReader } from './include.js';
+import { deepMerge, isPlainObject, type Json } from './merge.js';
+import { checkSemantics } from './semantics.js';
+import { defaultSchema, jobSchema, RESERVED_KEYS, topSchema, type JobSpec } from './schema.js';
+import { DEFAULT_STAGES, varsToStrings, type PipelineFile } from './pipeline-file.js';
+import { didYouMean } from './did-you-mean.js';
+import { loadYaml, problemAt, type SourceFile } from './yaml-source.js';
+import { zodProblems } from './zod-problems.js';
+
+export type CompileResult = { ok: true; file: PipelineFile } | { ok: false; problems: PipelineProblem[] };
+
+const MAX_JOBS = 500;
+const DEFAULTABLE = ['image', 'before_script', 'timeout', 'retry', 'interruptible'] as const;
+
+/** Read, include, extend, validate. Pure apart from the reader; every problem at once. */
+export async function compilePipeline(text: string, opts: { fileName?: string; reader: IncludeReader }): Promise<CompileResult> {
+  const loaded = loadYaml(text, opts.fileName ?? '.slipway.yml');
+  if (!loaded.ok) return loaded;
+  const included = await resolveIncludes(loaded.source, opts.reader);
+  if (included.problems.length > 0) return { ok: false, problems: sortProblems(included.problems) };
+  return compileSources(loaded.source, included.sources);
+}
+
+/** The synchronous core: merge the already-read files (included first, root last) and validate. */
+export function compileSources(root: SourceFile, included: readonly SourceFile[]): CompileResult {
+  const problems: PipelineProblem[] = [];
+  const origin = new Map<string, SourceFile>();
+  let data: Json = {};
+  for (const src of [...included, root]) {
+    for (const key of Object.keys(src.data)) origin.set(key, src);
+    data = deepMerge(data, src.data) as Json;
+  }
+  const originOf = (key: string) => origin.get(key) ?? root;
+
+  // Reserved blocks, each validated against its own file for positions. `include` is checked per file.
+  for (const src of [...included, root]) {
+    if (src.data['include'] !== undefined) {
+      const r = topSchema.shape.include.safeParse(src.data['include']);
+      if (!r.success) problems.push(...zodProblems(r.error.issues, ['include'], src.data, src));
+    }
+  }
+  const top: Record<string, unknown> = {};
+  for (const key of RESERVED_KEYS) {
+    if (key === 'include' || data[key] === undefined) continue;
+    const r = topSchema.shape[key].safeParse(data[key]);
+    if (r.success) top[key] = r.data;
+    else problems.push(...zodProblems(r.error.issues, [key], data, originOf(key)));
+  }
+
+  const rawJobs = new Map<string, Json>();
+  for (const [name, value] of Object.entries(data)) {
+    if ((RESERVED_KEYS as readonly string[]).includes(name)) continue;
+    if (!isPlainObject(value)) {
+      const hint = didYouMean(name, RESERVED_KEYS);
+      problems.push(problemAt(originOf(name), [name], `job '${name}' must be a mapping with image and script${hint ? ` (or did you mean '${hint}'?)` : ''}`));
+      continue;
+    }
+    rawJobs.set(name, value);
+  }
+  if (rawJobs.size > MAX_JOBS) {
+    return { ok: false, problems: [problemAt(root, [], `more than ${MAX_JOBS} jobs`)] };
+  }
+  const extended = resolveExtends(rawJobs, originOf);
+  problems.push(...extended.problems);
+
+  const defaults = defaultSchema.safeParse(data['default'] ?? {});
+  const jobs: Array<{ name: string; spec: JobSpec }> = [];
+  for (const [name, raw] of extended.jobs) {
+    if (name.startsWith('.')) continue; // hidden: a template for extends, never run
+    const withDefaults: Json = { ...raw };
+    if (defaults.success) {
+      for (const k of DEFAULTABLE) if (withDefaults[k] === undefined && defaults.data[k] !== undefined) withDefaults[k] = defaults.data[k];
+    }
+    // Required here rather than in the schema: `extends` and `default` may supply them.
+    for (const k of ['image', 'script'] as const) {
+      if (withDefaults[k] === undefined) problems.push(problemAt(originOf(name), [name, k], `job '${name}': missing required key '${k}'`));
+    }
+    const r = jobSchema.safeParse(withDefaults);
+    if (!r.success) problems.push(...zodProblems(r.error.issues, [name], { [name]: withDefaults }, originOf(name)));
+    else jobs.push({ name, spec: r.data });
+  }
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
+
+  const typed = top as ReturnType<typeof topSchema.parse>;
+  const file: PipelineFile = {
+    stages: typed.stages ?? DEFAULT_STAGES,
+    variables: varsToStrings(typed.variables),
+    jobs,
+    build: typed.build,
+    sonar: typed.sonar,
+    deploy: typed.deploy,
+    includes: included.map((s) => s.name),
+  };
+  const semantic = checkSemantics(file, originOf);
+  if (semantic.length > 0) return { ok: false, problems: sortProblems(semantic) };
+  return { ok: true, file };
+}
+
+function sortProblems(problems: PipelineProblem[]): PipelineProblem[] {
+  return [...problems].sort((a, b) => (a.file === b.file ? 0 : a.file < b.file ? -1 : 1) || a.line - b.line || a.column - b.column);
+}

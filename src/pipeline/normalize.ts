@@ -1,0 +1,96 @@
+import type { ApprovalSpec, DeployStrategy, JobWhen, PlannedArtifacts, PlannedCache, PlannedCommon, RetryReason } from './plan-types.js';
+import type { EnvironmentBlock, JobSpec } from './schema.js';
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** '90s', '10m', '1h 30m', or a number of seconds. Anything else → fallback (the schema rejects it first). */
+export function durationMs(d: number | string | undefined, fallback: number): number {
+  if (d === undefined) return fallback;
+  if (typeof d === 'number') return d * 1000;
+  if (!/^(\s*\d+\s*[smh])+\s*$/.test(d)) return fallback;
+  let total = 0;
+  for (const m of d.matchAll(/(\d+)\s*([smh])/g)) total += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return total;
+}
+
+/** artifacts:expire_in, GitLab's words: '30 days', '1 week', '2h'. undefined when unparseable or 'never'. */
+export function humanDurationMs(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  let total = 0;
+  let any = false;
+  for (const m of text.toLowerCase().matchAll(/(\d+)\s*(s|sec|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)\b/g)) {
+    total += Number(m[1]) * UNIT_MS[m[2]![0]!]!;
+    any = true;
+  }
+  return any ? total : undefined;
+}
+
+/** `$VAR` and `${VAR}` from vars; unknown names expand to '', `$$` is a literal '$'. No recursion. */
+export function expandVariables(text: string, vars: Readonly<Record<string, string>>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (all, a?: string, b?: string) => {
+    if (all === '$$') return '$';
+    return vars[a ?? b ?? ''] ?? '';
+  });
+}
+
+const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+export function retryOf(r: JobSpec['retry']): PlannedCommon['retry'] {
+  if (r === undefined) return { max: 0, when: ['always'] };
+  if (typeof r === 'number') return { max: r, when: ['always'] };
+  const when = asList(r.when) as RetryReason[];
+  const exitCodes = asList(r.exit_codes);
+  return { max: r.max, when: when.length > 0 ? when : ['always'], ...(exitCodes.length > 0 ? { exitCodes } : {}) };
+}
+
+export function allowFailureOf(a: JobSpec['allow_failure'], fromRule: boolean | undefined, when: JobWhen): PlannedCommon['allowFailure'] {
+  if (fromRule !== undefined) return fromRule;
+  if (a === undefined) return when === 'manual'; // GitLab: manual jobs do not block by default
+  if (typeof a === 'boolean') return a;
+  return { exitCodes: asList(a.exit_codes) };
+}
+
+export function cacheOf(c: JobSpec['cache'], jobName: string, vars: Readonly<Record<string, string>>): PlannedCache[] {
+  return asList(c).map((entry) => {
+    const key = entry.key;
+    const base = typeof key === 'string' ? expandVariables(key, vars) : key?.prefix !== undefined ? expandVariables(key.prefix, vars) : 'default';
+    return {
+      key: base || jobName,
+      keyFiles: typeof key === 'object' ? key.files : [],
+      paths: entry.paths,
+      policy: entry.policy ?? 'pull-push',
+      when: entry.when ?? 'on_success',
+    };
+  });
+}
+
+export function artifactsOf(a: JobSpec['artifacts']): PlannedArtifacts | undefined {
+  if (a === undefined) return undefined;
+  const expire = humanDurationMs(a.expire_in);
+  return {
+    paths: a.paths ?? [],
+    exclude: a.exclude ?? [],
+    junit: asList(a.reports?.junit),
+    when: a.when ?? 'on_success',
+    ...(expire !== undefined ? { expireInMs: expire } : {}),
+  };
+}
+
+export function strategyOf(s: EnvironmentBlock['strategy']): DeployStrategy {
+  if (s === undefined || s === 'rolling') return { type: 'rolling' };
+  if (s === 'blue-green') return { type: 'blue-green' };
+  return {
+    type: 'canary',
+    steps: s.canary.steps.map((step) => ('weight' in step
+      ? { setWeight: step.weight }
+      : { pauseMs: step.pause === 'manual' ? null : durationMs(step.pause, 0) })),
+  };
+}
+
+/** Production always needs an approval; pre never unless asked; others unless `approval: false`. */
+export function approvalOf(env: string, a: EnvironmentBlock['approval']): ApprovalSpec | undefined {
+  if (a === false && env !== 'production') return undefined;
+  if (a === undefined && env === 'pre') return undefined;
+  if (a === undefined || a === true || a === false) return { required: 1, groups: [], users: [] };
+  return { required: a.required ?? 1, groups: a.groups ?? [], users: a.users ?? [] };
+}

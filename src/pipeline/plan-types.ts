@@ -1,0 +1,134 @@
+/**
+ * The plan: what a run executes, serialised as JSON into the run record. `jobs` is in a valid
+ * topological order (every job comes after all of its `needs`), so a sequential worker may run it
+ * front to back; a DAG scheduler starts any job whose needs are done.
+ */
+export type JobWhen = 'on_success' | 'on_failure' | 'manual' | 'always';
+export type RetryReason = 'always' | 'unknown_failure' | 'script_failure' | 'api_failure' | 'stuck_or_timeout_failure' | 'runner_system_failure' | 'job_execution_timeout';
+
+export interface PlannedCommon {
+  name: string;
+  stage: string;
+  /** Jobs that must finish first (explicit `needs`, else every planned job of earlier stages). */
+  needs: string[];
+  /** Jobs whose artifacts are copied into this job's workspace first (a subset of needs). */
+  artifactsFrom: string[];
+  /** on_success: after needs succeeded; on_failure: only if one failed; always: either; manual: waits for a person. */
+  when: JobWhen;
+  /** true, or the exit codes that count as an allowed failure; a failure then does not fail the run. */
+  allowFailure: boolean | { exitCodes: number[] };
+  /** Retry up to `max` more times when the failure is one of `when`; `exitCodes` narrows script_failure. */
+  retry: { max: number; when: RetryReason[]; exitCodes?: number[] };
+  /** A newer run for the same ref may cancel this job while it runs. */
+  interruptible: boolean;
+  /** At most one job per (project, resourceGroup) runs at a time, across runs. */
+  resourceGroup?: string;
+  timeoutMs: number;
+}
+
+export interface PlannedCache {
+  /** Literal key (variables expanded) or, with keyFiles, a prefix for the hash of those files. */
+  key: string;
+  /** The key is `${key}-${sha256 of these files' contents}` (GitLab's cache:key:files). */
+  keyFiles: string[];
+  paths: string[];
+  policy: 'pull' | 'push' | 'pull-push';
+  when: 'on_success' | 'on_failure' | 'always';
+}
+
+export interface PlannedArtifacts {
+  paths: string[];
+  exclude: string[];
+  /** JUnit XML globs: parsed into the run's test report. */
+  junit: string[];
+  when: 'on_success' | 'on_failure' | 'always';
+  expireInMs?: number;
+}
+
+export interface PlannedScriptJob extends PlannedCommon {
+  kind: 'script';
+  image: string;
+  /** before_script then script; run in the image's shell with set -e. */
+  script: string[];
+  /** Pipeline, job and matching-rule variables (file values only: secrets are added at run time). */
+  variables: Record<string, string>;
+  cache: PlannedCache[];
+  artifacts?: PlannedArtifacts;
+}
+
+export interface BuildSpec {
+  /** Repository in the registry (group/service); pushed as <registry>/<image>:<short sha> and tags. */
+  image: string;
+  /** Path in the repository, or inside the built-in template when `template` is set. */
+  dockerfile: string;
+  /** Built-in template name: the Dockerfile is pipelines/templates/<template>/Dockerfile. */
+  template?: string;
+  /** Build context directory in the repository (default: the root). */
+  context: string;
+  args: Record<string, string>;
+  /** Extra tags besides the short SHA (variables expanded). */
+  tags: string[];
+}
+
+export interface PlannedImageJob extends PlannedCommon {
+  kind: 'image';
+  name: 'image';
+  build: BuildSpec;
+}
+
+export interface PlannedSonarJob extends PlannedCommon {
+  kind: 'sonar';
+  name: 'sonar';
+  projectKey: string;
+  /** required: a failed quality gate fails the job (and blocks deploys); advisory: reported only. */
+  gate: 'required' | 'advisory';
+  image?: string;
+}
+
+export interface EnvironmentSpec {
+  target: 'docker' | 'kubernetes';
+  port: number;
+  health: string;
+  timeout?: number | string;
+  variables?: Record<string, string>;
+}
+
+export interface ApprovalSpec {
+  required: number;
+  groups: string[];
+  users: string[];
+}
+
+export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
+export type DeployStrategy = { type: 'rolling' } | { type: 'blue-green' } | { type: 'canary'; steps: StrategyStep[] };
+
+export interface PlannedDeployJob extends PlannedCommon {
+  kind: 'deploy';
+  /** deploy:<environment> */
+  name: string;
+  environment: string;
+  service: string;
+  template: string;
+  spec: EnvironmentSpec;
+  /** Present = the job is `when: manual` until this many approvals are recorded. */
+  approval?: ApprovalSpec;
+  /** Kubernetes clusters to roll out to (empty: the target's default). */
+  clusters: string[];
+  strategy: DeployStrategy;
+}
+
+export type PlannedJob = PlannedScriptJob | PlannedImageJob | PlannedSonarJob | PlannedDeployJob;
+
+export interface SkippedJob {
+  name: string;
+  /** Why: the rule that left it out ("rules[0]: if $SLIPWAY_BRANCH == 'main' is false"), or the event. */
+  reason: string;
+}
+
+export interface Plan {
+  jobs: PlannedJob[];
+  skipped: SkippedJob[];
+  stages: string[];
+  /** Files merged into the pipeline file (includes), for the record. */
+  includes: string[];
+}

@@ -1,0 +1,127 @@
+import { didYouMean } from './did-you-mean.js';
+import type { PipelineProblem } from './errors.js';
+import { ExpressionError, parseExpression } from './expression.js';
+import { compileGlob } from './glob.js';
+import { findCycle } from './dag.js';
+import type { PipelineFile } from './pipeline-file.js';
+import type { NeedSpec, RuleSpec } from './schema.js';
+import { problemAt, type SourceFile } from './yaml-source.js';
+
+export const needName = (n: NeedSpec): string => (typeof n === 'string' ? n : n.job);
+export const isOptionalNeed = (n: NeedSpec): boolean => typeof n !== 'string' && n.optional === true;
+
+export function defaultStageOf(block: 'build' | 'sonar' | 'deploy'): string {
+  return block === 'sonar' ? 'test' : block;
+}
+
+/** Checks across keys: stages exist, needs point somewhere and form no cycle, rules compile. */
+export function checkSemantics(file: PipelineFile, originOf: (key: string) => SourceFile): PipelineProblem[] {
+  const problems: PipelineProblem[] = [];
+  const at = (key: string, path: PropertyKey[], message: string) => problems.push(problemAt(originOf(key), [key, ...path], message));
+
+  const stageSeen = new Set<string>();
+  for (const [i, s] of file.stages.entries()) {
+    if (stageSeen.has(s)) at('stages', [i], `stage '${s}' is listed twice`);
+    stageSeen.add(s);
+  }
+  const stageIndex = new Map<string, number>();
+  const checkStage = (key: string, path: PropertyKey[], stage: string | undefined, fallback: string, who: string) => {
+    const s = stage ?? fallback;
+    if (file.stages.includes(s)) return;
+    const hint = didYouMean(s, file.stages);
+    at(key, stage === undefined ? path.slice(0, -1) : path, `${who}: stage '${s}' is not in stages (${file.stages.join(', ')})${hint ? ` — did you mean '${hint}'?` : stage === undefined ? ` — add it to stages or set 'stage:'` : ''}`);
+  };
+
+  const names = new Set(file.jobs.map((j) => j.name));
+  const stageOfJob = new Map<string, string>();
+  for (const { name, spec } of file.jobs) {
+    checkStage(name, ['stage'], spec.stage, 'test', `job '${name}'`);
+    stageOfJob.set(name, spec.stage ?? 'test');
+    if ((name === 'image' && file.build) || (name === 'sonar' && file.sonar)) {
+      at(name, [], `job name '${name}' is taken by the ${name === 'image' ? 'build' : 'sonar'} block's job: rename this job`);
+    }
+    if (name.startsWith('deploy:')) at(name, [], `job names starting with 'deploy:' are reserved for the deploy block's environments`);
+    if (name.length > 255) at(name, [], 'job names are at most 255 characters');
+  }
+  if (file.build) {
+    checkStage('build', ['stage'], file.build.stage, 'build', "'build'");
+    stageOfJob.set('image', file.build.stage ?? 'build');
+    names.add('image');
+  }
+  if (file.sonar) {
+    checkStage('sonar', ['stage'], file.sonar.stage, 'test', "'sonar'");
+    stageOfJob.set('sonar', file.sonar.stage ?? 'test');
+    names.add('sonar');
+  }
+  if (file.deploy) {
+    checkStage('deploy', ['stage'], file.deploy.stage, 'deploy', "'deploy'");
+    for (const [env, spec] of Object.entries(file.deploy.environments)) {
+      if (env === 'production' && spec.approval === false) {
+        at('deploy', ['environments', env, 'approval'], 'production always needs an approval: remove approval: false');
+      }
+      checkRules('deploy', ['environments', env, 'rules'], spec.rules);
+    }
+  }
+  for (const [i, s] of file.stages.entries()) stageIndex.set(s, i);
+
+  // needs: every target exists, none is in a later stage, no cycles.
+  const graph = new Map<string, string[]>();
+  const checkNeeds = (key: string, who: string, needs: NeedSpec[] | undefined) => {
+    const own = stageIndex.get(stageOfJob.get(who) ?? '') ?? 0;
+    const targets: string[] = [];
+    for (const [i, n] of (needs ?? []).entries()) {
+      const target = needName(n);
+      if (target === who) {
+        at(key, ['needs', i], `'${who}' needs itself`);
+      } else if (!names.has(target)) {
+        if (isOptionalNeed(n)) continue;
+        const hint = didYouMean(target, [...names]);
+        at(key, ['needs', i], `'${who}' needs '${target}', which is not a job of this pipeline${hint ? ` — did you mean '${hint}'?` : ''}`);
+      } else if ((stageIndex.get(stageOfJob.get(target) ?? '') ?? 0) > own) {
+        at(key, ['needs', i], `'${who}' (stage ${stageOfJob.get(who)}) needs '${target}' of the later stage ${stageOfJob.get(target)}`);
+      } else targets.push(target);
+    }
+    graph.set(who, targets);
+  };
+  for (const { name, spec } of file.jobs) {
+    checkNeeds(name, name, spec.needs);
+    checkRules(name, ['rules'], spec.rules);
+  }
+  if (file.build) {
+    checkNeeds('build', 'image', file.build.needs);
+    checkRules('build', ['rules'], file.build.rules);
+  }
+  if (file.sonar) {
+    checkNeeds('sonar', 'sonar', file.sonar.needs);
+    checkRules('sonar', ['rules'], file.sonar.rules);
+  }
+  const cycle = findCycle(graph);
+  if (cycle) {
+    const key = cycle[0] === 'image' ? 'build' : cycle[0]!;
+    at(key, ['needs'], `needs form a cycle: ${cycle.join(' → ')}`);
+  }
+  return problems;
+
+  function checkRules(key: string, path: PropertyKey[], rules: RuleSpec[] | undefined): void {
+    for (const [i, rule] of (rules ?? []).entries()) {
+      if (rule.if !== undefined) {
+        try {
+          parseExpression(rule.if);
+        } catch (err) {
+          if (!(err instanceof ExpressionError)) throw err;
+          at(key, [...path, i, 'if'], `rules[${i}].if: ${err.message} (at character ${err.offset + 1} of '${rule.if}')`);
+        }
+      }
+      const changes = Array.isArray(rule.changes) ? rule.changes : rule.changes?.paths ?? [];
+      for (const [kind, list] of [['changes', changes], ['exists', rule.exists ?? []]] as const) {
+        for (const g of list) {
+          try {
+            compileGlob(g);
+          } catch (err) {
+            at(key, [...path, i, kind], `rules[${i}].${kind}: bad glob '${g}': ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }
+      }
+    }
+  }
+}
