@@ -14,7 +14,9 @@
 # Environment (all optional):
 #   SLIPWAY_K8S_CACHE   build cache (default /var/cache/slipway-k8s)   SLIPWAY_K8S_STATE  state (default /var/tmp/slipway-k8s)
 #   SLIPWAY_K8S_RUN     sockets (default /run/slipway-k8s)               SLIPWAY_K8S_NETNS  namespace (default slipway-k8s)
-#   SLIPWAY_K8S_KUBELET real (default) | sim: no kubelet; tests drive pods with test/helpers/kubelet-sim.ts
+#   SLIPWAY_K8S_KUBELET auto (default: real kubelets; if one cannot start, the simulator, announced loudly)
+#                       | real (never fall back) | sim (no kubelet; tests drive pods with test/helpers/kubelet-sim.ts)
+#   SLIPWAY_K8S_KUBELET_ARGS  extra kubelet flags, for debugging (e.g. --v=4)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -24,7 +26,7 @@ STATE=${SLIPWAY_K8S_STATE:-/var/tmp/slipway-k8s}
 # Socket paths must stay short (108 bytes): containerd shims live under the exec-root.
 RUN=${SLIPWAY_K8S_RUN:-/run/slipway-k8s}
 NETNS=${SLIPWAY_K8S_NETNS:-slipway-k8s}
-KUBELET_MODE=${SLIPWAY_K8S_KUBELET:-real}
+KUBELET_MODE=${SLIPWAY_K8S_KUBELET:-auto}
 
 K8S_VERSION=1.20.2
 SRC_PKG=kubernetes
@@ -210,6 +212,8 @@ api_ready() { curl -fsS --cacert "$STATE/$1/pki/ca.crt" -H "Authorization: Beare
   "https://127.0.0.1:${API_PORT[$1]}/readyz" | grep -q ok; }
 node_ready() { "$BIN/kubectl" --kubeconfig "$STATE/$1/kubeconfig" get node "node-$1" \
   -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' | grep -q True; }
+# True once the node is Ready, or at once if its kubelet died (the caller checks which).
+node_ready_or_dead() { ! alive "$RUN/pids/kubelet-$1.pid" || node_ready "$1"; }
 sa_ready() { "$BIN/kubectl" --kubeconfig "$STATE/$1/kubeconfig" -n default get serviceaccount default; }
 docker_ok() { docker -H "unix://$RUN/$1/docker.sock" version --format '{{.Server.Version}}'; }
 registry_ok() { curl -fsS "http://$REGISTRY/v2/"; }
@@ -264,14 +268,14 @@ start_kubelet() { # a real kubelet (dockershim) on its own engine; every path un
     --fail-swap-on=false --cgroups-per-qos=false --enforce-node-allocatable="" --cgroup-driver=cgroupfs \
     --oom-score-adj=0 --make-iptables-util-chains=false --image-gc-high-threshold=100 --image-gc-low-threshold=99 \
     --eviction-hard="" --node-status-update-frequency=1s --sync-frequency=3s --serialize-image-pulls=false \
-    --register-node=true --protect-kernel-defaults=false --max-pods=50
+    --register-node=true --protect-kernel-defaults=false --max-pods=50 ${SLIPWAY_K8S_KUBELET_ARGS:-}
 }
 
 pause_image() { # pause from the same tree, static, FROM scratch, pushed to the test bed's registry
   local ctx="$STATE/pause-ctx" dk=(docker -H "unix://$RUN/a/docker.sock")
   mkdir -p "$ctx"; cp "$BIN/pause" "$ctx/pause"
   printf 'FROM scratch\nCOPY pause /pause\nENTRYPOINT ["/pause"]\n' >"$ctx/Dockerfile"
-  DOCKER_BUILDKIT=0 "${dk[@]}" build -q -t "$PAUSE_IMAGE" "$ctx" >/dev/null && "${dk[@]}" push "$PAUSE_IMAGE" >/dev/null
+  { DOCKER_BUILDKIT=0 "${dk[@]}" build -q -t "$PAUSE_IMAGE" "$ctx" && "${dk[@]}" push "$PAUSE_IMAGE"; } >"$STATE/log/pause-image.log" 2>&1
 }
 
 # Runs inside the namespace, in the daemons' own mount namespace (see in_ns_private_mounts).
@@ -316,12 +320,13 @@ YML
   local pause_pid=$!
   for c in "${cs[@]}"; do wait_for 30 "apiserver $c" api_ready "$c" || return 1; start_controllers "$c"; done
   wait "$pause_pid" || { log "pause image build/push failed"; return 1; }
-  if [ "$KUBELET_MODE" = real ]; then
+  if [ "$KUBELET_MODE" != sim ]; then
     for c in "${cs[@]}"; do
       wait_for 30 "docker engine $c" docker_ok "$c" || return 1
       start_kubelet "$c"
     done
-    for c in "${cs[@]}"; do wait_for 30 "node-$c Ready" node_ready "$c" || return 1; done
+    # Exit 3: the control plane is fine but a real kubelet is not (up may fall back to the simulator).
+    for c in "${cs[@]}"; do wait_for 30 "node-$c Ready" node_ready_or_dead "$c" && alive "$RUN/pids/kubelet-$c.pid" || return 3; done
   else
     log "SIMULATED KUBELET: no real kubelet started; tests must drive pods with test/helpers/kubelet-sim.ts"
   fi
@@ -354,9 +359,21 @@ up() {
   mkdir -p "$STATE/log" "$RUN/pids"
   record_host_state
   echo "$([ "$n" = 2 ] && echo a b || echo a)" >"$STATE/clusters"
-  echo "$KUBELET_MODE" >"$STATE/kubelet-mode"
+  echo "$([ "$KUBELET_MODE" = sim ] && echo sim || echo real)" >"$STATE/kubelet-mode"
   ip netns add "$NETNS"
-  if ! in_ns_private_mounts bash "$0" _ns-start "$n"; then
+  local rc=0
+  in_ns_private_mounts bash "$0" _ns-start "$n" || rc=$?
+  if [ $rc = 3 ] && [ "$KUBELET_MODE" = auto ]; then
+    log "the real kubelet did not become Ready (last lines of its log below)"
+    tail -n 15 "$STATE"/log/kubelet-*.log >&2 || true
+    log "**************************************************************************************"
+    log "*** FALLING BACK TO THE KUBELET SIMULATOR: no real pods will run in this test bed ***"
+    log "**************************************************************************************"
+    down
+    SLIPWAY_K8S_KUBELET=sim KUBELET_MODE=sim up "$n"
+    return
+  fi
+  if [ $rc != 0 ]; then
     log "up failed: logs in $STATE/log (last lines below)"
     tail -n 5 "$STATE"/log/*.log >&2 || true
     return 1
@@ -365,29 +382,33 @@ up() {
 }
 
 # ---------------------------------------------------------------------------------------------- down
-stop_pid() { # stop_pid NAME: TERM, then KILL after 10 s
-  local f="$RUN/pids/$1.pid"
-  if alive "$f"; then
-    kill "$(cat "$f")" 2>/dev/null || true
-    for _ in $(seq 100); do alive "$f" || break; sleep 0.1; done
-    alive "$f" && { log "$1 did not stop: killing"; kill -9 "$(cat "$f")" 2>/dev/null || true; }
-  fi
-  rm -f "$f"
+stop_pids() { # stop_pids NAME...: TERM all at once, then KILL what is left after 10 s
+  local n f live=()
+  for n in "$@"; do f="$RUN/pids/$n.pid"; alive "$f" && { kill "$(cat "$f")" 2>/dev/null || true; live+=("$n"); }; done
+  for _ in $(seq 100); do
+    local still=()
+    for n in "${live[@]}"; do alive "$RUN/pids/$n.pid" && still+=("$n"); done
+    live=("${still[@]}")
+    [ ${#live[@]} -eq 0 ] && break
+    sleep 0.1
+  done
+  for n in "${live[@]}"; do log "$n did not stop: killing"; kill -9 "$(cat "$RUN/pids/$n.pid")" 2>/dev/null || true; done
+  for n in "$@"; do rm -f "$RUN/pids/$n.pid"; done
 }
 
 down() {
   need_root
   local c
-  for c in a b; do stop_pid "kubelet-$c"; done # first, so nothing restarts pods
-  for c in a b; do stop_pid "controller-manager-$c"; stop_pid "scheduler-$c"; done
+  stop_pids kubelet-a kubelet-b # first, so nothing restarts pods
   for c in a b; do
     if [ -S "$RUN/$c/docker.sock" ] && alive "$RUN/pids/dockerd-$c.pid"; then
       local ids; ids=$(docker -H "unix://$RUN/$c/docker.sock" ps -aq 2>/dev/null || true)
       [ -z "$ids" ] || docker -H "unix://$RUN/$c/docker.sock" rm -f $ids >/dev/null 2>&1 || true
     fi
-    stop_pid "dockerd-$c"; stop_pid "apiserver-$c"
   done
-  stop_pid registry; stop_pid etcd
+  stop_pids controller-manager-a scheduler-a controller-manager-b scheduler-b apiserver-a apiserver-b \
+    dockerd-a dockerd-b registry
+  stop_pids etcd
   # Anything else still in our namespace (containerd shims, a test left running) is ours: stop it by pid.
   if ip netns list | grep -qw "$NETNS"; then
     local pids; pids=$(ip netns pids "$NETNS" 2>/dev/null || true)
@@ -461,7 +482,7 @@ print_env() {
 
 # ---------------------------------------------------------------------------------------------- test
 run_tests() {
-  local t0=$SECONDS rc=0
+  local t0=$SECONDS rc=0 mode=real
   build
   local tb=$SECONDS
   # Down at the end whatever happens (and a leftover test bed from an earlier run first).
@@ -469,12 +490,14 @@ run_tests() {
   up 2
   local tu=$SECONDS
   set -a; eval "$(print_env)"; set +a
+  mode=$SLIPWAY_K8S_KUBELET
   in_ns env -C "$REPO" npx vitest run --config test/k8s/vitest.config.ts || rc=$?
   log "timings: build $((tb - t0)) s, up $((tu - tb)) s, suite $((SECONDS - tu)) s"
   trap - EXIT
   down
   verify_clean || rc=1
   log "total $((SECONDS - t0)) s, exit $rc"
+  [ "$mode" = real ] || log "*** THIS RUN USED THE KUBELET SIMULATOR, NOT A REAL KUBELET: no pod really ran ***"
   return $rc
 }
 
