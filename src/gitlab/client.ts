@@ -26,6 +26,10 @@ export interface GitlabClient {
   setCommitStatus(projectId: number, sha: string, s: CommitStatusInput): Promise<void>;
   // Raw file at a commit; null = the file does not exist at that sha (a missing project or sha throws).
   readFile(projectId: number, path: string, sha: string): Promise<string | null>;
+  // Raw file of a project named by path (group/project) at a ref (branch, tag or sha; undefined =
+  // its default branch). null = the file or the ref does not exist; a missing project throws.
+  // For `include: { project }` in pipeline files.
+  readProjectFile(projectPath: string, path: string, ref: string | undefined): Promise<string | null>;
   // One updatable note per (MR, marker): ours is found by a hidden <!-- slipway:marker --> line and
   // author, then edited; created only when absent.
   upsertMergeRequestNote(projectId: number, iid: number, marker: string, body: string): Promise<{ noteId: number }>;
@@ -113,6 +117,23 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
         } catch (err) {
           // Only a missing file is an answer; a missing project or commit is a failure.
           if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 File Not Found') return null;
+          throw err;
+        }
+      });
+    },
+
+    async readProjectFile(projectPath, path, ref) {
+      // Addressed by path, so there is no numeric id for the error record: 0, with the path in the call.
+      const call = `read file of ${projectPath}`;
+      return run({ call, projectId: 0 }, async () => {
+        try {
+          const raw: unknown = await files.showRaw(projectPath, path, ref ?? 'HEAD');
+          if (typeof raw === 'string') return raw;
+          if (raw instanceof Blob) return raw.text();
+          throw invalid(call, 0, `unexpected body type ${typeof raw}`);
+        } catch (err) {
+          // A missing ref is the include's problem (wrong ref), like a missing file.
+          if (err instanceof AttemptFailure && err.status === 404 && (err.description === '404 File Not Found' || err.description === '404 Commit Not Found')) return null;
           throw err;
         }
       });

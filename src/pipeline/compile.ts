@@ -73,16 +73,15 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
     if (defaults.success) {
       for (const k of DEFAULTABLE) if (withDefaults[k] === undefined && defaults.data[k] !== undefined) withDefaults[k] = defaults.data[k];
     }
-    // Required here rather than in the schema: `extends` and `default` may supply them.
+    // Required here rather than in the schema: `extends` and `default` may supply them (a job
+    // whose extends failed already has its problem).
     for (const k of ['image', 'script'] as const) {
-      if (withDefaults[k] === undefined) problems.push(problemAt(originOf(name), [name, k], `job '${name}': missing required key '${k}'`));
+      if (withDefaults[k] === undefined && !extended.broken.has(name)) problems.push(problemAt(originOf(name), [name, k], `job '${name}': missing required key '${k}'`));
     }
     const r = jobSchema.safeParse(withDefaults);
     if (!r.success) problems.push(...zodProblems(r.error.issues, [name], { [name]: withDefaults }, originOf(name)));
     else jobs.push({ name, spec: r.data });
   }
-  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
-
   const typed = top as ReturnType<typeof topSchema.parse>;
   const file: PipelineFile = {
     stages: typed.stages ?? DEFAULT_STAGES,
@@ -93,8 +92,11 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
     deploy: typed.deploy,
     includes: included.map((s) => s.name),
   };
-  const semantic = checkSemantics(file, originOf);
-  if (semantic.length > 0) return { ok: false, problems: sortProblems(semantic) };
+  // Cross-key checks run even when some jobs failed validation, so every problem shows at once;
+  // names of invalid jobs still count as jobs for `needs`.
+  const allNames = [...extended.jobs.keys()].filter((n) => !n.startsWith('.'));
+  problems.push(...checkSemantics(file, originOf, allNames));
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
   return { ok: true, file };
 }
 

@@ -9,8 +9,9 @@ export const MAX_EXTENDS_DEPTH = 10;
  * Resolve `extends` for every job (hidden `.templates` too): parents merge in order, the job's own
  * keys last. Unknown parents, cycles and chains deeper than MAX_EXTENDS_DEPTH are problems.
  */
-export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string) => SourceFile): { jobs: Map<string, Json>; problems: PipelineProblem[] } {
+export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string) => SourceFile): { jobs: Map<string, Json>; problems: PipelineProblem[]; broken: Set<string> } {
   const problems: PipelineProblem[] = [];
+  const broken = new Set<string>();
   const done = new Map<string, Json>();
   const names = [...jobs.keys()];
 
@@ -23,7 +24,9 @@ export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string)
     let merged: unknown = {};
     for (const parent of parents) {
       const src = originOf(chain[0]!);
+      const before = problems.length;
       if (chain.includes(parent)) {
+        broken.add(name);
         problems.push(problemAt(src, [chain[0]!, 'extends'], `extends cycle: ${[...chain, parent].join(' → ')}`));
         continue;
       }
@@ -32,11 +35,14 @@ export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string)
         continue;
       }
       if (!jobs.has(parent)) {
+        broken.add(name);
         const hint = didYouMean(parent, names);
         problems.push(problemAt(originOf(name), [name, 'extends'], `job '${name}' extends '${parent}', which is not defined${hint ? ` — did you mean '${hint}'?` : ''}`));
         continue;
       }
       merged = deepMerge(merged, resolve(parent, [...chain, parent]));
+      if (broken.has(parent)) broken.add(name);
+      if (problems.length > before) broken.add(name);
     }
     const { extends: _drop, ...rest } = own;
     const result = deepMerge(merged, rest) as Json;
@@ -52,7 +58,7 @@ export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string)
     const job = jobs.get(name)!;
     out.set(name, isPlainObject(job) && job['extends'] !== undefined ? resolve(name, [name]) : job);
   }
-  return { jobs: out, problems: dedupe(problems) };
+  return { jobs: out, problems: dedupe(problems), broken };
 }
 
 function dedupe(problems: PipelineProblem[]): PipelineProblem[] {

@@ -115,6 +115,6 @@ export async function resolveIncludes(root: SourceFile, reader: IncludeReader): 
       }
     }
   };
-  await visit(root, { kind: 'self' }, 0, ['root']);
+  await visit(root, { kind: 'self' }, 0, [`local:${root.name}`]);
   return { sources, problems };
 }

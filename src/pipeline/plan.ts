@@ -96,8 +96,10 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
     const b = file.build;
     const outcome = decide('image', b.rules, undefined, base, () => (builds ? null : `${request.event} pipelines run CI only; images are built on merge`));
     if (outcome.run) {
-      const tags = (b.tags ?? []).map((t) => expandVariables(t, base)).filter((t) => t !== '');
-      if (request.event === 'tag') tags.push(request.ref.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 128));
+      // Expanded values (branch names) may hold characters a tag cannot: made tag-safe.
+      const tagSafe = (t: string) => t.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+      const tags = (b.tags ?? []).map((t) => tagSafe(expandVariables(t, base))).filter((t) => t !== '');
+      if (request.event === 'tag') tags.push(tagSafe(request.ref));
       const stage = b.stage ?? 'build';
       candidates.push({
         explicitNeeds: b.needs,
@@ -206,14 +208,16 @@ function order(candidates: Candidate[], skipped: SkippedJob[]): PlannedJob[] {
       const gone = missing !== undefined ? needName(missing) : deployMissing;
       if (gone !== undefined) {
         const why = skipped.find((s) => s.name === gone)?.reason;
-        skipped.push({ name: c.job.name, reason: `needs '${gone}', which is not in this pipeline${why ? ` (${gone}: ${why})` : ''}` });
+        // Name the root cause once instead of nesting every step of a cascade.
+        const cause = why?.startsWith('needs ') ? why.replace(/^needs '[^']*', which is not in this pipeline ?/, '') : why ? `(${gone}: ${why})` : '';
+        skipped.push({ name: c.job.name, reason: `needs '${gone}', which is not in this pipeline${cause ? ` ${cause}` : ''}` });
         changed = true;
       } else next.push(c);
     }
     live = next;
   }
   const names = new Set(live.map((c) => c.job.name));
-  const withArtifacts = new Set(live.filter((c) => c.job.kind === 'script' && c.job.artifacts).map((c) => c.job.name));
+  const withArtifacts = new Set(live.filter((c) => c.job.kind === 'script' && (c.job.artifacts?.paths.length ?? 0) > 0).map((c) => c.job.name));
   for (const c of live) {
     if (c.explicitNeeds !== undefined) {
       const kept = c.explicitNeeds.filter((n) => names.has(needName(n)));

@@ -234,12 +234,18 @@ function compile(root: Node): Inst[] {
 function run(prog: Inst[], s: string): boolean {
   const entry = prog.length - 1;
   const codes = Array.from(s, (ch) => ch.codePointAt(0)!);
-  const add = (set: Set<number>, pc: number, pos: number, seen: Set<number>): void => {
-    const stack = [pc];
+  // Sparse sets by generation stamp: no allocation per character.
+  const mark = new Int32Array(prog.length).fill(-1);
+  let gen = 0;
+  let threads: number[] = [];
+  let next: number[] = [];
+  const stack: number[] = [];
+  const add = (list: number[], pc: number, pos: number): void => {
+    stack.push(pc);
     while (stack.length > 0) {
       const at = stack.pop()!;
-      if (seen.has(at)) continue;
-      seen.add(at);
+      if (mark[at] === gen) continue;
+      mark[at] = gen;
       const inst = prog[at]!;
       if (inst.op === 'jmp') stack.push(inst.to);
       else if (inst.op === 'split') stack.push(inst.b, inst.a);
@@ -249,24 +255,23 @@ function run(prog: Inst[], s: string): boolean {
         const boundary = (prev >= 0 && isWord(prev)) !== (cur >= 0 && isWord(cur));
         const ok = inst.kind === 'bol' ? pos === 0 : inst.kind === 'eol' ? pos === codes.length : inst.kind === 'wordb' ? boundary : !boundary;
         if (ok) stack.push(inst.next);
-      } else set.add(at);
+      } else list.push(at);
     }
   };
   // Pike VM: every thread advances one character at a time, so the cost is O(pattern × subject).
-  let threads = new Set<number>();
-  add(threads, entry, 0, new Set());
+  add(threads, entry, 0);
   for (let pos = 0; ; pos++) {
     for (const pc of threads) if (prog[pc]!.op === 'match') return true;
     if (pos === codes.length) return false;
-    const next = new Set<number>();
-    const seen = new Set<number>();
+    gen++;
+    next.length = 0;
     const c = codes[pos]!;
     for (const pc of threads) {
       const inst = prog[pc]!;
-      if (inst.op === 'char' && inst.p(c)) add(next, inst.next, pos + 1, seen);
+      if (inst.op === 'char' && inst.p(c)) add(next, inst.next, pos + 1);
     }
-    add(next, entry, pos + 1, seen); // unanchored search: a match may start anywhere
-    threads = next;
+    add(next, entry, pos + 1); // unanchored search: a match may start anywhere
+    [threads, next] = [next, threads];
   }
 }
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 export const DURATION = /^(\d+\s*(s|m|h)\s*)+$/;
 export const duration = z.union([
   z.number().int().positive(),
-  z.string().regex(DURATION),
+  z.string().regex(DURATION, "must be a duration like '90s', '10m', '1h 30m', or a number of seconds"),
 ], { error: "must be a duration like '90s', '10m', '1h 30m', or a number of seconds" });
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -15,7 +15,7 @@ export function defaultStageOf(block: 'build' | 'sonar' | 'deploy'): string {
 }
 
 /** Checks across keys: stages exist, needs point somewhere and form no cycle, rules compile. */
-export function checkSemantics(file: PipelineFile, originOf: (key: string) => SourceFile): PipelineProblem[] {
+export function checkSemantics(file: PipelineFile, originOf: (key: string) => SourceFile, jobNames: readonly string[] = file.jobs.map((j) => j.name)): PipelineProblem[] {
   const problems: PipelineProblem[] = [];
   const at = (key: string, path: PropertyKey[], message: string) => problems.push(problemAt(originOf(key), [key, ...path], message));
 
@@ -32,7 +32,7 @@ export function checkSemantics(file: PipelineFile, originOf: (key: string) => So
     at(key, stage === undefined ? path.slice(0, -1) : path, `${who}: stage '${s}' is not in stages (${file.stages.join(', ')})${hint ? ` — did you mean '${hint}'?` : stage === undefined ? ` — add it to stages or set 'stage:'` : ''}`);
   };
 
-  const names = new Set(file.jobs.map((j) => j.name));
+  const names = new Set(jobNames);
   const stageOfJob = new Map<string, string>();
   for (const { name, spec } of file.jobs) {
     checkStage(name, ['stage'], spec.stage, 'test', `job '${name}'`);

@@ -1,16 +1,27 @@
 import { UnrecoverableError } from 'bullmq';
+import type { GitlabClient } from '../gitlab/client.js';
 import type { JobContext } from '../jobs/context.js';
+import { compilePipeline } from '../pipeline/compile.js';
 import { formatProblem } from '../pipeline/errors.js';
-import { parsePipelineFile } from '../pipeline/parse.js';
+import type { IncludeReader } from '../pipeline/include.js';
 import { planPipeline, type Plan } from '../pipeline/plan.js';
 import type { JobRecord } from '../runs/types.js';
+import type { PipelineRequest } from '../triggers/types.js';
 
 export const PIPELINE_FILE = '.slipway.yml';
 
+/** Included files come from GitLab: the project's own at the run's SHA, others at their ref. */
+export function gitlabIncludeReader(gitlab: GitlabClient, request: Pick<PipelineRequest, 'project' | 'sha'>): IncludeReader {
+  return {
+    local: (path) => gitlab.readFile(request.project.id, path, request.sha),
+    project: (projectPath, ref, path) => gitlab.readProjectFile(projectPath, path, ref),
+  };
+}
+
 /**
- * The planner job: read the pipeline file at the exact SHA, plan, record, post pending statuses,
- * enqueue the build. Idempotent: a retried planner finds the plan already recorded and only makes
- * sure the next hop is queued.
+ * The planner job: read the pipeline file at the exact SHA, compile (includes, extends), plan,
+ * record, post pending statuses, enqueue the build. Idempotent: a retried planner finds the plan
+ * already recorded and only makes sure the next hop is queued.
  */
 export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   const { store, reporter, gitlab } = ctx;
@@ -28,17 +39,20 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
     await fail(ctx, runId, `no ${PIPELINE_FILE} at ${sha.slice(0, 8)}: commit one at the repository root`);
     return;
   }
-  const parsed = parsePipelineFile(text, PIPELINE_FILE);
-  if (!parsed.ok) {
-    const reason = parsed.problems.map(formatProblem).join('\n');
-    for (const p of parsed.problems) await store.appendLog(runId, 'plan', 'system', formatProblem(p));
+  const compiled = await compilePipeline(text, { fileName: PIPELINE_FILE, reader: gitlabIncludeReader(gitlab, run.request) });
+  if (!compiled.ok) {
+    const reason = compiled.problems.map(formatProblem).join('\n');
+    for (const p of compiled.problems) await store.appendLog(runId, 'plan', 'system', formatProblem(p));
     await fail(ctx, runId, reason);
     return;
   }
-  const plan = planPipeline(parsed.file, run.request);
+  // changes: holds when the changed files are not known (GitLab's rule for pipelines without a
+  // base); the build side can pass them from the mirror (pipeline/changed-files.ts).
+  const plan = planPipeline(compiled.file, run.request, { pipelineId: runId });
   const now = new Date().toISOString();
   const jobs: JobRecord[] = plan.jobs.map((j) => ({
-    name: j.name, kind: j.kind, stage: j.stage, status: { phase: 'pending', reason: 'waiting for earlier jobs', at: now },
+    name: j.name, kind: j.kind, stage: j.stage,
+    status: { phase: 'pending', reason: j.when === 'manual' ? 'waiting for someone to start it' : 'waiting for earlier jobs', at: now },
     startedAt: undefined, finishedAt: undefined, exitCode: undefined,
   }));
   for (const s of plan.skipped) await store.appendLog(runId, 'plan', 'system', `skipped ${s.name}: ${s.reason}`);
