@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
-import { formatProblem } from '../pipeline/errors.js';
-import { parsePipelineFile } from '../pipeline/parse.js';
+import { planCommand, validateCommand } from './plan.js';
 
 const USAGE = `usage: slipway <command>
   demo [--exit]        a GitLab merge flowing to a running service, on this machine
-  validate [file]      check a pipeline file (default .slipway.yml); exit 0 valid, 1 invalid, 2 unreadable
+  validate [file]      check a pipeline file (default .slipway.yml) with its includes; exit 0 valid, 1 invalid, 2 unreadable
+  plan [file] [--event merge|mr|push|tag|manual] [--ref R] [--changed PATH]... [--json]
+                       which jobs would run, in order, and the rule that skipped each other job
   server               run Slipway (same as src/main.ts)`;
 
 async function run(argv: string[]): Promise<number> {
@@ -15,23 +15,10 @@ async function run(argv: string[]): Promise<number> {
       const { runDemo } = await import('./demo.js');
       return runDemo({ keepRunning: !rest.includes('--exit') && Boolean(process.stdout.isTTY) });
     }
-    case 'validate': {
-      const file = rest[0] ?? '.slipway.yml';
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        process.stderr.write(`slipway: cannot read ${file}: ${err instanceof Error ? err.message : String(err)}\n`);
-        return 2;
-      }
-      const result = parsePipelineFile(text, file);
-      if (result.ok) {
-        process.stdout.write(`${file}: valid (${result.file.jobs.length} jobs)\n`);
-        return 0;
-      }
-      for (const p of result.problems) process.stderr.write(`${formatProblem(p)}\n`);
-      return 1;
-    }
+    case 'validate':
+      return validateCommand(rest, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
+    case 'plan':
+      return planCommand(rest, (l) => process.stdout.write(`${l}\n`), (l) => process.stderr.write(`${l}\n`));
     case 'server': {
       const { main } = await import('../main.js');
       await main();
