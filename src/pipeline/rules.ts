@@ -23,7 +23,8 @@ const exprCache = new Map<string, Expr>();
 const globCache = new Map<string, SafeRegex>();
 const CACHE_LIMIT = 5000;
 
-function expr(src: string): Expr {
+/** Parsed once per process per text (throws ExpressionError like parseExpression). */
+export function expr(src: string): Expr {
   let e = exprCache.get(src);
   if (!e) {
     e = parseExpression(src);
@@ -33,7 +34,7 @@ function expr(src: string): Expr {
   return e;
 }
 
-function glob(src: string): SafeRegex {
+export function glob(src: string): SafeRegex {
   let g = globCache.get(src);
   if (!g) {
     g = compileGlob(src);

@@ -114,8 +114,10 @@ class Parser {
 
   private lit(code: number): Pred {
     if (!this.fold) return (x) => x === code;
-    const lo = String.fromCodePoint(code).toLowerCase().codePointAt(0)!;
-    return (x) => x === code || String.fromCodePoint(x).toLowerCase().codePointAt(0) === lo;
+    const ch = String.fromCodePoint(code);
+    const lo = ch.toLowerCase().codePointAt(0)!;
+    const up = ch.toUpperCase().codePointAt(0)!;
+    return (x) => x === code || x === lo || x === up;
   }
 
   /** After a backslash. In a class, returns a predicate only. */

@@ -1,7 +1,7 @@
 import { didYouMean } from './did-you-mean.js';
 import type { PipelineProblem } from './errors.js';
-import { ExpressionError, parseExpression } from './expression.js';
-import { compileGlob } from './glob.js';
+import { ExpressionError } from './expression.js';
+import { expr as parseExpression, glob as compileGlob } from './rules.js';
 import { findCycle } from './dag.js';
 import type { PipelineFile } from './pipeline-file.js';
 import type { NeedSpec, RuleSpec } from './schema.js';

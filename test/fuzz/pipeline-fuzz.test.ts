@@ -100,5 +100,5 @@ describe('pipeline fuzz', () => {
     }
     expect(valid).toBeGreaterThan(100); // the generator must reach the planner, not only the parser
     expect(slowest).toBeLessThan(1000);
-  }, 60_000);
+  }, 120_000);
 });
