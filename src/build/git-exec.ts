@@ -19,14 +19,15 @@ export class GitError extends Error {
     message: string,
     readonly exitCode: number | null,
     readonly stderr: string,
+    readonly stdout: string = '',
   ) {
     super(message);
   }
 }
 
-export function spawnGit(args: readonly string[]): ChildProcess {
+export function spawnGit(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
   return spawn('git', [...SAFE_CONFIG, ...args], {
-    env: { ...process.env, ...GIT_ENV },
+    env: { ...process.env, ...GIT_ENV, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so a timeout can kill git's helpers too
   });
@@ -42,9 +43,9 @@ export function killGroup(child: ChildProcess): void {
 }
 
 /** Runs git to completion; rejects with GitError (stderr included, secrets redacted) on failure or timeout. */
-export function runGit(args: readonly string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+export function runGit(args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawnGit(args);
+    const child = spawnGit(args, env);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -66,7 +67,7 @@ export function runGit(args: readonly string[], timeoutMs: number): Promise<{ st
       clearTimeout(timer);
       if (code === 0 && !timedOut) return resolve({ stdout, stderr });
       const why = timedOut ? `timed out after ${timeoutMs}ms` : `exit ${code}: ${redact(stderr.trim())}`;
-      reject(new GitError(`git ${describe(args)} ${why}`, code, redact(stderr)));
+      reject(new GitError(`git ${describe(args)} ${why}`, code, redact(stderr), stdout));
     });
   });
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock } from './file-lock.js';
-import { redact, runGit } from './git-exec.js';
+import { GitError, redact, runGit } from './git-exec.js';
 import { mirrorDirName } from './mirror-path.js';
 import { assertSha } from './sha.js';
 
@@ -15,6 +15,11 @@ export interface SyncMirrorOptions {
   /** May carry a token (https://oauth2:TOKEN@host/...); it is passed per call and redacted from errors. */
   cloneUrl: string;
   sha: string;
+  /**
+   * The ref the sha was pushed to (refs/heads/main, refs/tags/v1). When given, only that ref is
+   * fetched, which keeps a warm fetch small on repositories with many branches.
+   */
+  ref?: string;
   /** Bounds the whole sync, including the wait for the lock. */
   timeoutMs: number;
 }
@@ -46,15 +51,16 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
     await removeTempClones(opts.root, name);
     let cloned = false;
     let fetched = false;
-    if (existsSync(dir) && !(await isBareRepo(dir, left()))) await rm(dir, { recursive: true, force: true });
-    if (!existsSync(dir)) {
+    const state = existsSync(dir) ? await inspectMirror(dir, sha, left()) : 'absent';
+    if (state === 'broken') await rm(dir, { recursive: true, force: true });
+    if (state === 'absent' || state === 'broken') {
       await cloneMirror(opts.cloneUrl, dir, left());
       cloned = true;
-    } else if (await hasCommit(dir, sha, left())) {
+    } else if (state === 'has-sha') {
       return { dir, cloned, fetched };
     } else {
       try {
-        await fetchAll(dir, opts.cloneUrl, left());
+        await fetchRefs(dir, opts.cloneUrl, opts.ref, left());
         fetched = true;
       } catch (err) {
         if (await fsckOk(dir, left())) throw err; // a network problem, not a broken mirror
@@ -91,12 +97,33 @@ async function cloneMirror(url: string, dir: string, timeoutMs: number): Promise
  * rotated token is picked up. gc runs in the foreground, inside our lock,
  * rather than detached where it could outlive it.
  */
-async function fetchAll(dir: string, url: string, timeoutMs: number): Promise<void> {
-  const args = ['--git-dir', dir, '-c', 'gc.autoDetach=false', 'fetch', '--quiet', '--prune', '--', url, '+refs/*:refs/*'];
+async function fetchRefs(dir: string, url: string, ref: string | undefined, timeoutMs: number): Promise<void> {
+  const refspec = ref && /^refs\/(heads|tags|merge-requests)\/[^\s:~^?*[\\]+$/.test(ref) && !ref.includes('..') ? `+${ref}:${ref}` : '+refs/*:refs/*';
+  // --prune only with the full refspec: with one ref it would delete nothing else anyway.
+  const prune = refspec === '+refs/*:refs/*' ? ['--prune'] : [];
+  const args = ['--git-dir', dir, '-c', 'gc.autoDetach=false', 'fetch', '--quiet', '--no-tags', ...prune, '--', url, refspec];
   await runGit(args, timeoutMs);
 }
 
-/** --git-dir (not -C) so git never walks up to some parent repository. */
+/**
+ * One git process answers both "is this a sound bare mirror?" and "does it have the sha?", so a
+ * warm sync costs as few process starts as possible (docs/benchmarks.md). --git-dir (not -C) so
+ * git never walks up to some parent repository.
+ */
+async function inspectMirror(dir: string, sha: string, timeoutMs: number): Promise<'broken' | 'has-sha' | 'lacks-sha'> {
+  try {
+    const out = await runGit(['--git-dir', dir, 'rev-parse', '--is-bare-repository', '--verify', '--quiet', `${sha}^{commit}`], timeoutMs);
+    return out.stdout.startsWith('true') ? 'has-sha' : 'broken';
+  } catch (err) {
+    if (!(err instanceof GitError)) throw err;
+    const { stdout, exitCode: code } = err;
+    // Exit 1 after printing "true": a sound bare repository that lacks the commit.
+    if (code === 1 && stdout.startsWith('true')) return 'lacks-sha';
+    if (code === 1) return (await isBareRepo(dir, timeoutMs)) ? 'lacks-sha' : 'broken';
+    return 'broken';
+  }
+}
+
 async function isBareRepo(dir: string, timeoutMs: number): Promise<boolean> {
   const out = await runGit(['--git-dir', dir, 'rev-parse', '--is-bare-repository'], timeoutMs).catch(() => undefined);
   return out?.stdout.trim() === 'true';

@@ -29,6 +29,7 @@ export async function runBuildJob(ctx: JobContext, runId: string, attempt: numbe
     project: project.path,
     cloneUrl: `${config.gitBaseUrl}/${project.path}.git`,
     sha,
+    ref: refOf(run.request),
     timeoutMs: 10 * 60_000,
   });
   log.info({ cloned: mirror.cloned }, 'mirror synced');
@@ -152,4 +153,11 @@ export async function failJob(ctx: JobContext, runId: string, jobName: string, r
   await store.setStatus(runId, 'failed', reason);
   await reporter.runChanged(runId);
   return false;
+}
+
+/** The ref the commit arrived on: only that ref is fetched into the mirror. */
+function refOf(req: RunRecord['request']): string {
+  if (req.event === 'tag') return `refs/tags/${req.ref}`;
+  if (req.mergeRequest?.fork) return `refs/merge-requests/${req.mergeRequest.iid}/head`;
+  return `refs/heads/${req.ref}`;
 }
