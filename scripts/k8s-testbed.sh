@@ -144,6 +144,8 @@ build() {
   cp "$root/usr/bin/etcd" "$BIN.tmp/etcd"
   cp "$root/usr/bin/kubectl" "$BIN.tmp/kubectl" # Debian's kubernetes-client 1.20: an independent real client
   touch "$BIN.tmp/.complete"; rm -rf "$BIN"; mv "$BIN.tmp" "$BIN"
+  # Binaries of older patch sets (~400 MB each) are never used again.
+  find "$CACHE/bin" -mindepth 1 -maxdepth 1 ! -name "$KEY" -exec rm -rf {} +
   # The tree and its Go build cache are ~2.3 GB: keep only the binaries.
   rm -rf "$work"
   log "built $KEY in $((SECONDS - t0)) s: $(ls "$BIN" | tr '\n' ' ')"
@@ -245,6 +247,7 @@ start_controllers() {
   local c=$1 d="$STATE/$1/pki"
   spawn "controller-manager-$c" "$BIN/kube-controller-manager" --kubeconfig="$STATE/$c/kubeconfig" \
     --port=0 --secure-port="${KCM_PORT[$c]}" --bind-address=127.0.0.1 --cert-dir="$STATE/$c/kcm" --leader-elect=false \
+    --flex-volume-plugin-dir="$STATE/$c/kcm/volume-plugins" \
     --service-account-private-key-file="$d/sa.key" --root-ca-file="$d/ca.crt" --use-service-account-credentials=false \
     --profiling=false --node-monitor-period=2s --concurrent-deployment-syncs=5
   spawn "scheduler-$c" "$BIN/kube-scheduler" --kubeconfig="$STATE/$c/kubeconfig" --port=0 \
@@ -254,8 +257,9 @@ start_controllers() {
 
 start_kubelet() { # a real kubelet (dockershim) on its own engine; every path under $STATE/$RUN
   local c=$1 k="$STATE/$c/kubelet"
-  mkdir -p "$k/root" "$k/pki" "$k/dockershim" "$k/volume-plugins" "$k/seccomp"
-  spawn "kubelet-$c" "$BIN/kubelet" --kubeconfig="$STATE/$c/kubeconfig" --hostname-override="node-$c" \
+  mkdir -p "$k/root" "$k/pki" "$k/dockershim" "$k/volume-plugins" "$k/seccomp" "$k/device-plugins"
+  # SLIPWAY_KUBELET_DEVICE_PLUGINS_DIR: patch 5 (upstream hard-codes /var/lib/kubelet/device-plugins).
+  spawn "kubelet-$c" env SLIPWAY_KUBELET_DEVICE_PLUGINS_DIR="$k/device-plugins" "$BIN/kubelet" --kubeconfig="$STATE/$c/kubeconfig" --hostname-override="node-$c" \
     --node-ip="${NODE_IP[$c]}" --address="${NODE_IP[$c]}" --port="${KUBELET_PORT[$c]}" --read-only-port=0 \
     --healthz-bind-address=127.0.0.1 --healthz-port="${KUBELET_HEALTHZ[$c]}" \
     --node-labels="slipway.dev/testbed-cluster=$c" \
@@ -482,7 +486,8 @@ print_env() {
 
 # ---------------------------------------------------------------------------------------------- test
 run_tests() {
-  local t0=$SECONDS rc=0 mode=real
+  local t0=$SECONDS rc=0 mode=real before
+  before=$(host_paths)
   build
   local tb=$SECONDS
   # Down at the end whatever happens (and a leftover test bed from an earlier run first).
@@ -495,14 +500,20 @@ run_tests() {
   log "timings: build $((tb - t0)) s, up $((tu - tb)) s, suite $((SECONDS - tu)) s"
   trap - EXIT
   down
-  verify_clean || rc=1
+  verify_clean "$before" || rc=1
   log "total $((SECONDS - t0)) s, exit $rc"
   [ "$mode" = real ] || log "*** THIS RUN USED THE KUBELET SIMULATOR, NOT A REAL KUBELET: no pod really ran ***"
   return $rc
 }
 
-verify_clean() { # `down` left nothing behind: processes, mounts, namespace, bridges, containers
-  local bad=0
+# Paths Kubernetes components write by default; none may appear because of the test bed.
+HOST_PATHS=(/var/lib/kubelet /var/lib/dockershim /usr/libexec/kubernetes /var/run/kubernetes /etc/kubernetes
+  /var/log/pods /var/log/containers /var/lib/etcd /var/run/dockershim.sock /run/netns)
+host_paths() { local p; for p in "${HOST_PATHS[@]}"; do [ -e "$p" ] && echo "$p"; done; true; }
+
+verify_clean() { # verify_clean [HOST_PATHS_BEFORE]: `down` left nothing behind
+  local bad=0 p before=${1-$(host_paths)}
+  for p in $(host_paths); do grep -qxF "$p" <<<"$before" || { log "LEFT BEHIND: $p"; bad=1; }; done
   ip netns list | grep -qw "$NETNS" && { log "LEFT BEHIND: netns $NETNS"; bad=1; }
   ip link show 2>/dev/null | grep -q 'sk8s-br' && { log "LEFT BEHIND: bridge"; bad=1; }
   grep -qE " ($STATE|$RUN)" /proc/self/mountinfo && { log "LEFT BEHIND: mounts"; bad=1; }

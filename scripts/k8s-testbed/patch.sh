@@ -29,3 +29,20 @@ grep -q 'b := KernelTunableWarn' "$TREE"/pkg/kubelet/cm/container_manager_linux.
 sed -i 's|^\tgo wait.Until(m.doWork, 5\*time.Minute, wait.NeverStop)$|\t_, _, _ = m.doWork, wait.NeverStop, time.Minute // slipway test bed: never touch other dockerd processes|' \
   "$TREE"/pkg/kubelet/dockershim/cm/container_manager_linux.go
 grep -q 'slipway test bed: never touch other dockerd' "$TREE"/pkg/kubelet/dockershim/cm/container_manager_linux.go
+
+# 5. The device manager hard-codes its socket dir /var/lib/kubelet/device-plugins/ and empties it at start:
+#    two kubelets (clusters a and b) would delete each other's socket, and a host kubelet's. Take the dir
+#    from SLIPWAY_KUBELET_DEVICE_PLUGINS_DIR (set per node by the test bed), else the upstream default.
+DM="$TREE"/pkg/kubelet/cm/devicemanager/manager.go
+sed -i 's|^\treturn newManagerImpl(pluginapi.KubeletSocket, topology, topologyAffinityStore)$|\treturn newManagerImpl(slipwayKubeletSocket(), topology, topologyAffinityStore)|' "$DM"
+cat >>"$DM" <<'GO'
+
+// slipwayKubeletSocket: the slipway test bed keeps each kubelet's device-plugin socket under its own dir.
+func slipwayKubeletSocket() string {
+	if d := os.Getenv("SLIPWAY_KUBELET_DEVICE_PLUGINS_DIR"); d != "" {
+		return filepath.Join(d, "kubelet.sock")
+	}
+	return pluginapi.KubeletSocket
+}
+GO
+grep -q 'newManagerImpl(slipwayKubeletSocket()' "$DM"

@@ -37,6 +37,8 @@ export async function buildWebImage(b: ImageBuild, tag: string, body: string): P
     const env = { ...process.env, DOCKER_BUILDKIT: '0' };
     await run('docker', ['-H', b.dockerHost, 'build', '-q', '-t', ref, ctx], { env, timeout: 120_000 });
     await run('docker', ['-H', b.dockerHost, 'push', ref], { env, timeout: 120_000 });
+    // The builder is node a's engine: drop the local copy so that its kubelet pulls from the registry too.
+    await run('docker', ['-H', b.dockerHost, 'rmi', ref], { env, timeout: 60_000 });
     return ref;
   } finally {
     await rm(ctx, { recursive: true, force: true });

@@ -110,6 +110,11 @@ describe('real cluster a: deploy, config rollout, failed rollout, undo', () => {
     const k = await kubectlRollout('a', 'web');
     expect(k.code, k.stderr).toBe(0);
     expect(k.stdout).toContain('successfully rolled out');
+    if (tb.kubelet === 'real') {
+      // The kubelet pulled the image from the registry, as a production node pulls from Harbor.
+      const events = await a.core.listNamespacedEvent({ namespace: NS });
+      expect(events.items.some((e) => e.reason === 'Pulling' && e.message?.includes(images.v1))).toBe(true);
+    }
   });
 
   it('rolls out again when only the config (its hash in the pod template) changes', async () => {
