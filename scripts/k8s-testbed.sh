@@ -3,6 +3,7 @@
 # See docs/testing.md ("Kubernetes test bed") for what is real, what each patch is for, and how to debug.
 #
 #   scripts/k8s-testbed.sh build              fetch Debian source + toolchain, patch, build (cached; 2nd run no-op)
+#   scripts/k8s-testbed.sh fetch              only the downloads of build (source package, .debs, unpacked)
 #   scripts/k8s-testbed.sh up [1|2]           start etcd, registry and 1 or 2 clusters inside netns $NETNS
 #   scripts/k8s-testbed.sh down               stop everything `up` started, remove netns/bridges/mounts/containers
 #   scripts/k8s-testbed.sh status             what is running
@@ -525,6 +526,7 @@ verify_clean() { # verify_clean [HOST_PATHS_BEFORE]: `down` left nothing behind
 
 case "${1:-}" in
   build) build ;;
+  fetch) install_host; fetch; unpack_debs ;; # the downloads of `build` alone
   up) up "${2:-1}" ;;
   down) down ;;
   status) status ;;
@@ -535,5 +537,5 @@ case "${1:-}" in
   verify-clean) verify_clean ;;
   _ns-start) ns_start "$2" ;;
   _api-ready) api_ready "$2" ;;
-  *) echo "usage: $0 build|up [1|2]|down|status|kubeconfig [a|b]|env|exec CMD...|test|verify-clean" >&2; exit 2 ;;
+  *) echo "usage: $0 build|fetch|up [1|2]|down|status|kubeconfig [a|b]|env|exec CMD...|test|verify-clean" >&2; exit 2 ;;
 esac
