@@ -15,7 +15,9 @@ import { createLogger, type Logger } from './logging/logger.js';
 import { createMasker } from './logging/mask.js';
 import { createReporter } from './notify/reporter.js';
 import { planRun } from './planner/plan-run.js';
-import { failJob, runBuildJob } from './build/run-build-job.js';
+import { runPipelineJob } from './build/run-pipeline-job.js';
+import { finishJob } from './scheduler/finish-job.js';
+import type { Plan } from './pipeline/plan.js';
 import { runDeployJob } from './deploy/run-deploy-job.js';
 import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './queues/names.js';
 import { createQueues } from './queues/queues.js';
@@ -67,7 +69,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   const reporter = createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger });
   const workerQueues = createQueues(workerRedis, (err) => logger.warn({ err: err.message }, 'queue error'));
   const ctx: JobContext = {
-    config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger,
+    config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger, redis: workerRedis,
   };
 
   const workers: Worker[] = [];
@@ -90,13 +92,13 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     timers.push(setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every));
   }
   if (roles.includes('build')) {
-    workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, _token, signal) => runBuildJob(ctx, job.data.runId, job.attemptsMade, signal), {
+    workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, _token, signal) => runPipelineJob(ctx, job.data.runId, job.data.job, signal), {
       connection: connectionFor, prefix: 'slipway', concurrency: config.concurrency.build, lockDuration: 60_000,
     })));
   }
   if (roles.includes('deploy')) {
     workers.push(watchFailures(ctx, new Worker<DeployJob>(QUEUE_NAMES.deploy, async (job, token) => {
-      const outcome = await runDeployJob(ctx, workerRedis, job.data.runId, job.data.environment);
+      const outcome = await runDeployJob(ctx, job.data.runId, job.data.environment);
       if (!outcome.done) {
         // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
         await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
@@ -168,7 +170,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
 }
 
 /** When BullMQ gives up on a job, the run must say so instead of staying "running" forever. */
-function watchFailures<T extends { runId: string }>(ctx: JobContext, worker: Worker<T>): Worker<T> {
+function watchFailures<T extends { runId: string; job?: string; environment?: string }>(ctx: JobContext, worker: Worker<T>): Worker<T> {
   worker.on('failed', (job: Job<T> | undefined, err: Error) => {
     if (!job || err instanceof DelayedError || err.name === 'DelayedError') return;
     const attempts = job.opts.attempts ?? 1;
@@ -178,10 +180,11 @@ function watchFailures<T extends { runId: string }>(ctx: JobContext, worker: Wor
     void (async () => {
       const run = await ctx.store.get(job.data.runId);
       if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
-      const running = run.jobs.find((j) => j.status.phase === 'running' || j.status.phase === 'pending');
       const reason = `${worker.name} gave up after ${job.attemptsMade} attempts: ${messageOf(err)}`;
-      if (running) {
-        await failJob(ctx, run.id, running.name, reason);
+      const name = job.data.job ?? (job.data.environment ? `deploy:${job.data.environment}` : undefined);
+      const planned = name && run.planJson ? (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === name) : undefined;
+      if (planned) {
+        await finishJob(ctx, run.id, planned, { phase: 'failed', reason });
       } else {
         await ctx.store.setStatus(run.id, 'failed', reason);
         await ctx.reporter.runChanged(run.id);

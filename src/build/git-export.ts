@@ -15,11 +15,13 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
  * or the timeout passes, the stream is destroyed with the error, so the
  * consumer (docker build, extractor) sees it instead of a truncated tar.
  */
-export function archiveStream(opts: { mirrorDir: string; sha: string; timeoutMs?: number }): Readable {
+export function archiveStream(opts: { mirrorDir: string; sha: string; subdir?: string; timeoutMs?: number }): Readable {
   const sha = assertSha(opts.sha);
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const out = new PassThrough();
-  const child = spawnGit(['--git-dir', opts.mirrorDir, 'archive', '--format=tar', sha]);
+  // `<sha>:<dir>` archives that directory as the root: a build context below the repository root.
+  const subdir = opts.subdir === undefined ? '' : normalizeSubdir(opts.subdir);
+  const child = spawnGit(['--git-dir', opts.mirrorDir, 'archive', '--format=tar', subdir ? `${sha}:${subdir}` : sha]);
   let stderr = '';
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -69,4 +71,11 @@ export async function exportTree(opts: { mirrorDir: string; sha: string; dest: s
 /** The tar-based export, kept for consumers that only have a stream. */
 export async function extractArchive(opts: { mirrorDir: string; sha: string; dest: string; timeoutMs?: number }): Promise<void> {
   await extractTar(archiveStream(opts), opts.dest);
+}
+
+/** A directory of the repository, relative, without '..' (it comes from the pipeline file). */
+function normalizeSubdir(dir: string): string {
+  const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..') || dir.startsWith('/') || dir.startsWith('-')) throw new Error(`build context ${JSON.stringify(dir)} must be a directory inside the repository`);
+  return parts.join('/');
 }

@@ -24,6 +24,10 @@ export interface SlipwayConfig {
   dockerHost: string;
   registry: { host: string; username: string | undefined; password: string | undefined };
   concurrency: { planner: number; build: number; deploy: number };
+  /** Dependency caches (cache: in the pipeline file): a directory on this worker, size-bounded (LRU). */
+  cache: { dir: string; maxBytes: number };
+  /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
+  sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
   logLevel: string;
 }
 
@@ -66,6 +70,11 @@ const envSchema = z.object({
   SLIPWAY_PLANNER_CONCURRENCY: intFrom('SLIPWAY_PLANNER_CONCURRENCY', 4, 1, 64),
   SLIPWAY_BUILD_CONCURRENCY: intFrom('SLIPWAY_BUILD_CONCURRENCY', 2, 1, 64),
   SLIPWAY_DEPLOY_CONCURRENCY: intFrom('SLIPWAY_DEPLOY_CONCURRENCY', 2, 1, 64),
+  SLIPWAY_CACHE_DIR: z.string().optional(),
+  SLIPWAY_CACHE_MAX_BYTES: intFrom('SLIPWAY_CACHE_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
+  SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
+  SONAR_TOKEN: z.string().min(1).optional(),
+  SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -106,6 +115,8 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       dockerHost: e.DOCKER_HOST,
       registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
+      cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES },
+      sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },
   };
@@ -119,6 +130,7 @@ export function secretsOf(config: SlipwayConfig): string[] {
     config.webhook.secret,
     config.webhook.signingSecret,
     config.registry.password,
+    config.sonar.token,
     ...Object.values(config.webhook.projectSecrets),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }

@@ -1,4 +1,5 @@
 import type Dockerode from 'dockerode';
+import type { Redis } from 'ioredis';
 import type { SlipwayConfig } from '../config/config.js';
 import type { Executor } from '../executors/types.js';
 import type { GitlabClient } from '../gitlab/client.js';
@@ -17,4 +18,6 @@ export interface JobContext {
   docker: Dockerode;
   executor: Executor;
   logger: Logger;
+  /** For locks and other coordination between workers (the worker connection). */
+  redis: Redis;
 }

@@ -3,6 +3,9 @@ import type { JobPhase, JobRecord, RunRecord } from '../runs/types.js';
 
 const STATE_OF: Record<JobPhase, CommitState | undefined> = {
   pending: 'pending',
+  queued: 'pending',
+  // A manual job waits for a person; a pending status would hold the commit "running" forever.
+  manual: undefined,
   running: 'running',
   success: 'success',
   failed: 'failed',
@@ -20,8 +23,10 @@ export interface StatusPost {
 }
 
 /** Pure: what GitLab should show for one job of a run (one check per job: slipway/<job>). */
-export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status'>, publicUrl: string): StatusPost | undefined {
-  const state = STATE_OF[job.status.phase];
+export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status' | 'allowedFailure'>, publicUrl: string): StatusPost | undefined {
+  // An allowed failure must not fail the commit (GitLab shows such pipelines as passed with warnings).
+  const allowed = job.status.phase === 'failed' && job.allowedFailure === true;
+  const state = allowed ? 'success' : STATE_OF[job.status.phase];
   if (!state) return undefined;
   return {
     sha: run.request.sha,
@@ -30,6 +35,6 @@ export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status'
     ref: run.request.ref,
     targetUrl: `${publicUrl}/runs/${run.id}`,
     // GitLab truncates descriptions at 255 characters; keep the start, which says what failed.
-    description: job.status.reason.slice(0, 255),
+    description: (allowed ? `failed, allowed to fail: ${job.status.reason}` : job.status.reason).slice(0, 255),
   };
 }

@@ -4,8 +4,12 @@ import type { JobContext } from '../jobs/context.js';
 import { compilePipeline } from '../pipeline/compile.js';
 import { formatProblem } from '../pipeline/errors.js';
 import type { IncludeReader } from '../pipeline/include.js';
-import { planPipeline, type Plan } from '../pipeline/plan.js';
-import type { JobRecord } from '../runs/types.js';
+import { planPipeline } from '../pipeline/plan.js';
+import type { JobRecord, RunRecord } from '../runs/types.js';
+import { mirrorFor } from '../build/work-tree.js';
+import { messageOf } from '../errors/errors.js';
+import { changedFilesFromMirror, repoFilesFromMirror } from '../pipeline/changed-files.js';
+import { advanceRun } from '../scheduler/advance-run.js';
 import type { PipelineRequest } from '../triggers/types.js';
 
 export const PIPELINE_FILE = '.slipway.yml';
@@ -29,7 +33,8 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   const run = await store.get(runId);
   if (!run) throw new UnrecoverableError(`run ${runId} does not exist (expired?)`);
   if (run.planJson) {
-    if (run.status.phase === 'running') await enqueueFirst(ctx, runId, JSON.parse(run.planJson) as Plan);
+    // A retried planner: the plan is recorded; make sure the first jobs were handed out.
+    if (run.status.phase === 'running') await advanceRun(ctx, ctx.redis, runId);
     return;
   }
   await store.setStatus(runId, 'planning', `reading ${PIPELINE_FILE} at ${run.request.sha.slice(0, 8)}`);
@@ -46,9 +51,13 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
     await fail(ctx, runId, reason);
     return;
   }
-  // changes: holds when the changed files are not known (GitLab's rule for pipelines without a
-  // base); the build side can pass them from the mirror (pipeline/changed-files.ts).
-  const plan = planPipeline(compiled.file, run.request, { pipelineId: runId });
+  // changes:/exists: need the file lists; when the mirror cannot give them, changes: holds (GitLab's
+  // rule for pipelines without a base) and the run says so in its log.
+  const files = await fileListsFor(ctx, run).catch(async (err: unknown) => {
+    await store.appendLog(runId, 'plan', 'system', `changed files unknown (${messageOf(err)}): rules with changes: count as true`);
+    return {};
+  });
+  const plan = planPipeline(compiled.file, run.request, { pipelineId: runId, ...files });
   const now = new Date().toISOString();
   const jobs: JobRecord[] = plan.jobs.map((j) => ({
     name: j.name, kind: j.kind, stage: j.stage,
@@ -66,14 +75,23 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   log.info({ jobs: jobs.map((j) => j.name) }, 'run planned');
   for (const j of jobs) await reporter.jobChanged(runId, j.name);
   await reporter.runChanged(runId);
-  await enqueueFirst(ctx, runId, plan);
+  await advanceRun(ctx, ctx.redis, runId);
 }
 
-async function enqueueFirst(ctx: JobContext, runId: string, plan: Plan): Promise<void> {
-  const first = plan.jobs[0];
-  if (!first) return;
-  if (first.kind === 'deploy') await ctx.queues.enqueueDeploy({ runId, environment: first.environment });
-  else await ctx.queues.enqueueBuild({ runId });
+/**
+ * The files a push changed (before..after), a merge brought in (first parent..merge commit) or a
+ * merge request changes against its target branch; and every file at the SHA, for exists:.
+ */
+async function fileListsFor(ctx: JobContext, run: RunRecord): Promise<{ changedFiles?: string[]; repoFiles: string[] }> {
+  const mirrorDir = await mirrorFor(ctx, run);
+  const { request } = run;
+  let base: string | undefined;
+  if (request.event === 'push') base = request.before;
+  else if (request.event === 'merge') base = `${request.sha}^1`;
+  else if (request.event === 'mr' && request.mergeRequest && !request.mergeRequest.fork) base = `refs/heads/${request.mergeRequest.targetBranch}`;
+  const changedFiles = base ? await changedFilesFromMirror(mirrorDir, base, request.sha) : undefined;
+  const repoFiles = await repoFilesFromMirror(mirrorDir, request.sha);
+  return { ...(changedFiles ? { changedFiles } : {}), repoFiles };
 }
 
 async function fail(ctx: JobContext, runId: string, reason: string): Promise<void> {

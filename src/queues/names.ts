@@ -6,8 +6,10 @@ export interface PlanJob {
   runId: string;
 }
 
+/** One pipeline job of a run (script, image or sonar), by its name in the plan. */
 export interface BuildJob {
   runId: string;
+  job: string;
 }
 
 export interface DeployJob {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
 import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './names.js';
 
@@ -35,13 +36,18 @@ export function createQueues(connection: ConnectionOptions, onError: (err: Error
       await events.add('plan', job, { jobId: `plan.${job.runId}` });
     },
     async enqueueBuild(job) {
-      await build.add('build', job, { jobId: `build.${job.runId}` });
+      // Job names are free text (may hold ':' which BullMQ ids cannot): key by a hash of the name.
+      await build.add('build', job, { jobId: `build.${job.runId}.${nameKey(job.job)}` });
     },
     async enqueueDeploy(job) {
-      await deploy.add('deploy', job, { jobId: `deploy.${job.runId}.${job.environment}` });
+      await deploy.add('deploy', job, { jobId: `deploy.${job.runId}.${nameKey(job.environment)}` });
     },
     async close() {
       await Promise.all([events.close(), build.close(), deploy.close()]);
     },
   };
+}
+
+function nameKey(name: string): string {
+  return createHash('sha256').update(name).digest('hex').slice(0, 16);
 }

@@ -16,7 +16,7 @@ for i = 6, #KEYS do
     return {0, covered}
   end
 end
-redis.call('HSET', KEYS[2], 'core', ARGV[4], 'status', ARGV[5], 'jobs', '[]', 'deployments', '[]')
+redis.call('HSET', KEYS[2], 'core', ARGV[4], 'status', ARGV[5], 'jobOrder', '[]', 'deployments', '[]')
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 redis.call('SET', KEYS[6], ARGV[1], 'EX', ARGV[3])

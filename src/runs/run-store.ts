@@ -5,7 +5,7 @@ import type { Masker } from '../logging/mask.js';
 import { ACCEPT_SCRIPT } from './accept-script.js';
 import { runKeys, type RunKeys } from './keys.js';
 import { newRunId } from './run-id.js';
-import type { DeploymentRecord, ImageRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord } from './types.js';
+import type { DeploymentRecord, ImageRecord, SonarRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord } from './types.js';
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
 const MAX_LOG_LINES = 20_000;
@@ -55,9 +55,13 @@ export class RunStore {
     return {
       ...core,
       status: JSON.parse(h['status']) as PhaseStatus<RunPhase>,
-      jobs: JSON.parse(h['jobs'] ?? '[]') as JobRecord[],
+      jobs: (JSON.parse(h['jobOrder'] ?? '[]') as string[])
+        .map((name) => h[`job:${name}`])
+        .filter((j): j is string => j !== undefined)
+        .map((j) => JSON.parse(j) as JobRecord),
       image: h['image'] ? (JSON.parse(h['image']) as ImageRecord) : undefined,
       deployments: JSON.parse(h['deployments'] ?? '[]') as DeploymentRecord[],
+      sonar: h['sonar'] ? (JSON.parse(h['sonar']) as SonarRecord) : undefined,
       planJson: h['plan'],
     };
   }
@@ -76,32 +80,43 @@ export class RunStore {
   }
 
   async setPlan(id: string, planJson: string, jobs: JobRecord[]): Promise<void> {
-    await this.redis.hset(this.keys.run(id), 'plan', planJson, 'jobs', JSON.stringify(jobs));
+    const fields = jobs.flatMap((j) => [`job:${j.name}`, JSON.stringify(j)]);
+    await this.redis.hset(this.keys.run(id), 'plan', planJson, 'jobOrder', JSON.stringify(jobs.map((j) => j.name)), ...fields);
   }
 
-  /** Jobs of one run are updated by one worker at a time (the run's stages are sequential), so read-modify-write is safe here. */
-  async updateJob(id: string, name: string, phase: JobPhase, reason: string, extra: Partial<Pick<JobRecord, 'exitCode'>> = {}): Promise<JobRecord | undefined> {
-    const run = await this.get(id);
-    if (!run) return undefined;
+  /**
+   * Each job is its own hash field, so jobs of one run running in parallel never overwrite each
+   * other; one job is only ever handled by one worker at a time.
+   */
+  async updateJob(id: string, name: string, phase: JobPhase, reason: string, extra: Partial<Omit<JobRecord, 'name' | 'kind' | 'stage' | 'status'>> = {}): Promise<JobRecord | undefined> {
+    const key = this.keys.run(id);
+    const raw = await this.redis.hget(key, `job:${name}`);
+    if (!raw) return undefined;
+    const j = JSON.parse(raw) as JobRecord;
     const now = new Date().toISOString();
-    let updated: JobRecord | undefined;
-    const jobs = run.jobs.map((j) => {
-      if (j.name !== name) return j;
-      updated = {
-        ...j,
-        ...extra,
-        status: { phase, reason: this.mask(reason), at: now },
-        startedAt: phase === 'running' ? now : j.startedAt,
-        finishedAt: phase === 'running' || phase === 'pending' ? undefined : now,
-      };
-      return updated;
-    });
-    await this.redis.hset(this.keys.run(id), 'jobs', JSON.stringify(jobs));
+    const active = phase === 'running' || phase === 'pending' || phase === 'queued' || phase === 'manual';
+    const updated: JobRecord = {
+      ...j,
+      ...extra,
+      status: { phase, reason: this.mask(reason), at: now },
+      startedAt: phase === 'running' ? (j.status.phase === 'running' ? j.startedAt : now) : j.startedAt,
+      finishedAt: active ? undefined : now,
+    };
+    await this.redis.hset(key, `job:${name}`, JSON.stringify(updated));
     return updated;
+  }
+
+  async getJob(id: string, name: string): Promise<JobRecord | undefined> {
+    const raw = await this.redis.hget(this.keys.run(id), `job:${name}`);
+    return raw ? (JSON.parse(raw) as JobRecord) : undefined;
   }
 
   async setImage(id: string, image: ImageRecord): Promise<void> {
     await this.redis.hset(this.keys.run(id), 'image', JSON.stringify(image));
+  }
+
+  async setSonar(id: string, sonar: SonarRecord): Promise<void> {
+    await this.redis.hset(this.keys.run(id), 'sonar', JSON.stringify(sonar));
   }
 
   async addDeployment(id: string, d: DeploymentRecord): Promise<void> {

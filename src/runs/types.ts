@@ -2,7 +2,8 @@ import type { PipelineRequest } from '../triggers/types.js';
 
 /** Phases with reasons instead of booleans (Argo's habit): every waiting or failed thing says why. */
 export type RunPhase = 'received' | 'planning' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'skipped';
-export type JobPhase = 'pending' | 'running' | 'success' | 'failed' | 'skipped' | 'canceled';
+/** manual: waits for a person (an approval); queued: ready and handed to a worker. */
+export type JobPhase = 'pending' | 'queued' | 'running' | 'success' | 'failed' | 'skipped' | 'canceled' | 'manual';
 export type JobKind = 'script' | 'image' | 'sonar' | 'deploy';
 
 export interface PhaseStatus<P extends string> {
@@ -19,6 +20,22 @@ export interface JobRecord {
   startedAt: string | undefined;
   finishedAt: string | undefined;
   exitCode: number | undefined;
+  /** A failure that does not fail the run (allow_failure). */
+  allowedFailure?: boolean;
+  /** Attempts made (retry: counts from 1). */
+  attempt?: number;
+  tests?: TestSummary;
+  coverage?: number;
+  /** Dependency cache outcome, as shown in the job log ("cache hit: node-modules-3f2a…"). */
+  cache?: string[];
+}
+
+export interface TestSummary {
+  passed: number;
+  failed: number;
+  skipped: number;
+  errors: number;
+  failures: Array<{ suite: string; name: string; message: string }>;
 }
 
 export interface ImageRecord {
@@ -27,6 +44,12 @@ export interface ImageRecord {
   digest: string;
   /** repository@digest: what deploys use. */
   ref: string;
+}
+
+export interface SonarRecord {
+  status: 'OK' | 'WARN' | 'ERROR' | 'NONE';
+  outcome: 'pass' | 'warn' | 'fail';
+  dashboardUrl: string;
 }
 
 export interface DeploymentRecord {
@@ -46,6 +69,7 @@ export interface RunRecord {
   jobs: JobRecord[];
   image: ImageRecord | undefined;
   deployments: DeploymentRecord[];
+  sonar: SonarRecord | undefined;
   /** Filled in by the planner from the pipeline file; later workers read it instead of re-reading git. */
   planJson: string | undefined;
 }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitFiles } from '../fakes/git-repo.js';
 import { deliver, fixture } from '../helpers/gitlab-delivery.js';
+import { eventually } from '../helpers/eventually.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Branch names, titles and commit messages are attacker-controlled. They must reach steps as
@@ -51,6 +52,6 @@ describe('hostile branch names and messages', () => {
     expect(lines).toContain(`source=${branch}`);
     expect(existsSync(marker)).toBe(false);
     // The MR note quotes the branch as text.
-    expect(h.gitlab.notes(projectId, 1)[0]?.body).toContain('succeeded');
+    await eventually(() => expect(h.gitlab.notes(projectId, 1)[0]?.body).toContain('succeeded'));
   });
 });

@@ -6,6 +6,7 @@ import type { FakeProject } from '../fakes/gitlab-server.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';
+import { eventually } from '../helpers/eventually.js';
 
 // The demo's path as a test: real Redis, Docker engine, registry and git; GitLab is the fake.
 describe('a GitLab merge becomes a running service', () => {
@@ -66,10 +67,12 @@ describe('a GitLab merge becomes a running service', () => {
       expect(statuses.filter((s) => s.name === `slipway/${job}`).map((s) => s.status)).toEqual(['pending', 'running', 'success']);
     }
     expect(statuses[0]?.target_url).toBe(`${h.config.http.publicUrl}/runs/${run.id}`);
-    const notes = h.gitlab.notes(projectId, iid);
-    expect(notes).toHaveLength(1);
-    expect(notes[0]?.body).toContain('succeeded');
-    expect(notes[0]?.body).toContain(pre?.url ?? 'missing');
+    await eventually(() => {
+      const notes = h.gitlab.notes(projectId, iid);
+      expect(notes).toHaveLength(1);
+      expect(notes[0]?.body).toContain('succeeded');
+      expect(notes[0]?.body).toContain(pre?.url ?? 'missing');
+    });
     expect(h.gitlab.unexpectedCalls()).toEqual([]);
   });
 
@@ -110,9 +113,11 @@ describe('a GitLab merge becomes a running service', () => {
     const { sha, run } = await merge(files);
     expect(run.status.phase).toBe('failed');
     expect(run.status.reason).toContain(".slipway.yml:3:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?");
-    const status = h.gitlab.statuses(projectId, sha).find((s) => s.name === 'slipway/pipeline');
-    expect(status).toMatchObject({ status: 'failed' });
-    expect(status?.description).toContain('.slipway.yml:');
-    expect(h.gitlab.notes(projectId, iid)[0]?.body).toContain(".slipway.yml:3:3: unknown key 'scirpt'");
+    await eventually(() => {
+      const status = h.gitlab.statuses(projectId, sha).find((s) => s.name === 'slipway/pipeline');
+      expect(status).toMatchObject({ status: 'failed' });
+      expect(status?.description).toContain('.slipway.yml:');
+      expect(h.gitlab.notes(projectId, iid)[0]?.body).toContain(".slipway.yml:3:3: unknown key 'scirpt'");
+    });
   });
 });

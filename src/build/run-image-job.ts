@@ -1,0 +1,65 @@
+import { readFile } from 'node:fs/promises';
+import type { JobContext } from '../jobs/context.js';
+import type { PlannedImageJob } from '../pipeline/plan.js';
+import { builtinDockerfilePath } from '../pipeline/templates.js';
+import { imageTags } from '../registry/image-tags.js';
+import type { RunRecord } from '../runs/types.js';
+import { messageOf } from '../errors/errors.js';
+import type { JobOutcome } from '../scheduler/finish-job.js';
+import { archiveStream } from './git-mirror.js';
+import { buildImage, pushImage } from './image-builder.js';
+import { withExtraFile } from './tar-add-file.js';
+import { mirrorFor } from './work-tree.js';
+
+const TEMPLATE_DOCKERFILE = '.slipway.Dockerfile';
+
+/**
+ * The image job: build from `git archive` of the SHA (no checkout), tag by short SHA plus the
+ * branch and extra tags, push, and record the digest that deploys will use.
+ */
+export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedImageJob): Promise<JobOutcome> {
+  const { store, reporter, config } = ctx;
+  const repository = `${config.registry.host}/${job.build.image}`;
+  const tags = [...new Set([
+    ...imageTags({ sha: run.request.sha, ...(run.request.event === 'tag' ? { gitTags: [run.request.ref] } : { branch: run.request.ref }), defaultBranch: run.request.project.defaultBranch, latestOnDefault: false }),
+    ...job.build.tags,
+  ])];
+  const [primary, ...others] = tags;
+  if (!primary) return { phase: 'failed', reason: 'no image tag could be made for this run' };
+  await store.updateJob(run.id, job.name, 'running', `building ${repository}:${primary}`);
+  await reporter.jobChanged(run.id, job.name);
+  const onLog = (line: string) => void store.appendLog(run.id, job.name, 'stdout', line);
+  try {
+    const mirrorDir = await mirrorFor(ctx, run);
+    let context = archiveStream({ mirrorDir, sha: run.request.sha, ...(job.build.context && job.build.context !== '.' ? { subdir: job.build.context } : {}) });
+    let dockerfile = job.build.dockerfile;
+    if (job.build.template) {
+      const templatePath = builtinDockerfilePath(job.build.template);
+      if (!templatePath) return { phase: 'failed', reason: `unknown built-in template '${job.build.template}'` };
+      context = withExtraFile(context, TEMPLATE_DOCKERFILE, await readFile(templatePath, 'utf8'));
+      dockerfile = TEMPLATE_DOCKERFILE;
+    }
+    await buildImage(ctx.docker, {
+      context,
+      dockerfile,
+      tags: tags.map((t) => `${repository}:${t}`),
+      labels: {
+        'org.opencontainers.image.revision': run.request.sha,
+        'io.slipway.project': run.request.project.path,
+        'io.slipway.run': run.id,
+      },
+      buildArgs: job.build.args,
+      onLog,
+      timeoutMs: job.timeoutMs,
+    });
+    const auth = config.registry.username && config.registry.password
+      ? { username: config.registry.username, password: config.registry.password, serveraddress: config.registry.host }
+      : undefined;
+    const { digest } = await pushImage(ctx.docker, { image: repository, tag: primary, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
+    for (const tag of others) await pushImage(ctx.docker, { image: repository, tag, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
+    await store.setImage(run.id, { repository, tags, digest, ref: `${repository}@${digest}` });
+    return { phase: 'success', reason: `pushed ${repository}@${digest}` };
+  } catch (err) {
+    return { phase: 'failed', reason: `image build or push failed: ${messageOf(err)}` };
+  }
+}

@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { JobContext } from '../jobs/context.js';
+import type { Plan, PlannedJob } from '../pipeline/plan.js';
+import { withRedisLock } from '../runs/run-lock.js';
+import type { JobRecord } from '../runs/types.js';
+import { decide, verdict } from './decide.js';
+
+const FINAL_RUN = new Set(['succeeded', 'failed', 'canceled', 'skipped']);
+
+/**
+ * The DAG scheduler: after the plan is recorded and after every job finishes, start what became
+ * ready, skip what can no longer run, and close the run when nothing is left. Any worker may call
+ * it at any time; a per-run lock makes concurrent calls take turns, and job ids make enqueueing
+ * idempotent, so calling it twice changes nothing.
+ */
+export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): Promise<void> {
+  await withRedisLock(redis, `${ctx.store.keys.run(runId)}:advance`, async () => {
+    const run = await ctx.store.get(runId);
+    if (!run?.planJson || FINAL_RUN.has(run.status.phase)) return;
+    const plan = JSON.parse(run.planJson) as Plan;
+    const records = new Map(run.jobs.map((j) => [j.name, j]));
+    const changed: string[] = [];
+    const set = async (name: string, phase: JobRecord['status']['phase'], reason: string) => {
+      const updated = await ctx.store.updateJob(runId, name, phase, reason);
+      if (updated) records.set(name, updated);
+      // Queued is still "pending" to GitLab, which the planner already posted.
+      if (phase !== 'queued') changed.push(name);
+    };
+
+    // Plan order is topological: one pass settles every job whose needs are settled.
+    for (const job of plan.jobs) {
+      const rec = records.get(job.name);
+      if (rec?.status.phase !== 'pending') continue;
+      const d = decide(job, job.needs.map((n) => records.get(n)));
+      if (d.kind === 'wait') {
+        if (rec.status.reason !== d.reason) await ctx.store.updateJob(runId, job.name, 'pending', d.reason);
+      } else if (d.kind === 'skip') {
+        await set(job.name, 'skipped', d.reason);
+      } else if (d.kind === 'manual') {
+        await set(job.name, 'manual', d.reason);
+      } else {
+        await set(job.name, 'queued', 'waiting for a worker');
+        await enqueue(ctx, runId, job);
+      }
+    }
+    for (const name of changed) await ctx.reporter.jobChanged(runId, name);
+
+    const all = [...records.values()];
+    const busy = all.some((j) => j.status.phase === 'queued' || j.status.phase === 'running');
+    const stuckOnManual = all.every((j) => j.status.phase !== 'pending' || j.status.reason.startsWith('waiting for manual job'));
+    if (!busy && stuckOnManual) {
+      const v = verdict(all);
+      await ctx.store.setStatus(runId, v.phase, v.reason);
+      await ctx.reporter.runChanged(runId);
+    }
+  });
+}
+
+async function enqueue(ctx: JobContext, runId: string, job: PlannedJob): Promise<void> {
+  if (job.kind === 'deploy') await ctx.queues.enqueueDeploy({ runId, environment: job.environment });
+  else await ctx.queues.enqueueBuild({ runId, job: job.name });
+}

@@ -1,0 +1,59 @@
+import type { PlannedJob } from '../pipeline/plan.js';
+import type { JobRecord } from '../runs/types.js';
+
+export type Decision =
+  | { kind: 'wait'; reason: string }
+  | { kind: 'run' }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'manual'; reason: string };
+
+const ACTIVE = new Set(['pending', 'queued', 'running']);
+
+/** Finished and counts as passed for `needs` (an allowed failure passes, as in GitLab). */
+function passed(j: JobRecord): boolean {
+  return j.status.phase === 'success' || (j.status.phase === 'failed' && j.allowedFailure === true);
+}
+
+/**
+ * Pure: what to do with one pending job, given the records of the jobs it needs. GitLab's rules:
+ * on_success runs when every need passed; on_failure only when one failed; always either way;
+ * manual waits for a person. A job whose need was skipped or canceled is skipped too.
+ */
+export function decide(job: PlannedJob, needs: ReadonlyArray<JobRecord | undefined>): Decision {
+  const known = needs.filter((n): n is JobRecord => n !== undefined);
+  const waitingOn = known.find((n) => ACTIVE.has(n.status.phase));
+  if (waitingOn) return { kind: 'wait', reason: `waiting for ${waitingOn.name}` };
+  const manual = known.find((n) => n.status.phase === 'manual');
+  if (manual) return { kind: 'wait', reason: `waiting for manual job ${manual.name}` };
+  const failed = known.find((n) => !passed(n));
+  switch (job.when) {
+    case 'always':
+      return { kind: 'run' };
+    case 'on_failure':
+      return failed ? { kind: 'run' } : { kind: 'skip', reason: 'skipped: no earlier job failed (when: on_failure)' };
+    case 'manual':
+      if (failed) return { kind: 'skip', reason: `skipped: ${failed.name} ${failed.status.phase}` };
+      return {
+        kind: 'manual',
+        reason: job.kind === 'deploy' && job.approval
+          ? `waiting for ${job.approval.required} approval${job.approval.required === 1 ? '' : 's'} to deploy to ${job.environment}`
+          : 'manual job: waiting for someone to start it',
+      };
+    case 'on_success':
+      return failed ? { kind: 'skip', reason: `skipped: ${failed.name} ${failed.status.phase}` } : { kind: 'run' };
+  }
+}
+
+/** Pure: the run's verdict once nothing is left to run. */
+export function verdict(jobs: readonly JobRecord[]): { phase: 'succeeded' | 'failed' | 'canceled'; reason: string } {
+  const canceled = jobs.find((j) => j.status.phase === 'canceled');
+  const failed = jobs.find((j) => j.status.phase === 'failed' && !j.allowedFailure);
+  if (failed) return { phase: 'failed', reason: failed.status.reason };
+  if (canceled) return { phase: 'canceled', reason: canceled.status.reason };
+  const manual = jobs.filter((j) => j.status.phase === 'manual').map((j) => j.name);
+  const allowed = jobs.filter((j) => j.status.phase === 'failed').map((j) => j.name);
+  const parts = ['all jobs passed'];
+  if (allowed.length > 0) parts.push(`allowed to fail: ${allowed.join(', ')}`);
+  if (manual.length > 0) parts.push(`waiting: ${manual.join(', ')}`);
+  return { phase: 'succeeded', reason: parts.join('; ') };
+}
