@@ -31,7 +31,7 @@ fi
 
 if [ -f .ci/k8s-testbed.sh ] && [ "${SLIPWAY_SKIP_K8S:-}" != 1 ]; then
   echo "== Kubernetes smoke suite (real cluster, .ci/k8s-testbed.sh)"
-  bash .ci/k8s-testbed.sh test --json "$out/k8s.json" || status=1
+  SLIPWAY_K8S_REPORT="$out/k8s.json" bash .ci/k8s-testbed.sh test || status=1
   [ -f "$out/k8s.json" ] && tally "$out/k8s.json"
 fi
 

@@ -1,4 +1,4 @@
-// Smoke suite against the real test bed (scripts/k8s-testbed.sh test): server-side apply of a ConfigMap,
+// Smoke suite against the real test bed (.ci/k8s-testbed.sh test): server-side apply of a ConfigMap,
 // a Service and a Deployment of an image built and pushed here; rollouts judged by kubectl's rules and
 // cross-checked with Debian's kubectl 1.20; pods answer HTTP on their pod IPs.
 import { beforeAll, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// What the k8s suite needs from `scripts/k8s-testbed.sh env`, read once and checked.
+// What the k8s suite needs from `.ci/k8s-testbed.sh env`, read once and checked.
 export type ClusterName = 'a' | 'b';
 
 export interface TestbedCluster {
@@ -24,7 +24,7 @@ export interface Testbed {
 function need(name: string): string {
   const v = process.env[name];
   if (!v) {
-    throw new Error(`${name} is not set: run this suite through \`bash scripts/k8s-testbed.sh test\``);
+    throw new Error(`${name} is not set: run this suite through \`bash .ci/k8s-testbed.sh test\``);
   }
   return v;
 }

@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// The k8s suite runs only inside the test bed's network namespace (scripts/k8s-testbed.sh test), so its
+// The k8s suite runs only inside the test bed's network namespace (.ci/k8s-testbed.sh test), so its
 // files are named *.k8s.ts: a repo-wide `vitest run` with the default *.test.ts pattern never picks them up.
 export default defineConfig({
   test: {

@@ -2,15 +2,15 @@
 # A real Kubernetes test bed for Slipway's deploy tests, built offline from Debian's source.
 # See docs/testing.md ("Kubernetes test bed") for what is real, what each patch is for, and how to debug.
 #
-#   scripts/k8s-testbed.sh build              fetch Debian source + toolchain, patch, build (cached; 2nd run no-op)
-#   scripts/k8s-testbed.sh fetch              only the downloads of build (source package, .debs, unpacked)
-#   scripts/k8s-testbed.sh up [1|2]           start etcd, registry and 1 or 2 clusters inside netns $NETNS
-#   scripts/k8s-testbed.sh down               stop everything `up` started, remove netns/bridges/mounts/containers
-#   scripts/k8s-testbed.sh status             what is running
-#   scripts/k8s-testbed.sh kubeconfig [a|b]   print a cluster's kubeconfig
-#   scripts/k8s-testbed.sh env                variables a test needs (KEY=VALUE lines)
-#   scripts/k8s-testbed.sh exec CMD...        run CMD inside the test bed's network namespace
-#   scripts/k8s-testbed.sh test               build, up 2, smoke suite inside the netns, down (even on failure)
+#   .ci/k8s-testbed.sh build              fetch Debian source + toolchain, patch, build (cached; 2nd run no-op)
+#   .ci/k8s-testbed.sh fetch              only the downloads of build (source package, .debs, unpacked)
+#   .ci/k8s-testbed.sh up [1|2]           start etcd, registry and 1 or 2 clusters inside netns $NETNS
+#   .ci/k8s-testbed.sh down               stop everything `up` started, remove netns/bridges/mounts/containers
+#   .ci/k8s-testbed.sh status             what is running
+#   .ci/k8s-testbed.sh kubeconfig [a|b]   print a cluster's kubeconfig
+#   .ci/k8s-testbed.sh env                variables a test needs (KEY=VALUE lines)
+#   .ci/k8s-testbed.sh exec CMD...        run CMD inside the test bed's network namespace
+#   .ci/k8s-testbed.sh test               build, up 2, smoke suite inside the netns, down (even on failure)
 #
 # Environment (all optional):
 #   SLIPWAY_K8S_CACHE   build cache (default /var/cache/slipway-k8s)   SLIPWAY_K8S_STATE  state (default /var/tmp/slipway-k8s)
@@ -127,7 +127,7 @@ build() {
   dpkg-source -x --no-check "$(ls "$CACHE"/src/${SRC_PKG}_*.dsc | head -1)" "$work/tree" >"$work/dpkg-source.log" 2>&1 \
     || die "dpkg-source failed: see $work/dpkg-source.log"
   TREE="$work/tree" REFLECT2="$root/usr/share/gocode/src/github.com/modern-go/reflect2" bash "$HERE/k8s-testbed/patch.sh" \
-    || die "a source patch did not apply (see scripts/k8s-testbed/patch.sh)"
+    || die "a source patch did not apply (see .ci/k8s-testbed/patch.sh)"
   # GOPATH mode as debian/rules does it (go build -mod=vendor does not work on this tree).
   mkdir -p "$work/gopath/src/k8s.io"; ln -s "$work/tree" "$work/gopath/src/k8s.io/kubernetes"
   log "building kube-apiserver kube-controller-manager kube-scheduler kubelet (about 5 minutes on 2 cores)"
@@ -497,7 +497,10 @@ run_tests() {
   local tu=$SECONDS
   set -a; eval "$(print_env)"; set +a
   mode=$SLIPWAY_K8S_KUBELET
-  in_ns env -C "$REPO" npx vitest run --config test/k8s/vitest.config.ts || rc=$?
+  # SLIPWAY_K8S_REPORT=<file>: also write vitest's JSON report there (npm test counts the tests from it).
+  local report=()
+  [ -z "${SLIPWAY_K8S_REPORT:-}" ] || report=(--reporter=default --reporter=json "--outputFile.json=$SLIPWAY_K8S_REPORT")
+  in_ns env -C "$REPO" npx vitest run --config test/k8s/vitest.config.ts "${report[@]}" || rc=$?
   log "timings: build $((tb - t0)) s, up $((tu - tb)) s, suite $((SECONDS - tu)) s"
   trap - EXIT
   down

@@ -1,5 +1,5 @@
 # The source edits the test bed makes to Debian's kubernetes 1.20.2 tree before building.
-# Sourced by scripts/k8s-testbed.sh with $TREE (the unpacked tree) and $REFLECT2 (reflect2 1.0.2 sources).
+# Sourced by .ci/k8s-testbed.sh with $TREE (the unpacked tree) and $REFLECT2 (reflect2 1.0.2 sources).
 # The build cache key is a hash of this file: change a line here and the next `build` rebuilds.
 set -euo pipefail
 
