@@ -3,7 +3,11 @@ import Dockerode from 'dockerode';
 import { DelayedError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { secretsOf, type SlipwayConfig } from './config/config.js';
-import { resolveApiToken } from './api-token.js';
+import { resolveApiToken, resolveVariablesKey } from './api-token.js';
+import { VariableStore } from './variables/variable-store.js';
+import { parseKey } from './variables/crypto.js';
+import { createPlanApi } from './http/plan-api.js';
+import { createVariablesApi } from './http/variables-api.js';
 import { connectRedis, whenReady, type RedisTarget } from './embedded/redis-connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded/redis-server.js';
 import { messageOf } from './errors/errors.js';
@@ -45,7 +49,7 @@ const DEPLOY_LOCK_RETRY_MS = 3_000;
  */
 export async function startSlipway(config: SlipwayConfig, roles: readonly Role[] = ALL_ROLES, opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {}): Promise<Slipway> {
   const apiToken = resolveApiToken(config.apiToken, config.dataDir);
-  const mask = createMasker([...secretsOf(config), apiToken.token]);
+  const mask = createMasker([...secretsOf(config), apiToken.token, resolveVariablesKey(config.variablesKey, config.dataDir).token]);
   const logger = createLogger({ level: config.logLevel, mask, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
 
   let embedded: EmbeddedRedis | undefined;
@@ -67,9 +71,11 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
   const reporter = createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger });
+  const variablesKey = resolveVariablesKey(config.variablesKey, config.dataDir);
+  const variables = new VariableStore(workerRedis, parseKey(variablesKey.token));
   const workerQueues = createQueues(workerRedis, (err) => logger.warn({ err: err.message }, 'queue error'));
   const ctx: JobContext = {
-    config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger, redis: workerRedis,
+    config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger, redis: workerRedis, variables,
   };
 
   const workers: Worker[] = [];
@@ -112,6 +118,10 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   if (roles.includes('http')) {
     const app = createApp({
       store,
+      routers: [
+        createPlanApi({ gitlab, logger }),
+        createVariablesApi({ store: new VariableStore(failFastRedis, parseKey(variablesKey.token)), logger }),
+      ],
       redis: failFastRedis,
       apiToken: apiToken.token,
       logger,

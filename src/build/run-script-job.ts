@@ -12,6 +12,8 @@ import { CacheStore } from './cache/cache-store.js';
 import { resolveCaches, restoreCaches, saveCaches } from './job-cache.js';
 import { readJunitReports } from './junit.js';
 import { prepareWorkTree } from './work-tree.js';
+import { variablesFor } from '../jobs/job-variables.js';
+import { createMasker } from '../logging/mask.js';
 
 /**
  * One script job: a fresh work tree at the SHA, earlier jobs' artifacts and the dependency caches
@@ -20,7 +22,11 @@ import { prepareWorkTree } from './work-tree.js';
  */
 export async function runScriptJob(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, signal?: AbortSignal): Promise<JobOutcome> {
   const { store, config } = ctx;
-  const log = (line: string) => store.appendLog(run.id, job.name, 'system', line);
+  const secrets = await variablesFor(ctx.variables, run);
+  // Masked project variables are hidden in this job's log lines (the global masker knows Slipway's own secrets).
+  const mask = createMasker(secrets.masked);
+  const log = (line: string) => store.appendLog(run.id, job.name, 'system', mask(line));
+  const env = { ...predefinedVariables(run.id, run.request), ...job.variables, ...secrets.values };
   const workdir = path.join(config.workspaceDir, 'runs', run.id, artifactKey(job.name));
   try {
     await prepareWorkTree(ctx, run, workdir);
@@ -38,7 +44,7 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
       await store.updateJob(run.id, job.name, 'running', `running in ${job.image}${attempt > 1 ? ` (attempt ${attempt})` : ''}`, { attempt, cache: cacheLines });
       await ctx.reporter.jobChanged(run.id, job.name);
       for (const line of job.script) await log(`$ ${line}`);
-      result = await runOnce(ctx, run, job, workdir, attempt, signal);
+      result = await runOnce(ctx, run, job, { workdir, env, mask }, attempt, signal);
       failure = result.canceled ? undefined : result.timedOut ? 'job_execution_timeout' : result.exitCode !== 0 ? 'script_failure' : undefined;
       if (!failure || !shouldRetry(job, failure, result.exitCode, attempt)) break;
       await log(`retrying: attempt ${attempt} ended with ${failure} (retry max ${job.retry.max})`);
@@ -57,7 +63,8 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
   }
 }
 
-function runOnce(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir: string, attempt: number, signal?: AbortSignal): Promise<StepResult> {
+function runOnce(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, step: { workdir: string; env: Record<string, string>; mask: (s: string) => string }, attempt: number, signal?: AbortSignal): Promise<StepResult> {
+  const { workdir, env, mask } = step;
   return ctx.executor.runStep(
     {
       id: `${run.id}-${artifactKey(job.name)}-${attempt}`,
@@ -65,7 +72,8 @@ function runOnce(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir
       // The script is repository content and runs in the image's shell, as in GitLab CI; `set -e`
       // stops at the first failing line, as GitLab's runner does.
       argv: ['/bin/sh', '-c', ['set -e', ...job.script].join('\n')],
-      env: { ...predefinedVariables(run.id, run.request), ...job.variables },
+      // Project variables override the file's, as in GitLab.
+      env,
       workdir: '/workspace',
       mounts: [{ source: workdir, target: '/workspace' }],
       timeoutMs: job.timeoutMs,
@@ -73,7 +81,7 @@ function runOnce(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir
       network: 'none',
       labels: { 'io.slipway.run': run.id, 'io.slipway.job': job.name },
     },
-    (line, stream) => void ctx.store.appendLog(run.id, job.name, stream, line),
+    (line, stream) => void ctx.store.appendLog(run.id, job.name, stream, mask(line)),
     signal,
   );
 }

@@ -9,6 +9,8 @@ export interface SlipwayConfig {
   dataDir: string;
   workspaceDir: string;
   apiToken: string | undefined;
+  /** 32-byte key sealing project variables at rest; unset: one is made and kept in the data dir. */
+  variablesKey: string | undefined;
   webhook: {
     /** Accepted for every project that has no secret of its own. */
     secret: string | undefined;
@@ -56,6 +58,7 @@ const envSchema = z.object({
   SLIPWAY_DATA_DIR: z.string().default('.slipway'),
   SLIPWAY_WORKSPACE_DIR: z.string().optional(),
   SLIPWAY_API_TOKEN: z.string().min(16, 'SLIPWAY_API_TOKEN must be at least 16 characters').optional(),
+  SLIPWAY_VARIABLES_KEY: z.string().regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'SLIPWAY_VARIABLES_KEY must be 32 bytes as 64 hex characters or base64').optional(),
   SLIPWAY_WEBHOOK_SECRET: z.string().min(8, 'SLIPWAY_WEBHOOK_SECRET must be at least 8 characters').optional(),
   SLIPWAY_WEBHOOK_PROJECT_SECRETS: secretMap.optional(),
   SLIPWAY_WEBHOOK_SIGNING_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'SLIPWAY_WEBHOOK_SIGNING_SECRET must look like whsec_<base64>').optional(),
@@ -104,6 +107,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       dataDir,
       workspaceDir: path.resolve(e.SLIPWAY_WORKSPACE_DIR ?? path.join(dataDir, 'workspace')),
       apiToken: e.SLIPWAY_API_TOKEN,
+      variablesKey: e.SLIPWAY_VARIABLES_KEY,
       webhook: {
         secret: e.SLIPWAY_WEBHOOK_SECRET,
         projectSecrets,
@@ -127,6 +131,7 @@ export function secretsOf(config: SlipwayConfig): string[] {
   return [
     config.gitlab.token,
     config.apiToken,
+    config.variablesKey,
     config.webhook.secret,
     config.webhook.signingSecret,
     config.registry.password,

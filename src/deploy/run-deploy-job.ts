@@ -11,6 +11,7 @@ import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import { deployRelease } from './docker-target.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { renderTemplate } from './template.js';
+import { variablesFor } from '../jobs/job-variables.js';
 
 export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
 
@@ -67,7 +68,10 @@ async function deploy(ctx: JobContext, run: RunRecord, job: PlannedDeployJob): P
   if (text === null) {
     return { phase: 'failed', reason: `deploy template '${job.template}' not found${isRepoPath(job.template) ? ` at ${run.request.sha.slice(0, 8)}` : ' among the built-in templates'}` };
   }
+  // Environment-scoped project variables are available to the template by name (${DB_PASSWORD}).
+  const secrets = await variablesFor(ctx.variables, run, environment);
   const values = {
+    ...secrets.values,
     SLIPWAY_IMAGE: run.image.ref,
     SLIPWAY_ENVIRONMENT: environment,
     SLIPWAY_SERVICE: job.service,

@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { RunStore } from '../runs/run-store.js';
@@ -13,6 +13,8 @@ export interface AppDeps {
   redis: Redis;
   apiToken: string;
   logger: Logger;
+  /** More API routers, mounted behind the API token (plan dry-run, variables). */
+  routers?: Router[];
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -34,6 +36,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(createRunPage());
   app.use('/api', requireToken(deps.apiToken));
   app.use(createRunsApi(deps.store));
+  for (const r of deps.routers ?? []) app.use(r);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });

@@ -7,6 +7,7 @@ import type { Logger } from '../logging/logger.js';
 import type { Reporter } from '../notify/reporter.js';
 import type { Queues } from '../queues/queues.js';
 import type { RunStore } from '../runs/run-store.js';
+import type { VariableStore } from '../variables/variable-store.js';
 
 /** What every job handler gets: the clients it needs, no module-level singletons (Probot's habit). */
 export interface JobContext {
@@ -20,4 +21,6 @@ export interface JobContext {
   logger: Logger;
   /** For locks and other coordination between workers (the worker connection). */
   redis: Redis;
+  /** Project and environment variables (secrets), decrypted per job. */
+  variables: VariableStore;
 }

@@ -73,7 +73,8 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   }
   await store.setStatus(runId, 'running', `${jobs.length} jobs planned`);
   log.info({ jobs: jobs.map((j) => j.name) }, 'run planned');
-  for (const j of jobs) await reporter.jobChanged(runId, j.name);
+  // Manual jobs get no pending status: it would hold the commit "running" until someone approves.
+  for (const j of plan.jobs) if (j.when !== 'manual') await reporter.jobChanged(runId, j.name);
   await reporter.runChanged(runId);
   await advanceRun(ctx, ctx.redis, runId);
 }

@@ -21,6 +21,7 @@ function fromPush(p: PushHook): TriggerDecision {
     before: p.before,
     mergeRequest: undefined,
     actor: p.user_username ?? undefined,
+    ...(typeof p.ref_protected === 'boolean' ? { refProtected: p.ref_protected } : {}),
   };
 }
 
@@ -35,6 +36,7 @@ function fromTag(p: TagPushHook): TriggerDecision {
     before: undefined,
     mergeRequest: undefined,
     actor: p.user_username ?? undefined,
+    ...(typeof p.ref_protected === 'boolean' ? { refProtected: p.ref_protected } : {}),
   };
 }
 

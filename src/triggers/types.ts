@@ -21,6 +21,8 @@ export interface PipelineRequest {
   mergeRequest: { iid: number; title: string; sourceBranch: string; targetBranch: string; fork: boolean } | undefined;
   /** Who caused it, for the record. */
   actor: string | undefined;
+  /** GitLab's ref_protected when the event says (push hooks); else the default branch counts as protected. */
+  refProtected?: boolean;
 }
 
 export interface Ignored {

@@ -18,6 +18,7 @@ export const pushHookSchema = z.object({
   before: sha,
   after: sha,
   ref: z.string().min(1),
+  ref_protected: z.boolean().nullish(),
   checkout_sha: sha.nullish(),
   user_username: z.string().nullish(),
   project: projectSchema,
