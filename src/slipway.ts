@@ -41,6 +41,7 @@ export interface Slipway {
 
 const RECONCILE_EVERY_MS = 30_000;
 const DEPLOY_LOCK_RETRY_MS = 3_000;
+const BUILD_SLOT_RETRY_MS = 2_000;
 
 /**
  * Starts the roles asked for in this process. `src/main.ts` runs them all (the embedded default);
@@ -98,7 +99,14 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     timers.push(setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every));
   }
   if (roles.includes('build')) {
-    workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, _token, signal) => runPipelineJob(ctx, job.data.runId, job.data.job, signal), {
+    workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
+      const result = await runPipelineJob(ctx, job.data.runId, job.data.job, signal);
+      if (!result.done) {
+        // A concurrency limit is full: wait without spending an attempt; the record says why.
+        await job.moveToDelayed(Date.now() + BUILD_SLOT_RETRY_MS, token);
+        throw new DelayedError();
+      }
+    }, {
       connection: connectionFor, prefix: 'slipway', concurrency: config.concurrency.build, lockDuration: 60_000,
     })));
   }

@@ -1,7 +1,10 @@
 import { UnrecoverableError } from 'bullmq';
 import type { JobContext } from '../jobs/context.js';
-import type { Plan } from '../pipeline/plan.js';
+import type { Plan, PlannedJob } from '../pipeline/plan.js';
+import { acquireSlots, releaseSlots, type SlotRequest } from '../runs/semaphore.js';
+import type { RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
+import { watchCancel } from '../scheduler/cancel.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import { ImageNotFoundError } from '../executors/docker-errors.js';
 import { messageOf, PermanentError } from '../errors/errors.js';
@@ -11,11 +14,14 @@ import { runSonarJob } from './run-sonar-job.js';
 
 const FINISHED = new Set(['success', 'failed', 'skipped', 'canceled']);
 
+export type PipelineJobResult = { done: true } | { done: false; reason: string };
+
 /**
  * A build-queue job: one script, image or sonar job of a run. Idempotent: a job already finished
  * (a redelivered queue job) only nudges the scheduler; a job of a finished run does nothing.
+ * When a concurrency limit is full it returns why, and the caller puts it back to wait.
  */
-export async function runPipelineJob(ctx: JobContext, runId: string, jobName: string, signal?: AbortSignal): Promise<void> {
+export async function runPipelineJob(ctx: JobContext, runId: string, jobName: string, signal?: AbortSignal): Promise<PipelineJobResult> {
   const run = await ctx.store.get(runId);
   if (!run?.planJson) throw new UnrecoverableError(`run ${runId} has no plan`);
   const job = (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === jobName);
@@ -23,20 +29,51 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
   const record = run.jobs.find((j) => j.name === jobName);
   if (run.status.phase !== 'running' || !record || FINISHED.has(record.status.phase)) {
     await advanceRun(ctx, ctx.redis, runId);
-    return;
+    return { done: true };
   }
+
+  const holder = `${runId}:${jobName}`;
+  const slots = slotsFor(ctx, run, job);
+  const got = await acquireSlots(ctx.redis, holder, slots, job.timeoutMs + 10 * 60_000);
+  if (!got.ok) {
+    if (record.status.reason !== got.reason) await ctx.store.updateJob(runId, jobName, 'queued', got.reason);
+    return { done: false, reason: got.reason };
+  }
+  const cancel = watchCancel(ctx.redis, ctx.store.keys.cancel(runId), signal);
   let outcome: JobOutcome;
   try {
     outcome = job.kind === 'script'
-      ? await runScriptJob(ctx, run, job, signal)
+      ? await runScriptJob(ctx, run, job, cancel.signal)
       : job.kind === 'image'
         ? await runImageJob(ctx, run, job)
-        : await runSonarJob(ctx, run, job, signal);
+        : await runSonarJob(ctx, run, job, cancel.signal);
   } catch (err) {
     // Retrying cannot bring a missing image or a bad setting into being: fail the job now.
     // Anything else (engine or git unreachable) is thrown to BullMQ, which retries with backoff.
     if (!(err instanceof ImageNotFoundError || err instanceof PermanentError)) throw err;
     outcome = { phase: 'failed', reason: messageOf(err) };
+  } finally {
+    cancel.stop();
+    await releaseSlots(ctx.redis, holder, slots.map((s) => s.key));
   }
+  if (outcome.phase === 'canceled' && cancel.reason()) outcome = { phase: 'canceled', reason: cancel.reason() ?? 'canceled' };
   await finishJob(ctx, runId, job, outcome);
+  return { done: true };
+}
+
+function slotsFor(ctx: JobContext, run: RunRecord, job: PlannedJob): SlotRequest[] {
+  const { limits } = ctx.config;
+  const { keys } = ctx.store;
+  const project = run.request.project;
+  const slots: SlotRequest[] = [];
+  if (job.resourceGroup) {
+    slots.push({ key: keys.groupSlots(project.id, job.resourceGroup), limit: 1, describe: () => `resource group ${job.resourceGroup} is busy` });
+  }
+  if (limits.buildsPerProject > 0) {
+    slots.push({ key: keys.projectSlots(project.id), limit: limits.buildsPerProject, describe: (n) => `project ${project.path} has ${n} build jobs running (limit ${limits.buildsPerProject})` });
+  }
+  if (limits.buildsGlobal > 0) {
+    slots.push({ key: keys.globalSlots, limit: limits.buildsGlobal, describe: (n) => `${n} build jobs running in all (limit ${limits.buildsGlobal})` });
+  }
+  return slots;
 }

@@ -25,7 +25,11 @@ export interface SlipwayConfig {
   gitBaseUrl: string;
   dockerHost: string;
   registry: { host: string; username: string | undefined; password: string | undefined };
+  /** Harbor in front of the registry: projects are ensured and immutable tags checked before a push. */
+  harbor: { url: string } | undefined;
   concurrency: { planner: number; build: number; deploy: number };
+  /** Running build jobs allowed per project and across all workers (0 = no limit). */
+  limits: { buildsPerProject: number; buildsGlobal: number };
   /** Dependency caches (cache: in the pipeline file): a directory on this worker, size-bounded (LRU). */
   cache: { dir: string; maxBytes: number };
   /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
@@ -70,9 +74,12 @@ const envSchema = z.object({
   SLIPWAY_REGISTRY: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'SLIPWAY_REGISTRY must be host[:port]').default('127.0.0.1:5050'),
   SLIPWAY_REGISTRY_USERNAME: z.string().optional(),
   SLIPWAY_REGISTRY_PASSWORD: z.string().optional(),
+  HARBOR_URL: urlFrom('HARBOR_URL').optional(),
   SLIPWAY_PLANNER_CONCURRENCY: intFrom('SLIPWAY_PLANNER_CONCURRENCY', 4, 1, 64),
   SLIPWAY_BUILD_CONCURRENCY: intFrom('SLIPWAY_BUILD_CONCURRENCY', 2, 1, 64),
   SLIPWAY_DEPLOY_CONCURRENCY: intFrom('SLIPWAY_DEPLOY_CONCURRENCY', 2, 1, 64),
+  SLIPWAY_BUILDS_PER_PROJECT: intFrom('SLIPWAY_BUILDS_PER_PROJECT', 4, 0, 10_000),
+  SLIPWAY_BUILDS_GLOBAL: intFrom('SLIPWAY_BUILDS_GLOBAL', 0, 0, 100_000),
   SLIPWAY_CACHE_DIR: z.string().optional(),
   SLIPWAY_CACHE_MAX_BYTES: intFrom('SLIPWAY_CACHE_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
@@ -96,6 +103,9 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
   if ((e.SLIPWAY_REGISTRY_USERNAME === undefined) !== (e.SLIPWAY_REGISTRY_PASSWORD === undefined)) {
     problems.push('SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD must be set together');
   }
+  if (e.HARBOR_URL && e.SLIPWAY_REGISTRY_USERNAME === undefined) {
+    problems.push('HARBOR_URL needs SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD (the robot account for the Harbor API and pushes)');
+  }
   if (problems.length > 0) return { ok: false, problems };
   const dataDir = path.resolve(e.SLIPWAY_DATA_DIR);
   const publicUrl = (e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`).replace(/\/$/, '');
@@ -118,7 +128,9 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       gitBaseUrl: (e.SLIPWAY_GIT_BASE_URL ?? e.GITLAB_URL).replace(/\/$/, ''),
       dockerHost: e.DOCKER_HOST,
       registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
+      harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
+      limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL },
       cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       logLevel: e.SLIPWAY_LOG_LEVEL,

@@ -10,6 +10,7 @@ import { mirrorFor } from '../build/work-tree.js';
 import { messageOf } from '../errors/errors.js';
 import { changedFilesFromMirror, repoFilesFromMirror } from '../pipeline/changed-files.js';
 import { advanceRun } from '../scheduler/advance-run.js';
+import { cancelSuperseded } from '../scheduler/cancel.js';
 import type { PipelineRequest } from '../triggers/types.js';
 
 export const PIPELINE_FILE = '.slipway.yml';
@@ -77,6 +78,11 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   for (const j of plan.jobs) if (j.when !== 'manual') await reporter.jobChanged(runId, j.name);
   await reporter.runChanged(runId);
   await advanceRun(ctx, ctx.redis, runId);
+  // Pushes and merge-request updates supersede the older pipeline of the same ref (GitLab's auto-cancel).
+  if (run.request.event === 'push' || run.request.event === 'mr') {
+    const canceled = await cancelSuperseded(ctx, { ...run, planJson: JSON.stringify(plan) });
+    if (canceled) log.info({ canceled }, 'older pipeline for the same ref canceled');
+  }
 }
 
 /**

@@ -10,6 +10,14 @@ export function runKeys(prefix: string) {
     delivery: (key: string) => `${prefix}:delivery:${key}`,
     trigger: (key: string) => `${prefix}:trigger:${key}`,
     envLock: (service: string, env: string) => `${prefix}:lock:env:${service}:${env}`,
+    /** Semaphores: running build jobs per project, in all, and per resource group. */
+    projectSlots: (projectId: number) => `${prefix}:slots:project:${projectId}`,
+    globalSlots: `${prefix}:slots:global`,
+    groupSlots: (projectId: number, group: string) => `${prefix}:slots:group:${projectId}:${group}`,
+    /** The newest run for a project's ref: older ones are auto-canceled. */
+    latestOnRef: (projectId: number, ref: string) => `${prefix}:latest:${projectId}:${ref}`,
+    /** Set when a run is canceled; running jobs poll it and stop their containers. */
+    cancel: (runId: string) => `${prefix}:cancel:${runId}`,
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
   };
 }

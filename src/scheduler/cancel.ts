@@ -1,0 +1,68 @@
+import type { Redis } from 'ioredis';
+import type { JobContext } from '../jobs/context.js';
+import type { Plan } from '../pipeline/plan.js';
+import type { RunRecord } from '../runs/types.js';
+import { advanceRun } from './advance-run.js';
+
+const POLL_MS = 1_000;
+const STARTED = new Set(['running', 'success', 'failed']);
+const OPEN = new Set(['pending', 'queued', 'manual', 'running']);
+
+/**
+ * A running job learns that its run was canceled by polling one Redis key (any worker process
+ * may be running it), and aborts its step: the executor then stops the container.
+ */
+export function watchCancel(redis: Redis, key: string, outer?: AbortSignal): { signal: AbortSignal; stop(): void; reason(): string | undefined } {
+  const controller = new AbortController();
+  let reason: string | undefined;
+  const onOuter = () => controller.abort();
+  outer?.addEventListener('abort', onOuter, { once: true });
+  const timer = setInterval(() => {
+    void redis.get(key).then((r) => {
+      if (r !== null && !controller.signal.aborted) {
+        reason = r;
+        controller.abort();
+      }
+    }, () => undefined);
+  }, POLL_MS);
+  return {
+    signal: controller.signal,
+    stop: () => {
+      clearInterval(timer);
+      outer?.removeEventListener('abort', onOuter);
+    },
+    reason: () => reason,
+  };
+}
+
+/**
+ * Auto-cancel, GitLab's "conservative" rule: a newer pipeline for the same ref cancels an older
+ * one only when every job the older one started is interruptible. Its open jobs are canceled
+ * (running ones stop their containers) and GitLab is told.
+ */
+export async function cancelSuperseded(ctx: JobContext, newer: RunRecord): Promise<string | undefined> {
+  const { store } = ctx;
+  const key = store.keys.latestOnRef(newer.request.project.id, newer.request.ref);
+  const previous = await ctx.redis.getset(key, newer.id);
+  await ctx.redis.pexpire(key, 30 * 24 * 3600 * 1000);
+  if (!previous || previous === newer.id) return undefined;
+  const older = await store.get(previous);
+  if (!older?.planJson || older.status.phase !== 'running' || older.request.kind !== newer.request.kind) return undefined;
+  const plan = JSON.parse(older.planJson) as Plan;
+  const interruptible = new Map(plan.jobs.map((j) => [j.name, j.interruptible]));
+  if (older.jobs.some((j) => STARTED.has(j.status.phase) && !interruptible.get(j.name))) {
+    await store.appendLog(older.id, 'plan', 'system', `newer pipeline ${newer.id} for ${newer.request.ref}: not canceled, it has started jobs that are not interruptible`);
+    return undefined;
+  }
+  const reason = `canceled: newer pipeline ${newer.id} for ${newer.request.ref} (${newer.request.sha.slice(0, 8)})`;
+  await ctx.redis.set(store.keys.cancel(older.id), reason, 'EX', 24 * 3600);
+  for (const j of older.jobs) {
+    // Running jobs finish themselves as canceled once their step stops.
+    if (OPEN.has(j.status.phase) && j.status.phase !== 'running') {
+      await store.updateJob(older.id, j.name, 'canceled', reason);
+      await ctx.reporter.jobChanged(older.id, j.name);
+    }
+  }
+  await advanceRun(ctx, ctx.redis, older.id);
+  return older.id;
+}
