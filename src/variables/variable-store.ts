@@ -72,7 +72,14 @@ export class VariableStore {
       const environment = field.slice(0, sep);
       const name = field.slice(sep + 1);
       const r = JSON.parse(json) as { masked: boolean; protected: boolean; sealed: string };
-      return { name, environment, masked: r.masked, protected: r.protected, value: decrypt(this.key, r.sealed, this.aad(projectId, environment, name)) };
+      let value: string;
+      try {
+        value = decrypt(this.key, r.sealed, this.aad(projectId, environment, name));
+      } catch {
+        // GCM says only "unable to authenticate": name the variable and the two possible causes.
+        throw new Error(`variable ${name} (environment ${environment}) of project ${projectId} cannot be decrypted: the variables key is not the one it was stored with, or the stored value was altered`);
+      }
+      return { name, environment, masked: r.masked, protected: r.protected, value };
     });
   }
 
