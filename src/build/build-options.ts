@@ -20,6 +20,8 @@ export function toBuildOptions(opts: {
   tags: readonly string[];
   labels: Record<string, string>;
   buildArgs: Record<string, string>;
+  /** Images whose layers count as cache (the engine's classic builder checks its local cache first). */
+  cacheFrom?: readonly string[];
 }): ImageBuildOptions {
   const [first] = opts.tags;
   if (first === undefined) throw new Error('an image build needs at least one tag');
@@ -31,6 +33,8 @@ export function toBuildOptions(opts: {
     rm: true,
     forcerm: true,
     networkmode: 'host', // the engine has no bridge network: RUN steps can only use host or none
+    // The engine wants a JSON array here; docker-modem would send an array as repeated parameters.
+    ...(opts.cacheFrom && opts.cacheFrom.length > 0 ? { cachefrom: JSON.stringify(opts.cacheFrom) } : {}),
   };
 }
 

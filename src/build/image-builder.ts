@@ -13,6 +13,8 @@ export interface BuildImageOptions {
   /** Use imageLabels() for the revision/project/run labels. */
   labels: Record<string, string>;
   buildArgs: Record<string, string>;
+  /** Images to take layers from besides the engine's local cache (see layer-cache.ts). */
+  cacheFrom?: readonly string[];
   onLog: (line: string) => void;
   timeoutMs: number;
 }

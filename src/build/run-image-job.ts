@@ -2,16 +2,20 @@ import { readFile } from 'node:fs/promises';
 import type { JobContext } from '../jobs/context.js';
 import type { PlannedImageJob } from '../pipeline/plan.js';
 import { builtinDockerfilePath } from '../pipeline/templates.js';
-import { imageTags } from '../registry/image-tags.js';
+import { branchTag, imageTags } from '../registry/image-tags.js';
+import { harborPreflight } from '../registry/harbor-preflight.js';
 import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
 import { archiveStream } from './git-mirror.js';
 import { buildImage, pushImage } from './image-builder.js';
+import { cacheSources } from './layer-cache.js';
 import { withExtraFile } from './tar-add-file.js';
 import { mirrorFor } from './work-tree.js';
 
 const TEMPLATE_DOCKERFILE = '.slipway.Dockerfile';
+const HARBOR_TIMEOUT_MS = 30_000;
+const CACHE_PULL_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * The image job: build from `git archive` of the SHA (no checkout), tag by short SHA plus the
@@ -29,7 +33,23 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
   await store.updateJob(run.id, job.name, 'running', `building ${repository}:${primary}`);
   await reporter.jobChanged(run.id, job.name);
   const onLog = (line: string) => void store.appendLog(run.id, job.name, 'stdout', line);
+  const auth = config.registry.username && config.registry.password
+    ? { username: config.registry.username, password: config.registry.password, serveraddress: config.registry.host }
+    : undefined;
   try {
+    if (config.harbor && auth) {
+      const verdict = await harborPreflight({
+        url: config.harbor.url, username: auth.username, password: auth.password,
+        image: job.build.image, tags, timeoutMs: HARBOR_TIMEOUT_MS, onLog,
+      });
+      if (!verdict.ok) return { phase: 'failed', reason: verdict.reason };
+    }
+    const cacheFrom = await cacheSources(ctx.docker, {
+      candidates: cacheCandidates(run).map((t) => `${repository}:${t}`),
+      ...(auth ? { auth } : {}),
+      pullTimeoutMs: Math.min(CACHE_PULL_TIMEOUT_MS, job.timeoutMs),
+      onLog,
+    });
     const mirrorDir = await mirrorFor(ctx, run);
     let context = archiveStream({ mirrorDir, sha: run.request.sha, ...(job.build.context && job.build.context !== '.' ? { subdir: job.build.context } : {}) });
     let dockerfile = job.build.dockerfile;
@@ -49,12 +69,10 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
         'io.slipway.run': run.id,
       },
       buildArgs: job.build.args,
+      cacheFrom,
       onLog,
       timeoutMs: job.timeoutMs,
     });
-    const auth = config.registry.username && config.registry.password
-      ? { username: config.registry.username, password: config.registry.password, serveraddress: config.registry.host }
-      : undefined;
     const { digest } = await pushImage(ctx.docker, { image: repository, tag: primary, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
     for (const tag of others) await pushImage(ctx.docker, { image: repository, tag, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
     await store.setImage(run.id, { repository, tags, digest, ref: `${repository}@${digest}` });
@@ -62,4 +80,10 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
   } catch (err) {
     return { phase: 'failed', reason: `image build or push failed: ${messageOf(err)}` };
   }
+}
+
+/** The branch's previous image, then the default branch's (a new branch starts from main's layers). */
+function cacheCandidates(run: RunRecord): string[] {
+  const refs = run.request.event === 'tag' ? [run.request.project.defaultBranch] : [run.request.ref, run.request.project.defaultBranch];
+  return refs.map(branchTag).filter((t): t is string => t !== undefined);
 }

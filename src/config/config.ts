@@ -6,6 +6,8 @@ export interface SlipwayConfig {
   http: { host: string; port: number; publicUrl: string };
   /** Unset: Slipway starts its own redis-server under dataDir (the embedded default). */
   redisUrl: string | undefined;
+  /** Prefix of every Redis key (queues, records, locks): several Slipways can share one Redis. */
+  redisPrefix: string;
   dataDir: string;
   workspaceDir: string;
   apiToken: string | undefined;
@@ -29,7 +31,7 @@ export interface SlipwayConfig {
   harbor: { url: string } | undefined;
   concurrency: { planner: number; build: number; deploy: number };
   /** Running build jobs allowed per project and across all workers (0 = no limit). */
-  limits: { buildsPerProject: number; buildsGlobal: number };
+  limits: { buildsPerProject: number; buildsGlobal: number; affinityWaitMs: number };
   /** Dependency caches (cache: in the pipeline file): a directory on this worker, size-bounded (LRU). */
   cache: { dir: string; maxBytes: number };
   /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
@@ -59,6 +61,7 @@ const envSchema = z.object({
   SLIPWAY_PORT: intFrom('SLIPWAY_PORT', 8080, 0, 65535),
   SLIPWAY_PUBLIC_URL: urlFrom('SLIPWAY_PUBLIC_URL').optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+  SLIPWAY_REDIS_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'SLIPWAY_REDIS_PREFIX must be lowercase letters, digits, _ and - (at most 40)').default('slipway'),
   SLIPWAY_DATA_DIR: z.string().default('.slipway'),
   SLIPWAY_WORKSPACE_DIR: z.string().optional(),
   SLIPWAY_API_TOKEN: z.string().min(16, 'SLIPWAY_API_TOKEN must be at least 16 characters').optional(),
@@ -80,6 +83,7 @@ const envSchema = z.object({
   SLIPWAY_DEPLOY_CONCURRENCY: intFrom('SLIPWAY_DEPLOY_CONCURRENCY', 2, 1, 64),
   SLIPWAY_BUILDS_PER_PROJECT: intFrom('SLIPWAY_BUILDS_PER_PROJECT', 4, 0, 10_000),
   SLIPWAY_BUILDS_GLOBAL: intFrom('SLIPWAY_BUILDS_GLOBAL', 0, 0, 100_000),
+  SLIPWAY_AFFINITY_WAIT_MS: intFrom('SLIPWAY_AFFINITY_WAIT_MS', 5_000, 0, 600_000),
   SLIPWAY_CACHE_DIR: z.string().optional(),
   SLIPWAY_CACHE_MAX_BYTES: intFrom('SLIPWAY_CACHE_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
@@ -114,6 +118,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
     config: {
       http: { host: e.SLIPWAY_HOST, port: e.SLIPWAY_PORT, publicUrl },
       redisUrl: e.REDIS_URL,
+      redisPrefix: e.SLIPWAY_REDIS_PREFIX,
       dataDir,
       workspaceDir: path.resolve(e.SLIPWAY_WORKSPACE_DIR ?? path.join(dataDir, 'workspace')),
       apiToken: e.SLIPWAY_API_TOKEN,
@@ -130,7 +135,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
       harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
-      limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL },
+      limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL, affinityWaitMs: e.SLIPWAY_AFFINITY_WAIT_MS },
       cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       logLevel: e.SLIPWAY_LOG_LEVEL,
