@@ -20,6 +20,7 @@ import { createMasker } from './logging/mask.js';
 import { createReporter } from './notify/reporter.js';
 import { planRun } from './planner/plan-run.js';
 import { runPipelineJob } from './build/run-pipeline-job.js';
+import { MirrorAffinity, nodeIdOf } from './build/mirror-affinity.js';
 import { finishJob } from './scheduler/finish-job.js';
 import type { Plan } from './pipeline/plan.js';
 import { runDeployJob } from './deploy/run-deploy-job.js';
@@ -41,7 +42,6 @@ export interface Slipway {
 
 const RECONCILE_EVERY_MS = 30_000;
 const DEPLOY_LOCK_RETRY_MS = 3_000;
-const BUILD_SLOT_RETRY_MS = 2_000;
 
 /**
  * Starts the roles asked for in this process. `src/main.ts` runs them all (the embedded default);
@@ -66,27 +66,29 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   const failFastRedis = connectRedis(target, 'fail-fast', redisError);
   await Promise.all([whenReady(workerRedis), whenReady(failFastRedis)]);
   // BullMQ producers on the fail-fast connection: a webhook is answered 503 at once when Redis is down.
-  const queues = createQueues(failFastRedis, (err) => logger.warn({ err: err.message }, 'queue error'));
-  const store = new RunStore(failFastRedis, mask);
-  const workerStore = new RunStore(workerRedis, mask);
+  const queues = createQueues(failFastRedis, (err) => logger.warn({ err: err.message }, 'queue error'), config.redisPrefix);
+  const store = new RunStore(failFastRedis, mask, config.redisPrefix);
+  const workerStore = new RunStore(workerRedis, mask, config.redisPrefix);
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
   const reporter = createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger });
   const variablesKey = resolveVariablesKey(config.variablesKey, config.dataDir);
-  const variables = new VariableStore(workerRedis, parseKey(variablesKey.token));
-  const workerQueues = createQueues(workerRedis, (err) => logger.warn({ err: err.message }, 'queue error'));
+  const variables = new VariableStore(workerRedis, parseKey(variablesKey.token), config.redisPrefix);
+  const workerQueues = createQueues(workerRedis, (err) => logger.warn({ err: err.message }, 'queue error'), config.redisPrefix);
+  const affinity = new MirrorAffinity(workerRedis, config.redisPrefix, nodeIdOf(config.workspaceDir), config.limits.affinityWaitMs);
   const ctx: JobContext = {
-    config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger, redis: workerRedis, variables,
+    config, store: workerStore, queues: workerQueues, gitlab, reporter, docker, executor: createDockerExecutor(docker), logger, redis: workerRedis, variables, affinity,
   };
 
   const workers: Worker[] = [];
+  const stoppers: Array<() => Promise<void>> = [];
   const timers: NodeJS.Timeout[] = [];
   // Workers get the worker connection; BullMQ duplicates it for its blocking reads.
   const connectionFor = workerRedis;
 
   if (roles.includes('planner')) {
     workers.push(watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => planRun(ctx, job.data.runId), {
-      connection: connectionFor, prefix: 'slipway', concurrency: config.concurrency.planner,
+      connection: connectionFor, prefix: config.redisPrefix, concurrency: config.concurrency.planner,
     })));
     const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;
     const reconcile = async () => {
@@ -99,15 +101,17 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     timers.push(setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every));
   }
   if (roles.includes('build')) {
+    const stopHeartbeat = affinity.startHeartbeat();
+    stoppers.push(async () => stopHeartbeat());
     workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
-      const result = await runPipelineJob(ctx, job.data.runId, job.data.job, signal);
+      const result = await runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal);
       if (!result.done) {
-        // A concurrency limit is full: wait without spending an attempt; the record says why.
-        await job.moveToDelayed(Date.now() + BUILD_SLOT_RETRY_MS, token);
+        // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.
+        await job.moveToDelayed(Date.now() + result.retryInMs, token);
         throw new DelayedError();
       }
     }, {
-      connection: connectionFor, prefix: 'slipway', concurrency: config.concurrency.build, lockDuration: 60_000,
+      connection: connectionFor, prefix: config.redisPrefix, concurrency: config.concurrency.build, lockDuration: 60_000,
     })));
   }
   if (roles.includes('deploy')) {
@@ -118,7 +122,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
         await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
         throw new DelayedError();
       }
-    }, { connection: connectionFor, prefix: 'slipway', concurrency: config.concurrency.deploy })));
+    }, { connection: connectionFor, prefix: config.redisPrefix, concurrency: config.concurrency.deploy })));
   }
 
   let server: Server | undefined;
@@ -128,7 +132,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
       store,
       routers: [
         createPlanApi({ gitlab, logger }),
-        createVariablesApi({ store: new VariableStore(failFastRedis, parseKey(variablesKey.token)), logger }),
+        createVariablesApi({ store: new VariableStore(failFastRedis, parseKey(variablesKey.token), config.redisPrefix), logger }),
       ],
       redis: failFastRedis,
       apiToken: apiToken.token,
@@ -172,6 +176,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
       stopped = true;
       // Order matters: stop taking webhooks, let running jobs finish, close queues, then Redis.
       for (const t of timers) clearInterval(t);
+      for (const stopOne of stoppers) await stopOne();
       if (server) {
         const s = server;
         await new Promise<void>((resolve) => {

@@ -14,14 +14,17 @@ import { runSonarJob } from './run-sonar-job.js';
 
 const FINISHED = new Set(['success', 'failed', 'skipped', 'canceled']);
 
-export type PipelineJobResult = { done: true } | { done: false; reason: string };
+export type PipelineJobResult = { done: true } | { done: false; reason: string; retryInMs: number };
+
+const SLOT_RETRY_MS = 2_000;
+const AFFINITY_RETRY_MS = 300;
 
 /**
  * A build-queue job: one script, image or sonar job of a run. Idempotent: a job already finished
  * (a redelivered queue job) only nudges the scheduler; a job of a finished run does nothing.
  * When a concurrency limit is full it returns why, and the caller puts it back to wait.
  */
-export async function runPipelineJob(ctx: JobContext, runId: string, jobName: string, signal?: AbortSignal): Promise<PipelineJobResult> {
+export async function runPipelineJob(ctx: JobContext, runId: string, jobName: string, queuedAt: number, signal?: AbortSignal): Promise<PipelineJobResult> {
   const run = await ctx.store.get(runId);
   if (!run?.planJson) throw new UnrecoverableError(`run ${runId} has no plan`);
   const job = (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === jobName);
@@ -32,12 +35,18 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
     return { done: true };
   }
 
+  const preferred = await ctx.affinity?.preferredElsewhere(run.request.project.id, Date.now() - queuedAt);
+  if (preferred) {
+    const reason = `waiting: preferring worker ${preferred}, which holds the mirror`;
+    if (record.status.reason !== reason) await ctx.store.updateJob(runId, jobName, 'queued', reason);
+    return { done: false, reason, retryInMs: AFFINITY_RETRY_MS };
+  }
   const holder = `${runId}:${jobName}`;
   const slots = slotsFor(ctx, run, job);
   const got = await acquireSlots(ctx.redis, holder, slots, job.timeoutMs + 10 * 60_000);
   if (!got.ok) {
     if (record.status.reason !== got.reason) await ctx.store.updateJob(runId, jobName, 'queued', got.reason);
-    return { done: false, reason: got.reason };
+    return { done: false, reason: got.reason, retryInMs: SLOT_RETRY_MS };
   }
   const cancel = watchCancel(ctx.redis, ctx.store.keys.cancel(runId), signal);
   let outcome: JobOutcome;

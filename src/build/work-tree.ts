@@ -15,6 +15,7 @@ export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string
     ref: refOf(run.request),
     timeoutMs: 10 * 60_000,
   });
+  await ctx.affinity?.recordHolder(project.id);
   if (mirror.cloned || mirror.fetched) {
     await ctx.store.appendLog(run.id, 'git', 'system', `${mirror.cloned ? 'cloned' : 'fetched'} ${project.path} for ${sha.slice(0, 8)}`);
   }

@@ -8,6 +8,7 @@ import type { Reporter } from '../notify/reporter.js';
 import type { Queues } from '../queues/queues.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { VariableStore } from '../variables/variable-store.js';
+import type { MirrorAffinity } from '../build/mirror-affinity.js';
 
 /** What every job handler gets: the clients it needs, no module-level singletons (Probot's habit). */
 export interface JobContext {
@@ -23,4 +24,6 @@ export interface JobContext {
   redis: Redis;
   /** Project and environment variables (secrets), decrypted per job. */
   variables: VariableStore;
+  /** Warm mirror affinity between worker nodes (absent: no preference). */
+  affinity?: MirrorAffinity;
 }
