@@ -1,4 +1,4 @@
-import express, { type Router } from 'express';
+import express, { type ErrorRequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { GitlabClient } from '../gitlab/client.js';
 import type { Logger } from '../logging/logger.js';
@@ -35,6 +35,24 @@ const byEvent = z.strictObject({
   changedFiles: z.array(z.string()).max(100_000).optional(),
   pipeline: z.string().max(1024 * 1024).optional(),
 });
+
+/**
+ * The JSON body parser's own errors (malformed JSON 400, too large 413) as clear JSON answers;
+ * without this they reach the app's last handler and come back as "500 internal error".
+ */
+export function jsonBodyErrors(): ErrorRequestHandler {
+  return (err: unknown, _req, res, next) => {
+    const e = err as { type?: unknown; status?: unknown; message?: unknown };
+    if (typeof e.type !== 'string' || typeof e.status !== 'number' || e.status < 400 || e.status >= 500) {
+      next(err);
+      return;
+    }
+    const error = e.type === 'entity.parse.failed' ? `the body is not valid JSON: ${String(e.message)}`
+      : e.type === 'entity.too.large' ? 'the body is too large'
+      : String(e.message);
+    res.status(e.status).json({ error });
+  };
+}
 
 /**
  * POST /api/plan — a dry run: which jobs would run for an event, in order, and the rule that
@@ -110,5 +128,6 @@ export function createPlanApi(deps: PlanApiDeps): Router {
       res.status(502).json({ error: `cannot read from GitLab: ${err instanceof Error ? err.message : String(err)}` });
     }
   });
+  router.use(jsonBodyErrors());
   return router;
 }

@@ -1,6 +1,7 @@
 import express, { type Router } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logging/logger.js';
+import { jsonBodyErrors } from './plan-api.js';
 import { validateVariable, type VariableStore } from '../variables/variable-store.js';
 
 export interface VariablesApiDeps {
@@ -61,8 +62,13 @@ export function createVariablesApi(deps: VariablesApiDeps): Router {
     }
     const environment = typeof req.query['environment'] === 'string' ? req.query['environment'] : '*';
     const removed = await deps.store.remove(id, environment, req.params.name);
-    if (removed) deps.logger.info({ project: id, variable: req.params.name, environment }, 'variable removed');
-    res.status(removed ? 204 : 404).end();
+    if (!removed) {
+      res.status(404).json({ error: `no variable ${req.params.name} for environment ${environment} in project ${id}` });
+      return;
+    }
+    deps.logger.info({ project: id, variable: req.params.name, environment }, 'variable removed');
+    res.status(204).end();
   });
+  router.use(jsonBodyErrors());
   return router;
 }
