@@ -10,6 +10,7 @@ import type { StepResult } from '../executors/types.js';
 import { artifactDir, collectArtifacts, matchFiles, restoreArtifacts } from './artifacts.js';
 import { CacheStore } from './cache/cache-store.js';
 import { resolveCaches, restoreCaches, saveCaches } from './job-cache.js';
+import { coverageOf } from './job-coverage.js';
 import { readJunitReports } from './junit.js';
 import { prepareWorkTree } from './work-tree.js';
 import { variablesFor } from '../jobs/job-variables.js';
@@ -52,7 +53,7 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
 
     const succeeded = !failure && !result.canceled;
     for (const line of await saveCaches(cacheStore, caches, workdir, succeeded).catch((err: unknown) => [`cache not saved: ${messageOf(err)}`])) await log(line);
-    const extra = await collectReports(ctx, run, job, workdir, succeeded);
+    const extra = { ...await collectReports(ctx, run, job, workdir, succeeded), ...await coverageOf(store, run.id, job) };
 
     if (result.canceled) return { phase: 'canceled', reason: 'canceled' };
     if (succeeded) return { phase: 'success', reason: `passed in ${(result.durationMs / 1000).toFixed(1)}s`, extra: { ...extra, exitCode: 0, attempt } };

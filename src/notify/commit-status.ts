@@ -20,10 +20,12 @@ export interface StatusPost {
   ref: string;
   targetUrl: string;
   description: string;
+  /** The job's coverage percentage (GitLab shows it on the pipeline and the MR). */
+  coverage?: number;
 }
 
 /** Pure: what GitLab should show for one job of a run (one check per job: slipway/<job>). */
-export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status' | 'allowedFailure'>, publicUrl: string): StatusPost | undefined {
+export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status' | 'allowedFailure' | 'coverage'>, publicUrl: string): StatusPost | undefined {
   // An allowed failure must not fail the commit (GitLab shows such pipelines as passed with warnings).
   const allowed = job.status.phase === 'failed' && job.allowedFailure === true;
   const state = allowed ? 'success' : STATE_OF[job.status.phase];
@@ -36,5 +38,6 @@ export function statusFor(run: RunRecord, job: Pick<JobRecord, 'name' | 'status'
     targetUrl: `${publicUrl}/runs/${run.id}`,
     // GitLab truncates descriptions at 255 characters; keep the start, which says what failed.
     description: (allowed ? `failed, allowed to fail: ${job.status.reason}` : job.status.reason).slice(0, 255),
+    ...(job.coverage !== undefined ? { coverage: job.coverage } : {}),
   };
 }

@@ -43,6 +43,7 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
         if (!post) return;
         await gitlab.setCommitStatus(run.request.project.id, post.sha, {
           state: post.state, name: post.name, ref: post.ref, targetUrl: post.targetUrl, description: post.description,
+          ...(post.coverage !== undefined ? { coverage: post.coverage } : {}),
         });
       });
     },

@@ -54,6 +54,8 @@ export interface PlannedScriptJob extends PlannedCommon {
   variables: Record<string, string>;
   cache: PlannedCache[];
   artifacts?: PlannedArtifacts;
+  /** Regular expression (no slashes) whose last match in the job log gives the coverage percentage. */
+  coverage?: string;
 }
 
 export interface BuildSpec {

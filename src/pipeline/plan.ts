@@ -86,6 +86,7 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
         variables,
         cache: cacheOf(spec.cache, name, all),
         ...(artifacts ? { artifacts } : {}),
+        ...(spec.coverage !== undefined ? { coverage: /^\/(.*)\/$/s.exec(spec.coverage)?.[1] ?? spec.coverage } : {}),
       },
     });
   }

@@ -1,3 +1,4 @@
+import { compileSafeRegex } from './safe-regex.js';
 import { z } from 'zod';
 
 /**
@@ -65,6 +66,18 @@ const artifactsSchema = z.strictObject({
 
 const commands = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'must be a command or a list of commands' });
 
+/**
+ * GitLab's `coverage: '/Total: \d+\.\d+%/'`. Checked with the linear-time matcher's grammar (the RE2
+ * subset GitLab also uses), so a pattern that would backtrack on a long log is refused at plan time.
+ */
+const coverageSchema = z.string().min(1).max(500).superRefine((raw, ctx) => {
+  try {
+    compileSafeRegex(/^\/(.*)\/$/s.exec(raw)?.[1] ?? raw);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a usable coverage pattern: ${(err as Error).message}` });
+  }
+});
+
 /** A job. Keys are optional here because `extends` and `default` may supply them; compile checks. */
 export const jobSchema = z.strictObject({
   stage: z.string().min(1).optional(),
@@ -82,6 +95,7 @@ export const jobSchema = z.strictObject({
   cache: z.union([cacheSchema, z.array(cacheSchema).max(4)]).optional(),
   artifacts: artifactsSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
+  coverage: coverageSchema.optional(),
   extends: z.union([z.string().min(1), z.array(z.string().min(1)).max(10)]).optional(),
 });
 
