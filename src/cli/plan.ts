@@ -46,7 +46,8 @@ export async function validateCommand(args: string[], out: Out, err: Out): Promi
     err(`${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`);
     return 1;
   }
-  out(`${file}: valid (${result.file.jobs.length} jobs${result.file.includes.length > 0 ? `, ${result.file.includes.length} included files` : ''})`);
+  const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  out(`${file}: valid (${count(result.file.jobs.length, 'job')}${result.file.includes.length > 0 ? `, ${count(result.file.includes.length, 'included file')}` : ''})`);
   return 0;
 }
 

@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Plan } from '../../src/pipeline/plan-types.js';
+
+// `slipway validate` and `slipway plan` as a user runs them (e.g. from a pre-commit hook): a real
+// process, its exit code, stdout and stderr. tsx stands in for the build (dist/) the bin uses.
+const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
+const TSX = createRequire(import.meta.url).resolve('tsx');
+
+function slipway(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, timeout: 20_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const VALID = `include:
+  - ci/lint.yml
+  - { template: node }
+variables: { NODE_IMAGE: slipway/busybox:1 }
+docs:
+  image: slipway/busybox:1
+  script: [make docs]
+  rules:
+    - changes: [docs/**]
+build: { image: shop/cart, template: node }
+deploy:
+  service: cart
+  environments:
+    pre: { port: 18080 }
+`;
+
+describe('slipway validate and plan (processes)', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'slipway-cli-'));
+  beforeAll(() => {
+    mkdirSync(path.join(dir, 'ci'));
+    writeFileSync(path.join(dir, '.slipway.yml'), VALID);
+    writeFileSync(path.join(dir, 'ci/lint.yml'), 'lint:\n  image: slipway/busybox:1\n  script: [make lint]\n');
+    writeFileSync(path.join(dir, 'broken.yml'), 'include: [ci/bad.yml]\nunit:\n  image: slipway/busybox:1\n  scirpt: [make]\ne2e:\n  image: slipway/busybox:1\n  script: [make e2e]\n  needs: [unitt]\n');
+    writeFileSync(path.join(dir, 'ci/bad.yml'), 'lint:\n  imgae: x\n  script: [make]\n');
+    writeFileSync(path.join(dir, 'remote.yml'), 'include: [{ project: platform/ci, ref: v2, file: [security.yml] }]\nunit:\n  image: x\n  script: [make]\n');
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('validate: exit 0 for a valid file (default .slipway.yml) with its local and template includes', async () => {
+    const r = await slipway(['validate'], dir);
+    expect(r).toEqual({ code: 0, stdout: '.slipway.yml: valid (3 jobs, 2 included files)\n', stderr: '' });
+  });
+
+  it('validate: exit 1 with every problem as file:line:col: message on stderr, in included files too', async () => {
+    const r = await slipway(['validate', 'broken.yml'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines).toEqual(expect.arrayContaining([
+      "ci/bad.yml:2:3: unknown key 'imgae' in job 'lint' — did you mean 'image'?",
+      "broken.yml:4:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?",
+    ]));
+    for (const line of lines.slice(0, -1)) expect(line).toMatch(/^[\w./-]+\.yml:\d+:\d+: \S/);
+    expect(lines.at(-1)).toBe(`broken.yml: ${lines.length - 1} problems`);
+  });
+
+  it('validate: exit 2 when the file cannot be read; project includes are named as not checked', async () => {
+    const missing = await slipway(['validate', 'nope.yml'], dir);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^slipway: cannot read nope\.yml: ENOENT/);
+    const remote = await slipway(['validate', 'remote.yml'], dir);
+    expect(remote.code).toBe(0);
+    expect(remote.stderr).toBe('not checked offline: include platform/ci:security.yml@v2\n');
+  });
+
+  it('plan: the jobs in order and each skipped job with its reason, as text or JSON', async () => {
+    const [mr, merge] = await Promise.all([
+      slipway(['plan', '--event', 'mr', '--ref', 'feature', '--changed', 'src/cart.ts'], dir),
+      slipway(['plan', '.slipway.yml', '--event', 'merge', '--changed', 'docs/api.md', '--json'], dir),
+    ]);
+    expect(mr.code).toBe(0);
+    const lines = mr.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('2 jobs would run, in this order:');
+    expect(lines.slice(1, 3).map((l) => l.replace(/ \[.*$/, ''))).toEqual(['  1. lint', '  2. node-test']);
+    expect(lines).toContain('3 skipped:');
+    expect(lines).toContainEqual(expect.stringMatching(/^ {2}- docs: no rule matched \(rules\[0\]: changes \[docs\/\*\*\] matched none/));
+    expect(lines.filter((l) => l.startsWith('  - ')).map((l) => l.slice(4).split(': ')[0])).toEqual(['docs', 'image', 'deploy:pre']);
+
+    expect(merge.code).toBe(0);
+    const plan = JSON.parse(merge.stdout) as Plan;
+    expect(plan.jobs.map((j) => j.name)).toEqual(['lint', 'node-test', 'docs', 'image', 'deploy:pre']);
+    expect(plan.skipped).toEqual([]);
+  });
+
+  it('plan: exit 2 for bad arguments, 1 for an invalid file', async () => {
+    const [badEvent, unknownFlag, invalid] = await Promise.all([
+      slipway(['plan', '--event', 'deploy'], dir),
+      slipway(['plan', '--evnt', 'mr'], dir),
+      slipway(['plan', 'broken.yml'], dir),
+    ]);
+    expect(badEvent.code).toBe(2);
+    expect(badEvent.stderr).toContain('slipway: --event must be merge, mr, push, tag or manual\nusage: slipway plan');
+    expect(unknownFlag.code).toBe(2);
+    expect(unknownFlag.stderr).toMatch(/^slipway: Unknown option '--evnt'/);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toContain("broken.yml:4:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?");
+    expect(invalid.stdout).toBe('');
+  });
+});
