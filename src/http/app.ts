@@ -41,6 +41,12 @@ export function createApp(deps: AppDeps): Express {
     res.status(404).json({ error: 'not found' });
   });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    // Body-parser errors (bad JSON, too large) are the client's: keep their status and say what.
+    const status = (err as { status?: number }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      if (!res.headersSent) res.status(status).json({ error: err instanceof Error ? err.message : 'bad request' });
+      return;
+    }
     deps.logger.error({ err }, 'request failed');
     if (!res.headersSent) res.status(500).json({ error: 'internal error' });
   });
