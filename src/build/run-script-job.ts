@@ -27,7 +27,8 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
   // Masked project variables are hidden in this job's log lines (the global masker knows Slipway's own secrets).
   const mask = createMasker(secrets.masked);
   const log = (line: string) => store.appendLog(run.id, job.name, 'system', mask(line));
-  const env = { ...predefinedVariables(run.id, run.request), ...job.variables, ...secrets.values };
+  // SLIPWAY_IMAGE is set for jobs that run after the image job (e.g. a smoke test of the image).
+  const env = { ...predefinedVariables(run.id, run.request, {}, run.image ? { image: run.image.ref } : undefined), ...job.variables, ...secrets.values };
   const workdir = path.join(config.workspaceDir, 'runs', run.id, artifactKey(job.name));
   try {
     await prepareWorkTree(ctx, run, workdir);
