@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-/** Real GitLab payloads (../shared/fixtures/gitlab, see SOURCES.md there). */
-export const FIXTURES_DIR = path.resolve(import.meta.dirname, '../../../shared/fixtures/gitlab');
+/** Real GitLab payloads (test/fixtures/gitlab, copied from shared/fixtures/gitlab; see SOURCES.md there). */
+export const FIXTURES_DIR = path.resolve(import.meta.dirname, '../fixtures/gitlab');
 
 export function fixture(name: string): Record<string, unknown> {
   return JSON.parse(readFileSync(path.join(FIXTURES_DIR, name), 'utf8')) as Record<string, unknown>;
