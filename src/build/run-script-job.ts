@@ -54,7 +54,7 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
 
     const succeeded = !failure && !result.canceled;
     for (const line of await saveCaches(cacheStore, caches, workdir, succeeded).catch((err: unknown) => [`cache not saved: ${messageOf(err)}`])) await log(line);
-    const extra = { ...await collectReports(ctx, run, job, workdir, succeeded), ...await coverageOf(store, run.id, job) };
+    const extra = { ...await collectReports(ctx, run, job, workdir, succeeded, mask), ...await coverageOf(store, run.id, job) };
 
     if (result.canceled) return { phase: 'canceled', reason: 'canceled' };
     if (succeeded) return { phase: 'success', reason: `passed in ${(result.durationMs / 1000).toFixed(1)}s`, extra: { ...extra, exitCode: 0, attempt } };
@@ -96,7 +96,7 @@ function shouldRetry(job: PlannedScriptJob, reason: RetryReason, exitCode: numbe
   return reason !== 'script_failure' || !job.retry.exitCodes || job.retry.exitCodes.includes(exitCode);
 }
 
-async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir: string, succeeded: boolean) {
+async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir: string, succeeded: boolean, mask: (s: string) => string) {
   const a = job.artifacts;
   if (!a) return {};
   const log = (line: string) => ctx.store.appendLog(run.id, job.name, 'system', line);
@@ -106,10 +106,11 @@ async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScrip
     if (files.length === 0) await log(`no JUnit report matched ${a.junit.join(', ')}`);
     else {
       const { summary, problems } = await readJunitReports(files.map((f) => path.join(workdir, f)));
-      for (const p of problems) await log(`JUnit report problem: ${p}`);
+      for (const p of problems) await log(`JUnit report problem: ${mask(p)}`);
       extra.tests = {
         passed: summary.passed, failed: summary.failed, skipped: summary.skipped, errors: summary.errors,
-        failures: summary.failures.slice(0, 50).map((f) => ({ suite: f.suite, name: f.name, message: f.message.slice(0, 500) })),
+        // Test output may print a masked variable: it goes into the run record and the MR note.
+        failures: summary.failures.slice(0, 50).map((f) => ({ suite: mask(f.suite), name: mask(f.name), message: mask(f.message).slice(0, 500) })),
       };
       await log(`tests: ${summary.passed} passed, ${summary.failed} failed, ${summary.errors} errors, ${summary.skipped} skipped`);
     }

@@ -8,10 +8,11 @@ import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { dockerFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
-const JUNIT = `<?xml version="1.0"?>
-<testsuites><testsuite name="cart" tests="3">
+const junit = (secret: string) => `<?xml version="1.0"?>
+<testsuites><testsuite name="cart" tests="4">
   <testcase classname="cart" name="adds items"/>
   <testcase classname="cart" name="totals"><failure message="expected 3 got 4">trace</failure></testcase>
+  <testcase classname="cart" name="auth"><failure message="login with ${secret} refused">trace</failure></testcase>
   <testcase classname="cart" name="later"><skipped/></testcase>
 </testsuite></testsuites>`;
 
@@ -73,7 +74,7 @@ describe('pipeline features in the workers', () => {
   const files = () => ({
     '.slipway.yml': pipeline,
     'deps.lock': 'left-pad 1.3.0\n',
-    'junit.xml': JUNIT,
+    'junit.xml': junit(secret),
     Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
     'www/healthz': 'ok\n',
     'www/index.html': `<h1>${service}</h1>\n`,
@@ -123,7 +124,8 @@ describe('pipeline features in the workers', () => {
     expect(run.jobs.find((j) => j.name === 'lint')).toMatchObject({ allowedFailure: true, exitCode: 7 });
     expect(run.jobs.find((j) => j.name === 'deploy:production')?.status.reason).toBe('waiting for 1 approval to deploy to production');
     expect(run.jobs.find((j) => j.name === 'unit')?.tests).toMatchObject({
-      passed: 1, failed: 1, skipped: 1, failures: [{ name: 'totals', message: 'expected 3 got 4' }],
+      passed: 1, failed: 2, skipped: 1,
+      failures: [{ name: 'totals', message: 'expected 3 got 4' }, { name: 'auth', message: 'login with [MASKED] refused' }],
     });
 
     // The masked project variable reached the job and never its log.
