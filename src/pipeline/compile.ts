@@ -67,6 +67,9 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
 
   const defaults = defaultSchema.safeParse(data['default'] ?? {});
   const jobs: Array<{ name: string; spec: JobSpec }> = [];
+  // Invalid jobs whose stage and needs still read well: checked across keys too, so a typo
+  // elsewhere in the job does not hide a wrong `needs` until the next push.
+  const salvaged: Array<{ name: string; spec: JobSpec }> = [];
   for (const [name, raw] of extended.jobs) {
     if (name.startsWith('.')) continue; // hidden: a template for extends, never run
     const withDefaults: Json = { ...raw };
@@ -79,8 +82,11 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
       if (withDefaults[k] === undefined && !extended.broken.has(name)) problems.push(problemAt(originOf(name), [name, k], `job '${name}': missing required key '${k}'`));
     }
     const r = jobSchema.safeParse(withDefaults);
-    if (!r.success) problems.push(...zodProblems(r.error.issues, [name], { [name]: withDefaults }, originOf(name)));
-    else jobs.push({ name, spec: r.data });
+    if (!r.success) {
+      problems.push(...zodProblems(r.error.issues, [name], { [name]: withDefaults }, originOf(name)));
+      const partial = salvage(withDefaults);
+      if (partial) salvaged.push({ name, spec: partial });
+    } else jobs.push({ name, spec: r.data });
   }
   const typed = top as ReturnType<typeof topSchema.parse>;
   const file: PipelineFile = {
@@ -96,10 +102,24 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
   // names of invalid jobs still count as jobs for `needs`.
   const allNames = [...extended.jobs.keys()].filter((n) => !n.startsWith('.'));
   problems.push(...checkSemantics(file, originOf, allNames));
+  if (salvaged.length > 0) {
+    const crossOnly = checkSemantics({ ...file, jobs: [...file.jobs, ...salvaged] }, originOf, allNames);
+    const seen = new Set(problems.map((p) => `${p.file}:${p.line}:${p.column}:${p.message}`));
+    problems.push(...crossOnly.filter((p) => !seen.has(`${p.file}:${p.line}:${p.column}:${p.message}`)));
+  }
   if (problems.length > 0) return { ok: false, problems: sortProblems(problems) };
   return { ok: true, file };
 }
 
 function sortProblems(problems: PipelineProblem[]): PipelineProblem[] {
   return [...problems].sort((a, b) => (a.file === b.file ? 0 : a.file < b.file ? -1 : 1) || a.line - b.line || a.column - b.column);
+}
+
+/** The parts of an invalid job that cross-key checks read (stage, needs), when they are well-formed. */
+function salvage(raw: Json): JobSpec | undefined {
+  if (!isPlainObject(raw)) return undefined;
+  const stage = typeof raw['stage'] === 'string' ? raw['stage'] : undefined;
+  const needs = Array.isArray(raw['needs']) && raw['needs'].every((n) => typeof n === 'string') ? (raw['needs'] as string[]) : undefined;
+  if (stage === undefined && needs === undefined) return undefined;
+  return { ...(stage !== undefined ? { stage } : {}), ...(needs !== undefined ? { needs } : {}) } as JobSpec;
 }
