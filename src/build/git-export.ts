@@ -2,7 +2,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { mkdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killGroup, redact, runGit, spawnGit } from './git-exec.js';
+import { GitError, killGroup, redact, runGit, spawnGit } from './git-exec.js';
 import { assertSha } from './sha.js';
 import { extractTar } from './tar-extract.js';
 
@@ -78,4 +78,17 @@ function normalizeSubdir(dir: string): string {
   const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.some((p) => p === '..') || dir.startsWith('/') || dir.startsWith('-')) throw new Error(`build context ${JSON.stringify(dir)} must be a directory inside the repository`);
   return parts.join('/');
+}
+
+/** A file's content at `sha`, or null when it does not exist there. */
+export async function readFileAt(mirrorDir: string, sha: string, path: string, timeoutMs = 30_000): Promise<string | null> {
+  const commit = assertSha(sha);
+  if (path.startsWith('-') || path.split('/').includes('..')) throw new Error(`not a repository path: ${JSON.stringify(path)}`);
+  try {
+    return (await runGit(['--git-dir', mirrorDir, 'cat-file', 'blob', `${commit}:${path}`], timeoutMs)).stdout;
+  } catch (err) {
+    // Only "no such file at that commit" means absent; any other failure must not pass silently.
+    if (err instanceof GitError && /does not exist|not a valid object name|exists on disk, but not in/i.test(err.stderr)) return null;
+    throw err;
+  }
 }

@@ -11,6 +11,8 @@ import { archiveStream } from './git-mirror.js';
 import { buildImage, pushImage } from './image-builder.js';
 import { cacheSources } from './layer-cache.js';
 import { withExtraFile } from './tar-add-file.js';
+import { filterContext, parseDockerignore } from './dockerignore.js';
+import { readFileAt } from './git-export.js';
 import { mirrorFor } from './work-tree.js';
 
 const TEMPLATE_DOCKERFILE = '.slipway.Dockerfile';
@@ -51,8 +53,16 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
       onLog,
     });
     const mirrorDir = await mirrorFor(ctx, run);
-    let context = archiveStream({ mirrorDir, sha: run.request.sha, ...(job.build.context && job.build.context !== '.' ? { subdir: job.build.context } : {}) });
+    const subdir = job.build.context && job.build.context !== '.' ? job.build.context : undefined;
+    let context = archiveStream({ mirrorDir, sha: run.request.sha, ...(subdir ? { subdir } : {}) });
     let dockerfile = job.build.dockerfile;
+    // .dockerignore works as with `docker build`: ignored files never reach the builder.
+    const ignore = await readFileAt(mirrorDir, run.request.sha, subdir ? `${subdir}/.dockerignore` : '.dockerignore');
+    if (ignore !== null) {
+      const rules = parseDockerignore(ignore);
+      context = filterContext(context, rules, [dockerfile, '.dockerignore', TEMPLATE_DOCKERFILE]);
+      onLog(`.dockerignore: ${rules.length} rules applied to the build context`);
+    }
     if (job.build.template) {
       const templatePath = builtinDockerfilePath(job.build.template);
       if (!templatePath) return { phase: 'failed', reason: `unknown built-in template '${job.build.template}'` };

@@ -41,7 +41,8 @@ describe('a GitLab merge becomes a running service', () => {
   });
 
   it('tests, builds, pushes and deploys to pre; GitLab sees every step', async () => {
-    const { sha, run } = await merge(sampleServiceFiles({ port, greeting: `Hello v1 ${suffix}` }));
+    const files = { ...sampleServiceFiles({ port, greeting: `Hello v1 ${suffix}` }), 'www/.env': 'PASSWORD=hunter2\n', '.dockerignore': 'www/.env\n' };
+    const { sha, run } = await merge(files);
     expect(run.status).toMatchObject({ phase: 'succeeded' });
     expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([['unit', 'success'], ['image', 'success'], ['deploy:pre', 'success']]);
 
@@ -56,6 +57,8 @@ describe('a GitLab merge becomes a running service', () => {
     const pre = run.deployments.find((d) => d.environment === 'pre');
     expect(pre?.image).toBe(run.image?.ref);
     expect(await page(pre?.url ?? '')).toContain(`Hello v1 ${suffix}`);
+    // .dockerignore kept the file out of the image, as docker build would.
+    expect((await fetch(`${pre?.url ?? ''}/.env`)).status).toBe(404);
 
     // The test job's output is in the run log.
     const log = await h.api<{ lines: Array<{ job: string; line: string }> }>(`/api/runs/${run.id}/log`);
