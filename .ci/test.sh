@@ -16,8 +16,8 @@ tally() { # tally REPORT.json: add a vitest JSON report's counts
   passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
 }
 
-echo "== typecheck"
-npx tsc -p tsconfig.json --noEmit || { status=1; failed=$((failed + 1)); }
+echo "== typecheck and import cycles"
+npm run --silent lint || { status=1; failed=$((failed + 1)); }
 
 echo "== vitest on Node $(node --version)"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$out/node20.json" || status=1
