@@ -24,7 +24,7 @@ describe('.dockerignore', () => {
       s.on('end', next);
       s.resume();
     });
-    const done = new Promise((r) => ex.on('finish', r));
+    const done = new Promise<void>((r) => ex.on('finish', () => r()));
     filterContext(p as unknown as Readable, parseDockerignore('*\n!app.js\n!keep.log\n'), ['Dockerfile']).pipe(ex);
     await done;
     expect(names).toEqual(['Dockerfile', 'app.js', 'keep.log']);
