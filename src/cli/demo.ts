@@ -72,7 +72,9 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
     say(`GET ${pre.url} → "${heading}"`);
     if (!heading.includes('Hello')) code = 1;
   }
-  say(`Run:      ${slipway.url ?? ''}/runs/${run.id}  (API: ${slipway.url ?? ''}/api/runs/${run.id}, token in ${slipway.apiTokenFile ?? 'SLIPWAY_API_TOKEN'})`);
+  // The API token is a secret: the demo names the file that holds it, never prints it.
+  say(`Run:      ${slipway.url ?? ''}/runs/${run.id}  (the page asks once for the API token in ${slipway.apiTokenFile ?? 'SLIPWAY_API_TOKEN'})`);
+  say(`API:      ${slipway.url ?? ''}/api/runs/${run.id}  (Authorization: Bearer <that token>)`);
   say(`Result:   ${run.status.phase} — ${run.status.reason}`);
   if (run.image) say(`Image:    ${run.image.ref}`);
   if (pre) say(`Service:  ${pre.url}  (container slipway-svc-hello-service-pre-*, keeps running after the demo)`);

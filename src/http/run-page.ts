@@ -2,7 +2,8 @@ import express, { type Router } from 'express';
 
 /**
  * GET /runs/:id — the page commit statuses link to. It loads the run and its log through the API
- * with the token the user pastes once (kept in the browser's localStorage), and refreshes itself.
+ * with the token the user pastes once or brings in the link's fragment (kept in the browser's
+ * localStorage), and refreshes itself.
  */
 export function createRunPage(): Router {
   const router = express.Router();
@@ -14,6 +15,9 @@ export function createRunPage(): Router {
 <script>
 const id = ${id};
 document.getElementById('id').textContent = id;
+// A link may carry the token in its fragment (#token=…), which browsers never send to the server.
+const fromLink = new URLSearchParams(location.hash.slice(1)).get('token');
+if (fromLink) { localStorage.setItem('slipwayToken', fromLink); history.replaceState(null, '', location.pathname); }
 let token = localStorage.getItem('slipwayToken') || prompt('Slipway API token');
 localStorage.setItem('slipwayToken', token);
 const h = { Authorization: 'Bearer ' + token };
