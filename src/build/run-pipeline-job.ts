@@ -2,7 +2,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { JobContext } from '../jobs/context.js';
 import type { Plan, PlannedJob } from '../pipeline/plan.js';
 import { acquireSlots, releaseSlots, type SlotRequest } from '../runs/semaphore.js';
-import type { RunRecord } from '../runs/types.js';
+import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { watchCancel } from '../scheduler/cancel.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
@@ -12,7 +12,6 @@ import { runImageJob } from './run-image-job.js';
 import { runScriptJob } from './run-script-job.js';
 import { runSonarJob } from './run-sonar-job.js';
 
-const FINISHED = new Set(['success', 'failed', 'skipped', 'canceled']);
 
 export type PipelineJobResult = { done: true } | { done: false; reason: string; retryInMs: number };
 
@@ -30,7 +29,7 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
   const job = (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === jobName);
   if (!job || job.kind === 'deploy') throw new UnrecoverableError(`run ${runId} plans no build job '${jobName}'`);
   const record = run.jobs.find((j) => j.name === jobName);
-  if (run.status.phase !== 'running' || !record || FINISHED.has(record.status.phase)) {
+  if (run.status.phase !== 'running' || !record || FINISHED_JOB_PHASES.has(record.status.phase)) {
     await advanceRun(ctx, ctx.redis, runId);
     return { done: true };
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
+import { RELEASE_IF_HOLDER } from '../runs/run-lock.js';
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /**
  * One deploy at a time per (service, environment). The lock expires by itself, so a crashed
@@ -19,6 +19,6 @@ export class EnvironmentLock {
   }
 
   async release(runId: string): Promise<void> {
-    await this.redis.eval(RELEASE, 1, this.key, runId);
+    await this.redis.eval(RELEASE_IF_HOLDER, 1, this.key, runId);
   }
 }

@@ -5,7 +5,7 @@ import { messageOf } from '../errors/errors.js';
 import type { JobContext } from '../jobs/context.js';
 import { formatProblem } from '../pipeline/errors.js';
 import type { Plan, PlannedDeployJob } from '../pipeline/plan.js';
-import type { RunRecord } from '../runs/types.js';
+import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import { deployRelease } from './docker-target.js';
@@ -20,7 +20,6 @@ function isRepoPath(template: string): boolean {
   return template.includes('/') || /\.ya?ml$/.test(template);
 }
 
-const FINISHED = new Set(['success', 'failed', 'skipped', 'canceled']);
 
 /**
  * The deploy job of a run for one environment: lock the environment, render the template with the
@@ -34,7 +33,7 @@ export async function runDeployJob(ctx: JobContext, runId: string, environment: 
   const job = plan.jobs.find((j): j is PlannedDeployJob => j.kind === 'deploy' && j.environment === environment);
   if (!job) throw new UnrecoverableError(`run ${runId} plans no deploy to ${environment}`);
   const record = run.jobs.find((j) => j.name === job.name);
-  if (run.status.phase !== 'running' || !record || FINISHED.has(record.status.phase)) {
+  if (run.status.phase !== 'running' || !record || FINISHED_JOB_PHASES.has(record.status.phase)) {
     await advanceRun(ctx, ctx.redis, runId);
     return { done: true };
   }

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+/** Deletes the key only if it still holds our token: a lock that expired and was retaken stays. */
+export const RELEASE_IF_HOLDER = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 /**
  * A short mutual-exclusion lock in Redis for read-decide-write steps that several workers may run
@@ -18,6 +19,6 @@ export async function withRedisLock<T>(redis: Redis, key: string, fn: () => Prom
   try {
     return await fn();
   } finally {
-    await redis.eval(RELEASE, 1, key, token);
+    await redis.eval(RELEASE_IF_HOLDER, 1, key, token);
   }
 }

@@ -4,6 +4,8 @@ import type { PipelineRequest } from '../triggers/types.js';
 export type RunPhase = 'received' | 'planning' | 'running' | 'succeeded' | 'failed' | 'canceled' | 'skipped';
 /** manual: waits for a person (an approval); queued: ready and handed to a worker. */
 export type JobPhase = 'pending' | 'queued' | 'running' | 'success' | 'failed' | 'skipped' | 'canceled' | 'manual';
+/** Phases a job never leaves: a redelivered queue job for one of these only nudges the scheduler. */
+export const FINISHED_JOB_PHASES: ReadonlySet<JobPhase> = new Set(['success', 'failed', 'skipped', 'canceled']);
 export type JobKind = 'script' | 'image' | 'sonar' | 'deploy';
 
 export interface PhaseStatus<P extends string> {

@@ -7,19 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { compilePipeline } from '../../src/pipeline/compile.js';
 import { NO_INCLUDES } from '../../src/pipeline/include.js';
+import { prng } from '../../bench/prng.js';
 import { planPipeline } from '../../src/pipeline/plan.js';
 import type { PlanRequest } from '../../src/pipeline/predefined-variables.js';
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEEDS = [
   'stages: [test, build, deploy]\nunit:\n  image: alpine\n  script: [make test]\n  needs: []\n  rules:\n    - if: $SLIPWAY_EVENT == "mr" && $X =~ /^a.*b$/\n      changes: [src/**/*.ts]\n',

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
 import { archiveStream, exportTree, syncMirror } from '../../src/build/git-mirror.js';
 import { uniqueId } from '../helpers/services.js';
+import { git } from '../helpers/git-cli.js';
 
 const base = mkdtempSync(join(tmpdir(), 'slipway-git-'));
 const originDir = join(base, 'origin.git');
@@ -14,13 +15,6 @@ const root = join(base, 'mirrors');
 const cloneUrl = `file://${originDir}`;
 const HOSTILE_BRANCH = 'feature/$(touch${IFS}pwned);rm${IFS}-rf';
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' },
-  }).trim();
-}
 
 function commit(file: string, content: string, branch = 'main'): string {
   writeFileSync(join(workDir, file), content);

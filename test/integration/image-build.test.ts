@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { imageLabels } from '../../src/build/build-options.js';
 import { archiveStream, syncMirror } from '../../src/build/git-mirror.js';
 import { buildImage, pushImage } from '../../src/build/image-builder.js';
 import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';
+import { git } from '../helpers/git-cli.js';
 
 const docker = dockerFromEnv();
 const registry = registryFromEnv();
@@ -16,13 +16,6 @@ const createdImages: string[] = [];
 let mirrorDir = '';
 let sha = '';
 
-function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e' },
-  }).trim();
-}
 
 beforeAll(async () => {
   const work = join(base, 'work');
