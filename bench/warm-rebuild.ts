@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import { toBuildOptions } from '../src/build/build-options.js';
-import { archiveStream, syncMirror } from '../src/build/git-mirror.js';
-import { buildImage, pushImage } from '../src/build/image-builder.js';
-import { cacheSources } from '../src/build/layer-cache.js';
+import { syncMirror } from '../src/build/git-mirror.js';
+import { pushImage } from '../src/build/image-builder.js';
+import { buildImageWithBuildKit } from '../src/build/buildkit/build.js';
 import { followProgress } from '../src/executors/docker-progress.js';
 import { makeSyntheticRepo } from './make-repo.js';
 import { serveCopy } from './served-repo.js';
@@ -80,12 +80,11 @@ async function warm(sha: string): Promise<Phases> {
   const [fetch, mirror] = await timed(() => syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }));
   let cached = 0;
   const [build] = await timed(async () => {
-    const cacheFrom = await cacheSources(docker, { candidates: [`${warmRepo}:main`], pullTimeoutMs: TIMEOUT_MS, onLog: quiet });
-    await buildImage(docker, {
-      context: archiveStream({ mirrorDir: mirror.dir, sha }), dockerfile: 'Dockerfile', tags: [`${warmRepo}:${sha.slice(0, 8)}`, `${warmRepo}:main`],
-      labels: { 'org.opencontainers.image.revision': sha }, buildArgs: {}, cacheFrom, timeoutMs: TIMEOUT_MS,
-      onLog: (line) => { if (line.includes('Using cache')) cached += 1; },
+    const r = await buildImageWithBuildKit(docker, {
+      mirrorDir: mirror.dir, sha, dockerfile: 'Dockerfile', sharedKey: 'bench/app', tags: [`${warmRepo}:${sha.slice(0, 8)}`, `${warmRepo}:main`],
+      labels: { 'org.opencontainers.image.revision': sha }, buildArgs: {}, cacheFrom: [`${warmRepo}:main`], timeoutMs: TIMEOUT_MS, onLog: quiet,
     });
+    cached = r.cachedSteps;
   });
   const [push] = await timed(async () => {
     await pushImage(docker, { image: warmRepo, tag: sha.slice(0, 8), onLog: quiet, timeoutMs: TIMEOUT_MS });

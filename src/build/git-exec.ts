@@ -25,10 +25,10 @@ export class GitError extends Error {
   }
 }
 
-export function spawnGit(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
+export function spawnGit(args: readonly string[], env: Record<string, string> = {}, opts: { stdin?: boolean } = {}): ChildProcess {
   return spawn('git', [...SAFE_CONFIG, ...args], {
     env: { ...process.env, ...GIT_ENV, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so a timeout can kill git's helpers too
   });
 }

@@ -1,0 +1,28 @@
+import { isIgnored, parseDockerignore, type IgnoreRule } from '../dockerignore.js';
+import type { TreeEntry } from './git-tree.js';
+
+/**
+ * The entries the engine asked for. BuildKit's Dockerfile frontend reads `.dockerignore` itself and
+ * sends its patterns as `exclude-patterns` (with `!` exceptions), and asks for single files with
+ * `include-patterns` (the Dockerfile, `.dockerignore`). As fsutil's walker does, a directory is sent
+ * when it is included itself or holds something included, so every entry's parent is sent first.
+ */
+export function selectEntries(entries: readonly TreeEntry[], opts: { include?: readonly string[]; exclude?: readonly string[] }): TreeEntry[] {
+  const include = opts.include && opts.include.length > 0 ? parseDockerignore(opts.include.join('\n')) : undefined;
+  const exclude = opts.exclude && opts.exclude.length > 0 ? parseDockerignore(opts.exclude.join('\n')) : [];
+  if (!include && exclude.length === 0) return [...entries];
+  const keep = new Set<string>();
+  for (const e of entries) {
+    if (!wanted(e.path, include, exclude)) continue;
+    keep.add(e.path);
+    // Parents of a kept entry are needed even when the directory itself matched no include rule.
+    for (let i = e.path.lastIndexOf('/'); i > 0; i = e.path.lastIndexOf('/', i - 1)) keep.add(e.path.slice(0, i));
+  }
+  return entries.filter((e) => keep.has(e.path));
+}
+
+function wanted(path: string, include: readonly IgnoreRule[] | undefined, exclude: readonly IgnoreRule[]): boolean {
+  // An include rule "matches" like an ignore rule: the path itself or anything under it.
+  if (include && !isIgnored(include, path)) return false;
+  return !isIgnored(exclude, path);
+}
