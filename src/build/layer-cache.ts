@@ -3,6 +3,8 @@ import { dockerMessage, dockerStatus } from '../executors/docker-errors.js';
 import { followProgress } from '../executors/docker-progress.js';
 import { withTimeout } from '../executors/with-timeout.js';
 import type { RegistryAuth } from './registry-digest.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import { splitTag } from './build-options.js';
 
 const INSPECT_TIMEOUT_MS = 15_000;
 
@@ -57,4 +59,34 @@ async function pull(docker: Dockerode, ref: string, auth: RegistryAuth | undefin
     abort.abort();
     return dockerMessage(err);
   }
+}
+
+/**
+ * For BuildKit builds: the first candidate the registry holds, used as `cache-from` (BuildKit reads
+ * the image's inline cache metadata and pulls only layers it reuses, so nothing is pulled up front).
+ * Checked here because BuildKit logs a missing source as an ERROR line, which would alarm people
+ * reading the first build of a branch.
+ */
+export async function registryCacheSources(opts: {
+  registry: string;
+  candidates: readonly string[];
+  auth?: RegistryAuth;
+  onLog: (line: string) => void;
+}): Promise<string[]> {
+  const client = new RegistryClient({ registry: opts.registry, timeoutMs: INSPECT_TIMEOUT_MS, ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}) });
+  for (const ref of new Set(opts.candidates)) {
+    const { repo, tag } = splitTag(ref);
+    const repository = repo.slice(opts.registry.length + 1);
+    if (!repo.startsWith(`${opts.registry}/`)) continue;
+    try {
+      if (await client.headManifest(repository, tag)) {
+        opts.onLog(`layer cache: using ${ref} (its inline cache) as a cache source`);
+        return [ref];
+      }
+      opts.onLog(`layer cache: ${ref} not in the registry yet`);
+    } catch (err) {
+      opts.onLog(`layer cache: ${ref} not available (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  return [];
 }

@@ -8,8 +8,11 @@ import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
 import { archiveStream } from './git-mirror.js';
-import { buildImage, pushImage } from './image-builder.js';
-import { cacheSources } from './layer-cache.js';
+import { buildImage, pushImage, type BuildImageOptions } from './image-builder.js';
+import { buildImageWithBuildKit } from './buildkit/build.js';
+import { imageLabels } from './build-options.js';
+import type { RegistryAuth } from './registry-digest.js';
+import { cacheSources, registryCacheSources } from './layer-cache.js';
 import { withExtraFile } from './tar-add-file.js';
 import { filterContext, parseDockerignore } from './dockerignore.js';
 import { readFileAt } from './git-export.js';
@@ -20,7 +23,8 @@ const HARBOR_TIMEOUT_MS = 30_000;
 const CACHE_PULL_TIMEOUT_MS = 5 * 60_000;
 
 /**
- * The image job: build from `git archive` of the SHA (no checkout), tag by short SHA plus the
+ * The image job: build the SHA straight from the mirror (BuildKit over a session, or the classic
+ * builder from `git archive`; no checkout either way), tag by short SHA plus the
  * branch and extra tags, push, and record the digest that deploys will use.
  */
 export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedImageJob): Promise<JobOutcome> {
@@ -46,43 +50,41 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
       });
       if (!verdict.ok) return { phase: 'failed', reason: verdict.reason };
     }
-    const cacheFrom = await cacheSources(ctx.docker, {
-      candidates: cacheCandidates(run).map((t) => `${repository}:${t}`),
-      ...(auth ? { auth } : {}),
-      pullTimeoutMs: Math.min(CACHE_PULL_TIMEOUT_MS, job.timeoutMs),
-      onLog,
-    });
     const mirrorDir = await mirrorFor(ctx, run);
     const subdir = job.build.context && job.build.context !== '.' ? job.build.context : undefined;
-    let context = archiveStream({ mirrorDir, sha: run.request.sha, ...(subdir ? { subdir } : {}) });
-    let dockerfile = job.build.dockerfile;
-    // .dockerignore works as with `docker build`: ignored files never reach the builder.
-    const ignore = await readFileAt(mirrorDir, run.request.sha, subdir ? `${subdir}/.dockerignore` : '.dockerignore');
-    if (ignore !== null) {
-      const rules = parseDockerignore(ignore);
-      context = filterContext(context, rules, [dockerfile, '.dockerignore', TEMPLATE_DOCKERFILE]);
-      onLog(`.dockerignore: ${rules.length} rules applied to the build context`);
-    }
+    const build = {
+      tags: tags.map((t) => `${repository}:${t}`),
+      labels: imageLabels({ sha: run.request.sha, project: run.request.project.path, runId: run.id }),
+      buildArgs: job.build.args,
+      onLog,
+      timeoutMs: job.timeoutMs,
+    };
+    const candidates = cacheCandidates(run).map((t) => `${repository}:${t}`);
+    let template: string | undefined;
     if (job.build.template) {
       const templatePath = builtinDockerfilePath(job.build.template);
       if (!templatePath) return { phase: 'failed', reason: `unknown built-in template '${job.build.template}'` };
-      context = withExtraFile(context, TEMPLATE_DOCKERFILE, await readFile(templatePath, 'utf8'));
-      dockerfile = TEMPLATE_DOCKERFILE;
+      template = await readFile(templatePath, 'utf8');
     }
-    await buildImage(ctx.docker, {
-      context,
-      dockerfile,
-      tags: tags.map((t) => `${repository}:${t}`),
-      labels: {
-        'org.opencontainers.image.revision': run.request.sha,
-        'io.slipway.project': run.request.project.path,
-        'io.slipway.run': run.id,
-      },
-      buildArgs: job.build.args,
-      cacheFrom,
-      onLog,
-      timeoutMs: job.timeoutMs,
-    });
+    if (config.imageBuilder === 'buildkit') {
+      const cacheFrom = await registryCacheSources({ registry: config.registry.host, candidates, ...(auth ? { auth } : {}), onLog });
+      const result = await buildImageWithBuildKit(ctx.docker, {
+        ...build,
+        mirrorDir,
+        sha: run.request.sha,
+        ...(subdir ? { contextDir: subdir } : {}),
+        dockerfile: job.build.dockerfile,
+        ...(template !== undefined ? { dockerfileContent: template } : {}),
+        // The engine keeps this project's context between builds and asks only for changed files.
+        sharedKey: `${run.request.project.path}:${subdir ?? ''}`,
+        cacheFrom,
+        ...(auth ? { registryAuth: auth } : {}),
+      });
+      const context = result.syncs.filter((s) => s.source === 'context').at(-1);
+      if (context) onLog(`build context: ${context.filesSent} of ${context.entries} entries sent (${context.bytesSent} bytes); the engine had the rest from its last build`);
+    } else {
+      await buildClassic(ctx, { ...build, mirrorDir, sha: run.request.sha, subdir, dockerfile: job.build.dockerfile, template, candidates, auth });
+    }
     const { digest } = await pushImage(ctx.docker, { image: repository, tag: primary, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
     for (const tag of others) await pushImage(ctx.docker, { image: repository, tag, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
     await store.setImage(run.id, { repository, tags, digest, ref: `${repository}@${digest}` });
@@ -90,6 +92,34 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
   } catch (err) {
     return { phase: 'failed', reason: `image build or push failed: ${messageOf(err)}` };
   }
+}
+
+/** The engine's legacy builder: a context tar from `git archive`, .dockerignore applied here. */
+async function buildClassic(
+  ctx: JobContext,
+  opts: Omit<BuildImageOptions, 'context' | 'dockerfile'> & { mirrorDir: string; sha: string; subdir: string | undefined; dockerfile: string; template: string | undefined; candidates: string[]; auth: RegistryAuth | undefined },
+): Promise<void> {
+  const { mirrorDir, sha, subdir, template, candidates, auth, ...build } = opts;
+  const cacheFrom = await cacheSources(ctx.docker, {
+    candidates,
+    ...(auth ? { auth } : {}),
+    pullTimeoutMs: Math.min(CACHE_PULL_TIMEOUT_MS, opts.timeoutMs),
+    onLog: opts.onLog,
+  });
+  let context = archiveStream({ mirrorDir, sha, ...(subdir ? { subdir } : {}) });
+  let dockerfile = opts.dockerfile;
+  // .dockerignore works as with `docker build`: ignored files never reach the builder.
+  const ignore = await readFileAt(mirrorDir, sha, subdir ? `${subdir}/.dockerignore` : '.dockerignore');
+  if (ignore !== null) {
+    const rules = parseDockerignore(ignore);
+    context = filterContext(context, rules, [dockerfile, '.dockerignore', TEMPLATE_DOCKERFILE]);
+    opts.onLog(`.dockerignore: ${rules.length} rules applied to the build context`);
+  }
+  if (template !== undefined) {
+    context = withExtraFile(context, TEMPLATE_DOCKERFILE, template);
+    dockerfile = TEMPLATE_DOCKERFILE;
+  }
+  await buildImage(ctx.docker, { ...build, context, dockerfile, cacheFrom });
 }
 
 /** The branch's previous image, then the default branch's (a new branch starts from main's layers). */

@@ -26,6 +26,12 @@ export interface SlipwayConfig {
   /** Where mirrors fetch from: `${gitBaseUrl}/${path_with_namespace}.git` (never a URL taken from the payload). */
   gitBaseUrl: string;
   dockerHost: string;
+  /**
+   * Image jobs: 'buildkit' (the engine's BuildKit, fed from the mirror over a session: only changed
+   * files travel) or 'classic' (the engine's legacy builder with a context tar, for engines without
+   * BuildKit).
+   */
+  imageBuilder: 'buildkit' | 'classic';
   registry: { host: string; username: string | undefined; password: string | undefined };
   /** Harbor in front of the registry: projects are ensured and immutable tags checked before a push. */
   harbor: { url: string } | undefined;
@@ -74,6 +80,7 @@ const envSchema = z.object({
   GITLAB_TOKEN: z.string({ error: 'GITLAB_TOKEN is required (a token with api scope)' }).min(1, 'GITLAB_TOKEN is required'),
   SLIPWAY_GIT_BASE_URL: urlFrom('SLIPWAY_GIT_BASE_URL').optional(),
   DOCKER_HOST: z.string().regex(/^unix:\/\//, 'DOCKER_HOST must be a unix:// socket').default('unix:///run/slipway-docker.sock'),
+  SLIPWAY_IMAGE_BUILDER: z.enum(['buildkit', 'classic'], { error: 'SLIPWAY_IMAGE_BUILDER must be buildkit or classic' }).default('buildkit'),
   SLIPWAY_REGISTRY: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'SLIPWAY_REGISTRY must be host[:port]').default('127.0.0.1:5050'),
   SLIPWAY_REGISTRY_USERNAME: z.string().optional(),
   SLIPWAY_REGISTRY_PASSWORD: z.string().optional(),
@@ -132,6 +139,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       gitlab: { url: e.GITLAB_URL.replace(/\/$/, ''), token: e.GITLAB_TOKEN },
       gitBaseUrl: (e.SLIPWAY_GIT_BASE_URL ?? e.GITLAB_URL).replace(/\/$/, ''),
       dockerHost: e.DOCKER_HOST,
+      imageBuilder: e.SLIPWAY_IMAGE_BUILDER,
       registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
       harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/registry-client.js';
 import type { RunRecord } from '../../src/runs/types.js';
@@ -9,10 +10,14 @@ import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Layer reuse across runs when this engine has lost everything of the project (a fresh worker or
-// a prune): the branch's previous image is pulled and serves as the cache source.
-describe('docker layer cache across runs', () => {
+// a prune): the branch's previous image in the registry serves as the cache source. BuildKit (the
+// default) reads the image's inline cache from the registry; the classic builder pulls the image.
+describe.each([
+  { builder: 'buildkit' as const },
+  { builder: 'classic' as const },
+])('docker layer cache across runs ($builder builder)', ({ builder }) => {
   const suffix = randomBytes(3).toString('hex');
-  const image = `slipway-test/cache-${suffix}`;
+  const image = `slipway-test/cache-${builder}-${suffix}`;
   const registry = registryFromEnv();
   const repository = `${registry}/${image}`;
   const projectId = 16000 + Math.floor(Math.random() * 1000);
@@ -44,31 +49,60 @@ describe('docker layer cache across runs', () => {
     const mine = await docker.listImages({ filters: { reference: [repository] } });
     for (const i of mine) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
   };
+  /** A fresh worker: BuildKit's own cache (and the copy of the context it keeps) is gone too. */
+  const pruneBuildCache = async () => {
+    // @types/dockerode lacks `all` (/build/prune?all=true: unused cache records too, not only dangling ones).
+    await docker.pruneBuilder({ all: true } as Dockerode.PruneBuilderOptions);
+  };
+  /** Dockerfile steps the engine reused, by their text (both builders' log formats). */
+  const cachedSteps = (log: string[]): string[] => {
+    if (builder === 'classic') {
+      // "Step 3/5 : RUN …" is followed by " ---> Using cache" when reused.
+      return log.flatMap((l, i) => (log[i + 1]?.includes('Using cache') && /^Step \d+\/\d+ : /.test(l) ? [l.replace(/^Step \d+\/\d+ : /, '')] : []));
+    }
+    const names = new Map<string, string>();
+    for (const l of log) {
+      const m = /^#(\d+) \[\d+\/\d+\] (.*)$/.exec(l);
+      if (m?.[1] && m[2]) names.set(m[1], m[2]);
+    }
+    return log.flatMap((l) => {
+      const n = /^#(\d+) CACHED$/.exec(l)?.[1];
+      const name = n ? names.get(n) : undefined;
+      return name ? [name] : [];
+    });
+  };
 
   beforeAll(async () => {
-    h = await startHarness({ roles: ['http', 'planner', 'build'] });
-    project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/cache-${suffix}`, defaultBranch: 'main' });
+    h = await startHarness({ roles: ['http', 'planner', 'build'], env: { SLIPWAY_IMAGE_BUILDER: builder } });
+    project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/cache-${builder}-${suffix}`, defaultBranch: 'main' });
   });
   afterAll(async () => {
     await h.stop();
     await removeLocal();
   });
 
-  it('after the local images are gone, pulls the branch image and reuses its unchanged layers', async () => {
+  it('after the local images (and build cache) are gone, reuses the unchanged layers of the branch image', async () => {
     const first = await merge('version 1\n');
     expect(first.status.phase).toBe('succeeded');
     // The branch's first build: no previous image, which is no reason to fail.
-    expect((await imageLog(first)).some((l) => l.startsWith(`layer cache: ${repository}:main not available`))).toBe(true);
+    const firstLog = await imageLog(first);
+    expect(firstLog.some((l) => l.startsWith(`layer cache: ${repository}:main not`))).toBe(true);
 
     await removeLocal();
+    if (builder === 'buildkit') await pruneBuildCache();
     expect(await docker.listImages({ filters: { reference: [repository] } })).toEqual([]);
 
     const second = await merge('version 2\n');
     expect(second.status.phase).toBe('succeeded');
     const log = await imageLog(second);
-    expect(log).toContain(`layer cache: pulled ${repository}:main as a cache source`);
+    expect(log).toContain(builder === 'buildkit'
+      ? `layer cache: using ${repository}:main (its inline cache) as a cache source`
+      : `layer cache: pulled ${repository}:main as a cache source`);
     // COPY vendor.txt and the RUN came from the cache; the changed COPY app.txt did not.
-    expect(log.filter((l) => l.includes('Using cache'))).toHaveLength(2);
+    const reused = cachedSteps(log);
+    expect(reused.some((s) => s.startsWith('COPY vendor.txt'))).toBe(true);
+    expect(reused.some((s) => s.startsWith('RUN echo'))).toBe(true);
+    expect(reused.some((s) => s.startsWith('COPY app.txt'))).toBe(false);
     const one = await layers(first.image?.digest ?? '');
     const two = await layers(second.image?.digest ?? '');
     expect(two).toHaveLength(one.length);

@@ -10,7 +10,7 @@ import { sendTree, type SyncStats } from './diffcopy.js';
 import { openEngineSession, type EngineAddress } from './engine-session.js';
 import type { GrpcCall } from './grpc-server.js';
 import { BlobReader, listTree, type TreeEntry } from './git-tree.js';
-import { HEALTH_SERVING, decodeTrace } from './messages.js';
+import { HEALTH_SERVING, decodeCredentialsRequest, decodeTrace, encodeCredentialsResponse } from './messages.js';
 import { selectEntries } from './tree-filter.js';
 import { TraceLog } from './trace-log.js';
 
@@ -33,6 +33,10 @@ export interface BuildKitBuildOptions {
   buildArgs: Record<string, string>;
   /** Registry images whose inline cache may serve steps (BuildKit reads them from the registry). */
   cacheFrom?: readonly string[];
+  /** Credentials the engine may ask for when it pulls a base image or cache from this registry. */
+  registryAuth?: { serveraddress: string; username: string; password: string };
+  /** Rebuild every step (the benchmark's cold baseline). */
+  noCache?: boolean;
   onLog: (line: string) => void;
   timeoutMs: number;
 }
@@ -47,6 +51,7 @@ export interface BuildKitResult {
 
 const DIFFCOPY = '/moby.filesync.v1.FileSync/DiffCopy';
 const HEALTH = '/grpc.health.v1.Health/Check';
+const CREDENTIALS = '/moby.filesync.v1.Auth/Credentials';
 
 /**
  * Builds with the engine's BuildKit (Engine API `version=2`) and feeds it the commit's files over a
@@ -86,7 +91,11 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
     session = await openEngineSession(engineAddress(docker), {
       name: 'slipway',
       sharedKey: `slipway-${createHash('sha256').update(opts.sharedKey).digest('hex').slice(0, 32)}`,
-      handlers: { [DIFFCOPY]: diffCopy, [HEALTH]: async (call) => call.send(HEALTH_SERVING) },
+      handlers: {
+        [DIFFCOPY]: diffCopy,
+        [HEALTH]: async (call) => call.send(HEALTH_SERVING),
+        ...(opts.registryAuth ? { [CREDENTIALS]: credentialsFor(opts.registryAuth) } : {}),
+      },
     });
     let imageId = '';
     const onEvent = (e: ProgressEvent & { id?: string }): void => {
@@ -101,6 +110,7 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
       session: session.id,
       remote: 'client-session',
       buildid: buildId,
+      ...(opts.noCache ? { nocache: true } : {}),
     };
     try {
       const stream = await withTimeout(postBuild(docker, query, abort.signal), opts.timeoutMs, 'image build');
@@ -128,6 +138,18 @@ async function dockerfileEntries(opts: BuildKitBuildOptions, context: readonly T
   if (dir === '.') return [...context];
   const subdir = contextDir ? `${contextDir}/${dir}` : dir;
   return listTree({ mirrorDir: opts.mirrorDir, sha: opts.sha, subdir, blobs });
+}
+
+/** The registry's robot account for that registry only; any other host gets no credentials. */
+function credentialsFor(auth: NonNullable<BuildKitBuildOptions['registryAuth']>) {
+  return async (call: GrpcCall): Promise<void> => {
+    for await (const message of call.messages) {
+      const { host } = decodeCredentialsRequest(message);
+      const ours = host === auth.serveraddress;
+      await call.send(encodeCredentialsResponse(ours ? { username: auth.username, secret: auth.password } : { username: '', secret: '' }));
+      return;
+    }
+  };
 }
 
 function engineAddress(docker: Dockerode): EngineAddress {

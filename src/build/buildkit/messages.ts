@@ -5,7 +5,8 @@ import protobuf from 'protobufjs';
  * .proto files. Field numbers follow:
  *  - github.com/tonistiigi/fsutil types/stat.proto and types/wire.proto (the file sync packets),
  *  - github.com/moby/buildkit api/services/control/control.proto (StatusResponse, the build trace),
- *  - grpc/grpc-proto grpc/health/v1/health.proto (the session's health check).
+ *  - grpc/grpc-proto grpc/health/v1/health.proto (the session's health check),
+ *  - github.com/moby/buildkit session/auth/auth.proto (registry credentials for FROM and cache-from).
  */
 const root = protobuf.Root.fromJSON({
   nested: {
@@ -32,6 +33,12 @@ const root = protobuf.Root.fromJSON({
             data: { type: 'bytes', id: 4 },
           },
         },
+      },
+    },
+    auth: {
+      nested: {
+        CredentialsRequest: { fields: { Host: { type: 'string', id: 1 } } },
+        CredentialsResponse: { fields: { Username: { type: 'string', id: 1 }, Secret: { type: 'string', id: 2 } } },
       },
     },
     health: {
@@ -126,6 +133,17 @@ export function decodePacket(buf: Uint8Array): Packet {
     data: o.data,
     ...(o.stat ? { stat: { path: o.stat.path, mode: o.stat.mode, size: Number(o.stat.size), modTime: BigInt(o.stat.modTime), linkname: o.stat.linkname } } : {}),
   };
+}
+
+const CredReq = root.lookupType('auth.CredentialsRequest');
+const CredRes = root.lookupType('auth.CredentialsResponse');
+
+export function decodeCredentialsRequest(buf: Uint8Array): { host: string } {
+  return { host: String((CredReq.toObject(CredReq.decode(buf), { defaults: true }) as { Host: string }).Host) };
+}
+
+export function encodeCredentialsResponse(c: { username: string; secret: string }): Uint8Array {
+  return CredRes.encode(CredRes.fromObject({ Username: c.username, Secret: c.secret })).finish();
 }
 
 /** grpc.health.v1.HealthCheckResponse{status: SERVING}. */

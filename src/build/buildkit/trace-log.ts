@@ -16,7 +16,7 @@ interface VertexState {
  */
 export class TraceLog {
   private readonly vertexes = new Map<string, VertexState>();
-  /** The step whose error failed the build, for the job's reason. */
+  /** The (last) step whose error failed the build, for the job's reason. */
   failedStep: string | undefined;
   /** Dockerfile steps answered from the cache. */
   cachedSteps = 0;
@@ -39,7 +39,8 @@ export class TraceLog {
       if (v.error && !s.done) {
         s.done = true;
         this.flush(s);
-        this.failedStep ??= s.name;
+        // A missing cache source is reported as an error but never fails the build.
+        if (!s.name.startsWith('importing cache manifest from')) this.failedStep = s.name;
         this.onLine(`#${s.n} ERROR: ${v.error}`);
       } else if (v.completed !== undefined && !s.done) {
         s.done = true;
