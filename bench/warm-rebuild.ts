@@ -2,12 +2,16 @@
  * Warm rebuild benchmark (issue 4): on the synthetic repository served by `git daemon`,
  *  (a) cold, the baseline: a fresh `git clone` (with checkout, on disk), `docker build` of the
  *      directory with no layer cache, and a push to a repository the registry has never seen;
- *  (b) warm, Slipway's path after a one-file change: syncMirror fetching the one new commit,
- *      buildImage from archiveStream (no checkout) with the engine's layer cache and the branch
- *      image as cache source (cacheSources), pushImage of the short-sha and branch tags.
+ *  (b) cold on Slipway's own path, a second baseline: syncMirror into an empty mirror root (a
+ *      clone), a BuildKit build fed from the mirror with no cache and a shared key the engine has
+ *      never seen (every file is sent), a push to a new repository;
+ *  (c) warm, Slipway's path after a one-file change: syncMirror fetching the one new commit,
+ *      buildImageWithBuildKit from the mirror (the engine asks only for the changed file; its
+ *      layer cache and the branch image's inline cache serve the rest), pushImage of the short-sha
+ *      and branch tags.
  * Warm is measured twice: the change in a file copied by the last layer (BENCH_CHANGE.txt) and in
  * one source file (src/… : the 34 MiB src layer is rebuilt and pushed). Ratios are to the cold
- * median of the same run.
+ * medians of the same run.
  *
  *   npx tsx bench/warm-rebuild.ts [--runs 2] [--disk /var/tmp]
  */
@@ -74,7 +78,27 @@ async function cold(n: number): Promise<Phases> {
   }
 }
 
-/** (b) Slipway's image job after one new commit: fetch into the warm mirror, build from git archive, push. */
+/** (b) Slipway's own path with nothing cached: a mirror clone, every file sent, every step built. */
+async function coldSlipway(n: number): Promise<Phases> {
+  const root = await mkdtemp(join(values.disk, 'slipway-bench-cold-mirror-'));
+  const image = `${registry}/bench/cold-slipway-${id}-${n}`;
+  coldRepos.push(image);
+  try {
+    const sha = served.head();
+    const [fetch, mirror] = await timed(() => syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }));
+    const [build] = await timed(() => buildImageWithBuildKit(docker, {
+      mirrorDir: mirror.dir, sha, dockerfile: 'Dockerfile', sharedKey: `bench/cold-${id}-${n}`, noCache: true, tags: [`${image}:main`],
+      labels: {}, buildArgs: {}, timeoutMs: TIMEOUT_MS, onLog: quiet,
+    }));
+    const [push] = await timed(() => pushImage(docker, { image, tag: 'main', onLog: quiet, timeoutMs: TIMEOUT_MS }));
+    return { fetch, build, push, total: fetch + build + push, cached: 0 };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+    await docker.getImage(`${image}:main`).remove({ force: true }).catch(quiet);
+  }
+}
+
+/** (c) Slipway's image job after one new commit: fetch into the warm mirror, build from git archive, push. */
 async function warm(sha: string): Promise<Phases> {
   const root = join(work, 'mirrors');
   const [fetch, mirror] = await timed(() => syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }));
@@ -96,24 +120,27 @@ async function warm(sha: string): Promise<Phases> {
 try {
   // The previous run of the branch: mirror, layers and the registry's image exist (not measured).
   await warm(served.head());
-  const results: Record<'cold' | 'warmLast' | 'warmSrc', Phases[]> = { cold: [], warmLast: [], warmSrc: [] };
+  const results: Record<'cold' | 'coldSlipway' | 'warmLast' | 'warmSrc', Phases[]> = { cold: [], coldSlipway: [], warmLast: [], warmSrc: [] };
   for (let i = 0; i < runs; i++) {
     results.cold.push(await cold(i));
+    results.coldSlipway.push(await coldSlipway(i));
     results.warmLast.push(await warm(served.commit({ 'BENCH_CHANGE.txt': `v${i + 1} ${Date.now()}\n` }, `bench ${i}`)));
     results.warmSrc.push(await warm(served.commit({ [srcFile]: `// changed ${i} ${Date.now()}\n` }, `bench src ${i}`)));
   }
   const m = (k: keyof typeof results, p: keyof Phases): number => median(results[k].map((r) => r[p]));
   const s = (x: number): string => `${(x / 1000).toFixed(3)} s`;
-  const pct = (x: number): string => `${((x / m('cold', 'total')) * 100).toFixed(1)}%`;
+  const pct = (x: number, base: 'cold' | 'coldSlipway'): string => `${((x / m(base, 'total')) * 100).toFixed(1)}%`;
   console.log(`repository: ${repo.files} files, ${repo.commits} commits, pack ${(repo.packBytes / 1024 / 1024).toFixed(1)} MiB; ${runs} runs, medians`);
-  console.log('| path | fetch | build | push | total | ratio to cold |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  console.log('| path | fetch | build | push | total | ratio to cold (docker build) | ratio to cold (Slipway) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
   const row = (name: string, k: keyof typeof results): void =>
-    console.log(`| ${name} | ${s(m(k, 'fetch'))} | ${s(m(k, 'build'))} (${m(k, 'cached')} steps from cache) | ${s(m(k, 'push'))} | ${s(m(k, 'total'))} | ${k === 'cold' ? '100% (baseline)' : pct(m(k, 'total'))} |`);
-  row('cold: clone + build (no cache) + push to a new repository', 'cold');
+    console.log(`| ${name} | ${s(m(k, 'fetch'))} | ${s(m(k, 'build'))} (${m(k, 'cached')} steps from cache) | ${s(m(k, 'push'))} | ${s(m(k, 'total'))} | ${pct(m(k, 'total'), 'cold')} | ${pct(m(k, 'total'), 'coldSlipway')} |`);
+  row('cold: clone + `docker build` (classic, no cache) + push to a new repository (baseline 1)', 'cold');
+  row('cold: Slipway with nothing cached: mirror clone + BuildKit (no cache, every file sent) + push to a new repository (baseline 2)', 'coldSlipway');
   row('warm: one-file change in the last layer (BENCH_CHANGE.txt)', 'warmLast');
   row(`warm: one-file change in src/ (${srcFile})`, 'warmSrc');
-  console.log(`goal warm ≤ 10% of cold: last-layer change ${m('warmLast', 'total') <= 0.1 * m('cold', 'total') ? 'met' : 'NOT met'}, src change ${m('warmSrc', 'total') <= 0.1 * m('cold', 'total') ? 'met' : 'NOT met'}`);
+  const verdict = (k: 'warmLast' | 'warmSrc', base: 'cold' | 'coldSlipway'): string => (m(k, 'total') <= 0.1 * m(base, 'total') ? 'met' : 'NOT met');
+  console.log(`goal warm ≤ 10% of cold: last-layer change ${verdict('warmLast', 'cold')} (baseline 1), ${verdict('warmLast', 'coldSlipway')} (baseline 2); src change ${verdict('warmSrc', 'cold')} / ${verdict('warmSrc', 'coldSlipway')}`);
   console.log(`raw ms: ${JSON.stringify(results)}`);
 } finally {
   await served.stop();
