@@ -117,6 +117,13 @@ describe('BuildKit builds from the mirror (real engine)', { timeout: 180_000 }, 
     expect(output(templated.logs)).toContain(`template saw api main ${id}`);
   });
 
+  it('reads a Dockerfile that is a symlink (the engine asks for it as a followpath)', async () => {
+    symlinkSync('docker/real.Dockerfile', join(work, 'Linked.Dockerfile'));
+    const sha = await commit({ 'docker/real.Dockerfile': `FROM ${baseImageFromEnv()}\nRUN echo "linked ${id}"\n` }, 'linked Dockerfile');
+    const r = await build(sha, { dockerfile: 'Linked.Dockerfile' });
+    expect(output(r.logs)).toContain(`linked ${id}`);
+  });
+
   it('a failing step fails the build with the step and its exit code, and its output in the log', async () => {
     const sha = await commit({ 'Broken.Dockerfile': `FROM ${baseImageFromEnv()}\nRUN echo about to fail && exit 3\n` }, 'broken');
     const logs: string[] = [];

@@ -11,7 +11,7 @@ import { openEngineSession, type EngineAddress } from './engine-session.js';
 import type { GrpcCall } from './grpc-server.js';
 import { BlobReader, listTree, type TreeEntry } from './git-tree.js';
 import { HEALTH_SERVING, decodeCredentialsRequest, decodeTrace, encodeCredentialsResponse } from './messages.js';
-import { selectEntries } from './tree-filter.js';
+import { followPathIncludes, selectEntries } from './tree-filter.js';
 import { TraceLog } from './trace-log.js';
 
 export interface BuildKitBuildOptions {
@@ -84,7 +84,7 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
       const entries = sources[name];
       if (!entries) throw new Error(`no local source named ${JSON.stringify(name)} in this session`);
       // followpaths (the Dockerfile, .dockerignore) select entries like include patterns (fsutil).
-      const include = [...all(call, 'include-patterns'), ...all(call, 'followpaths')];
+      const include = [...all(call, 'include-patterns'), ...followPathIncludes(entries, all(call, 'followpaths'))];
       const selected = selectEntries(entries, { include, exclude: all(call, 'exclude-patterns') });
       syncs.push({ source: name, ...(await sendTree(call, selected, blobs)) });
     };

@@ -39,9 +39,14 @@ export class TraceLog {
       if (v.error && !s.done) {
         s.done = true;
         this.flush(s);
-        // A missing cache source is reported as an error but never fails the build.
-        if (!s.name.startsWith('importing cache manifest from')) this.failedStep = s.name;
-        this.onLine(`#${s.n} ERROR: ${v.error}`);
+        if (/\bcanceled$/.test(v.error)) {
+          // Steps running beside the failing one are stopped and reported after it: not the cause.
+          this.onLine(`#${s.n} CANCELED`);
+        } else {
+          // A missing cache source is reported as an error but never fails the build.
+          if (!s.name.startsWith('importing cache manifest from')) this.failedStep = s.name;
+          this.onLine(`#${s.n} ERROR: ${v.error}`);
+        }
       } else if (v.completed !== undefined && !s.done) {
         s.done = true;
         this.flush(s);

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { isIgnored, parseDockerignore, type IgnoreRule } from '../dockerignore.js';
 import type { TreeEntry } from './git-tree.js';
 
@@ -25,4 +26,29 @@ function wanted(path: string, include: readonly IgnoreRule[] | undefined, exclud
   // An include rule "matches" like an ignore rule: the path itself or anything under it.
   if (include && !isIgnored(include, path)) return false;
   return !isIgnored(exclude, path);
+}
+
+/**
+ * fsutil's `followpaths`: paths to send, and if one is a symlink, its target too (the frontend
+ * asks for the Dockerfile this way, and a Dockerfile may be a link to docker/Dockerfile.prod).
+ * Targets outside the tree are left out, as the engine could not read them anyway.
+ */
+export function followPathIncludes(entries: readonly TreeEntry[], followPaths: readonly string[]): string[] {
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  const out: string[] = [];
+  for (const start of followPaths) {
+    let path = normalize(start);
+    for (let hops = 0; path !== undefined && hops < 40; hops++) {
+      out.push(path);
+      const e = byPath.get(path);
+      if (e?.kind !== 'symlink' || e.linkname === undefined) break;
+      path = e.linkname.startsWith('/') ? undefined : normalize(posix.join(posix.dirname(path), e.linkname));
+    }
+  }
+  return [...new Set(out)];
+}
+
+function normalize(p: string): string | undefined {
+  const n = posix.normalize(p).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  return n === '..' || n.startsWith('../') || n === '.' || n === '' ? undefined : n;
 }

@@ -97,4 +97,16 @@ describe('TraceLog', () => {
     ]);
     expect(log.failedStep).toBeUndefined();
   });
+
+  it('names the step that failed, not the steps BuildKit canceled because of it', () => {
+    const { lines, log } = run([
+      { vertexes: [{ digest: 't', name: '[3/3] RUN npm test', started: T0, completed: T0 + 100, error: 'process "/bin/sh -c npm test" did not complete successfully: exit code: 1' }] },
+      { vertexes: [{ digest: 'b', name: '[internal] load build context', started: T0, completed: T0 + 100, error: 'context canceled' }] },
+      { vertexes: [{ digest: 's', name: '[build 2/2] RUN make', started: T0, completed: T0 + 100, error: 'rpc error: code = Canceled desc = context canceled' }] },
+    ]);
+    expect(log.failedStep).toBe('[3/3] RUN npm test');
+    expect(lines).toContain('#2 CANCELED');
+    expect(lines).toContain('#3 CANCELED');
+    expect(lines.filter((l) => l.includes('ERROR'))).toEqual(['#1 ERROR: process "/bin/sh -c npm test" did not complete successfully: exit code: 1']);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TreeEntry } from '../../../src/build/buildkit/git-tree.js';
-import { selectEntries } from '../../../src/build/buildkit/tree-filter.js';
+import { followPathIncludes, selectEntries } from '../../../src/build/buildkit/tree-filter.js';
 
 const file = (path: string): TreeEntry => ({ path, kind: 'file', gitMode: '100644', oid: 'a'.repeat(40), size: 1 });
 const dir = (path: string): TreeEntry => ({ path, kind: 'dir', gitMode: '040000', size: 0 });
@@ -88,5 +88,13 @@ describe('selectEntries', () => {
       'src',
       'src/debug.log',
     ]);
+  });
+
+  it('follows a followpath that is a symlink to its target (a Dockerfile linked to docker/Dockerfile.prod)', () => {
+    const link = (path: string, linkname: string): TreeEntry => ({ path, kind: 'symlink', gitMode: '120000', oid: 'b'.repeat(40), size: linkname.length, linkname });
+    const tree = [link('Dockerfile', 'docker/Dockerfile.prod'), dir('docker'), link('docker/Dockerfile.prod', '../build/Dockerfile'), dir('build'), file('build/Dockerfile'), link('escape', '../../etc/passwd'), file('other')];
+    const include = followPathIncludes(tree, ['Dockerfile', 'escape', 'missing']);
+    expect(include).toEqual(['Dockerfile', 'docker/Dockerfile.prod', 'build/Dockerfile', 'escape', 'missing']);
+    expect(paths(selectEntries(tree, { include }))).toEqual(['Dockerfile', 'docker', 'docker/Dockerfile.prod', 'build', 'build/Dockerfile', 'escape']);
   });
 });
