@@ -1,15 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../src/build/image-builder.js';
-import { withExtraFile } from '../../src/build/tar-add-file.js';
+import { buildImageWithBuildKit } from '../../src/build/buildkit/build.js';
+import { git } from '../helpers/git-cli.js';
 import { builtinDockerfilePath } from '../../src/pipeline/templates.js';
 import { baseImageFromEnv, dockerFromEnv, uniqueId } from '../helpers/services.js';
 
-// The built-in templates' Dockerfiles, built for real on the test engine. There is no Docker Hub
+// The built-in templates' Dockerfiles, built for real on the test engine with BuildKit (the image job's default). There is no Docker Hub
 // here, so the OS/runtime layers are tiny local images FROM busybox whose `node`, `npm`, `php`,
 // `php-fpm`, `nginx`, `mvn` and `java` are shell scripts standing in for the real programs: each
 // does what the template relies on (npm ci fills node_modules, mvn package leaves a jar, nginx
@@ -21,6 +24,7 @@ const BUSYBOX = baseImageFromEnv();
 const id = uniqueId();
 const images: string[] = [];
 const containers: Dockerode.Container[] = [];
+const scratch: string[] = [];
 
 type Files = Record<string, string | { content: string; mode: number }>;
 
@@ -56,12 +60,36 @@ async function baseImage(name: string, programs: Record<string, string>, extra =
   return tag;
 }
 
-/** As the image job does it: the app's files plus the template's Dockerfile as `.slipway.Dockerfile`. */
+/**
+ * As the image job does it by default: the app's files committed to git and built with BuildKit
+ * straight from the repository, the template's Dockerfile served beside them.
+ */
 async function buildTemplate(template: string, app: Files, buildArgs: Record<string, string>): Promise<{ tag: string; logs: string[] }> {
   const file = builtinDockerfilePath(template);
   if (!file) throw new Error(`no template ${template}`);
   const tag = `slipway-test/app-${template}-${id}:1`;
-  const logs = await build(tag, withExtraFile(tarOf(app), '.slipway.Dockerfile', readFileSync(file, 'utf8')), '.slipway.Dockerfile', buildArgs);
+  const work = mkdtempSync(join(tmpdir(), `slipway-tpl-${template}-`));
+  scratch.push(work);
+  git(work, 'init', '-q', '-b', 'main');
+  for (const [name, f] of Object.entries(app)) {
+    const { content, mode } = typeof f === 'string' ? { content: f, mode: 0o644 } : f;
+    mkdirSync(dirname(join(work, name)), { recursive: true });
+    writeFileSync(join(work, name), content, { mode });
+  }
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', 'app');
+  const logs: string[] = [];
+  try {
+    const { imageId } = await buildImageWithBuildKit(docker, {
+      mirrorDir: join(work, '.git'), sha: git(work, 'rev-parse', 'HEAD'), dockerfile: 'Dockerfile',
+      dockerfileContent: readFileSync(file, 'utf8'), sharedKey: `templates/${template}-${id}`,
+      tags: [tag], labels: { 'io.slipway.test': id }, buildArgs, onLog: (l) => logs.push(l), timeoutMs: 60_000,
+    });
+    images.push(imageId);
+  } catch (err) {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs.join('\n')}`);
+  }
+  images.push(tag);
   return { tag, logs };
 }
 
@@ -129,6 +157,7 @@ const SCANNED_INI = 'for d in $(echo "$PHP_INI_SCAN_DIR" | tr ":" " "); do cat "
 afterAll(async () => {
   await Promise.all(containers.map((c) => c.remove({ force: true }).catch(() => undefined)));
   for (const tag of images.reverse()) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('built-in templates build from local base images and run', { timeout: 60_000 }, () => {
@@ -196,7 +225,7 @@ mkdir -p target && { echo "jar $artifact"; find src -type f | sort; } > "target/
       'package-lock.json': '{ "lockfileVersion": 3 }\n',
       'server.js': "require('http').createServer((q, s) => s.end('cart v1')).listen(process.env.PORT);\n",
     }, { BASE_IMAGE: nodeBase });
-    expect(logs).toContainEqual(expect.stringMatching(/^Step \d+\/\d+ : RUN npm ci --omit=dev$/));
+    expect(logs).toContainEqual(expect.stringMatching(/^#\d+ \[[^\]]*\d+\/\d+\] RUN npm ci --omit=dev$/));
     const port = await freePort();
     const c = await run(tag, { PORT: String(port) });
     const page = await get(c, `http://127.0.0.1:${port}/`);
@@ -228,7 +257,7 @@ mkdir -p target && { echo "jar $artifact"; find src -type f | sort; } > "target/
       'src/main/java/App.java': 'class App {}\n',
       'README.md': 'not in the jar\n',
     }, { BASE_IMAGE: jre, BUILDER_IMAGE: maven });
-    expect(logs).toContainEqual(expect.stringMatching(/^Step \d+\/\d+ : RUN mvn -B -q package -DskipTests$/));
+    expect(logs).toContainEqual(expect.stringMatching(/^#\d+ \[[^\]]*\d+\/\d+\] RUN mvn -B -q package -DskipTests$/));
     const port = await freePort();
     const c = await run(tag, { PORT: String(port), JAVA_OPTS: '-Xmx64m' });
     const page = await get(c, `http://127.0.0.1:${port}/`);
