@@ -14,6 +14,10 @@ describe('warm mirror affinity between worker nodes', () => {
   const shared = {
     REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6390',
     SLIPWAY_REDIS_PREFIX: `affinity-${randomBytes(4).toString('hex')}`,
+    // The suite runs on two Node versions at once on two shared cores: a job can sit in the queue
+    // for seconds. This test is about the preference; the age cut-off that prevents starvation is
+    // tested on its own (mirror-affinity-rules.test.ts).
+    SLIPWAY_AFFINITY_WAIT_MS: '60000',
   };
 
   beforeAll(async () => {
