@@ -10,7 +10,8 @@ import { sendTree, type SyncStats } from './diffcopy.js';
 import { openEngineSession, type EngineAddress } from './engine-session.js';
 import type { GrpcCall } from './grpc-server.js';
 import { BlobReader, listTree, type TreeEntry } from './git-tree.js';
-import { HEALTH_SERVING, decodeCredentialsRequest, decodeTrace, encodeCredentialsResponse } from './messages.js';
+import { HEALTH_SERVING, decodeTrace } from './messages.js';
+import { credentialsFor, type RegistryCredentials } from './session-auth.js';
 import { followPathIncludes, selectEntries } from './tree-filter.js';
 import { TraceLog } from './trace-log.js';
 
@@ -34,7 +35,7 @@ export interface BuildKitBuildOptions {
   /** Registry images whose inline cache may serve steps (BuildKit reads them from the registry). */
   cacheFrom?: readonly string[];
   /** Credentials the engine may ask for when it pulls a base image or cache from this registry. */
-  registryAuth?: { serveraddress: string; username: string; password: string };
+  registryAuth?: RegistryCredentials;
   /** Rebuild every step (the benchmark's cold baseline). */
   noCache?: boolean;
   onLog: (line: string) => void;
@@ -138,18 +139,6 @@ async function dockerfileEntries(opts: BuildKitBuildOptions, context: readonly T
   if (dir === '.') return [...context];
   const subdir = contextDir ? `${contextDir}/${dir}` : dir;
   return listTree({ mirrorDir: opts.mirrorDir, sha: opts.sha, subdir, blobs });
-}
-
-/** The registry's robot account for that registry only; any other host gets no credentials. */
-function credentialsFor(auth: NonNullable<BuildKitBuildOptions['registryAuth']>) {
-  return async (call: GrpcCall): Promise<void> => {
-    for await (const message of call.messages) {
-      const { host } = decodeCredentialsRequest(message);
-      const ours = host === auth.serveraddress;
-      await call.send(encodeCredentialsResponse(ours ? { username: auth.username, secret: auth.password } : { username: '', secret: '' }));
-      return;
-    }
-  };
 }
 
 function engineAddress(docker: Dockerode): EngineAddress {
