@@ -86,7 +86,9 @@ function dial(engine: EngineAddress): Promise<Socket> {
 function withPrefix(socket: Socket, prefix: Buffer): Duplex {
   const stream = new Duplex({
     read: () => void socket.resume(),
-    write: (chunk: Buffer, _enc, cb) => void socket.write(chunk, cb),
+    // A write that fails means the engine is gone: the socket's 'close' ends the session, and the
+    // build request fails with the engine's own error, which says more than EPIPE.
+    write: (chunk: Buffer, _enc, cb) => void socket.write(chunk, () => cb()),
     final: (cb) => void socket.end(cb),
     destroy: (err, cb) => {
       socket.destroy();
@@ -99,7 +101,7 @@ function withPrefix(socket: Socket, prefix: Buffer): Duplex {
   });
   socket.on('end', () => stream.push(null));
   socket.on('close', () => stream.destroy());
-  socket.on('error', (e) => stream.destroy(e));
+  socket.on('error', () => stream.destroy());
   return stream;
 }
 
@@ -126,7 +128,7 @@ function readUpgrade(socket: Socket): Promise<Buffer> {
       if (status !== '101') {
         socket.destroy();
         const body = head.subarray(end + 4).toString('utf8').trim();
-        reject(new Error(`the engine refused a BuildKit session: HTTP ${status ?? '?'} ${body.slice(0, 300)}`));
+        reject(new Error(`the engine refused a BuildKit session: HTTP ${status ?? '?'} ${body.slice(0, 300)} (an engine without BuildKit? SLIPWAY_IMAGE_BUILDER=classic uses the legacy builder)`));
         return;
       }
       socket.pause();
