@@ -124,6 +124,12 @@ describe('BuildKit builds from the mirror (real engine)', { timeout: 180_000 }, 
     expect(output(r.logs)).toContain(`linked ${id}`);
   });
 
+  it('a missing Dockerfile is named with its path and the commit, before the engine is asked', async () => {
+    const sha = git(work, 'rev-parse', 'HEAD');
+    await expect(build(sha, { contextDir: 'services/api', dockerfile: 'Nope.Dockerfile' }))
+      .rejects.toThrow(`there is no services/api/Nope.Dockerfile in commit ${sha.slice(0, 8)}`);
+  });
+
   it('a failing step fails the build with the step and its exit code, and its output in the log', async () => {
     const sha = await commit({ 'Broken.Dockerfile': `FROM ${baseImageFromEnv()}\nRUN echo about to fail && exit 3\n` }, 'broken');
     const logs: string[] = [];

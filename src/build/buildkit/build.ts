@@ -79,6 +79,11 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
     const dockerfileDir = opts.dockerfileContent
       ? [{ path: dockerfileName, kind: 'file', gitMode: '100644', size: Buffer.byteLength(opts.dockerfileContent), content: Buffer.from(opts.dockerfileContent) } satisfies TreeEntry]
       : await dockerfileEntries(opts, context, contextDir, dockerfilePath, blobs);
+    if (!dockerfileDir.some((e) => e.path === dockerfileName && e.kind !== 'dir')) {
+      // Said before the engine says it with a path of its own temp directory.
+      const where = [contextDir, dockerfilePath].filter(Boolean).join('/');
+      throw new Error(`image build failed: there is no ${where} in commit ${opts.sha.slice(0, 8)} (set build.dockerfile, or use a built-in template)`);
+    }
     const sources: Record<string, readonly TreeEntry[]> = { context, dockerfile: dockerfileDir };
     const diffCopy = async (call: GrpcCall): Promise<void> => {
       const name = first(call, 'dir-name') ?? '';
