@@ -82,8 +82,8 @@ export async function listTree(opts: { mirrorDir: string; sha: string; subdir?: 
   const rev = opts.subdir ? `${sha}:${opts.subdir}` : sha;
   const out = await gitOutput(['--git-dir', opts.mirrorDir, 'ls-tree', '-r', '-t', '-l', '-z', '--full-tree', rev]);
   const entries: TreeEntry[] = [];
-  for (const rec of out.toString('utf8').split('\0')) {
-    if (rec === '') continue;
+  for (const raw of splitNul(out)) {
+    const rec = utf8(raw);
     const tab = rec.indexOf('\t');
     const [gitMode = '', type = '', oid = '', size = ''] = rec.slice(0, tab).split(/ +/);
     const path = rec.slice(tab + 1);
@@ -95,6 +95,32 @@ export async function listTree(opts: { mirrorDir: string; sha: string; subdir?: 
     if (e.kind === 'symlink' && e.oid) e.linkname = (await opts.blobs.readAll(e.oid)).toString('utf8');
   }
   return entries.sort((a, b) => walkOrder(a.path, b.path));
+}
+
+function splitNul(buf: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let start = 0; start < buf.length; ) {
+    let end = buf.indexOf(0, start);
+    if (end < 0) end = buf.length;
+    if (end > start) out.push(buf.subarray(start, end));
+    start = end + 1;
+  }
+  return out;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * File sync sends names as protobuf strings (UTF-8). A name git holds as other bytes would arrive
+ * altered, so it is refused, naming the file, instead of building an image with a renamed file.
+ */
+function utf8(record: Buffer): string {
+  try {
+    return strictUtf8.decode(record);
+  } catch {
+    const name = record.subarray(record.indexOf(9) + 1).toString('latin1');
+    throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8, which BuildKit's file sync cannot carry; rename it, or build with SLIPWAY_IMAGE_BUILDER=classic`);
+  }
 }
 
 async function gitOutput(args: string[]): Promise<Buffer> {

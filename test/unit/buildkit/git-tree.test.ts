@@ -1,6 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlobReader, goMode, listTree, mtimeOf, walkOrder, type TreeEntry } from '../../../src/build/buildkit/git-tree.js';
 import { bytes, makeRepo, type TestRepo } from './repo.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { git } from '../../helpers/git-cli.js';
 
 const BASE_NS = 946_684_800n * 1_000_000_000n; // 2000-01-01T00:00:00Z
 const GO_MODE_DIR = 2 ** 31;
@@ -139,5 +143,27 @@ describe('listTree and BlobReader (real git)', () => {
     expect(bigAgain.status === 'fulfilled' && bigAgain.value.equals(big)).toBe(true);
     await expect(blobs.readAll('not-an-oid')).rejects.toThrow(/not an object id/);
     expect((await blobs.readAll(entry('a/x').oid ?? '')).toString()).toBe('x\n');
+  });
+});
+
+describe('listTree with a file name that is not UTF-8', () => {
+  it('refuses it by name instead of sending the file renamed', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'slipway-latin1-'));
+    try {
+      git(base, 'init', '-q', '-b', 'main', 'work');
+      const work = join(base, 'work');
+      writeFileSync(Buffer.concat([Buffer.from(`${work}/caf`), Buffer.from([0xe9]), Buffer.from('.txt')]), 'latin-1 name\n');
+      git(work, 'add', '-A');
+      git(work, 'commit', '-q', '-m', 'latin-1');
+      const blobs = new BlobReader(join(work, '.git'));
+      try {
+        await expect(listTree({ mirrorDir: join(work, '.git'), sha: git(work, 'rev-parse', 'HEAD'), blobs }))
+          .rejects.toThrow(/file name "caf\u00e9\.txt" is not UTF-8.*SLIPWAY_IMAGE_BUILDER=classic/);
+      } finally {
+        blobs.close();
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
