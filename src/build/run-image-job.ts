@@ -81,7 +81,8 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
         ...(auth ? { registryAuth: auth } : {}),
       });
       const context = result.syncs.filter((s) => s.source === 'context').at(-1);
-      if (context) onLog(`build context: ${context.filesSent} of ${context.entries} entries sent (${context.bytesSent} bytes); the engine had the rest from its last build`);
+      // Files the engine did not ask for were unchanged since its last build of this project.
+      if (context) onLog(`build context: ${context.entries} entries, ${context.filesSent} ${context.filesSent === 1 ? 'file' : 'files'} sent (${context.bytesSent} bytes)`);
     } else {
       await buildClassic(ctx, { ...build, mirrorDir, sha: run.request.sha, subdir, dockerfile: job.build.dockerfile, template, candidates, auth });
     }

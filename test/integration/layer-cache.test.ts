@@ -108,5 +108,12 @@ describe.each([
     expect(two).toHaveLength(one.length);
     expect(two.slice(0, -1)).toEqual(one.slice(0, -1));
     expect(two.at(-1)).not.toBe(one.at(-1));
+
+    if (builder === 'buildkit') {
+      // With the engine's copy of the context in place again, the next change travels alone.
+      const third = await merge('version 3\n');
+      expect(third.status.phase).toBe('succeeded');
+      expect(await imageLog(third)).toContainEqual(expect.stringMatching(/^build context: \d+ entries, 1 file sent \(10 bytes\)$/));
+    }
   });
 });
