@@ -43,14 +43,42 @@ export function killGroup(child: ChildProcess): void {
 }
 
 /** Runs git to completion; rejects with GitError (stderr included, secrets redacted) on failure or timeout. */
-export function runGit(args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+export async function runGit(args: readonly string[], timeoutMs: number, env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  const { stdout, stderr } = await collectGit(args, timeoutMs, env, { maxStdout: MAX_OUTPUT, overflow: 'truncate' });
+  return { stdout: stdout.toString('utf8'), stderr };
+}
+
+/**
+ * Runs git to completion and returns its output as bytes (file names in `ls-tree -z` need not be
+ * text). Output over `maxBytes` fails the call rather than being cut short.
+ */
+export async function runGitBytes(args: readonly string[], timeoutMs: number, maxBytes: number): Promise<Buffer> {
+  return (await collectGit(args, timeoutMs, {}, { maxStdout: maxBytes, overflow: 'fail' })).stdout;
+}
+
+function collectGit(
+  args: readonly string[],
+  timeoutMs: number,
+  env: Record<string, string>,
+  limit: { maxStdout: number; overflow: 'truncate' | 'fail' },
+): Promise<{ stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawnGit(args, env);
-    let stdout = '';
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let overflowed = false;
     let stderr = '';
     let timedOut = false;
     child.stdout?.on('data', (c: Buffer) => {
-      if (stdout.length < MAX_OUTPUT) stdout += c.toString('utf8');
+      if (size >= limit.maxStdout) {
+        if (limit.overflow === 'fail' && !overflowed) {
+          overflowed = true;
+          killGroup(child);
+        }
+        return;
+      }
+      chunks.push(c);
+      size += c.length;
     });
     child.stderr?.on('data', (c: Buffer) => {
       if (stderr.length < MAX_OUTPUT) stderr += c.toString('utf8');
@@ -65,9 +93,12 @@ export function runGit(args: readonly string[], timeoutMs: number, env: Record<s
     });
     child.on('close', (code) => {
       clearTimeout(timer);
-      if (code === 0 && !timedOut) return resolve({ stdout, stderr });
-      const why = timedOut ? `timed out after ${timeoutMs}ms` : `exit ${code}: ${redact(stderr.trim())}`;
-      reject(new GitError(`git ${describe(args)} ${why}`, code, redact(stderr), stdout));
+      const stdout = Buffer.concat(chunks);
+      if (code === 0 && !timedOut && !overflowed) return resolve({ stdout, stderr });
+      const why = overflowed
+        ? `printed more than ${limit.maxStdout} bytes`
+        : timedOut ? `timed out after ${timeoutMs}ms` : `exit ${code}: ${redact(stderr.trim())}`;
+      reject(new GitError(`git ${describe(args)} ${why}`, code, redact(stderr), stdout.toString('utf8')));
     });
   });
 }

@@ -76,10 +76,9 @@ export async function registryCacheSources(opts: {
   const client = new RegistryClient({ registry: opts.registry, timeoutMs: INSPECT_TIMEOUT_MS, ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}) });
   for (const ref of new Set(opts.candidates)) {
     const { repo, tag } = splitTag(ref);
-    const repository = repo.slice(opts.registry.length + 1);
-    if (!repo.startsWith(`${opts.registry}/`)) continue;
+    if (!repo.startsWith(`${opts.registry}/`)) continue; // only our registry is asked
     try {
-      if (await client.headManifest(repository, tag)) {
+      if (await client.headManifest(repo.slice(opts.registry.length + 1), tag)) {
         opts.onLog(`layer cache: using ${ref} (its inline cache) as a cache source`);
         return [ref];
       }

@@ -147,10 +147,9 @@ async function dockerfileEntries(opts: BuildKitBuildOptions, context: readonly T
 }
 
 function engineAddress(docker: Dockerode): EngineAddress {
-  const modem = docker.modem as { socketPath?: unknown; host?: unknown; port?: unknown; protocol?: unknown };
-  if (typeof modem.socketPath === 'string') return { socketPath: modem.socketPath };
-  if (modem.protocol === 'https') throw new Error('BuildKit sessions over TLS are not supported; use the classic builder (SLIPWAY_IMAGE_BUILDER=classic)');
-  return { ...(typeof modem.host === 'string' ? { host: modem.host } : {}), ...(typeof modem.port === 'string' || typeof modem.port === 'number' ? { port: modem.port } : {}) };
+  const { socketPath } = docker.modem as { socketPath?: unknown };
+  if (typeof socketPath !== 'string') throw new Error('BuildKit builds need the engine on a unix socket (DOCKER_HOST=unix://…)');
+  return { socketPath };
 }
 
 /**

@@ -4,11 +4,9 @@ import { performServerHandshake } from 'node:http2';
 import { randomBytes } from 'node:crypto';
 import { serveGrpc, type GrpcHandler } from './grpc-server.js';
 
-/** Where the engine listens, as docker-modem holds it. */
+/** Where the engine listens: its unix socket (DOCKER_HOST must be unix://, see config). */
 export interface EngineAddress {
-  socketPath?: string;
-  host?: string;
-  port?: number | string;
+  socketPath: string;
 }
 
 export interface EngineSession {
@@ -30,7 +28,7 @@ const HANDSHAKE_TIMEOUT_MS = 15_000;
  */
 export async function openEngineSession(
   engine: EngineAddress,
-  opts: { name: string; sharedKey: string; handlers: Readonly<Record<string, GrpcHandler>>; apiVersion?: string },
+  opts: { name: string; sharedKey: string; handlers: Readonly<Record<string, GrpcHandler>> },
 ): Promise<EngineSession> {
   const id = randomBytes(16).toString('hex');
   for (const [k, v] of Object.entries({ name: opts.name, sharedKey: opts.sharedKey })) {
@@ -39,7 +37,8 @@ export async function openEngineSession(
   }
   const socket = await dial(engine);
   const lines = [
-    `POST /${opts.apiVersion ?? 'v1.41'}/session HTTP/1.1`,
+    // 1.41: the engine API of Docker 20.10, the oldest engine Slipway is tested with.
+    'POST /v1.41/session HTTP/1.1',
     'Host: docker',
     'Upgrade: h2c',
     'Connection: Upgrade',
@@ -67,9 +66,7 @@ export async function openEngineSession(
 
 function dial(engine: EngineAddress): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = engine.socketPath
-      ? netConnect({ path: engine.socketPath })
-      : netConnect({ host: engine.host ?? '127.0.0.1', port: Number(engine.port ?? 2375) });
+    const socket = netConnect({ path: engine.socketPath });
     socket.once('connect', () => {
       socket.off('error', reject);
       resolve(socket);

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { killGroup, redact, spawnGit } from '../git-exec.js';
+import { createHash } from 'node:crypto';
+import { killGroup, runGitBytes, spawnGit } from '../git-exec.js';
 import { assertSha } from '../sha.js';
 import type { FileStat } from './messages.js';
 
@@ -34,6 +35,7 @@ const BASE_MTIME_NS = 946_684_800n * 1_000_000_000n;
 const MODE_DIR = 0x8000_0000; // Go os.ModeDir
 const MODE_SYMLINK = 0x0800_0000; // Go os.ModeSymlink
 const MAX_LISTING_BYTES = 512 * 1024 * 1024;
+const LISTING_TIMEOUT_MS = 5 * 60_000;
 const HIGH_WATER = 8 * 1024 * 1024;
 
 /** Go's os.FileMode for an entry (fsutil sends FileMode bits, not st_mode). */
@@ -44,15 +46,13 @@ export function goMode(e: Pick<TreeEntry, 'kind' | 'gitMode'>): number {
 }
 
 export function mtimeOf(e: Pick<TreeEntry, 'oid' | 'content'>): bigint {
-  const id = e.oid ?? (e.content ? hashHex(e.content) : '0');
+  const id = e.oid ?? (e.content ? blobId(e.content) : '0');
   return BASE_MTIME_NS + (BigInt(`0x${id.slice(0, 12)}`) % 1_000_000_000n);
 }
 
-function hashHex(b: Buffer): string {
-  // FNV-1a: only has to differ when the generated content differs.
-  let h = 0xcbf29ce484222325n;
-  for (const byte of b) h = ((h ^ BigInt(byte)) * 0x100000001b3n) & 0xffff_ffff_ffff_ffffn;
-  return h.toString(16).padStart(16, '0');
+/** The id git would give this content as a blob: generated files are dated as the same file in git would be. */
+function blobId(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
 }
 
 export function statOf(e: TreeEntry): FileStat {
@@ -80,7 +80,7 @@ export function walkOrder(a: string, b: string): number {
 export async function listTree(opts: { mirrorDir: string; sha: string; subdir?: string; blobs: BlobReader }): Promise<TreeEntry[]> {
   const sha = assertSha(opts.sha);
   const rev = opts.subdir ? `${sha}:${opts.subdir}` : sha;
-  const out = await gitOutput(['--git-dir', opts.mirrorDir, 'ls-tree', '-r', '-t', '-l', '-z', '--full-tree', rev]);
+  const out = await runGitBytes(['--git-dir', opts.mirrorDir, 'ls-tree', '-r', '-t', '-l', '-z', '--full-tree', rev], LISTING_TIMEOUT_MS, MAX_LISTING_BYTES);
   const entries: TreeEntry[] = [];
   for (const raw of splitNul(out)) {
     const rec = utf8(raw);
@@ -121,27 +121,6 @@ function utf8(record: Buffer): string {
     const name = record.subarray(record.indexOf(9) + 1).toString('latin1');
     throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8, which BuildKit's file sync cannot carry; rename it, or build with SLIPWAY_IMAGE_BUILDER=classic`);
   }
-}
-
-async function gitOutput(args: string[]): Promise<Buffer> {
-  const child = spawnGit(args);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let stderr = '';
-  child.stdout?.on('data', (c: Buffer) => {
-    size += c.length;
-    if (size > MAX_LISTING_BYTES) killGroup(child);
-    else chunks.push(c);
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    if (stderr.length < 16_384) stderr += c.toString('utf8');
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`git ${args.find((a) => !a.startsWith('-') && !a.includes('/')) ?? ''} failed (exit ${code}): ${redact(stderr.trim())}`);
-  return Buffer.concat(chunks);
 }
 
 /**
