@@ -12,7 +12,11 @@ out=$(mktemp -d)
 passed=0; failed=0; status=0
 tally() { # tally REPORT.json: add a vitest JSON report's counts
   local counts
-  counts=$(node -e 'const r=require(process.argv[1]);console.log(r.numPassedTests, r.numFailedTests + (r.numRuntimeErrorTestSuites||0))' "$1" 2>/dev/null) || { failed=$((failed + 1)); return; }
+  # A file that failed with no failed test (its beforeAll threw, or it did not load) counts as one
+  # failure: its tests are reported as skipped, and "0 failed" would hide it.
+  counts=$(node -e 'const r=require(process.argv[1]);
+    const broken=r.testResults.filter((f)=>f.status==="failed"&&!f.assertionResults.some((a)=>a.status==="failed")).length;
+    console.log(r.numPassedTests, r.numFailedTests + broken)' "$1" 2>/dev/null) || { failed=$((failed + 1)); return; }
   passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
 }
 

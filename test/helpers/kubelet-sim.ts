@@ -59,7 +59,13 @@ export class KubeletSim {
     if (this.heartbeat) clearInterval(this.heartbeat);
   }
 
-  private async reportNodeStatus(): Promise<void> {
+  /** Right after the node is created the node lifecycle controller writes it too (taints, conditions),
+   * as it does against a real kubelet: a conflict is retried on a fresh read. */
+  private reportNodeStatus(): Promise<void> {
+    return retryOnConflict(() => this.writeNodeStatus());
+  }
+
+  private async writeNodeStatus(): Promise<void> {
     const node = await this.core.readNode({ name: this.opts.nodeName });
     const now = new Date();
     node.status = {
@@ -101,40 +107,58 @@ export class KubeletSim {
         return;
       }
       if (this.started.has(key) || pod.status?.phase === 'Running') return;
-      const containers = pod.spec?.containers ?? [];
-      const pulled = await Promise.all(containers.map((c) => this.imageExists(c.image ?? '')));
-      const now = new Date();
+      const pulled = await Promise.all((pod.spec?.containers ?? []).map((c) => this.imageExists(c.image ?? '')));
       const ok = pulled.every(Boolean);
       const ip = `${this.opts.podNet ?? '10.250.0'}.${this.nextIp++}`;
-      const fresh = await this.core.readNamespacedPod({ name, namespace: ns });
-      fresh.status = {
-        ...fresh.status,
-        phase: ok ? 'Running' : 'Pending',
-        hostIP: '127.0.0.1',
-        ...(ok ? { podIP: ip, podIPs: [{ ip }] } : {}),
-        startTime: now,
-        conditions: [
-          { type: 'Initialized', status: 'True', lastTransitionTime: now },
-          { type: 'ContainersReady', status: ok ? 'True' : 'False', lastTransitionTime: now },
-          { type: 'Ready', status: ok ? 'True' : 'False', lastTransitionTime: now },
-          { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
-        ],
-        containerStatuses: containers.map((c, i) => ({
-          name: c.name,
-          image: c.image ?? '',
-          imageID: '',
-          ready: pulled[i] === true,
-          restartCount: 0,
-          started: pulled[i] === true,
-          state: pulled[i]
-            ? { running: { startedAt: now } }
-            : { waiting: { reason: 'ErrImagePull', message: `kubelet-sim: ${c.image} not in registry` } },
-        })),
-      };
-      await this.core.replaceNamespacedPodStatus({ name, namespace: ns, body: fresh });
+      await retryOnConflict(() => this.writePodStatus(pod, ok, ip, pulled));
       if (ok) this.started.add(key);
     } finally {
       this.busy.delete(key);
+    }
+  }
+
+  private async writePodStatus(pod: V1Pod, ok: boolean, ip: string, pulled: readonly boolean[]): Promise<void> {
+    const ns = pod.metadata?.namespace ?? 'default';
+    const name = pod.metadata?.name ?? '';
+    const containers = pod.spec?.containers ?? [];
+    const now = new Date();
+    const fresh = await this.core.readNamespacedPod({ name, namespace: ns });
+    fresh.status = {
+      ...fresh.status,
+      phase: ok ? 'Running' : 'Pending',
+      hostIP: '127.0.0.1',
+      ...(ok ? { podIP: ip, podIPs: [{ ip }] } : {}),
+      startTime: now,
+      conditions: [
+        { type: 'Initialized', status: 'True', lastTransitionTime: now },
+        { type: 'ContainersReady', status: ok ? 'True' : 'False', lastTransitionTime: now },
+        { type: 'Ready', status: ok ? 'True' : 'False', lastTransitionTime: now },
+        { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
+      ],
+      containerStatuses: containers.map((c, i) => ({
+        name: c.name,
+        image: c.image ?? '',
+        imageID: '',
+        ready: pulled[i] === true,
+        restartCount: 0,
+        started: pulled[i] === true,
+        state: pulled[i]
+          ? { running: { startedAt: now } }
+          : { waiting: { reason: 'ErrImagePull', message: `kubelet-sim: ${c.image} not in registry` } },
+      })),
+    };
+    await this.core.replaceNamespacedPodStatus({ name, namespace: ns, body: fresh });
+  }
+}
+
+/** Runs a read-modify-write again (up to 10 times) when the apiserver answers 409 Conflict. */
+async function retryOnConflict(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (e) {
+      if ((e as { code?: number }).code !== 409 || attempt >= 10) throw e;
+      await new Promise((r) => setTimeout(r, 100 * attempt));
     }
   }
 }
