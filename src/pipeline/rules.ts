@@ -23,25 +23,23 @@ const exprCache = new Map<string, Expr>();
 const globCache = new Map<string, SafeRegex>();
 const CACHE_LIMIT = 5000;
 
+function memo<T>(cache: Map<string, T>, src: string, make: (src: string) => T): T {
+  let v = cache.get(src);
+  if (v === undefined) {
+    v = make(src);
+    if (cache.size > CACHE_LIMIT) cache.clear();
+    cache.set(src, v);
+  }
+  return v;
+}
+
 /** Parsed once per process per text (throws ExpressionError like parseExpression). */
 export function expr(src: string): Expr {
-  let e = exprCache.get(src);
-  if (!e) {
-    e = parseExpression(src);
-    if (exprCache.size > CACHE_LIMIT) exprCache.clear();
-    exprCache.set(src, e);
-  }
-  return e;
+  return memo(exprCache, src, parseExpression);
 }
 
 export function glob(src: string): SafeRegex {
-  let g = globCache.get(src);
-  if (!g) {
-    g = compileGlob(src);
-    if (globCache.size > CACHE_LIMIT) globCache.clear();
-    globCache.set(src, g);
-  }
-  return g;
+  return memo(globCache, src, compileGlob);
 }
 
 /** The first clause of a rule that does not hold, described for people; null when all hold. */
