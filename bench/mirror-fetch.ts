@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { archiveStream, exportTree, syncMirror } from '../src/build/git-mirror.js';
+import { archiveStream, exportTree, syncMirror } from '../src/git/git-mirror.js';
 import { startGitDaemon } from './git-daemon.js';
 import { makeSyntheticRepo } from './make-repo.js';
 

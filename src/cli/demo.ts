@@ -5,8 +5,8 @@ import { readConfig } from '../config/config.js';
 import { packageRoot } from '../config/paths.js';
 import { startSlipway } from '../slipway.js';
 import { installShutdown } from '../shutdown.js';
-import { startFakeGitlab } from '../../test/fakes/gitlab-server.js';
-import { commitFiles } from '../../test/fakes/git-repo.js';
+import { startFakeGitlab } from '../standins/gitlab/gitlab-server.js';
+import { commitFiles } from '../standins/gitlab/git-repo.js';
 import { followRun } from './follow-run.js';
 import { sampleServiceFiles } from './sample-service.js';
 
@@ -14,7 +14,7 @@ const PROJECT = { id: 1001, pathWithNamespace: 'demo/hello-service' };
 
 /**
  * `slipway demo`: a real merge event flowing to a running service. GitLab itself cannot run here,
- * so the in-repo GitLab stand-in (test/fakes/gitlab-server.ts: real API shapes, real git over HTTP)
+ * so the in-repo GitLab stand-in (src/standins/gitlab/gitlab-server.ts: real API shapes, real git over HTTP)
  * plays its part; Redis (embedded), the Docker engine, the registry and git are the real ones.
  */
 export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {

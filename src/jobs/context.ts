@@ -8,7 +8,7 @@ import type { Reporter } from '../notify/reporter.js';
 import type { Queues } from '../queues/queues.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { VariableStore } from '../variables/variable-store.js';
-import type { MirrorAffinity } from '../build/mirror-affinity.js';
+import type { MirrorAffinity } from '../git/mirror-affinity.js';
 
 /** What every job handler gets: the clients it needs, no module-level singletons (Probot's habit). */
 export interface JobContext {

@@ -6,7 +6,7 @@ import { formatProblem } from '../pipeline/errors.js';
 import type { IncludeReader } from '../pipeline/include.js';
 import { planPipeline } from '../pipeline/plan.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
-import { mirrorFor } from '../build/work-tree.js';
+import { mirrorFor } from '../jobs/work-tree.js';
 import { messageOf } from '../errors/errors.js';
 import { changedFilesFromMirror, repoFilesFromMirror } from '../pipeline/changed-files.js';
 import { advanceRun } from '../scheduler/advance-run.js';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { readConfig, type SlipwayConfig } from '../../src/config/config.js';
 import { startSlipway, type Role, type Slipway } from '../../src/slipway.js';
 import type { RunRecord } from '../../src/runs/types.js';
-import { startFakeGitlab, type FakeGitlab } from '../fakes/gitlab-server.js';
+import { startFakeGitlab, type FakeGitlab } from '../../src/standins/gitlab/gitlab-server.js';
 
 export const WEBHOOK_SECRET = 'hook-secret-for-tests';
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/runs/types.js';
-import { commitFiles } from '../fakes/git-repo.js';
-import type { FakeProject } from '../fakes/gitlab-server.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
+import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, fixture } from '../helpers/gitlab-delivery.js';
 import { dockerFromEnv } from '../helpers/services.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
-import { archiveStream, exportTree, syncMirror } from '../../src/build/git-mirror.js';
+import { archiveStream, exportTree, syncMirror } from '../../src/git/git-mirror.js';
 import { uniqueId } from '../helpers/services.js';
 import { git } from '../helpers/git-cli.js';
 
@@ -96,7 +96,7 @@ describe('syncMirror (real git)', { timeout: 30_000 }, () => {
     const p = project();
     const dead = spawnSync('true').pid;
     const { hostname } = await import('node:os');
-    const { mirrorDirName } = await import('../../src/build/mirror-path.js');
+    const { mirrorDirName } = await import('../../src/git/mirror-path.js');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(root, { recursive: true });
     writeFileSync(join(root, `${mirrorDirName(p)}.lock`), JSON.stringify({ pid: dead, host: hostname(), token: 'x' }));

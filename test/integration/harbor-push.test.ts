@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient } from '../../src/registry/registry-client.js';
-import { commitFiles } from '../fakes/git-repo.js';
-import type { FakeProject } from '../fakes/gitlab-server.js';
-import { startFakeHarbor, type FakeHarbor } from '../fakes/harbor-server.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
+import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
+import { startFakeHarbor, type FakeHarbor } from '../../src/standins/harbor/harbor-server.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';

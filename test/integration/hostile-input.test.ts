@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitFiles } from '../fakes/git-repo.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import { deliver, fixture } from '../helpers/gitlab-delivery.js';
 import { eventually } from '../helpers/eventually.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';

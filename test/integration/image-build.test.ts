@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageLabels } from '../../src/build/build-options.js';
-import { archiveStream, syncMirror } from '../../src/build/git-mirror.js';
-import { buildImage, pushImage } from '../../src/build/image-builder.js';
+import { imageLabels } from '../../src/images/build-options.js';
+import { archiveStream, syncMirror } from '../../src/git/git-mirror.js';
+import { buildImage, pushImage } from '../../src/images/classic-builder.js';
 import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';
 import { git } from '../helpers/git-cli.js';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleServiceFiles } from '../../src/cli/sample-service.js';
-import { commitFiles } from '../fakes/git-repo.js';
-import type { FakeProject } from '../fakes/gitlab-server.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
+import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { MirrorAffinity } from '../../src/build/mirror-affinity.js';
+import { MirrorAffinity } from '../../src/git/mirror-affinity.js';
 
 // The rules that keep affinity from starving a project, on a real Redis: a job waits for the
 // node holding the mirror only while it is young and that node is alive.

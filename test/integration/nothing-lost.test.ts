@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { commitFiles } from '../fakes/git-repo.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import { deliver, fixture } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 import type { PipelineRequest } from '../../src/triggers/types.js';

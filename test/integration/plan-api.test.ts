@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../src/pipeline/plan-types.js';
 import type { PipelineProblem } from '../../src/pipeline/errors.js';
 import type { RunRecord } from '../../src/runs/types.js';
-import { commitFiles } from '../fakes/git-repo.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import { fixture } from '../helpers/gitlab-delivery.js';
 import { startHarness, type Harness } from '../helpers/slipway-harness.js';
 

@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage } from '../../src/build/image-builder.js';
-import { pushImage } from '../../src/build/image-push.js';
+import { buildImage } from '../../src/images/classic-builder.js';
+import { pushImage } from '../../src/images/image-push.js';
 import { promoteImage } from '../../src/registry/promote.js';
 import { RegistryClient, RegistryError } from '../../src/registry/registry-client.js';
 import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { startFakeGitlab, type FakeGitlab } from '../fakes/gitlab-server.js';
+import { startFakeGitlab, type FakeGitlab } from '../../src/standins/gitlab/gitlab-server.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitFiles } from '../fakes/git-repo.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { baseImageFromEnv, dockerFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';

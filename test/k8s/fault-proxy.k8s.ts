@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { KubeFaultProxy } from '../fakes/kube-fault-proxy.js';
+import { KubeFaultProxy } from '../helpers/kube-fault-proxy.js';
 import { testbed } from './testbed-env.js';
 import { kubeFromConfig, type Kube } from './kube.js';
 

@@ -2,9 +2,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createGitlabClient } from '../../../src/gitlab/client.js';
 import type { GitlabClient, GitlabClientOptions } from '../../../src/gitlab/client.js';
 import { GitlabApiError } from '../../../src/gitlab/errors.js';
-import { commitFiles } from '../../fakes/git-repo.js';
-import { startFakeGitlab } from '../../fakes/gitlab-server.js';
-import type { FakeGitlab, FakeProject } from '../../fakes/gitlab-server.js';
+import { commitFiles } from '../../../src/standins/gitlab/git-repo.js';
+import { startFakeGitlab } from '../../../src/standins/gitlab/gitlab-server.js';
+import type { FakeGitlab, FakeProject } from '../../../src/standins/gitlab/gitlab-server.js';
 
 let gl: FakeGitlab;
 let project: FakeProject;

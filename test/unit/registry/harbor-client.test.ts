@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HarborClient } from '../../../src/registry/harbor-client.js';
 import { RegistryError } from '../../../src/registry/errors.js';
-import { startFakeHarbor, type FakeHarbor } from '../../fakes/harbor-server.js';
+import { startFakeHarbor, type FakeHarbor } from '../../../src/standins/harbor/harbor-server.js';
 
 let harbor: FakeHarbor;
 let client: HarborClient;

@@ -1,0 +1,37 @@
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import type { JobContext } from './context.js';
+import type { RunRecord } from '../runs/types.js';
+import { exportTree, syncMirror } from '../git/git-mirror.js';
+
+/** Syncs the project's mirror (fetch, never a fresh clone) and returns its directory. */
+export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string> {
+  const { project, sha } = run.request;
+  const mirror = await syncMirror({
+    root: path.join(ctx.config.workspaceDir, 'mirrors'),
+    project: project.path,
+    cloneUrl: `${ctx.config.gitBaseUrl}/${project.path}.git`,
+    sha,
+    ref: refOf(run.request),
+    timeoutMs: 10 * 60_000,
+  });
+  await ctx.affinity?.recordHolder(project.id);
+  if (mirror.cloned || mirror.fetched) {
+    await ctx.store.appendLog(run.id, 'git', 'system', `${mirror.cloned ? 'cloned' : 'fetched'} ${project.path} for ${sha.slice(0, 8)}`);
+  }
+  return mirror.dir;
+}
+
+/** A fresh work tree at the run's SHA, for one job. */
+export async function prepareWorkTree(ctx: JobContext, run: RunRecord, workdir: string): Promise<void> {
+  const mirrorDir = await mirrorFor(ctx, run);
+  await rm(workdir, { recursive: true, force: true });
+  await exportTree({ mirrorDir, sha: run.request.sha, dest: workdir });
+}
+
+/** The ref the commit arrived on: only that ref is fetched into the mirror. */
+export function refOf(req: RunRecord['request']): string {
+  if (req.event === 'tag') return `refs/tags/${req.ref}`;
+  if (req.mergeRequest?.fork) return `refs/merge-requests/${req.mergeRequest.iid}/head`;
+  return `refs/heads/${req.ref}`;
+}

@@ -1,0 +1,240 @@
+/*
+ * A fake GitLab for tests: speaks GitLab API v4 and git smart HTTP on 127.0.0.1 (random port), over
+ * real bare git repositories, so Slipway's GitLab client and clone code run unchanged against it.
+ *
+ * Wire shapes follow GitLab's API docs:
+ *  - doc/api/commits.md, "Set the pipeline status of a commit" and "List the statuses of a commit"
+ *    (201 + Entities::CommitStatus; a running/pending status with the same sha/ref/name moves along,
+ *    re-posting its own state is a 400 "Cannot transition status via :run from :running")
+ *  - doc/api/notes.md, merge request notes (list newest first, paginated; create 201; update 200)
+ *  - doc/api/repository_files.md, "Get raw file from repository" (404 {"message":"404 File Not Found"})
+ *  - doc/api/members.md, "Get a member of a group or project, including inherited and invited members"
+ *  - doc/api/rest/index.md, authentication (PRIVATE-TOKEN or Authorization: Bearer; 401
+ *    {"message":"401 Unauthorized"}), status codes, namespaced path encoding (group%2Fproject) and
+ *    offset pagination headers (X-Total, X-Next-Page, Link).
+ * Grape validation errors come back as {"error": "..."}, application errors as {"message": "..."}.
+ * Anything the fake does not know answers 404 and is recorded as an unexpected call, so a test can
+ * fail on requests nobody planned for (as Renovate's HTTP mock does).
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import type { NextFunction, Request, Response } from 'express';
+import { readBody } from './body.js';
+import { gitOk } from './git.js';
+import { parseGitPath, runHttpBackend } from './http-backend.js';
+import { addNote, apiRouter } from './routes.js';
+import { FakeState } from './state.js';
+import type { CallMatch, CommitStatus, FakeProject, Note, RecordedCall, UserBasic } from './types.js';
+
+export type { CallMatch, CommitStatus, FakeProject, Note, RecordedCall, UserBasic } from './types.js';
+
+export interface FakeGitlab {
+  url: string; // http://127.0.0.1:PORT
+  token: string;
+  // The user the token belongs to (author of statuses and notes the client creates).
+  currentUser: UserBasic;
+  addProject(p: { id: number; pathWithNamespace: string; defaultBranch?: string }): Promise<FakeProject>;
+  calls: RecordedCall[];
+  unexpectedCalls(): RecordedCall[];
+  // Accepted status posts, in order received.
+  statuses(projectId: number, sha?: string): CommitStatus[];
+  notes(projectId: number, iid: number): Note[];
+  // A note written by someone else (e.g. a reviewer quoting our marker).
+  seedNote(projectId: number, iid: number, body: string, authorId: number): Note;
+  setMember(projectId: number, userId: number, accessLevel: number): void;
+  // Fault injection before auth, like a proxy or rate limiter in front of GitLab. 429 carries
+  // Retry-After (default 1 s, override through opts.headers).
+  failNext(match: CallMatch, status: number, times?: number, opts?: { headers?: Record<string, string> }): void;
+  // The matching requests get no answer at all until close(): for client timeouts.
+  hangNext(match: CallMatch, times?: number): void;
+  close(): Promise<void>;
+}
+
+const SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+export async function startFakeGitlab(opts: { token?: string } = {}): Promise<FakeGitlab> {
+  const token = opts.token ?? 'glpat-fake-slipway-token';
+  const root = await mkdtemp(join(tmpdir(), 'slipway-fake-gitlab-'));
+  const reposDir = join(root, 'repos');
+  await mkdir(reposDir);
+
+  const app = express();
+  app.disable('x-powered-by');
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const state = new FakeState(url, {
+    id: 1,
+    username: 'slipway-bot',
+    name: 'Slipway Bot',
+    state: 'active',
+    avatar_url: null,
+    web_url: `${url}/slipway-bot`,
+  });
+
+  const recordOf = (res: Response): RecordedCall => res.locals['call'] as RecordedCall;
+
+  app.use((req, res, next) => {
+    const q: Record<string, string> = {};
+    for (const [k, v] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) q[k] = v;
+    const call: RecordedCall = {
+      method: req.method,
+      path: req.originalUrl.split('?')[0] ?? '',
+      query: q,
+      body: null,
+      status: null,
+      unexpected: false,
+      at: Date.now(),
+    };
+    state.calls.push(call);
+    res.locals['call'] = call;
+    res.on('finish', () => {
+      call.status = res.statusCode;
+    });
+    next();
+  });
+
+  const unexpected = (res: Response, status = 404, body: object = { error: '404 Not Found' }): void => {
+    recordOf(res).unexpected = true;
+    res.status(status).json(body);
+  };
+
+  // Git smart HTTP (read-only). Anonymous or basic auth with the token as password, as GitLab accepts
+  // a personal access token there.
+  app.use((req, res, next) => {
+    const git = parseGitPath(req.path);
+    if (!git) {
+      next();
+      return;
+    }
+    const auth = req.get('authorization');
+    if (auth !== undefined) {
+      const m = /^Basic (.+)$/i.exec(auth);
+      const password = m?.[1] ? Buffer.from(m[1], 'base64').toString('utf8').split(':').slice(1).join(':') : '';
+      if (password !== token) {
+        res.status(401).set('WWW-Authenticate', 'Basic realm="GitLab"').send('HTTP Basic: Access denied\n');
+        return;
+      }
+    }
+    const project = state.findProject(decodeURIComponent(git.repoPath));
+    const service = typeof req.query['service'] === 'string' ? req.query['service'] : undefined;
+    if (!project || (git.action === 'info/refs' && service !== 'git-upload-pack')) {
+      unexpected(res);
+      return;
+    }
+    runHttpBackend(req, res, reposDir, `/${project.pathWithNamespace}.git/${git.action}`);
+  });
+
+  // API: faults, then auth, then the body, then the routes.
+  app.use('/api/v4', (req, res, next) => {
+    const fault = state.takeFault(req.method, req.originalUrl);
+    if (!fault) {
+      next();
+      return;
+    }
+    if (fault.hang) return; // never answered; close() drops the socket
+    res.status(fault.status).set(fault.headers);
+    if (fault.status === 429) res.type('text/plain').send('Retry later\n');
+    else res.json({ message: `${fault.status} ${statusText(fault.status)}` });
+  });
+  app.use('/api/v4', (req, res, next) => {
+    const bearer = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
+    const given = req.get('private-token') ?? bearer;
+    if (given !== token) {
+      res.status(401).json({ message: '401 Unauthorized' });
+      return;
+    }
+    next();
+  });
+  app.use('/api/v4', (req, res, next) => {
+    readBody(req).then(
+      (body) => {
+        res.locals['body'] = body;
+        recordOf(res).body = body;
+        next();
+      },
+      (err: unknown) => {
+        res.status(400).json({ error: `body is invalid: ${err instanceof Error ? err.message : String(err)}` });
+      },
+    );
+  });
+  app.use('/api/v4', apiRouter(state));
+  app.use((_req, res) => unexpected(res));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    // A bug in the fake must be loud: 500 with the reason, and the call flagged.
+    recordOf(res).unexpected = true;
+    res.status(500).json({ message: `500 fake GitLab error: ${err instanceof Error ? err.message : String(err)}` });
+  });
+
+  return {
+    url,
+    token,
+    currentUser: state.currentUser,
+    calls: state.calls,
+    async addProject(p) {
+      const segments = p.pathWithNamespace.split('/');
+      if (segments.length < 2 || !segments.every((s) => SEGMENT.test(s) && !s.endsWith('.git'))) {
+        throw new Error(`invalid project path: ${p.pathWithNamespace}`);
+      }
+      if (state.projects.has(p.id) || state.findProject(p.pathWithNamespace)) {
+        throw new Error(`project already exists: ${p.id} ${p.pathWithNamespace}`);
+      }
+      const defaultBranch = p.defaultBranch ?? 'main';
+      const bareDir = join(reposDir, `${p.pathWithNamespace}.git`);
+      await mkdir(bareDir, { recursive: true });
+      await gitOk(['init', '--quiet', '--bare', `--initial-branch=${defaultBranch}`, bareDir]);
+      const project: FakeProject = {
+        id: p.id,
+        pathWithNamespace: p.pathWithNamespace,
+        defaultBranch,
+        bareDir,
+        cloneUrl: `${url}/${p.pathWithNamespace}.git`,
+      };
+      state.projects.set(p.id, project);
+      return project;
+    },
+    unexpectedCalls: () => state.calls.filter((c) => c.unexpected),
+    statuses: (projectId, sha) =>
+      state.statusLog.filter((s) => s.projectId === projectId && (sha === undefined || s.status.sha === sha)).map((s) => s.status),
+    notes: (projectId, iid) => state.notes.filter((n) => n.project_id === projectId && n.noteable_iid === iid),
+    seedNote: (projectId, iid, body, authorId) => addNote(state, projectId, iid, body, authorId),
+    setMember(projectId, userId, accessLevel) {
+      state.members.set(`${projectId}:${userId}`, {
+        ...state.user(userId),
+        access_level: accessLevel,
+        created_at: new Date().toISOString(),
+        expires_at: null,
+        membership_state: 'active',
+      });
+    },
+    failNext(match, status, times = 1, o = {}) {
+      const headers = status === 429 ? { 'Retry-After': '1', ...o.headers } : { ...o.headers };
+      state.faults.push({ match, status, remaining: times, headers, hang: false });
+    },
+    hangNext(match, times = 1) {
+      state.faults.push({ match, status: 0, remaining: times, headers: {}, hang: true });
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+function statusText(status: number): string {
+  const texts: Record<number, string> = {
+    500: 'Internal Server Error',
+    502: 'Bad Gateway',
+    503: 'Service Unavailable',
+    504: 'Gateway Timeout',
+    409: 'Conflict',
+  };
+  return texts[status] ?? 'Error';
+}
