@@ -20,7 +20,7 @@ tally() { # tally REPORT.json: add a vitest JSON report's counts
   passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
 }
 
-echo "== typecheck and import cycles"
+echo "== typecheck and module boundaries"
 npm run --silent lint || { status=1; failed=$((failed + 1)); }
 
 echo "== vitest on Node $(node --version)"

@@ -1,0 +1,123 @@
+// Module boundaries of src/ (`npm run lint`). MAY_IMPORT is docs/architecture.md's module table,
+// row for row: each folder under src/ (and each wiring file) may import only the modules its row
+// names. test/unit/lint/module-table.test.ts fails when the two differ, so change both together.
+// Node builtins and npm packages are always allowed; type-only imports count (tsPreCompilationDeps).
+
+/** @type {Record<string, string[] | 'everything'>} */
+const MAY_IMPORT = {
+  'config/': [],
+  'errors/': [],
+  'logging/': [],
+  'embedded/': ['errors/'],
+  'executors/': ['errors/'],
+  'registry/': [],
+  'variables/': [],
+  'gitlab/': [],
+  'webhooks/': ['triggers/', 'logging/'],
+  'triggers/': ['webhooks/'],
+  'queues/': [],
+  'runs/': ['triggers/', 'logging/', 'pipeline/'],
+  'pipeline/': ['triggers/', 'config/'],
+  'git/': [],
+  'caches/': ['pipeline/'],
+  'reports/': ['pipeline/', 'runs/'],
+  'sonar/': [],
+  'images/': ['executors/', 'git/', 'pipeline/', 'registry/'],
+  'notify/': ['gitlab/', 'runs/', 'logging/'],
+  'jobs/': ['config/', 'executors/', 'git/', 'gitlab/', 'logging/', 'notify/', 'pipeline/', 'queues/', 'runs/', 'triggers/', 'variables/'],
+  'scheduler/': ['runs/', 'queues/', 'pipeline/', 'notify/', 'jobs/'],
+  'planner/': ['pipeline/', 'runs/', 'triggers/', 'gitlab/', 'jobs/', 'scheduler/', 'errors/'],
+  'build-queue/': ['caches/', 'errors/', 'executors/', 'git/', 'images/', 'jobs/', 'logging/', 'pipeline/', 'registry/', 'reports/', 'runs/', 'scheduler/', 'sonar/'],
+  'deploy/': ['config/', 'errors/', 'executors/', 'jobs/', 'pipeline/', 'runs/', 'scheduler/'],
+  'http/': ['webhooks/', 'runs/', 'triggers/', 'pipeline/', 'gitlab/', 'variables/', 'logging/'],
+  'standins/': [],
+  'cli/': ['pipeline/', 'runs/', 'config/', 'standins/', 'slipway.ts', 'shutdown.ts', 'main.ts'],
+  'roles/': 'everything',
+  'slipway.ts': 'everything',
+  'main.ts': 'everything',
+  'shutdown.ts': 'everything',
+  'api-token.ts': 'everything',
+};
+
+const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+// `config/` → everything under src/config/; `slipway.ts` → that one file.
+const pathOf = (module) => `^src/${escape(module)}${module.endsWith('/') ? '' : '$'}`;
+const anyOf = (modules) => (modules.length === 0 ? [] : [`(${modules.map(pathOf).join('|')})`]);
+const MODULES = Object.keys(MAY_IMPORT);
+const allowedText = (list) => (list.length === 0 ? 'nothing else in src/' : `only ${list.join(', ')}`);
+
+// One rule per row that does not say "everything": from the module to any other module of src/ it
+// does not name. Imports of standins/ are left to their own rule below, so a product module
+// importing a stand-in is reported once, with the reason.
+const boundaryRules = Object.entries(MAY_IMPORT)
+  .filter(([, allowed]) => allowed !== 'everything')
+  .map(([module, allowed]) => ({
+    name: `boundary-${module.replace(/\/$/, '').replace(/\./g, '-')}`,
+    severity: 'error',
+    comment: `${module} may import ${allowedText(allowed)} (docs/architecture.md, module table), plus node builtins and npm packages`,
+    from: { path: pathOf(module) },
+    to: { path: '^src/', pathNot: [...anyOf([module, ...allowed]), pathOf('standins/')] },
+  }));
+
+// Who may import standins/ follows from the table too: the rows naming it or saying "everything".
+const standinUsers = MODULES.filter((m) => MAY_IMPORT[m] === 'everything' || MAY_IMPORT[m].includes('standins/'));
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    ...boundaryRules,
+    {
+      name: 'standins-only-in-demo-and-wiring',
+      severity: 'error',
+      comment: `only ${standinUsers.join(', ')} may import standins/: the stand-ins replace GitLab, Harbor and SonarQube for the demo and the tests; product code talks to the real services`,
+      from: { path: '^src/', pathNot: [...anyOf(['standins/', ...standinUsers])] },
+      to: { path: pathOf('standins/') },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'import cycles are not allowed in src/ (type-only imports count): imports run one way, see docs/architecture.md',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'src-not-test',
+      severity: 'error',
+      comment: 'src/ may not import test/: product code must not depend on test helpers (stand-ins the demo needs live in src/standins/)',
+      from: { path: '^src/' },
+      to: { path: '^test/' },
+    },
+    {
+      // An import dependency-cruiser cannot follow escapes every rule above; tsc runs first, so this
+      // only fires when the two resolve differently.
+      name: 'not-to-unresolvable-local',
+      severity: 'error',
+      comment: 'a relative import in src/ that dependency-cruiser cannot resolve would skip the boundary rules: point it at an existing file (`.js` for a `.ts` file)',
+      from: { path: '^src/' },
+      to: { couldNotResolve: true, path: '^\\.' },
+    },
+    {
+      name: 'module-not-in-table',
+      severity: 'error',
+      comment: `every folder and file directly under src/ is a module with a row in docs/architecture.md's module table (and MAY_IMPORT in .dependency-cruiser.cjs); known: ${MODULES.join(', ')}`,
+      from: { path: '^src/', pathNot: anyOf(MODULES) },
+      to: {},
+    },
+    {
+      name: 'import-of-module-not-in-table',
+      severity: 'error',
+      comment: `every folder and file directly under src/ is a module with a row in docs/architecture.md's module table (and MAY_IMPORT in .dependency-cruiser.cjs); known: ${MODULES.join(', ')}`,
+      from: { path: '^src/' },
+      to: { path: '^src/', pathNot: anyOf(MODULES) },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    // `import type` vanishes at run time but still couples modules: it counts.
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};
+// For test/unit/lint/module-table.test.ts; not enumerable, so dependency-cruiser's config schema
+// (no additional properties) does not see it.
+Object.defineProperty(module.exports, 'MAY_IMPORT', { value: MAY_IMPORT, enumerable: false });
