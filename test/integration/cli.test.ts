@@ -36,7 +36,7 @@ deploy:
     pre: { port: 18080 }
 `;
 
-describe('slipway validate and plan (processes)', () => {
+describe('slipway validate, plan, --help and --version (processes)', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'slipway-cli-'));
   beforeAll(() => {
     mkdirSync(path.join(dir, 'ci'));
@@ -94,18 +94,71 @@ describe('slipway validate and plan (processes)', () => {
     expect(plan.skipped).toEqual([]);
   });
 
-  it('plan: exit 2 for bad arguments, 1 for an invalid file', async () => {
+  it('plan: exit 2 for bad arguments (commander\'s message, then the usage, on stderr), 1 for an invalid file', async () => {
     const [badEvent, unknownFlag, invalid] = await Promise.all([
       slipway(['plan', '--event', 'deploy'], dir),
       slipway(['plan', '--evnt', 'mr'], dir),
       slipway(['plan', 'broken.yml'], dir),
     ]);
     expect(badEvent.code).toBe(2);
-    expect(badEvent.stderr).toContain('slipway: --event must be merge, mr, push, tag or manual\nusage: slipway plan');
+    expect(badEvent.stderr).toMatch(/^error: option '--event <event>' argument 'deploy' is invalid\. Allowed choices are merge, mr, push, tag, manual\.\n\nUsage: slipway plan /);
     expect(unknownFlag.code).toBe(2);
-    expect(unknownFlag.stderr).toMatch(/^slipway: Unknown option '--evnt'/);
+    expect(unknownFlag.stderr).toMatch(/^error: unknown option '--evnt'\n\(Did you mean --event\?\)/);
+    expect(unknownFlag.stdout).toBe('');
     expect(invalid.code).toBe(1);
     expect(invalid.stderr).toContain("broken.yml:4:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?");
     expect(invalid.stdout).toBe('');
+  });
+
+  it('validate --json: one JSON object on stdout with the same exit codes (0 valid, 1 invalid, 2 unreadable)', async () => {
+    const [valid, invalid, remote, missing] = await Promise.all([
+      slipway(['validate', '--json'], dir),
+      slipway(['validate', 'broken.yml', '--json'], dir),
+      slipway(['validate', '--json', 'remote.yml'], dir),
+      slipway(['validate', '--json', 'nope.yml'], dir),
+    ]);
+    expect(valid.code).toBe(0);
+    expect(valid.stderr).toBe('');
+    expect(JSON.parse(valid.stdout)).toEqual({
+      file: '.slipway.yml', valid: true, problems: [], jobs: ['lint', 'node-test', 'docs'], includes: ['ci/lint.yml', 'template node'], notChecked: [],
+    });
+
+    expect(invalid.code).toBe(1);
+    const report = JSON.parse(invalid.stdout) as { valid: boolean; problems: Array<{ file: string; line: number; column: number; message: string }> };
+    expect(report).toMatchObject({ file: 'broken.yml', valid: false, jobs: [], includes: [], notChecked: [] });
+    expect(report.problems).toContainEqual({ file: 'broken.yml', line: 4, column: 3, message: "unknown key 'scirpt' in job 'unit' — did you mean 'script'?" });
+    expect(report.problems).toContainEqual({ file: 'ci/bad.yml', line: 2, column: 3, message: "unknown key 'imgae' in job 'lint' — did you mean 'image'?" });
+
+    expect(remote.code).toBe(0);
+    expect(JSON.parse(remote.stdout)).toMatchObject({ valid: true, jobs: ['unit'], notChecked: ['platform/ci:security.yml@v2'] });
+
+    expect(missing).toMatchObject({ code: 2, stdout: '' });
+    expect(missing.stderr).toMatch(/^slipway: cannot read nope\.yml: ENOENT/);
+  });
+
+  it('plan --json for an invalid file: { problems } on stdout, exit 1', async () => {
+    const r = await slipway(['plan', 'broken.yml', '--json'], dir);
+    expect(r.code).toBe(1);
+    const body = JSON.parse(r.stdout) as { problems: unknown[] };
+    expect(Object.keys(body)).toEqual(['problems']);
+    expect(body.problems).toContainEqual({ file: 'broken.yml', line: 4, column: 3, message: "unknown key 'scirpt' in job 'unit' — did you mean 'script'?" });
+  });
+
+  it('--help, plan --help, --version and an unknown command through the real process', async () => {
+    const [help, planHelp, version, unknown] = await Promise.all([
+      slipway(['--help'], dir),
+      slipway(['plan', '--help'], dir),
+      slipway(['--version'], dir),
+      slipway(['deploy'], dir),
+    ]);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toMatch(/^Usage: slipway \[options\] \[command\]/);
+    for (const name of ['demo', 'validate', 'plan', 'server']) expect(help.stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    expect(planHelp).toMatchObject({ code: 0, stderr: '' });
+    expect(planHelp.stdout).toMatch(/^Usage: slipway plan \[options\] \[file\]/);
+    expect(version).toMatchObject({ code: 0, stderr: '' });
+    expect(version.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
+    expect(unknown).toMatchObject({ code: 2, stdout: '' });
+    expect(unknown.stderr).toMatch(/^error: unknown command 'deploy'/);
   });
 });

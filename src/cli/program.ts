@@ -1,0 +1,120 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { packageRoot } from '../config/paths.js';
+import { PLAN_EVENTS, planCommand, validateCommand, type PlanOptions } from './plan.js';
+
+/** Where the CLI writes; the real process passes its streams, tests pass buffers. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** The demo keeps Slipway running after the run only in a terminal. */
+  isTTY: boolean;
+}
+
+/** Exit codes every command shares; a command's own meaning of 1 is in its help. */
+export const EXIT_USAGE = 2;
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function collectVar(raw: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const eq = raw.indexOf('=');
+  const name = eq > 0 ? raw.slice(0, eq) : '';
+  if (!VAR_NAME.test(name)) throw new InvalidArgumentError('expected NAME=VALUE, NAME made of letters, digits and _');
+  return { ...(previous ?? {}), [name]: raw.slice(eq + 1) };
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+/**
+ * The `slipway` command tree. Actions report their exit code through `setExit` rather than exiting,
+ * so the same program runs in the real process and in tests.
+ */
+export function createProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const out = (line: string) => io.stdout(`${line}\n`);
+  const err = (line: string) => io.stderr(`${line}\n`);
+  const program = new Command('slipway')
+    .description('Slipway, a CI/CD engine driven by GitLab webhooks')
+    .version(version(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command')
+    // Set before the subcommands are added: each copies these settings.
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .exitOverride()
+    .showHelpAfterError()
+    .addHelpText('after', '\nExit codes: 2 for an unknown command or option or a bad value; `slipway <command> --help` gives the rest.');
+
+  program
+    .command('demo')
+    .description('a GitLab merge flowing to a running service, on this machine')
+    .option('--exit', 'stop Slipway when the run ends (in a terminal it keeps running so the run page works)')
+    .addHelpText('after', '\nExit codes: 0 the run succeeded and the service answers, 1 otherwise.')
+    .action(async (opts: { exit?: boolean }) => {
+      const { runDemo } = await import('./demo.js');
+      setExit(await runDemo({ keepRunning: !opts.exit && io.isTTY }));
+    });
+
+  program
+    .command('validate')
+    .description('check a pipeline file with its local includes (project includes are not read offline)')
+    .argument('[file]', 'the pipeline file', '.slipway.yml')
+    .option('--json', 'print the result as one JSON object: { file, valid, problems, jobs, includes, notChecked }')
+    .addHelpText('after', '\nExit codes: 0 valid, 1 invalid, 2 bad usage or the file cannot be read.')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      setExit(await validateCommand(file, { json: opts.json === true }, out, err));
+    });
+
+  program
+    .command('plan')
+    .description('which jobs would run for an event, in order, and the rule that skipped each other job')
+    .argument('[file]', 'the pipeline file', '.slipway.yml')
+    .addOption(new Option('--event <event>', 'the event to plan for').choices(PLAN_EVENTS).default('merge'))
+    .option('--ref <name>', 'the branch or tag (default: main; feature for mr; v0.0.0 for tag)')
+    .option('--target <branch>', 'the merge request target branch')
+    .option('--changed <path>', 'a changed file, for rules: changes (repeatable; none given = diff unknown)', collect)
+    .option('--var <NAME=VALUE>', 'a variable for rules: if (repeatable)', collectVar)
+    .option('--json', 'print the plan as JSON (an invalid file: { problems })')
+    .addHelpText('after', '\nExit codes: 0 planned, 1 invalid file, 2 bad usage or the file cannot be read.')
+    .action(async (file: string, opts: PlanOptions) => {
+      setExit(await planCommand(file, opts, out, err));
+    });
+
+  program
+    .command('server')
+    .description('run Slipway (every role in one process unless SLIPWAY_ROLES says otherwise; same as src/main.ts)')
+    .addHelpText('after', '\nSettings come from the environment (docs/configuration.md); a bad one exits 2 with every problem listed.')
+    .action(async () => {
+      const { main } = await import('../main.js');
+      await main();
+      // Runs until a signal; the shutdown handler exits the process.
+      await new Promise<never>(() => undefined);
+    });
+
+  return program;
+}
+
+/** Runs `slipway` with these arguments (without node and script) and answers the exit code. */
+export async function runCli(args: readonly string[], io: CliIo): Promise<number> {
+  let code = 0;
+  const program = createProgram(io, (c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    // --help, --version, `help`: 0. A bare `slipway` prints the help on stderr and exits 0, as it
+    // always has. Everything else commander rejects (unknown command or option, missing or bad
+    // value, extra arguments) is a usage error: 2, never 1, which means "invalid file" here.
+    if (e.exitCode === 0 || (args.length === 0 && e.code === 'commander.help')) return 0;
+    return EXIT_USAGE;
+  }
+  return code;
+}
