@@ -24,6 +24,10 @@ export function runKeys(prefix: string) {
     latestOnRef: (req: Pick<PipelineRequest, 'project' | 'event' | 'ref' | 'mergeRequest'>) => `${prefix}:latest:${req.project.id}:${pipelineRef(req)}`,
     /** Set when a run is canceled; running jobs poll it and stop their containers. */
     cancel: (runId: string) => `${prefix}:cancel:${runId}`,
+    /** An image pushed for a build fingerprint (commit + build settings): later runs reuse it. */
+    builtImage: (projectId: number, fingerprint: string) => `${prefix}:image:${projectId}:${fingerprint}`,
+    /** One build per fingerprint at a time: a second run waits, then reuses the first one's image. */
+    imageSlots: (projectId: number, fingerprint: string) => `${prefix}:slots:image:${projectId}:${fingerprint}`,
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
   };
 }
