@@ -17,6 +17,7 @@ import { withExtraFile } from '../images/tar-add-file.js';
 import { filterContext, parseDockerignore } from '../images/dockerignore.js';
 import { readFileAt } from '../git/git-export.js';
 import { mirrorFor } from '../jobs/work-tree.js';
+import { recordBuiltImage, reuseBuiltImage } from './image-reuse.js';
 
 const TEMPLATE_DOCKERFILE = '.slipway.Dockerfile';
 const HARBOR_TIMEOUT_MS = 30_000;
@@ -27,7 +28,7 @@ const CACHE_PULL_TIMEOUT_MS = 5 * 60_000;
  * builder from `git archive`; no checkout either way), tag by short SHA plus the
  * branch and extra tags, push, and record the digest that deploys will use.
  */
-export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedImageJob): Promise<JobOutcome> {
+export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedImageJob, fingerprint?: string): Promise<JobOutcome> {
   const { store, reporter, config } = ctx;
   const repository = `${config.registry.host}/${job.build.image}`;
   const tags = [...new Set([
@@ -49,6 +50,15 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
         image: job.build.image, tags, timeoutMs: HARBOR_TIMEOUT_MS, onLog,
       });
       if (!verdict.ok) return { phase: 'failed', reason: verdict.reason };
+    }
+    if (fingerprint) {
+      // The same commit built with the same settings by another run (the branch's push, then its
+      // merge request): tag that image for this run instead of building it twice.
+      const reused = await reuseBuiltImage(ctx, { projectId: run.request.project.id, fingerprint, image: job.build.image, tags, onLog });
+      if (reused) {
+        await store.setImage(run.id, { repository, tags, digest: reused.digest, ref: `${repository}@${reused.digest}` });
+        return { phase: 'success', reason: `reused from run ${reused.runId}: ${repository}@${reused.digest}` };
+      }
     }
     const mirrorDir = await mirrorFor(ctx, run);
     const subdir = job.build.context && job.build.context !== '.' ? job.build.context : undefined;
@@ -89,6 +99,7 @@ export async function runImageJob(ctx: JobContext, run: RunRecord, job: PlannedI
     const { digest } = await pushImage(ctx.docker, { image: repository, tag: primary, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
     for (const tag of others) await pushImage(ctx.docker, { image: repository, tag, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
     await store.setImage(run.id, { repository, tags, digest, ref: `${repository}@${digest}` });
+    if (fingerprint) await recordBuiltImage(ctx, run.request.project.id, fingerprint, { runId: run.id, digest });
     return { phase: 'success', reason: `pushed ${repository}@${digest}` };
   } catch (err) {
     return { phase: 'failed', reason: `image build or push failed: ${messageOf(err)}` };

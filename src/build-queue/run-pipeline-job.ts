@@ -8,6 +8,7 @@ import { watchCancel } from '../scheduler/cancel.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import { ImageNotFoundError } from '../executors/docker-errors.js';
 import { messageOf, PermanentError } from '../errors/errors.js';
+import { imageFingerprint } from './image-reuse.js';
 import { runImageJob } from './run-image-job.js';
 import { runScriptJob } from './run-script-job.js';
 import { runSonarJob } from './run-sonar-job.js';
@@ -41,7 +42,8 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
     return { done: false, reason, retryInMs: AFFINITY_RETRY_MS };
   }
   const holder = `${runId}:${jobName}`;
-  const slots = slotsFor(ctx, run, job);
+  const fingerprint = job.kind === 'image' ? await imageFingerprint(ctx, run, job) : undefined;
+  const slots = slotsFor(ctx, run, job, fingerprint);
   const got = await acquireSlots(ctx.redis, holder, slots, job.timeoutMs + 10 * 60_000);
   if (!got.ok) {
     if (record.status.reason !== got.reason) await ctx.store.updateJob(runId, jobName, 'queued', got.reason);
@@ -53,7 +55,7 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
     outcome = job.kind === 'script'
       ? await runScriptJob(ctx, run, job, cancel.signal)
       : job.kind === 'image'
-        ? await runImageJob(ctx, run, job)
+        ? await runImageJob(ctx, run, job, fingerprint)
         : await runSonarJob(ctx, run, job, cancel.signal);
   } catch (err) {
     // Retrying cannot bring a missing image or a bad setting into being: fail the job now.
@@ -69,11 +71,15 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
   return { done: true };
 }
 
-function slotsFor(ctx: JobContext, run: RunRecord, job: PlannedJob): SlotRequest[] {
+function slotsFor(ctx: JobContext, run: RunRecord, job: PlannedJob, imageFingerprint: string | undefined): SlotRequest[] {
   const { limits } = ctx.config;
   const { keys } = ctx.store;
   const project = run.request.project;
   const slots: SlotRequest[] = [];
+  if (imageFingerprint) {
+    // Taken first: a run waiting for the same image holds no build slot meanwhile.
+    slots.push({ key: keys.imageSlots(project.id, imageFingerprint), limit: 1, describe: () => `another run is building this image (same commit and build settings); it will be reused` });
+  }
   if (job.resourceGroup) {
     slots.push({ key: keys.groupSlots(project.id, job.resourceGroup), limit: 1, describe: () => `resource group ${job.resourceGroup} is busy` });
   }

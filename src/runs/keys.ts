@@ -1,3 +1,5 @@
+import { pipelineRef, type PipelineRequest } from '../triggers/types.js';
+
 /** Every Redis key Slipway writes outside BullMQ, in one place. */
 export function runKeys(prefix: string) {
   return {
@@ -14,10 +16,18 @@ export function runKeys(prefix: string) {
     projectSlots: (projectId: number) => `${prefix}:slots:project:${projectId}`,
     globalSlots: `${prefix}:slots:global`,
     groupSlots: (projectId: number, group: string) => `${prefix}:slots:group:${projectId}:${group}`,
-    /** The newest run for a project's ref: older ones are auto-canceled. */
-    latestOnRef: (projectId: number, ref: string) => `${prefix}:latest:${projectId}:${ref}`,
+    /**
+     * The newest run for a project's pipeline ref: older ones are auto-canceled. By the pipeline
+     * ref (refs/heads/x, refs/merge-requests/7/head), so a merge request's pipeline and its
+     * branch's never cancel each other, as in GitLab.
+     */
+    latestOnRef: (req: Pick<PipelineRequest, 'project' | 'event' | 'ref' | 'mergeRequest'>) => `${prefix}:latest:${req.project.id}:${pipelineRef(req)}`,
     /** Set when a run is canceled; running jobs poll it and stop their containers. */
     cancel: (runId: string) => `${prefix}:cancel:${runId}`,
+    /** An image pushed for a build fingerprint (commit + build settings): later runs reuse it. */
+    builtImage: (projectId: number, fingerprint: string) => `${prefix}:image:${projectId}:${fingerprint}`,
+    /** One build per fingerprint at a time: a second run waits, then reuses the first one's image. */
+    imageSlots: (projectId: number, fingerprint: string) => `${prefix}:slots:image:${projectId}:${fingerprint}`,
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
   };
 }

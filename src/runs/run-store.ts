@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { PipelineRequest } from '../triggers/types.js';
-import { coveringKinds } from '../triggers/classify.js';
+import { coveringTriggerKeys } from '../triggers/classify.js';
 import type { Masker } from '../logging/mask.js';
 import { ACCEPT_SCRIPT } from './accept-script.js';
 import { runKeys, type RunKeys } from './keys.js';
@@ -38,7 +38,7 @@ export class RunStore {
     const core: Core = { id, request, deliveryId, createdAt: now.toISOString() };
     const status: PhaseStatus<RunPhase> = { phase: 'received', reason: 'waiting for the planner', at: now.toISOString() };
     const k = this.keys;
-    const triggerKeys = coveringKinds(request).map((kind) => k.trigger(`${request.project.id}:${request.sha}:${kind}`));
+    const triggerKeys = coveringTriggerKeys(request).map((key) => k.trigger(key));
     const reply = (await this.redis.eval(
       ACCEPT_SCRIPT,
       5 + triggerKeys.length,

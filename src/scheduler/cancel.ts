@@ -42,7 +42,7 @@ export function watchCancel(redis: Redis, key: string, outer?: AbortSignal): { s
  */
 export async function cancelSuperseded(ctx: JobContext, newer: RunRecord): Promise<string | undefined> {
   const { store } = ctx;
-  const key = store.keys.latestOnRef(newer.request.project.id, newer.request.ref);
+  const key = store.keys.latestOnRef(newer.request);
   const previous = await ctx.redis.getset(key, newer.id);
   await ctx.redis.pexpire(key, 30 * 24 * 3600 * 1000);
   if (!previous || previous === newer.id) return undefined;

@@ -1,5 +1,5 @@
 import type { GitlabEvent, MergeRequestHook, PushHook, TagPushHook } from '../webhooks/events.js';
-import type { Ignored, PipelineRequest, ProjectRef, TriggerDecision } from './types.js';
+import { triggerKey, type Ignored, type PipelineRequest, type ProjectRef, type TriggerDecision } from './types.js';
 
 const ZERO_SHA = '0000000000000000000000000000000000000000';
 
@@ -85,7 +85,11 @@ export function classify(event: GitlabEvent): TriggerDecision {
   }
 }
 
-/** Pushes to a branch a full pipeline already covers at this SHA join that pipeline. */
-export function coveringKinds(req: PipelineRequest): PipelineRequest['kind'][] {
-  return req.kind === 'ci' ? ['ci', 'full'] : [req.kind];
+/**
+ * The trigger keys of the pipelines that would cover this request: its own, and for CI requests
+ * the full pipeline of the same SHA and ref (the push a merge causes joins the merge's pipeline).
+ */
+export function coveringTriggerKeys(req: PipelineRequest): string[] {
+  const kinds: PipelineRequest['kind'][] = req.kind === 'ci' ? ['ci', 'full'] : [req.kind];
+  return kinds.map((kind) => triggerKey(req, kind));
 }

@@ -35,7 +35,22 @@ export function isIgnored(d: TriggerDecision): d is Ignored {
   return 'ignored' in d;
 }
 
-/** Two events for one project, SHA and kind make one pipeline (a merge and the push it causes). */
-export function triggerKey(req: PipelineRequest): string {
-  return `${req.project.id}:${req.sha}:${req.kind}`;
+/**
+ * The ref a pipeline runs for, as GitLab names it: a merge request's pipeline runs for
+ * refs/merge-requests/<iid>/head, not for its source branch, so it is a pipeline of its own beside
+ * the branch's; a merge runs for its target branch (where the push it causes lands).
+ */
+export function pipelineRef(req: Pick<PipelineRequest, 'event' | 'ref' | 'mergeRequest'>): string {
+  if (req.event === 'mr' && req.mergeRequest) return `refs/merge-requests/${req.mergeRequest.iid}/head`;
+  if (req.event === 'tag') return `refs/tags/${req.ref}`;
+  return `refs/heads/${req.ref}`;
+}
+
+/**
+ * A pipeline's identity: project, SHA, kind and ref. Two events with one identity make one pipeline
+ * (a merge and the push it causes; a merge request reopened at the same commit); the same SHA on
+ * another branch, or in a merge request, is another pipeline, as in GitLab.
+ */
+export function triggerKey(req: PipelineRequest, kind: PipelineKind = req.kind): string {
+  return `${req.project.id}:${req.sha}:${kind}:${pipelineRef(req)}`;
 }

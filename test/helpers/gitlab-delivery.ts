@@ -50,3 +50,30 @@ export function mergeEvent(opts: { projectId: number; path: string; sha: string;
   };
   return body;
 }
+
+/** A push in GitLab's real shape (the captured fixture), pointed at one of our projects. */
+export function pushEvent(opts: { projectId: number; path: string; sha: string; branch: string; before?: string }): Record<string, unknown> {
+  const body = fixture('push-hook.json');
+  return Object.assign(body, {
+    ref: `refs/heads/${opts.branch}`, before: opts.before ?? '0'.repeat(40), after: opts.sha, checkout_sha: opts.sha,
+    project: { ...(body['project'] as object), id: opts.projectId, path_with_namespace: opts.path, default_branch: 'main' },
+  });
+}
+
+/** A merge request opened (GitLab's captured `open` payload), pointed at one of our projects. */
+export function openMergeRequestEvent(opts: { projectId: number; path: string; sha: string; iid: number; sourceBranch: string; targetBranch?: string; title?: string }): Record<string, unknown> {
+  const body = fixture('merge-request-hook-open.json') as { project: Record<string, unknown>; object_attributes: Record<string, unknown> };
+  body.project = { ...body.project, id: opts.projectId, path_with_namespace: opts.path, default_branch: opts.targetBranch ?? 'main' };
+  body.object_attributes = {
+    ...body.object_attributes,
+    action: 'open',
+    iid: opts.iid,
+    source_project_id: opts.projectId,
+    target_project_id: opts.projectId,
+    source_branch: opts.sourceBranch,
+    target_branch: opts.targetBranch ?? 'main',
+    title: opts.title ?? 'Add greeting',
+    last_commit: { ...(body.object_attributes['last_commit'] as object), id: opts.sha },
+  };
+  return body;
+}

@@ -1,4 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDelivery } from '../../src/webhooks/verify-signature.js';
 import type { RunRecord } from '../../src/runs/types.js';
@@ -55,22 +58,50 @@ describe('webhook: bad input gets a clear answer and nothing accepted is lost', 
     expect(res.json).toEqual({ ignored: "event 'Wiki Page Hook' is not handled" });
   });
 
-  it('makes one pipeline of the same delivery sent twice', async () => {
+  // Each test below varies the commit (or clears the trigger keys), so the project+SHA+kind+ref
+  // trigger key cannot dedupe for it: only the delivery key (Idempotency-Key, else the body's hash) can.
+  const pushAt = (sha: string) => {
+    const body = fixture('push-hook.json') as Record<string, unknown>;
+    return Object.assign(body, { checkout_sha: sha, after: sha });
+  };
+  const sha = () => randomBytes(20).toString('hex');
+  /** What 30 days do to the trigger keys (their TTL), while the delivery key is still kept. */
+  const expireTriggerKeys = async () => {
+    const redis = new Redis({ path: path.join(h.dataDir, 'redis', 'redis.sock') });
+    try {
+      const keys = await redis.keys(`${h.config.redisPrefix}:trigger:*`);
+      expect(keys.length).toBeGreaterThan(0);
+      await redis.del(...keys);
+    } finally {
+      redis.disconnect();
+    }
+  };
+
+  it('makes one pipeline of one Idempotency-Key, even when the resent body differs', async () => {
+    const before = await runCount();
+    const key = randomUUID();
+    const first = await deliver(h.url, 'Push Hook', pushAt(sha()), WEBHOOK_SECRET, { idempotencyKey: key });
+    const again = await deliver(h.url, 'Push Hook', pushAt(sha()), WEBHOOK_SECRET, { idempotencyKey: key });
+    expect(first.status).toBe(202);
+    expect(again).toEqual({ status: 202, json: { duplicateOf: first.json['runId'] } });
+    expect(await runCount()).toBe(before + 1);
+  });
+
+  it('makes one pipeline of a delivery resent after its trigger keys expired', async () => {
     const key = randomUUID();
     const body = fixture('merge-request-hook-open.json');
     const first = await deliver(h.url, 'Merge Request Hook', body, WEBHOOK_SECRET, { idempotencyKey: key });
-    const again = await deliver(h.url, 'Merge Request Hook', body, WEBHOOK_SECRET, { idempotencyKey: key });
     expect(first.status).toBe(202);
+    await expireTriggerKeys();
+    const again = await deliver(h.url, 'Merge Request Hook', body, WEBHOOK_SECRET, { idempotencyKey: key });
     expect(again).toEqual({ status: 202, json: { duplicateOf: first.json['runId'] } });
   });
 
   it('makes one pipeline of ten concurrent copies of one delivery', async () => {
     const before = await runCount();
     const key = randomUUID();
-    const body = fixture('push-hook.json') as Record<string, unknown>;
-    body['checkout_sha'] = 'd'.repeat(40);
-    body['after'] = 'd'.repeat(40);
-    const answers = await Promise.all(Array.from({ length: 10 }, () => deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET, { idempotencyKey: key })));
+    // Ten bodies with ten commits: ten trigger keys, one delivery key.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => deliver(h.url, 'Push Hook', pushAt(sha()), WEBHOOK_SECRET, { idempotencyKey: key })));
     expect(answers.every((a) => a.status === 202)).toBe(true);
     const created = answers.filter((a) => 'runId' in a.json);
     expect(created).toHaveLength(1);
@@ -78,11 +109,11 @@ describe('webhook: bad input gets a clear answer and nothing accepted is lost', 
     expect(await runCount()).toBe(before + 1);
   });
 
-  it('dedupes resends from an older GitLab without Idempotency-Key by the body', async () => {
-    const body = fixture('push-hook.json') as Record<string, unknown>;
-    body['checkout_sha'] = 'e'.repeat(40);
-    body['after'] = 'e'.repeat(40);
+  it('dedupes resends from an older GitLab without Idempotency-Key by the body, after the trigger keys expired too', async () => {
+    const body = pushAt(sha());
     const first = await deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET, { idempotencyKey: null });
+    expect(first.status).toBe(202);
+    await expireTriggerKeys();
     const again = await deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET, { idempotencyKey: null });
     expect(again.json).toEqual({ duplicateOf: first.json['runId'] });
   });
@@ -129,6 +160,18 @@ describe('webhook: Standard Webhooks signatures', () => {
   it('accepts a correctly signed delivery', async () => {
     const res = await send(JSON.stringify(fixture('push-hook.json')), { id: randomUUID(), ts: now() });
     expect(res.status).toBe(202);
+  });
+
+  it('accepts a delivery signed by the independent standardwebhooks package', async () => {
+    const body = JSON.stringify(fixture('push-hook.json'));
+    const id = `msg_${randomUUID()}`;
+    const ts = now();
+    const signature = new Webhook(signingSecret).sign(id, new Date(ts * 1000), body);
+    const res = await send(body, { id, ts, signature });
+    expect(res.status).toBe(202);
+    // The same package's signature for another body is refused.
+    const forged = await send(body.replace('master', 'evil'), { id, ts, signature });
+    expect(forged).toEqual({ status: 401, json: { error: 'webhook-signature does not match the body' } });
   });
 
   it('refuses a body changed after signing', async () => {

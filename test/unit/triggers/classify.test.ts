@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classify } from '../../../src/triggers/classify.js';
+import { classify, coveringTriggerKeys } from '../../../src/triggers/classify.js';
+import { pipelineRef, triggerKey } from '../../../src/triggers/types.js';
 import { parseEvent } from '../../../src/webhooks/events.js';
 import { fixture } from '../../helpers/gitlab-delivery.js';
 
@@ -45,5 +46,34 @@ describe('classify', () => {
     tag['after'] = '0'.repeat(40);
     tag['checkout_sha'] = null;
     expect(decide('Tag Push Hook', tag)).toEqual({ ignored: 'tag deleted' });
+  });
+});
+
+describe('trigger keys: a pipeline is project + SHA + kind + ref', () => {
+  const request = (event: string, body: Record<string, unknown>) => {
+    const d = decide(event, body);
+    if ('ignored' in d) throw new Error(d.ignored);
+    return d;
+  };
+  const sha = 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7';
+  const push = (branch: string) => request('Push Hook', { ...fixture('push-hook.json'), project: fixture('merge-request-hook-open.json')['project'], ref: `refs/heads/${branch}`, after: sha, checkout_sha: sha });
+  const opened = () => request('Merge Request Hook', fixture('merge-request-hook-open.json'));
+
+  it('a merge request runs for refs/merge-requests/<iid>/head, its branch push for refs/heads/<branch>', () => {
+    expect(pipelineRef(opened())).toBe('refs/merge-requests/1/head');
+    expect(pipelineRef(push('ms-viewport'))).toBe('refs/heads/ms-viewport');
+  });
+
+  it('the MR and the push of its branch at one SHA are two pipelines; so are two branches', () => {
+    expect(opened().sha).toBe(sha);
+    expect(coveringTriggerKeys(push('ms-viewport'))).not.toContain(triggerKey(opened()));
+    expect(coveringTriggerKeys(push('release-1'))).not.toContain(triggerKey(push('ms-viewport')));
+    expect(coveringTriggerKeys(push('ms-viewport'))).toContain(triggerKey(push('ms-viewport')));
+  });
+
+  it('the push a merge causes on the target branch is covered by the merge', () => {
+    const merge = request('Merge Request Hook', fixture('merge-request-hook-merge.json'));
+    const pushed = request('Push Hook', { ...fixture('push-hook.json'), project: fixture('merge-request-hook-merge.json')['project'], ref: 'refs/heads/master', after: merge.sha, checkout_sha: merge.sha });
+    expect(coveringTriggerKeys(pushed)).toContain(triggerKey(merge));
   });
 });
