@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { childElements, parseXml, textOf, XmlError, type XmlElement } from './xml-lite.js';
+import { childElements, parseXml, textOf, XmlError, type XmlElement } from './xml.js';
 
 export interface TestFailure {
   suite: string;

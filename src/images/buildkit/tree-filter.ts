@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { isIgnored, parseDockerignore, type IgnoreRule } from '../dockerignore.js';
+import { parseDockerignore, type IgnoreRules } from '../dockerignore.js';
 import type { TreeEntry } from './git-tree.js';
 
 /**
@@ -10,8 +10,8 @@ import type { TreeEntry } from './git-tree.js';
  */
 export function selectEntries(entries: readonly TreeEntry[], opts: { include?: readonly string[]; exclude?: readonly string[] }): TreeEntry[] {
   const include = opts.include && opts.include.length > 0 ? parseDockerignore(opts.include.join('\n')) : undefined;
-  const exclude = opts.exclude && opts.exclude.length > 0 ? parseDockerignore(opts.exclude.join('\n')) : [];
-  if (!include && exclude.length === 0) return [...entries];
+  const exclude = opts.exclude && opts.exclude.length > 0 ? parseDockerignore(opts.exclude.join('\n')) : undefined;
+  if (!include && (!exclude || exclude.length === 0)) return [...entries];
   const keep = new Set<string>();
   for (const e of entries) {
     if (!wanted(e.path, include, exclude)) continue;
@@ -22,10 +22,10 @@ export function selectEntries(entries: readonly TreeEntry[], opts: { include?: r
   return entries.filter((e) => keep.has(e.path));
 }
 
-function wanted(path: string, include: readonly IgnoreRule[] | undefined, exclude: readonly IgnoreRule[]): boolean {
+function wanted(path: string, include: IgnoreRules | undefined, exclude: IgnoreRules | undefined): boolean {
   // An include rule "matches" like an ignore rule: the path itself or anything under it.
-  if (include && !isIgnored(include, path)) return false;
-  return !isIgnored(exclude, path);
+  if (include && !include.ignores(path)) return false;
+  return !exclude?.ignores(path);
 }
 
 /**

@@ -1,3 +1,5 @@
+// Test-only reference: the hand-written XML reader Slipway used before fast-xml-parser (src/reports/xml.ts).
+// Kept so test/unit/reports/junit-differential.test.ts can check that both read generated reports alike.
 /**
  * A small XML reader for test reports (JUnit): elements, attributes, text,
  * CDATA, comments, processing instructions and the five named entities plus
