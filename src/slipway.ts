@@ -20,6 +20,8 @@ import { createMasker } from './logging/mask.js';
 import { createReporter } from './notify/reporter.js';
 import { planRun } from './planner/plan-run.js';
 import { runPipelineJob } from './build-queue/run-pipeline-job.js';
+import type { BuildContext } from './build-queue/build-context.js';
+import { createImageBuilder } from './images/create-image-builder.js';
 import { MirrorAffinity, nodeIdOf } from './git/mirror-affinity.js';
 import { finishJob } from './scheduler/finish-job.js';
 import type { Plan } from './pipeline/plan.js';
@@ -101,10 +103,11 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     timers.push(setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every));
   }
   if (roles.includes('build')) {
+    const buildCtx: BuildContext = { ...ctx, imageBuilder: createImageBuilder(config.imageBuilder, { docker, registry: config.registry.host }) };
     const stopHeartbeat = affinity.startHeartbeat();
     stoppers.push(async () => stopHeartbeat());
     workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
-      const result = await runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal);
+      const result = await runPipelineJob(buildCtx, job.data.runId, job.data.job, job.timestamp, signal);
       if (!result.done) {
         // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.
         await job.moveToDelayed(Date.now() + result.retryInMs, token);
