@@ -26,6 +26,8 @@ import { MirrorAffinity, nodeIdOf } from './git/mirror-affinity.js';
 import { finishJob } from './scheduler/finish-job.js';
 import type { Plan } from './pipeline/plan.js';
 import { runDeployJob } from './deploy/run-deploy-job.js';
+import type { DeployContext } from './deploy/deploy-context.js';
+import { createDockerTarget } from './deploy/docker-target.js';
 import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './queues/names.js';
 import { createQueues } from './queues/queues.js';
 import { RunStore } from './runs/run-store.js';
@@ -118,8 +120,9 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     })));
   }
   if (roles.includes('deploy')) {
+    const deployCtx: DeployContext = { ...ctx, targets: { docker: createDockerTarget(docker) } };
     workers.push(watchFailures(ctx, new Worker<DeployJob>(QUEUE_NAMES.deploy, async (job, token) => {
-      const outcome = await runDeployJob(ctx, job.data.runId, job.data.environment);
+      const outcome = await runDeployJob(deployCtx, job.data.runId, job.data.environment);
       if (!outcome.done) {
         // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
         await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
