@@ -29,7 +29,8 @@ export interface DeployTarget {
    * complete by kubectl's rules. On a healthy verdict the release is made the live one and the
    * previous release is retired, so afterwards only the new one serves. On an unhealthy verdict
    * nothing is changed: the caller decides (`rollBack`). May run twice (a healthy release stays
-   * healthy). Rejects only when the target cannot be reached, leaving the release as it is.
+   * healthy). Rejects only when it can neither give a verdict nor finish the switch (the target
+   * cannot be reached); nothing is undone then and the caller does not roll back.
    */
   waitForVerdict(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<Verdict>;
 

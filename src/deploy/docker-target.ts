@@ -62,7 +62,9 @@ export interface DockerTarget extends DeployTarget {
  * The `DeployTarget` on one Docker host (contract in `deploy-target.ts`): health-checked blue/green
  * by ports. `apply` starts the release in the slot that is not live, `waitForVerdict` polls its
  * health URL and then removes the previous release, `rollBack` removes the new container (the old
- * one never stopped). `host` is where the engine's ports are reachable from this worker.
+ * one never stopped). An engine error before the switch is an unhealthy verdict (the old release
+ * still serves, so rolling back is safe); only a failure to remove the previous release after the
+ * switch rejects. `host` is where the engine's ports are reachable from this worker.
  */
 export function createDockerTarget(docker: Dockerode, opts: { host?: string } = {}): DockerTarget {
   const host = opts.host ?? '127.0.0.1';
