@@ -1,5 +1,4 @@
 import { UnrecoverableError } from 'bullmq';
-import type { JobContext } from '../jobs/context.js';
 import type { Plan, PlannedJob } from '../pipeline/plan.js';
 import { acquireSlots, releaseSlots, type SlotRequest } from '../runs/semaphore.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
@@ -9,6 +8,7 @@ import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import { ImageNotFoundError } from '../executors/docker-errors.js';
 import { messageOf, PermanentError } from '../errors/errors.js';
 import { imageFingerprint } from './image-reuse.js';
+import type { BuildContext } from './build-context.js';
 import { runImageJob } from './run-image-job.js';
 import { runScriptJob } from './run-script-job.js';
 import { runSonarJob } from './run-sonar-job.js';
@@ -24,7 +24,7 @@ const AFFINITY_RETRY_MS = 300;
  * (a redelivered queue job) only nudges the scheduler; a job of a finished run does nothing.
  * When a concurrency limit is full it returns why, and the caller puts it back to wait.
  */
-export async function runPipelineJob(ctx: JobContext, runId: string, jobName: string, queuedAt: number, signal?: AbortSignal): Promise<PipelineJobResult> {
+export async function runPipelineJob(ctx: BuildContext, runId: string, jobName: string, queuedAt: number, signal?: AbortSignal): Promise<PipelineJobResult> {
   const run = await ctx.store.get(runId);
   if (!run?.planJson) throw new UnrecoverableError(`run ${runId} has no plan`);
   const job = (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === jobName);
@@ -71,7 +71,7 @@ export async function runPipelineJob(ctx: JobContext, runId: string, jobName: st
   return { done: true };
 }
 
-function slotsFor(ctx: JobContext, run: RunRecord, job: PlannedJob, imageFingerprint: string | undefined): SlotRequest[] {
+function slotsFor(ctx: BuildContext, run: RunRecord, job: PlannedJob, imageFingerprint: string | undefined): SlotRequest[] {
   const { limits } = ctx.config;
   const { keys } = ctx.store;
   const project = run.request.project;

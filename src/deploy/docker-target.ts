@@ -9,6 +9,9 @@ import {
   type Slot, type SlotContainer,
 } from './docker-spec.js';
 import { waitHealthy } from './health-check.js';
+import { messageOf } from '../errors/errors.js';
+import type { AppliedRelease, DeployTarget, ReleaseSpec } from './deploy-target.js';
+import { rollOut } from './roll-out.js';
 
 export interface DeployReleaseOptions {
   service: string;
@@ -46,56 +49,106 @@ export interface LiveRelease {
 const API_MS = 30_000;
 const api = (): AbortSignal => AbortSignal.timeout(API_MS);
 
+/** The docker target's applied release: which slot it went to. */
+export interface DockerRelease extends AppliedRelease {
+  slot: Slot;
+}
+
+export interface DockerTarget extends DeployTarget {
+  apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<DockerRelease>;
+}
+
 /**
- * Health-checked blue/green replace on one Docker host. Caller: the deploy
- * job, holding the (service, environment) lock, so no two deploys of one
- * environment interleave. Idempotent per runId; a retry after a crash
- * finds the half-done slot, removes it and starts over. On failure the old
- * release keeps serving and a DeployFailedError says why.
+ * The `DeployTarget` on one Docker host (contract in `deploy-target.ts`): health-checked blue/green
+ * by ports. `apply` starts the release in the slot that is not live, `waitForVerdict` polls its
+ * health URL and then removes the previous release, `rollBack` removes the new container (the old
+ * one never stopped). An engine error before the switch is an unhealthy verdict (the old release
+ * still serves, so rolling back is safe); only a failure to remove the previous release after the
+ * switch rejects. `host` is where the engine's ports are reachable from this worker.
+ */
+export function createDockerTarget(docker: Dockerode, opts: { host?: string } = {}): DockerTarget {
+  const host = opts.host ?? '127.0.0.1';
+  return {
+    kind: 'docker',
+
+    async apply(spec, onLog) {
+      const service = assertName('service', spec.service);
+      const environment = assertName('environment', spec.environment);
+      const containers = await listSlots(docker, service, environment);
+      const live = pickLive(containers);
+      if (live && live.labels[LABELS.release] === spec.runId) {
+        const slot = slotOf(live);
+        onLog(`release ${spec.runId} is already live in slot ${slot}`);
+        return { spec, url: urlOf(host, slotPort(spec.port, slot)), id: live.id, slot, alreadyLive: true };
+      }
+
+      const slot: Slot = live ? otherSlot(slotOf(live)) : 'blue';
+      const port = slotPort(spec.port, slot);
+      const url = urlOf(host, port);
+      // Whatever sits in the target slot is not live (a failed or crashed attempt): clear it.
+      for (const c of containers.filter((c) => c.id !== live?.id)) await removeContainer(docker, c.id, 0);
+      if (await portAnswers(host, port)) {
+        throw new DeployFailedError(`slot port ${port} is already in use by a process that is not ${service}/${environment}`);
+      }
+      await ensureImage(docker, spec.image, { policy: 'missing', apiTimeoutMs: API_MS, pullTimeoutMs: 10 * 60_000 });
+
+      onLog(`starting ${spec.image} in slot ${slot} on port ${port}`);
+      const container = await docker.createContainer({
+        ...toServiceContainerOptions({ service, environment, slot, basePort: spec.port, image: spec.image, env: spec.env, runId: spec.runId, ...(spec.command ? { command: spec.command } : {}) }),
+        abortSignal: api(),
+      });
+      try {
+        await container.start({ abortSignal: api() });
+      } catch (err) {
+        const logs = await lastLogLines(container, 20, 10_000);
+        await removeContainer(docker, container.id, 0);
+        throw new DeployFailedError(`release did not start: ${messageOf(err)}`, logs);
+      }
+      const replaces = live?.labels[LABELS.release];
+      return { spec, url, id: container.id, slot, alreadyLive: false, ...(replaces ? { replaces } : {}) };
+    },
+
+    async waitForVerdict(release, { timeoutMs, onLog }) {
+      if (release.alreadyLive) return { healthy: true };
+      const container = docker.getContainer(release.id);
+      const healthUrl = `${release.url}${release.spec.healthPath}`;
+      try {
+        const verdict = await waitHealthy(container, healthUrl, timeoutMs);
+        if (!verdict.healthy) return { healthy: false, reason: verdict.reason, lastLogs: await lastLogLines(container, 20, 10_000) };
+        await container.update({ RestartPolicy: RELEASED_RESTART_POLICY, abortSignal: api() });
+      } catch (err) {
+        // The engine failed us before the switch: the old release still serves, so this is a bad verdict.
+        return { healthy: false, reason: `release did not start: ${messageOf(err)}`, lastLogs: await lastLogLines(container, 20, 10_000) };
+      }
+      onLog(`${healthUrl} is healthy; removing the previous release`);
+      const others = (await listSlots(docker, release.spec.service, release.spec.environment)).filter((c) => c.id !== release.id);
+      for (const c of others) await removeContainer(docker, c.id, 10);
+      return { healthy: true };
+    },
+
+    async rollBack(release) {
+      if (release.alreadyLive) return;
+      await removeContainer(docker, release.id, 0);
+    },
+
+    async describe(service, environment) {
+      const live = await currentRelease(docker, service, environment, host);
+      if (!live) return null;
+      const digest = digestOf(live.image);
+      return { runId: live.runId, image: live.image, url: live.url, ...(digest ? { digest } : {}) };
+    },
+  };
+}
+
+/**
+ * Health-checked blue/green replace on one Docker host: `rollOut()` on the docker target. Caller:
+ * tests and tools that deploy one release; the deploy job goes through the `DeployTarget` seam.
+ * Idempotent per runId. On failure the old release keeps serving and a DeployFailedError says why.
  */
 export async function deployRelease(docker: Dockerode, opts: DeployReleaseOptions): Promise<DeployedRelease> {
-  const service = assertName('service', opts.service);
-  const environment = assertName('environment', opts.environment);
-  const host = opts.host ?? '127.0.0.1';
-  const containers = await listSlots(docker, service, environment);
-  const live = pickLive(containers);
-  if (live && live.labels[LABELS.release] === opts.runId) {
-    const slot = slotOf(live);
-    opts.onLog(`release ${opts.runId} is already live in slot ${slot}`);
-    return { url: urlOf(host, slotPort(opts.basePort, slot)), slot, containerId: live.id };
-  }
-
-  const slot: Slot = live ? otherSlot(slotOf(live)) : 'blue';
-  const port = slotPort(opts.basePort, slot);
-  const url = urlOf(host, port);
-  // Whatever sits in the target slot is not live (a failed or crashed attempt): clear it.
-  for (const c of containers.filter((c) => c.id !== live?.id)) await removeContainer(docker, c.id, 0);
-  if (await portAnswers(host, port)) {
-    throw new DeployFailedError(`slot port ${port} is already in use by a process that is not ${service}/${environment}`);
-  }
-  await ensureImage(docker, opts.image, { policy: 'missing', apiTimeoutMs: API_MS, pullTimeoutMs: 10 * 60_000 });
-
-  opts.onLog(`starting ${opts.image} in slot ${slot} on port ${port}`);
-  const container = await docker.createContainer({
-    ...toServiceContainerOptions({ service, environment, slot, basePort: opts.basePort, image: opts.image, env: opts.env, runId: opts.runId, ...(opts.command ? { command: opts.command } : {}) }),
-    abortSignal: api(),
-  });
-  try {
-    await container.start({ abortSignal: api() });
-    const verdict = await waitHealthy(container, `${url}${opts.healthPath}`, opts.healthTimeoutMs);
-    if (!verdict.healthy) throw new DeployFailedError(verdict.reason, await lastLogLines(container, 20, 10_000));
-    await container.update({ RestartPolicy: RELEASED_RESTART_POLICY, abortSignal: api() });
-  } catch (err) {
-    const logs = err instanceof DeployFailedError ? undefined : await lastLogLines(container, 20, 10_000);
-    await removeContainer(docker, container.id, 0);
-    if (logs === undefined) throw err;
-    throw new DeployFailedError(`release did not start: ${err instanceof Error ? err.message : String(err)}`, logs);
-  }
-
-  opts.onLog(`${url}${opts.healthPath} is healthy; removing the previous release`);
-  if (live) await removeContainer(docker, live.id, 10);
-  const replaced = live?.labels[LABELS.release];
-  return { url, slot, containerId: container.id, ...(replaced ? { replaced } : {}) };
+  const { basePort, healthTimeoutMs, onLog, host, ...rest } = opts;
+  const release = await rollOut(createDockerTarget(docker, host ? { host } : {}), { ...rest, port: basePort }, { timeoutMs: healthTimeoutMs, onLog });
+  return { url: release.url, slot: release.slot, containerId: release.id, ...(release.replaces ? { replaced: release.replaces } : {}) };
 }
 
 /** The release serving (service, environment), or null when none runs. */
@@ -127,6 +180,12 @@ async function listSlots(docker: Dockerode, service: string, environment: string
 
 function slotOf(c: SlotContainer): Slot {
   return c.labels[LABELS.slot] === 'green' ? 'green' : 'blue';
+}
+
+/** The registry digest of a reference deployed by digest (host/repo@sha256:...). */
+function digestOf(ref: string): string | undefined {
+  const at = ref.lastIndexOf('@');
+  return at >= 0 && ref.slice(at + 1).startsWith('sha256:') ? ref.slice(at + 1) : undefined;
 }
 
 function urlOf(host: string, port: number): string {

@@ -2,13 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { UnrecoverableError } from 'bullmq';
 import { builtinDeployTemplate } from '../config/paths.js';
 import { messageOf } from '../errors/errors.js';
-import type { JobContext } from '../jobs/context.js';
 import { formatProblem } from '../pipeline/errors.js';
 import type { Plan, PlannedDeployJob } from '../pipeline/plan.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
-import { deployRelease } from './docker-target.js';
+import type { DeployContext } from './deploy-context.js';
+import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { renderTemplate } from './template.js';
 import { variablesFor } from '../jobs/job-variables.js';
@@ -23,9 +23,10 @@ function isRepoPath(template: string): boolean {
 
 /**
  * The deploy job of a run for one environment: lock the environment, render the template with the
- * image digest, roll out, health-check, switch. A failed health check keeps the old release serving.
+ * image digest, then roll out through the `DeployTarget` seam (apply, wait for the verdict, roll
+ * back when it is bad). A failed verdict keeps the old release serving.
  */
-export async function runDeployJob(ctx: JobContext, runId: string, environment: string): Promise<DeployOutcome> {
+export async function runDeployJob(ctx: DeployContext, runId: string, environment: string): Promise<DeployOutcome> {
   const { store } = ctx;
   const run = await store.get(runId);
   if (!run?.planJson) throw new UnrecoverableError(`run ${runId} has no plan`);
@@ -52,11 +53,12 @@ export async function runDeployJob(ctx: JobContext, runId: string, environment: 
   return { done: true };
 }
 
-async function deploy(ctx: JobContext, run: RunRecord, job: PlannedDeployJob): Promise<JobOutcome> {
+async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob): Promise<JobOutcome> {
   const { store, reporter } = ctx;
   const { environment } = job;
   if (!run.image) return { phase: 'failed', reason: 'no image was built for this run' };
-  if (job.spec.target !== 'docker') return { phase: 'failed', reason: `deploy target '${job.spec.target}' is not available yet (docker only)` };
+  const target = ctx.targets[job.spec.target];
+  if (!target) return { phase: 'failed', reason: `deploy target '${job.spec.target}' is not available yet (${Object.keys(ctx.targets).join(', ')} only)` };
   await store.updateJob(run.id, job.name, 'running', `deploying ${run.image.ref} to ${environment}`);
   await reporter.jobChanged(run.id, job.name);
   const onLog = (line: string) => void store.appendLog(run.id, job.name, 'system', line);
@@ -81,19 +83,17 @@ async function deploy(ctx: JobContext, run: RunRecord, job: PlannedDeployJob): P
   const rendered = renderTemplate(text, values, job.template);
   if (!rendered.ok) return { phase: 'failed', reason: rendered.problems.map(formatProblem).join('\n') };
   try {
-    const release = await deployRelease(ctx.docker, {
+    const release = await rollOut(target, {
       service: job.service,
       environment,
       image: run.image.ref,
       ...(rendered.spec.command ? { command: rendered.spec.command } : {}),
       env: rendered.spec.env ?? {},
-      basePort: job.spec.port,
+      port: job.spec.port,
       healthPath: job.spec.health,
-      healthTimeoutMs: job.timeoutMs,
       runId: run.id,
-      onLog,
-    });
-    await store.addDeployment(run.id, { environment, target: 'docker', url: release.url, image: run.image.ref, at: new Date().toISOString() });
+    }, { timeoutMs: job.timeoutMs, onLog });
+    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at: new Date().toISOString() });
     return { phase: 'success', reason: `${job.service} answers at ${release.url}` };
   } catch (err) {
     return { phase: 'failed', reason: `deploy to ${environment} failed: ${messageOf(err)}` };

@@ -4,13 +4,22 @@
  * docker (a container per step), and later kubernetes, local and fake.
  *
  * Contract for every implementation:
- * - Caller: the build worker, once per step attempt. A retried job calls
- *   runStep again with a NEW `id` (run+job+attempt), but a crashed worker may
- *   leave a container behind under the same id, so runStep must tolerate a
- *   leftover of the same name (remove it, never fail on a name conflict).
+ * - Caller: the build worker (script and sonar jobs), once per step attempt.
+ *   A retried job calls runStep again with a NEW `id` (run+job+attempt), but
+ *   a crashed worker may leave a container behind under the same id, so
+ *   runStep must tolerate a leftover of the same name (remove it, never fail
+ *   on a name conflict).
  * - May it run twice? Yes. A step is a script from the repository; the
  *   executor does not make scripts idempotent, it only guarantees that one
- *   runStep call starts at most one process/container and always cleans up.
+ *   runStep call starts at most one process/container.
+ * - What it leaves behind: nothing of its own. Once runStep settles, the
+ *   step's container (or process) is gone on every outcome: exit, timeout,
+ *   cancel, or a rejection after it was created; if that removal itself
+ *   fails, runStep rejects rather than report a result over a leftover.
+ *   Files the step wrote stay only in the `mounts` the caller gave it
+ *   (the work tree, caches). Lines reach `onLog` in order while the step
+ *   runs; runStep waits a bounded moment for the log stream to drain
+ *   before it settles.
  * - runStep resolves with a StepResult for every outcome of the step itself
  *   (non-zero exit, timeout, cancel). It rejects only when the step could not
  *   be run at all (image missing, engine unreachable): that is an

@@ -2,7 +2,13 @@ import type Dockerode from 'dockerode';
 import { dockerMessage } from '../executors/docker-errors.js';
 import { followProgress, type ProgressEvent } from '../executors/docker-progress.js';
 import { withTimeout } from '../executors/with-timeout.js';
+import { readFileAt } from '../git/git-export.js';
+import { archiveStream } from '../git/git-mirror.js';
 import { splitTag, toBuildOptions } from './build-options.js';
+import { filterContext, parseDockerignore } from './dockerignore.js';
+import type { ImageBuilder, ImageBuildRequest, ImageBuildResult } from './image-builder.js';
+import { cacheSources } from './layer-cache.js';
+import { withExtraFile } from './tar-add-file.js';
 
 export interface BuildImageOptions {
   /** A tar stream of the build context, e.g. archiveStream() of the commit. */
@@ -20,6 +26,42 @@ export interface BuildImageOptions {
 }
 
 const STEP = /^Step \d+\/\d+ : (.*)$/;
+const TEMPLATE_DOCKERFILE = '.slipway.Dockerfile';
+const CACHE_PULL_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * The classic `ImageBuilder` (contract in `image-builder.ts`): the engine's legacy builder fed a
+ * context tar from `git archive`, with .dockerignore applied here and a built-in template's
+ * Dockerfile added to the tar. Cache sources are pulled onto the engine first (`cachefrom`).
+ */
+export function createClassicBuilder(docker: Dockerode): ImageBuilder {
+  return {
+    kind: 'classic',
+    async build(req: ImageBuildRequest): Promise<ImageBuildResult> {
+      const { mirrorDir, sha, contextDir: subdir, onLog } = req;
+      const cacheFrom = await cacheSources(docker, {
+        candidates: req.cacheCandidates,
+        ...(req.registryAuth ? { auth: req.registryAuth } : {}),
+        pullTimeoutMs: Math.min(CACHE_PULL_TIMEOUT_MS, req.timeoutMs),
+        onLog,
+      });
+      let context = archiveStream({ mirrorDir, sha, ...(subdir ? { subdir } : {}) });
+      let dockerfile = req.dockerfile;
+      // .dockerignore works as with `docker build`: ignored files never reach the builder.
+      const ignore = await readFileAt(mirrorDir, sha, subdir ? `${subdir}/.dockerignore` : '.dockerignore');
+      if (ignore !== null) {
+        const rules = parseDockerignore(ignore);
+        context = filterContext(context, rules, [dockerfile, '.dockerignore', TEMPLATE_DOCKERFILE]);
+        onLog(`.dockerignore: ${rules.length} rules applied to the build context`);
+      }
+      if (req.dockerfileContent !== undefined) {
+        context = withExtraFile(context, TEMPLATE_DOCKERFILE, req.dockerfileContent);
+        dockerfile = TEMPLATE_DOCKERFILE;
+      }
+      return buildImage(docker, { context, dockerfile, tags: req.tags, labels: req.labels, buildArgs: req.buildArgs, cacheFrom, onLog, timeoutMs: req.timeoutMs });
+    },
+  };
+}
 
 /**
  * Builds an image with the engine's builder. Failures arrive inside the

@@ -1,9 +1,12 @@
 import { createServer } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DeployFailedError } from '../../src/deploy/deploy-errors.js';
-import { currentRelease, deployRelease, type DeployReleaseOptions } from '../../src/deploy/docker-target.js';
+import { createDockerTarget, currentRelease, deployRelease, type DeployReleaseOptions } from '../../src/deploy/docker-target.js';
+import type { ReleaseSpec } from '../../src/deploy/deploy-target.js';
 import { dockerStatus } from '../../src/executors/docker-errors.js';
-import { baseImageFromEnv, dockerFromEnv, uniqueId } from '../helpers/services.js';
+import { splitTag } from '../../src/images/build-options.js';
+import { pushImage } from '../../src/images/image-push.js';
+import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';
 
 const docker = dockerFromEnv();
 const service = `web-${uniqueId()}`;
@@ -110,5 +113,37 @@ describe('docker target blue/green (real engine)', { timeout: 60_000 }, () => {
     } finally {
       server.close();
     }
+  });
+  describe('through the DeployTarget seam', () => {
+    const target = createDockerTarget(docker);
+    const spec = (name: string, image: string): ReleaseSpec => ({
+      service, environment, image, command: serve, env: { RELEASE: name }, port: basePort, healthPath: '/index.html', runId: `run-${name}`,
+    });
+    let byDigest = '';
+
+    it('describes the live release: its run, the image by digest, and its address', async () => {
+      // Deployed by digest, as the deploy job does with the image job's push.
+      const repo = `${registryFromEnv()}/slipway-test/target-${uniqueId()}`;
+      await docker.getImage(baseImageFromEnv()).tag(splitTag(`${repo}:1`));
+      const { digest } = await pushImage(docker, { image: repo, tag: '1', onLog: () => undefined, timeoutMs: 60_000 });
+      byDigest = `${repo}@${digest}`;
+      const release = await target.apply(spec('G', byDigest), () => undefined);
+      expect(release).toMatchObject({ alreadyLive: false, replaces: 'run-B' });
+      expect(await target.waitForVerdict(release, { timeoutMs: 10_000, onLog: () => undefined })).toEqual({ healthy: true });
+      expect(await target.describe(service, environment)).toEqual({ runId: 'run-G', image: byDigest, digest, url: release.url });
+      expect(await page(release.url)).toBe('G');
+    });
+
+    it('rolls back a started release: the live one serves on and describe still names it', async () => {
+      const release = await target.apply(spec('H', byDigest), () => undefined);
+      await target.rollBack(release, () => undefined);
+      await target.rollBack(release, () => undefined); // twice is fine
+      expect(await gone(release.id)).toBe(true);
+      expect(await target.describe(service, environment)).toMatchObject({ runId: 'run-G' });
+    });
+
+    it('describes nothing for an environment that never had a release', async () => {
+      expect(await target.describe(service, 'never')).toBeNull();
+    });
   });
 });

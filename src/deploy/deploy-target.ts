@@ -1,0 +1,91 @@
+/**
+ * The deploy-target seam: where a service's releases run. Implementations: the Docker host with
+ * blue/green slots (`docker-target.ts`); a Kubernetes target is next (server-side apply, kubectl's
+ * rollout rules). The deploy job (`run-deploy-job.ts`, through `rollOut()` in `roll-out.ts`) is the
+ * only caller, and it calls while holding the (service, environment) lock, so no two calls for one
+ * environment interleave. Every call has its own deadline; none waits forever.
+ *
+ * The steps, as a deploy uses them: `apply` starts the new release next to the live one,
+ * `waitForVerdict` waits until it is healthy (and then makes it the only one serving) or the
+ * deadline passes, `rollBack` puts back what served before `apply` after a bad verdict, and
+ * `describe` says what runs now.
+ */
+export interface DeployTarget {
+  readonly kind: DeployTargetKind;
+
+  /**
+   * Starts `spec` next to the live release, which keeps serving. May run twice: applying a run
+   * whose release is already live starts nothing and returns `alreadyLive: true`; a retry after a
+   * crash finds the half-done release of the earlier attempt and replaces it. Leaves behind a
+   * started (not yet verdicted) release, or, when it throws, nothing new: a release that could not
+   * start is removed before the error (a `DeployFailedError` with its last log lines) is thrown.
+   */
+  apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<AppliedRelease>;
+
+  /**
+   * Waits until `release` is healthy or `timeoutMs` has passed, and says which. Docker: GET
+   * `spec.healthPath` on the release's address answers 2xx while its container keeps running (a
+   * crash is a verdict at once, with the exit code). Kubernetes: the Deployment's rollout is
+   * complete by kubectl's rules. On a healthy verdict the release is made the live one and the
+   * previous release is retired, so afterwards only the new one serves. On an unhealthy verdict
+   * nothing is changed: the caller decides (`rollBack`). May run twice (a healthy release stays
+   * healthy). Rejects only when it can neither give a verdict nor finish the switch (the target
+   * cannot be reached); nothing is undone then and the caller does not roll back.
+   */
+  waitForVerdict(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<Verdict>;
+
+  /**
+   * Undoes `apply` after an unhealthy verdict: what served before serves on (Docker: the new
+   * container is removed, the old one never stopped; Kubernetes: back to the previous revision).
+   * Idempotent: a second call, or one after a crash half-way, finds nothing left to undo. Does
+   * nothing for an `alreadyLive` release.
+   */
+  rollBack(release: AppliedRelease, onLog: (line: string) => void): Promise<void>;
+
+  /** What serves (service, environment) now, or null when nothing does. Reads only; any caller. */
+  describe(service: string, environment: string): Promise<RunningRelease | null>;
+}
+
+export type DeployTargetKind = 'docker' | 'kubernetes';
+
+/** One release, as rendered from the deploy template. */
+export interface ReleaseSpec {
+  service: string;
+  environment: string;
+  /** Preferably by digest (host/repo@sha256:...); pulled when the target does not have it. */
+  image: string;
+  command?: string[];
+  env: Record<string, string>;
+  /** The port the service listens on (`PORT`); the docker target's blue slot, green is port+1. */
+  port: number;
+  /** Path whose 2xx answer means healthy. */
+  healthPath: string;
+  /** The run that produced this release; its identity on the target. */
+  runId: string;
+}
+
+export interface AppliedRelease {
+  spec: ReleaseSpec;
+  /** Where the new release answers. */
+  url: string;
+  /** The target's own name for what it started (Docker: the container id). */
+  id: string;
+  /** The run whose release this one replaces once healthy, when one was live. */
+  replaces?: string;
+  /** This run's release was already live: nothing was started, and its verdict is healthy. */
+  alreadyLive: boolean;
+}
+
+export type Verdict = { healthy: true } | { healthy: false; reason: string; lastLogs: readonly string[] };
+
+/** What `describe` reports. */
+export interface RunningRelease {
+  /** The run that produced the release. */
+  runId: string;
+  /** The image reference it runs, as deployed. */
+  image: string;
+  /** The image's registry digest (sha256:...), when it was deployed by digest. */
+  digest?: string;
+  /** Where it answers. */
+  url: string;
+}

@@ -1,0 +1,56 @@
+import type { Server } from 'node:http';
+import { createApp } from '../http/app.js';
+import { createPlanApi } from '../http/plan-api.js';
+import { createVariablesApi } from '../http/variables-api.js';
+import { VariableStore } from '../variables/variable-store.js';
+import type { RunningRole, Shared } from './shared.js';
+
+/**
+ * The HTTP role: webhook receiver, API and run page. It works on the fail-fast connection, so a
+ * webhook is answered 503 at once when Redis is down instead of hanging.
+ */
+export async function startHttpRole(shared: Shared): Promise<RunningRole & { url: string | undefined }> {
+  const { config, logger, store, queues } = shared;
+  const app = createApp({
+    store,
+    routers: [
+      createPlanApi({ gitlab: shared.gitlab, logger }),
+      createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
+    ],
+    redis: shared.failFastRedis,
+    apiToken: shared.apiToken.token,
+    logger,
+    webhook: {
+      secrets: { global: config.webhook.secret, perProject: config.webhook.projectSecrets },
+      signingSecret: config.webhook.signingSecret,
+      maxBodyBytes: config.webhook.maxBodyBytes,
+      logger,
+      async accept(request, dedupeKey, deliveryId) {
+        const { runId, created } = await store.accept(request, dedupeKey, deliveryId);
+        if (!created) {
+          // A resend of a delivery we stored but may not have queued (crash in between): queue it now.
+          const run = await store.get(runId);
+          if (run?.status.phase === 'received') await queues.enqueuePlan({ runId });
+          return { runId, duplicate: true };
+        }
+        await queues.enqueuePlan({ runId });
+        return { runId, duplicate: false };
+      },
+    },
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const url = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
+  return {
+    url,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { Worker } from 'bullmq';
+import { planRun } from '../planner/plan-run.js';
+import { QUEUE_NAMES, type PlanJob } from '../queues/names.js';
+import type { RunningRole, Shared } from './shared.js';
+import { watchFailures } from './watch-failures.js';
+
+const RECONCILE_EVERY_MS = 30_000;
+
+/** The planner role: the worker on queue "events", and the reconciler for runs stored but never queued. */
+export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
+  const { config, jobs: ctx, logger } = shared;
+  // Workers get the worker connection; BullMQ duplicates it for its blocking reads.
+  const worker = watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => planRun(ctx, job.data.runId), {
+    connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.planner,
+  }));
+  const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;
+  const reconcile = async () => {
+    // A crash between storing a run and queueing it leaves it "received": queue it again (idempotent by job id).
+    for (const runId of await ctx.store.staleReceived(every)) {
+      logger.warn({ run: runId }, 'run was stored but never queued; queueing it now');
+      await ctx.queues.enqueuePlan({ runId });
+    }
+  };
+  const timer = setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await worker.close();
+    },
+  };
+}

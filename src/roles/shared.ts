@@ -1,0 +1,111 @@
+import Dockerode from 'dockerode';
+import type { Redis } from 'ioredis';
+import { resolveApiToken, resolveVariablesKey } from '../api-token.js';
+import { secretsOf, type SlipwayConfig } from '../config/config.js';
+import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-connection.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
+import { createDockerExecutor } from '../executors/docker-executor.js';
+import { MirrorAffinity, nodeIdOf } from '../git/mirror-affinity.js';
+import { createGitlabClient, type GitlabClient } from '../gitlab/client.js';
+import type { JobContext } from '../jobs/context.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { createMasker } from '../logging/mask.js';
+import { createReporter } from '../notify/reporter.js';
+import { createQueues, type Queues } from '../queues/queues.js';
+import { RunStore } from '../runs/run-store.js';
+import { parseKey } from '../variables/crypto.js';
+import { VariableStore } from '../variables/variable-store.js';
+
+export type Role = 'http' | 'planner' | 'build' | 'deploy';
+export const ALL_ROLES: readonly Role[] = ['http', 'planner', 'build', 'deploy'];
+
+/** A started role; slipway.ts stops them in order (HTTP first, then the workers). */
+export interface RunningRole {
+  stop(): Promise<void>;
+}
+
+/**
+ * What every role of one process shares: the logger, the two Redis connections, queues, run stores,
+ * the GitLab client and the job context. Opened once before any role starts, closed after all of
+ * them have stopped.
+ */
+export interface Shared {
+  config: SlipwayConfig;
+  logger: Logger;
+  apiToken: { token: string; file: string | undefined };
+  /** The key that seals project variables. */
+  variablesKey: Buffer;
+  /** Fails at once when Redis is down: what the HTTP role answers webhooks with (503, not a hang). */
+  failFastRedis: Redis;
+  /** Waits out Redis restarts: what workers block on. */
+  workerRedis: Redis;
+  /** Producers on the fail-fast connection. */
+  queues: Queues;
+  /** Run records on the fail-fast connection (HTTP). */
+  store: RunStore;
+  gitlab: GitlabClient;
+  docker: Dockerode;
+  /** The context every job gets, on the worker connection. */
+  jobs: JobContext;
+  close(): Promise<void>;
+}
+
+export async function openShared(config: SlipwayConfig, opts: { logDestination?: NodeJS.WritableStream } = {}): Promise<Shared> {
+  const apiToken = resolveApiToken(config.apiToken, config.dataDir);
+  const variablesKey = resolveVariablesKey(config.variablesKey, config.dataDir);
+  const mask = createMasker([...secretsOf(config), apiToken.token, variablesKey.token]);
+  const logger = createLogger({ level: config.logLevel, mask, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+
+  let embedded: EmbeddedRedis | undefined;
+  let target: RedisTarget;
+  if (config.redisUrl) {
+    target = { url: config.redisUrl };
+  } else {
+    embedded = await startEmbeddedRedis(config.dataDir, (msg) => logger.info(msg));
+    target = { path: embedded.socketPath };
+  }
+  const redisError = (err: Error) => logger.warn({ err: err.message }, 'redis connection error');
+  const workerRedis = connectRedis(target, 'worker', redisError);
+  const failFastRedis = connectRedis(target, 'fail-fast', redisError);
+  await Promise.all([whenReady(workerRedis), whenReady(failFastRedis)]);
+  const queueError = (err: Error) => logger.warn({ err: err.message }, 'queue error');
+  // BullMQ producers on the fail-fast connection: a webhook is answered 503 at once when Redis is down.
+  const queues = createQueues(failFastRedis, queueError, config.redisPrefix);
+  const workerQueues = createQueues(workerRedis, queueError, config.redisPrefix);
+  const store = new RunStore(failFastRedis, mask, config.redisPrefix);
+  const workerStore = new RunStore(workerRedis, mask, config.redisPrefix);
+  const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
+  const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
+  const key = parseKey(variablesKey.token);
+  const jobs: JobContext = {
+    config,
+    store: workerStore,
+    queues: workerQueues,
+    gitlab,
+    reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger }),
+    docker,
+    executor: createDockerExecutor(docker),
+    logger,
+    redis: workerRedis,
+    variables: new VariableStore(workerRedis, key, config.redisPrefix),
+    affinity: new MirrorAffinity(workerRedis, config.redisPrefix, nodeIdOf(config.workspaceDir), config.limits.affinityWaitMs),
+  };
+
+  return {
+    config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, jobs,
+    async close() {
+      // After every role has stopped: queues, then Redis, then the embedded server.
+      await Promise.all([queues.close(), workerQueues.close()]);
+      await Promise.all([quit(workerRedis), quit(failFastRedis)]);
+      if (embedded) await embedded.stop();
+    },
+  };
+}
+
+async function quit(r: Redis): Promise<void> {
+  try {
+    await r.quit();
+  } catch {
+    r.disconnect();
+  }
+}

@@ -1,0 +1,31 @@
+import { DelayedError, type Job, type Worker } from 'bullmq';
+import { messageOf } from '../errors/errors.js';
+import type { JobContext } from '../jobs/context.js';
+import type { Plan } from '../pipeline/plan.js';
+import { finishJob } from '../scheduler/finish-job.js';
+
+/** When BullMQ gives up on a job, the run must say so instead of staying "running" forever. */
+export function watchFailures<T extends { runId: string; job?: string; environment?: string }>(ctx: JobContext, worker: Worker<T>): Worker<T> {
+  worker.on('failed', (job: Job<T> | undefined, err: Error) => {
+    if (!job || err instanceof DelayedError || err.name === 'DelayedError') return;
+    const attempts = job.opts.attempts ?? 1;
+    const final = job.attemptsMade >= attempts || err.name === 'UnrecoverableError';
+    ctx.logger.warn({ run: job.data.runId, queue: worker.name, attempt: job.attemptsMade, final, err: messageOf(err) }, 'job attempt failed');
+    if (!final) return;
+    void (async () => {
+      const run = await ctx.store.get(job.data.runId);
+      if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
+      const reason = `${worker.name} gave up after ${job.attemptsMade} attempts: ${messageOf(err)}`;
+      const name = job.data.job ?? (job.data.environment ? `deploy:${job.data.environment}` : undefined);
+      const planned = name && run.planJson ? (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === name) : undefined;
+      if (planned) {
+        await finishJob(ctx, run.id, planned, { phase: 'failed', reason });
+      } else {
+        await ctx.store.setStatus(run.id, 'failed', reason);
+        await ctx.reporter.runChanged(run.id);
+      }
+    })().catch((e: unknown) => ctx.logger.error({ err: e }, 'could not record a failed job'));
+  });
+  worker.on('error', (err) => ctx.logger.error({ err: messageOf(err) }, 'worker error'));
+  return worker;
+}
