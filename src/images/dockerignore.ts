@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { compileGlob } from '../pipeline/glob.js';
-import type { SafeRegex } from '../pipeline/safe-regex.js';
+import type { SafeRegex } from '../pipeline/regex.js';
 
 export interface IgnoreRule {
   pattern: string;
@@ -12,7 +12,7 @@ export interface IgnoreRule {
 /**
  * `.dockerignore`, as `docker build` reads it: one pattern a line, `#` comments, a leading `/` or
  * `./` means the context root, `!` re-includes, the last matching rule wins, and a pattern that
- * matches a directory excludes everything under it. Patterns use the linear-time glob matcher.
+ * matches a directory excludes everything under it. Patterns are our globs (RE2, linear time).
  */
 export function parseDockerignore(text: string): IgnoreRule[] {
   const rules: IgnoreRule[] = [];
