@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { cp, lstat, mkdir, readdir, copyFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { compileGlob, normalizePath } from '../pipeline/glob.js';
-import type { SafeRegex } from '../pipeline/safe-regex.js';
+import type { SafeRegex } from '../pipeline/regex.js';
 
 const MAX_ARTIFACT_BYTES = 2 * 1024 ** 3;
 const MAX_WALK_ENTRIES = 200_000;

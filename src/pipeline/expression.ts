@@ -1,4 +1,4 @@
-import { compileSafeRegex, RegexSyntaxError, type SafeRegex } from './safe-regex.js';
+import { compileRegex, RegexSyntaxError, type SafeRegex } from './regex.js';
 
 /**
  * `rules: if:` expressions, as GitLab CI writes them: `$VAR`, `${VAR}`, 'strings', "strings",
@@ -58,9 +58,9 @@ function tokenize(src: string): Token[] {
       let j = i + 1;
       while (j < src.length && src[j] !== '/') j += src[j] === '\\' ? 2 : 1;
       if (j >= src.length) throw new ExpressionError('unterminated regular expression', i);
-      const flags = /^[a-z]*/.exec(src.slice(j + 1))![0];
+      const flags = /^[A-Za-z]*/.exec(src.slice(j + 1))![0];
       try {
-        out.push({ k: 'operand', v: { t: 'regex', re: compileSafeRegex(src.slice(i + 1, j), flags) }, at: i });
+        out.push({ k: 'operand', v: { t: 'regex', re: compileRegex(src.slice(i + 1, j), flags) }, at: i });
       } catch (err) {
         if (err instanceof RegexSyntaxError) throw new ExpressionError(`bad regular expression: ${err.message}`, i);
         throw err;
@@ -157,9 +157,9 @@ function regexOf(o: Operand, vars: Vars): SafeRegex | null {
   if (o.t === 'regex') return o.re;
   const v = valueOf(o, vars);
   if (v === null) return null;
-  const m = /^\/(.*)\/([a-z]*)$/s.exec(v);
+  const m = /^\/(.*)\/([A-Za-z]*)$/s.exec(v);
   try {
-    return m ? compileSafeRegex(m[1]!, m[2]!) : compileSafeRegex(v);
+    return m ? compileRegex(m[1]!, m[2]!) : compileRegex(v);
   } catch {
     return null; // a bad pattern in a variable matches nothing, as in GitLab
   }

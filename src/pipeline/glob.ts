@@ -1,9 +1,11 @@
-import { compileSafeRegex, type SafeRegex } from './safe-regex.js';
+import { compileRegex, type SafeRegex } from './regex.js';
 
 /**
  * Globs for `changes:`, `exists:` and cache `files:`, GitLab style: `*` and `?` stay within a path
- * segment, `**` crosses them (`src/**` and `**\/*.ts`), `{a,b}` alternates, `[...]` is a class.
- * Compiled to the linear-time matcher so a hostile pattern cannot stall the planner.
+ * segment, `**` crosses them (`src/**` and `**\/*.ts`), `{a,b}` alternates, `[...]` is a class
+ * (`[!...]` or `[^...]` negated, `a-z` ranges, everything else in it literal). Compiled onto RE2
+ * (./regex.ts) so a hostile pattern cannot stall the planner. A newline in a path is an ordinary
+ * character (the `s` flag), as git allows it in file names.
  */
 export function compileGlob(glob: string): SafeRegex {
   let re = '^';
@@ -25,17 +27,38 @@ export function compileGlob(glob: string): SafeRegex {
       re += ')';
     } else if (c === ',' && braces > 0) re += '|';
     else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
+      const negate = glob[i + 1] === '!' || glob[i + 1] === '^';
+      const from = i + (negate ? 2 : 1);
+      // The first character of the body may be `]` itself, as in fnmatch.
+      const end = glob.indexOf(']', from + 1);
       if (end < 0) re += '\\[';
       else {
-        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
-        re += `[${body}]`;
+        re += `[${negate ? '^' : ''}${classBody(glob.slice(from, end))}]`;
         i = end;
       }
-    } else re += /[A-Za-z0-9_/-]/.test(c) ? c : `\\${c}`;
+    } else re += literal(c);
   }
   if (braces > 0) throw new SyntaxError(`unclosed '{' in glob '${glob}'`);
-  return compileSafeRegex(`${re}$`);
+  return compileRegex(`${re}$`, 's');
+}
+
+/** A class body: `a-z` ranges, every other character (backslash too) literal. */
+function classBody(body: string): string {
+  const chars = Array.from(body);
+  let out = '';
+  for (let k = 0; k < chars.length; k++) {
+    const c = chars[k]!;
+    if (c !== '\\' && chars[k + 1] === '-' && k + 2 < chars.length) {
+      out += `${literal(c)}-${literal(chars[k + 2]!)}`;
+      k += 2;
+    } else out += literal(c);
+  }
+  return out;
+}
+
+/** RE2 takes `\` before any ASCII punctuation as that character, and refuses it before anything else. */
+function literal(c: string): string {
+  return /^[\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e]$/.test(c) ? `\\${c}` : c;
 }
 
 /** Paths are repository-relative without a leading ./ or / (as git prints them). */

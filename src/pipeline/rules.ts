@@ -3,7 +3,7 @@ import { anyMatch, compileGlob } from './glob.js';
 import type { JobWhen } from './plan-types.js';
 import { varsToStrings } from './pipeline-file.js';
 import type { RuleSpec } from './schema.js';
-import type { SafeRegex } from './safe-regex.js';
+import type { SafeRegex } from './regex.js';
 
 /** What rules see besides variables. undefined = not known for this event (see `changes`). */
 export interface RuleInputs {

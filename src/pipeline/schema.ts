@@ -1,4 +1,4 @@
-import { compileSafeRegex } from './safe-regex.js';
+import { compileRegex } from './regex.js';
 import { z } from 'zod';
 
 /**
@@ -67,12 +67,12 @@ const artifactsSchema = z.strictObject({
 const commands = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], { error: 'must be a command or a list of commands' });
 
 /**
- * GitLab's `coverage: '/Total: \d+\.\d+%/'`. Checked with the linear-time matcher's grammar (the RE2
- * subset GitLab also uses), so a pattern that would backtrack on a long log is refused at plan time.
+ * GitLab's `coverage: '/Total: \d+\.\d+%/'`. Compiled with RE2 (./regex.ts, the engine GitLab also
+ * uses), so a pattern RE2 refuses (backreferences, lookaround) is refused at plan time.
  */
 const coverageSchema = z.string().min(1).max(500).superRefine((raw, ctx) => {
   try {
-    compileSafeRegex(/^\/(.*)\/$/s.exec(raw)?.[1] ?? raw);
+    compileRegex(/^\/(.*)\/$/s.exec(raw)?.[1] ?? raw);
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: `not a usable coverage pattern: ${(err as Error).message}` });
   }

@@ -1,3 +1,9 @@
+/*
+ * TEST-ONLY REFERENCE: src/pipeline/safe-regex.ts, the hand-written linear-time matcher, as it was
+ * before Slipway moved onto re2js. Nothing in src/ imports it; the differential test
+ * (test/unit/pipeline/regex-differential.test.ts) uses it as the oracle showing that the
+ * library-backed code keeps the old behaviour. Do not fix it: it records what we promised.
+ */
 /**
  * A linear-time regular expression matcher (Thompson NFA, no backtracking), for `=~` in rules and
  * for globs. Patterns come from repositories and subjects from events (branch names): a
