@@ -10,6 +10,7 @@ import { createPlanApi } from './http/plan-api.js';
 import { createVariablesApi } from './http/variables-api.js';
 import { connectRedis, whenReady, type RedisTarget } from './embedded/redis-connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded/redis-server.js';
+import { checkRedisDurability } from './embedded/redis-durability.js';
 import { messageOf } from './errors/errors.js';
 import { createDockerExecutor } from './executors/docker-executor.js';
 import { createGitlabClient } from './gitlab/client.js';
@@ -55,8 +56,12 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
 
   let embedded: EmbeddedRedis | undefined;
   let target: RedisTarget;
+  let redisWarnings: string[] = [];
   if (config.redisUrl) {
     target = { url: config.redisUrl };
+    // Refuses a Redis that may lose acknowledged events or evict keys, unless accepted explicitly.
+    redisWarnings = await checkRedisDurability(target, config.redisAcceptWeakDurability);
+    if (redisWarnings.length > 0) logger.warn({ warnings: redisWarnings }, 'redis durability is weaker than Slipway needs');
   } else {
     embedded = await startEmbeddedRedis(config.dataDir, (msg) => logger.info(msg));
     target = { path: embedded.socketPath };
@@ -135,6 +140,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
         createVariablesApi({ store: new VariableStore(failFastRedis, parseKey(variablesKey.token), config.redisPrefix), logger }),
       ],
       redis: failFastRedis,
+      readyWarnings: redisWarnings,
       apiToken: apiToken.token,
       logger,
       webhook: {
