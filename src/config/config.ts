@@ -8,6 +8,11 @@ export interface SlipwayConfig {
   redisUrl: string | undefined;
   /** Prefix of every Redis key (queues, records, locks): several Slipways can share one Redis. */
   redisPrefix: string;
+  /**
+   * Run on an external Redis that may lose acknowledged events or evict keys (or whose settings
+   * cannot be read): reported by /readyz and the logs instead of refusing to start.
+   */
+  redisAcceptWeakDurability: boolean;
   dataDir: string;
   workspaceDir: string;
   apiToken: string | undefined;
@@ -67,6 +72,7 @@ const envSchema = z.object({
   SLIPWAY_PORT: intFrom('SLIPWAY_PORT', 8080, 0, 65535),
   SLIPWAY_PUBLIC_URL: urlFrom('SLIPWAY_PUBLIC_URL').optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+  SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: z.enum(['true', 'false'], { error: 'SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false' }).default('false'),
   SLIPWAY_REDIS_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'SLIPWAY_REDIS_PREFIX must be lowercase letters, digits, _ and - (at most 40)').default('slipway'),
   SLIPWAY_DATA_DIR: z.string().default('.slipway'),
   SLIPWAY_WORKSPACE_DIR: z.string().optional(),
@@ -126,6 +132,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       http: { host: e.SLIPWAY_HOST, port: e.SLIPWAY_PORT, publicUrl },
       redisUrl: e.REDIS_URL,
       redisPrefix: e.SLIPWAY_REDIS_PREFIX,
+      redisAcceptWeakDurability: e.SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY === 'true',
       dataDir,
       workspaceDir: path.resolve(e.SLIPWAY_WORKSPACE_DIR ?? path.join(dataDir, 'workspace')),
       apiToken: e.SLIPWAY_API_TOKEN,

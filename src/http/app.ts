@@ -11,6 +11,8 @@ export interface AppDeps {
   webhook: WebhookDeps;
   store: RunStore;
   redis: Redis;
+  /** Said by /readyz while ready (e.g. a Redis accepted with weaker durability). */
+  readyWarnings?: readonly string[];
   apiToken: string;
   logger: Logger;
   /** More API routers, mounted behind the API token (plan dry-run, variables). */
@@ -27,7 +29,8 @@ export function createApp(deps: AppDeps): Express {
   app.get('/readyz', async (_req, res) => {
     try {
       await deps.redis.ping();
-      res.json({ ok: true });
+      const warnings = deps.readyWarnings ?? [];
+      res.json(warnings.length > 0 ? { ok: true, warnings } : { ok: true });
     } catch (err) {
       res.status(503).json({ ok: false, error: `redis: ${err instanceof Error ? err.message : String(err)}` });
     }

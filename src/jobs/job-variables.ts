@@ -17,3 +17,15 @@ export async function variablesFor(store: VariableStore | undefined, run: RunRec
     fork: run.request.mergeRequest?.fork ?? false,
   });
 }
+
+/**
+ * The project variables rules and `image:` may read at planning time: project-wide ones only (a
+ * job's environment is not known before the plan), protected ones only on protected refs, none for
+ * fork merge requests, and never a masked one: a rule's outcome is recorded in the plan and shown in
+ * GitLab, so `if: $TOKEN =~ /^a/` would spell a secret out one job at a time.
+ */
+export async function ruleVariablesFor(store: VariableStore | undefined, run: RunRecord): Promise<Record<string, string>> {
+  const { values, masked } = await variablesFor(store, run);
+  const hidden = new Set(masked);
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => !hidden.has(value)));
+}

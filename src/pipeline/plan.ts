@@ -22,7 +22,11 @@ export interface PlanOptions {
   changedFiles?: readonly string[] | undefined;
   /** Repository files for `exists:`; undefined = not listed, `exists` holds. */
   repoFiles?: readonly string[] | undefined;
-  /** Extra variables rules may read (project variables that are not masked). Never recorded in the plan. */
+  /**
+   * Extra variables rules and image: may read (project variables that are not masked). They win over
+   * the file's and the job's `variables`, as project variables do in the job's environment (and in
+   * GitLab). Never recorded in the plan.
+   */
   variables?: Readonly<Record<string, string>> | undefined;
 }
 
@@ -40,7 +44,8 @@ interface Candidate {
 export function planPipeline(file: PipelineFile, request: PlanRequest, opts: PlanOptions = {}): Plan {
   const inputs: RuleInputs = { changedFiles: opts.changedFiles, repoFiles: opts.repoFiles };
   const predefined = predefinedVariables({ pipelineId: opts.pipelineId ?? 'dry-run', request });
-  const base = { ...predefined, ...file.variables, ...opts.variables };
+  const project = opts.variables ?? {};
+  const base = { ...predefined, ...file.variables, ...project };
   const stageRank = (s: string) => (file.stages.indexOf(s) < 0 ? file.stages.length : file.stages.indexOf(s)) * 10_000;
   const skipped: SkippedJob[] = [];
   const candidates: Candidate[] = [];
@@ -62,10 +67,10 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
 
   for (const [index, { name, spec }] of file.jobs.entries()) {
     const jobVars = { ...file.variables, ...varsToStrings(spec.variables) };
-    const outcome = decide(name, spec.rules, spec.when, { ...base, ...jobVars });
+    const outcome = decide(name, spec.rules, spec.when, { ...base, ...jobVars, ...project });
     if (!outcome.run) continue;
     const variables = { ...jobVars, ...outcome.variables };
-    const all = { ...base, ...variables };
+    const all = { ...base, ...variables, ...project };
     const stage = spec.stage ?? 'test';
     const toList = (s: string | string[] | undefined) => (s === undefined ? [] : typeof s === 'string' ? [s] : s);
     const artifacts = artifactsOf(spec.artifacts);

@@ -7,6 +7,7 @@ import type { IncludeReader } from '../pipeline/include.js';
 import { planPipeline } from '../pipeline/plan.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
 import { mirrorFor } from '../jobs/work-tree.js';
+import { ruleVariablesFor } from '../jobs/job-variables.js';
 import { messageOf } from '../errors/errors.js';
 import { changedFilesFromMirror, repoFilesFromMirror } from '../pipeline/changed-files.js';
 import { advanceRun } from '../scheduler/advance-run.js';
@@ -58,7 +59,9 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
     await store.appendLog(runId, 'plan', 'system', `changed files unknown (${messageOf(err)}): rules with changes: count as true`);
     return {};
   });
-  const plan = planPipeline(compiled.file, run.request, { pipelineId: runId, ...files });
+  // Project variables take part in rules and image: (docs/pipeline-file.md); never recorded themselves.
+  const variables = await ruleVariablesFor(ctx.variables, run);
+  const plan = planPipeline(compiled.file, run.request, { pipelineId: runId, ...files, variables });
   const now = new Date().toISOString();
   const jobs: JobRecord[] = plan.jobs.map((j) => ({
     name: j.name, kind: j.kind, stage: j.stage,

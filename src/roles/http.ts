@@ -18,6 +18,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
     ],
     redis: shared.failFastRedis,
+    readyWarnings: shared.redisWarnings,
     apiToken: shared.apiToken.token,
     logger,
     webhook: {

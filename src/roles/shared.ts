@@ -4,6 +4,7 @@ import { resolveApiToken, resolveVariablesKey } from '../api-token.js';
 import { secretsOf, type SlipwayConfig } from '../config/config.js';
 import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
+import { checkRedisDurability } from '../embedded/redis-durability.js';
 import { createDockerExecutor } from '../executors/docker-executor.js';
 import { MirrorAffinity, nodeIdOf } from '../git/mirror-affinity.js';
 import { createGitlabClient, type GitlabClient } from '../gitlab/client.js';
@@ -47,6 +48,8 @@ export interface Shared {
   docker: Dockerode;
   /** The context every job gets, on the worker connection. */
   jobs: JobContext;
+  /** Weaker Redis durability accepted by SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: /readyz reports it. */
+  redisWarnings: string[];
   close(): Promise<void>;
 }
 
@@ -58,8 +61,12 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
 
   let embedded: EmbeddedRedis | undefined;
   let target: RedisTarget;
+  let redisWarnings: string[] = [];
   if (config.redisUrl) {
     target = { url: config.redisUrl };
+    // Refuses a Redis that may lose acknowledged events or evict keys, unless accepted explicitly.
+    redisWarnings = await checkRedisDurability(target, config.redisAcceptWeakDurability);
+    if (redisWarnings.length > 0) logger.warn({ warnings: redisWarnings }, 'redis durability is weaker than Slipway needs');
   } else {
     embedded = await startEmbeddedRedis(config.dataDir, (msg) => logger.info(msg));
     target = { path: embedded.socketPath };
@@ -92,7 +99,7 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   };
 
   return {
-    config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, jobs,
+    config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, jobs, redisWarnings,
     async close() {
       // After every role has stopped: queues, then Redis, then the embedded server.
       await Promise.all([queues.close(), workerQueues.close()]);

@@ -44,7 +44,15 @@ export async function startHarness(opts: { roles?: readonly Role[]; env?: Record
   const logs: string[] = [];
   const sink = new PassThrough();
   sink.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
-  const slipway = await startSlipway(result.config, opts.roles, { logDestination: sink, ...(opts.reconcileEveryMs ? { reconcileEveryMs: opts.reconcileEveryMs } : {}) });
+  let slipway: Slipway;
+  try {
+    slipway = await startSlipway(result.config, opts.roles, { logDestination: sink, ...(opts.reconcileEveryMs ? { reconcileEveryMs: opts.reconcileEveryMs } : {}) });
+  } catch (err) {
+    // A Slipway that refuses to start (a test of its start checks) leaves nothing behind.
+    await gitlab.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const url = slipway.url ?? '';
   const api = async <T>(p: string) => {
     const res = await fetch(`${url}${p}`, { headers: { Authorization: `Bearer ${slipway.apiToken}` } });

@@ -1,3 +1,4 @@
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/runs/types.js';
 import { deliver, fixture } from '../helpers/gitlab-delivery.js';
@@ -16,6 +17,19 @@ describe('runs API', () => {
     expect(((await res.json()) as { error: string }).error).toMatch(/bearer token/);
     const wrong = await fetch(`${h.url}/api/runs`, { headers: { Authorization: 'Bearer nope' } });
     expect(wrong.status).toBe(401);
+  });
+
+  it('refuses the token in the query string (browser history, proxy and access logs keep URLs)', async () => {
+    for (const path of [`/api/runs?token=${h.slipway.apiToken}`, `/api/runs?project=15&token=${h.slipway.apiToken}`]) {
+      const res = await fetch(`${h.url}${path}`);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('content-type')).toMatch(/application\/json/);
+      expect(((await res.json()) as { error: string }).error).toBe('the API token is not accepted in the URL (?token=): send it in the Authorization header (Authorization: Bearer <SLIPWAY_API_TOKEN>)');
+    }
+    // Also with the right header: the token in the URL has leaked already, and the client must learn.
+    const both = await fetch(`${h.url}/api/runs?token=${h.slipway.apiToken}`, { headers: { Authorization: `Bearer ${h.slipway.apiToken}` } });
+    expect(both.status).toBe(401);
+    expect((await fetch(`${h.url}/api/runs`, { headers: { Authorization: `Bearer ${h.slipway.apiToken}` } })).status).toBe(200);
   });
 
   it('lists runs by project, newest first, and answers 404 and 400 clearly', async () => {
@@ -40,5 +54,42 @@ describe('runs API', () => {
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toContain(h.gitlab.token);
     expect(text).not.toContain(WEBHOOK_SECRET);
+  });
+
+  it('the run page takes the token from the link fragment and sends it as a header only', async () => {
+    const runId = (await h.api<{ runs: RunRecord[] }>('/api/runs?project=15')).body.runs[0]?.id ?? 'no run';
+    const page = await fetch(`${h.url}/runs/${runId}`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const script = /<script>([\s\S]*)<\/script>/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    // Run the page's own script against stand-ins for the browser objects it touches.
+    const requests: Array<{ url: string; headers: Record<string, string> }> = [];
+    const stored = new Map<string, string>();
+    const replaced: string[] = [];
+    const element = () => ({ textContent: '', replaceChildren: () => undefined, insertRow: () => ({ insertCell: () => ({}) }) });
+    const elements = new Map<string, ReturnType<typeof element>>();
+    const token = h.slipway.apiToken;
+    runInNewContext(script ?? '', {
+      location: { hash: `#token=${encodeURIComponent(token)}`, pathname: `/runs/${runId}` },
+      history: { replaceState: (_s: unknown, _t: string, url: string) => replaced.push(url) },
+      localStorage: { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => stored.set(k, v) },
+      prompt: () => { throw new Error('the page asked for the token although the link carried it'); },
+      document: { getElementById: (id: string) => elements.get(id) ?? elements.set(id, element()).get(id) },
+      fetch: async (url: string, init: { headers: Record<string, string> }) => {
+        requests.push({ url, headers: init.headers });
+        return { json: async () => ({ error: 'stub' }) };
+      },
+      URLSearchParams, encodeURIComponent, setTimeout,
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(replaced).toEqual([`/runs/${runId}`]); // the fragment leaves the address bar and history
+    expect(requests.map((r) => r.url)).toEqual([`/api/runs/${runId}`, `/api/runs/${runId}/log`]);
+    for (const r of requests) {
+      expect(r.url).not.toContain('token');
+      expect(r.headers).toEqual({ Authorization: `Bearer ${token}` });
+      // What the page sends is what the API accepts.
+      expect((await fetch(`${h.url}${r.url}`, { headers: r.headers })).status).toBe(200);
+    }
   });
 });

@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmbeddedRedis } from '../../src/embedded/redis-server.js';
+import { createMasker } from '../../src/logging/mask.js';
+import { RunStore } from '../../src/runs/run-store.js';
+import type { PipelineRequest } from '../../src/triggers/types.js';
 
 describe('the embedded Redis (no REDIS_URL)', () => {
   const dirs: string[] = [];
@@ -29,17 +32,33 @@ describe('the embedded Redis (no REDIS_URL)', () => {
     }
   });
 
-  it('keeps what it acknowledged across a restart', async () => {
+  it('keeps an event it acknowledged when the server is killed (SIGKILL, no shutdown)', async () => {
+    // A graceful SHUTDOWN writes the data out whatever the settings; a crash does not. Only what
+    // reached the AOF before the acknowledgement survives SIGKILL.
     const dir = tempDir();
     const first = await startEmbeddedRedis(dir, () => undefined);
     const c = new Redis({ path: first.socketPath });
-    await c.set('accepted', 'event-1');
+    const request: PipelineRequest = {
+      kind: 'ci', event: 'push', project: { id: 7, path: 'team/app', defaultBranch: 'main', webUrl: undefined },
+      sha: 'a'.repeat(40), ref: 'main', before: undefined, mergeRequest: undefined, actor: 'dev',
+    };
+    const { runId, created } = await new RunStore(c, createMasker([])).accept(request, 'delivery-key-1', 'delivery-1');
+    expect(created).toBe(true);
+    const pid = Number(readFileSync(path.join(dir, 'redis', 'redis.pid'), 'utf8'));
+    process.kill(pid, 'SIGKILL');
     c.disconnect();
-    await first.stop();
+    const deadline = Date.now() + 10_000;
+    while (alive(pid)) {
+      if (Date.now() > deadline) throw new Error(`redis-server ${pid} still alive 10 s after SIGKILL`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // first.stop() is not called: the server is gone, and its socket path now belongs to the next one.
     const second = await startEmbeddedRedis(dir, () => undefined);
     const d = new Redis({ path: second.socketPath });
     try {
-      expect(await d.get('accepted')).toBe('event-1');
+      const run = await new RunStore(d, createMasker([])).get(runId);
+      expect(run?.request.sha).toBe(request.sha);
+      expect(run?.status.phase).toBe('received');
     } finally {
       d.disconnect();
       await second.stop();
@@ -56,3 +75,12 @@ describe('the embedded Redis (no REDIS_URL)', () => {
     }
   });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

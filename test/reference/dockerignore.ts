@@ -3,7 +3,7 @@
 import { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { compileGlob } from '../../src/pipeline/glob.js';
-import type { SafeRegex } from '../../src/pipeline/safe-regex.js';
+import type { SafeRegex } from './old-safe-regex.js';
 
 export interface IgnoreRule {
   pattern: string;

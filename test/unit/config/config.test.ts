@@ -22,7 +22,15 @@ describe('readConfig', () => {
     expect(text).not.toContain('glpat-leaky');
   });
 
-  it('requires a webhook secret', () => {
+  it('takes SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY as true or false only (default false)', () => {
+    const def = readConfig(base);
+    expect(def.ok && def.config.redisAcceptWeakDurability).toBe(false);
+    const on = readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'true' });
+    expect(on.ok && on.config.redisAcceptWeakDurability).toBe(true);
+    expect(readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'yes' })).toEqual({ ok: false, problems: ['SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false'] });
+  });
+
+    it('requires a webhook secret', () => {
     const r = readConfig({ GITLAB_URL: base.GITLAB_URL, GITLAB_TOKEN: base.GITLAB_TOKEN });
     expect(r).toEqual({ ok: false, problems: [expect.stringContaining('SLIPWAY_WEBHOOK_SECRET')] });
   });
