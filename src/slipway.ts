@@ -22,7 +22,6 @@ import { planRun } from './planner/plan-run.js';
 import { runPipelineJob } from './build-queue/run-pipeline-job.js';
 import { MirrorAffinity, nodeIdOf } from './git/mirror-affinity.js';
 import { finishJob } from './scheduler/finish-job.js';
-import type { Plan } from './pipeline/plan.js';
 import { runDeployJob } from './deploy/run-deploy-job.js';
 import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './queues/names.js';
 import { createQueues } from './queues/queues.js';
@@ -205,7 +204,7 @@ function watchFailures<T extends { runId: string; job?: string; environment?: st
       if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
       const reason = `${worker.name} gave up after ${job.attemptsMade} attempts: ${messageOf(err)}`;
       const name = job.data.job ?? (job.data.environment ? `deploy:${job.data.environment}` : undefined);
-      const planned = name && run.planJson ? (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === name) : undefined;
+      const planned = name ? run.plan?.jobs.find((j) => j.name === name) : undefined;
       if (planned) {
         await finishJob(ctx, run.id, planned, { phase: 'failed', reason });
       } else {
