@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import Dockerode from 'dockerode';
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { secretsOf, type SlipwayConfig } from './config/config.js';
 import { resolveApiToken, resolveVariablesKey } from './api-token.js';
@@ -25,6 +25,7 @@ import { finishJob } from './scheduler/finish-job.js';
 import { runDeployJob } from './deploy/run-deploy-job.js';
 import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './queues/names.js';
 import { createQueues } from './queues/queues.js';
+import { CorruptRecordError } from './runs/record-reader.js';
 import { RunStore } from './runs/run-store.js';
 
 export type Role = 'http' | 'planner' | 'build' | 'deploy';
@@ -86,7 +87,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   const connectionFor = workerRedis;
 
   if (roles.includes('planner')) {
-    workers.push(watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => planRun(ctx, job.data.runId), {
+    workers.push(watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => failCorrupt(() => planRun(ctx, job.data.runId)), {
       connection: connectionFor, prefix: config.redisPrefix, concurrency: config.concurrency.planner,
     })));
     const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;
@@ -103,7 +104,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
     const stopHeartbeat = affinity.startHeartbeat();
     stoppers.push(async () => stopHeartbeat());
     workers.push(watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
-      const result = await runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal);
+      const result = await failCorrupt(() => runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal));
       if (!result.done) {
         // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.
         await job.moveToDelayed(Date.now() + result.retryInMs, token);
@@ -115,7 +116,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   }
   if (roles.includes('deploy')) {
     workers.push(watchFailures(ctx, new Worker<DeployJob>(QUEUE_NAMES.deploy, async (job, token) => {
-      const outcome = await runDeployJob(ctx, job.data.runId, job.data.environment);
+      const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
       if (!outcome.done) {
         // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
         await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
@@ -200,10 +201,17 @@ function watchFailures<T extends { runId: string; job?: string; environment?: st
     ctx.logger.warn({ run: job.data.runId, queue: worker.name, attempt: job.attemptsMade, final, err: messageOf(err) }, 'job attempt failed');
     if (!final) return;
     void (async () => {
-      const run = await ctx.store.get(job.data.runId);
-      if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
       const reason = `${worker.name} gave up after ${job.attemptsMade} attempts: ${messageOf(err)}`;
       const name = job.data.job ?? (job.data.environment ? `deploy:${job.data.environment}` : undefined);
+      const run = await ctx.store.get(job.data.runId).catch(async (e: unknown) => {
+        if (!(e instanceof CorruptRecordError)) throw e;
+        // The record cannot be read whole: write what can be written without reading it, so the
+        // run says failed and why instead of staying "running". GitLab is not told (that needs the record).
+        if (name) await ctx.store.updateJob(job.data.runId, name, 'failed', reason).catch(() => undefined);
+        await ctx.store.setStatus(job.data.runId, 'failed', reason);
+        return null;
+      });
+      if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
       const planned = name ? run.plan?.jobs.find((j) => j.name === name) : undefined;
       if (planned) {
         await finishJob(ctx, run.id, planned, { phase: 'failed', reason });
@@ -215,6 +223,16 @@ function watchFailures<T extends { runId: string; job?: string; environment?: st
   });
   worker.on('error', (err) => ctx.logger.error({ err: messageOf(err) }, 'worker error'));
   return worker;
+}
+
+/** A corrupt run record is not repaired by retrying: the queue job fails at once, with the record's problem as its reason. */
+async function failCorrupt<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof CorruptRecordError) throw new UnrecoverableError(err.message);
+    throw err;
+  }
 }
 
 async function quit(r: Redis): Promise<void> {
