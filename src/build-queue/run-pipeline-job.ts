@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import type { Plan, PlannedJob } from '../pipeline/plan.js';
+import type { PlannedJob } from '../pipeline/plan.js';
 import { acquireSlots, releaseSlots, type SlotRequest } from '../runs/semaphore.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
@@ -26,8 +26,8 @@ const AFFINITY_RETRY_MS = 300;
  */
 export async function runPipelineJob(ctx: BuildContext, runId: string, jobName: string, queuedAt: number, signal?: AbortSignal): Promise<PipelineJobResult> {
   const run = await ctx.store.get(runId);
-  if (!run?.planJson) throw new UnrecoverableError(`run ${runId} has no plan`);
-  const job = (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === jobName);
+  if (!run?.plan) throw new UnrecoverableError(`run ${runId} has no plan`);
+  const job = run.plan.jobs.find((j) => j.name === jobName);
   if (!job || job.kind === 'deploy') throw new UnrecoverableError(`run ${runId} plans no build job '${jobName}'`);
   const record = run.jobs.find((j) => j.name === jobName);
   if (run.status.phase !== 'running' || !record || FINISHED_JOB_PHASES.has(record.status.phase)) {

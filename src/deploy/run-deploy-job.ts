@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import { builtinDeployTemplate } from '../config/paths.js';
 import { messageOf } from '../errors/errors.js';
 import { formatProblem } from '../pipeline/errors.js';
-import type { Plan, PlannedDeployJob } from '../pipeline/plan.js';
+import type { PlannedDeployJob } from '../pipeline/plan.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
@@ -29,8 +29,8 @@ function isRepoPath(template: string): boolean {
 export async function runDeployJob(ctx: DeployContext, runId: string, environment: string): Promise<DeployOutcome> {
   const { store } = ctx;
   const run = await store.get(runId);
-  if (!run?.planJson) throw new UnrecoverableError(`run ${runId} has no plan`);
-  const plan = JSON.parse(run.planJson) as Plan;
+  const plan = run?.plan;
+  if (!run || !plan) throw new UnrecoverableError(`run ${runId} has no plan`);
   const job = plan.jobs.find((j): j is PlannedDeployJob => j.kind === 'deploy' && j.environment === environment);
   if (!job) throw new UnrecoverableError(`run ${runId} plans no deploy to ${environment}`);
   const record = run.jobs.find((j) => j.name === job.name);

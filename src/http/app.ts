@@ -1,6 +1,7 @@
 import express, { type Express, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
+import { CorruptRecordError } from '../runs/record-reader.js';
 import type { RunStore } from '../runs/run-store.js';
 import { createWebhookRouter, type WebhookDeps } from '../webhooks/receiver.js';
 import { requireToken } from './auth.js';
@@ -48,6 +49,12 @@ export function createApp(deps: AppDeps): Express {
     const status = (err as { status?: number }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
       if (!res.headersSent) res.status(status).json({ error: err instanceof Error ? err.message : 'bad request' });
+      return;
+    }
+    // A corrupt run record is ours, but the caller should learn which run and field, not just "internal error".
+    if (err instanceof CorruptRecordError) {
+      deps.logger.error({ run: err.runId, field: err.field, err: err.message }, 'corrupt run record');
+      if (!res.headersSent) res.status(500).json({ error: err.message, run: err.runId, field: err.field });
       return;
     }
     deps.logger.error({ err }, 'request failed');

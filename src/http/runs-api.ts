@@ -16,7 +16,7 @@ export function createRunsApi(store: RunStore): Router {
       return;
     }
     const runs = await store.list({ ...(project !== undefined ? { projectId: Number(project) } : {}), limit });
-    res.json({ runs: runs.map(({ planJson: _plan, ...r }) => r) });
+    res.json({ runs });
   });
   router.get('/api/runs/:id', async (req, res) => {
     const run = await store.get(req.params.id);
@@ -24,8 +24,7 @@ export function createRunsApi(store: RunStore): Router {
       res.status(404).json({ error: `run ${req.params.id} not found` });
       return;
     }
-    const { planJson, ...rest } = run;
-    res.json({ ...rest, plan: planJson ? (JSON.parse(planJson) as unknown) : null });
+    res.json({ ...run, plan: run.plan ?? null });
   });
   router.get('/api/runs/:id/log', async (req, res) => {
     const from = Number(req.query['from'] ?? 0);

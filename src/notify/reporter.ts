@@ -19,7 +19,7 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
   const { gitlab, store, publicUrl, logger } = deps;
 
   const note = async (runId: string) => {
-    const run = await store.get(runId);
+    const run = await store.summary(runId);
     const mr = run?.request.mergeRequest;
     if (!run || !mr) return;
     await gitlab.upsertMergeRequestNote(run.request.project.id, mr.iid, 'run-summary', runSummaryMarkdown(run, publicUrl));
@@ -36,7 +36,7 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
   return {
     async jobChanged(runId, jobName) {
       await guarded('commit status', runId, async () => {
-        const run = await store.get(runId);
+        const run = await store.summary(runId);
         const job = run?.jobs.find((j) => j.name === jobName);
         if (!run || !job) return;
         const post = statusFor(run, job, publicUrl);
@@ -49,7 +49,7 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
     },
     async runChanged(runId) {
       await guarded('run summary', runId, async () => {
-        const run = await store.get(runId);
+        const run = await store.summary(runId);
         if (!run) return;
         if (run.status.phase === 'failed' && run.jobs.length === 0) {
           const post = statusFor(run, { name: 'pipeline', status: { phase: 'failed', reason: run.status.reason, at: run.status.at } }, publicUrl);

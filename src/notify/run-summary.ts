@@ -1,4 +1,4 @@
-import type { JobRecord, RunRecord, SonarRecord, TestSummary } from '../runs/types.js';
+import type { JobRecord, RunSummary, SonarRecord, TestSummary } from '../runs/types.js';
 import { cell, inline } from './markdown.js';
 
 const ICON: Record<string, string> = {
@@ -10,7 +10,7 @@ export const MAX_FAILURES_SHOWN = 10;
 const MAX_MESSAGE = 200;
 
 /** Pure: the one merge-request note Slipway keeps per MR, rewritten on every run state change. */
-export function runSummaryMarkdown(run: RunRecord, publicUrl: string): string {
+export function runSummaryMarkdown(run: RunSummary, publicUrl: string): string {
   const withTests = run.jobs.some((j) => j.tests);
   const withCoverage = run.jobs.some((j) => j.coverage !== undefined);
   const head = ['job', 'status', ...(withTests ? ['tests'] : []), ...(withCoverage ? ['coverage'] : []), 'detail'];

@@ -34,7 +34,7 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   const log = ctx.logger.child({ run: runId, job: 'plan' });
   const run = await store.get(runId);
   if (!run) throw new UnrecoverableError(`run ${runId} does not exist (expired?)`);
-  if (run.planJson) {
+  if (run.plan) {
     // A retried planner: the plan is recorded; make sure the first jobs were handed out.
     if (run.status.phase === 'running') await advanceRun(ctx, ctx.redis, runId);
     return;
@@ -69,7 +69,7 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
     startedAt: undefined, finishedAt: undefined, exitCode: undefined,
   }));
   for (const s of plan.skipped) await store.appendLog(runId, 'plan', 'system', `skipped ${s.name}: ${s.reason}`);
-  await store.setPlan(runId, JSON.stringify(plan), jobs);
+  await store.setPlan(runId, plan, jobs);
   if (jobs.length === 0) {
     await store.setStatus(runId, 'skipped', plan.skipped[0]?.reason ?? 'no jobs to run for this event');
     await reporter.runChanged(runId);
@@ -83,7 +83,7 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   await advanceRun(ctx, ctx.redis, runId);
   // Pushes and merge-request updates supersede the older pipeline of the same ref (GitLab's auto-cancel).
   if (run.request.event === 'push' || run.request.event === 'mr') {
-    const canceled = await cancelSuperseded(ctx, { ...run, planJson: JSON.stringify(plan) });
+    const canceled = await cancelSuperseded(ctx, { ...run, plan });
     if (canceled) log.info({ canceled }, 'older pipeline for the same ref canceled');
   }
 }

@@ -4,7 +4,7 @@ import { runPipelineJob } from '../build-queue/run-pipeline-job.js';
 import { createImageBuilder } from '../images/create-image-builder.js';
 import { QUEUE_NAMES, type BuildJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
-import { watchFailures } from './watch-failures.js';
+import { failCorrupt, watchFailures } from './watch-failures.js';
 
 /** The build role: the worker on queue "build" (script, image and sonar jobs) and the mirror heartbeat. */
 export function startBuildRole(shared: Shared): RunningRole {
@@ -12,7 +12,7 @@ export function startBuildRole(shared: Shared): RunningRole {
   const ctx: BuildContext = { ...jobs, imageBuilder: createImageBuilder(config.imageBuilder, { docker: shared.docker, registry: config.registry.host }) };
   const stopHeartbeat = jobs.affinity?.startHeartbeat();
   const worker = watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
-    const result = await runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal);
+    const result = await failCorrupt(() => runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal));
     if (!result.done) {
       // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.
       await job.moveToDelayed(Date.now() + result.retryInMs, token);

@@ -4,7 +4,7 @@ import { createDockerTarget } from '../deploy/docker-target.js';
 import { runDeployJob } from '../deploy/run-deploy-job.js';
 import { QUEUE_NAMES, type DeployJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
-import { watchFailures } from './watch-failures.js';
+import { failCorrupt, watchFailures } from './watch-failures.js';
 
 const DEPLOY_LOCK_RETRY_MS = 3_000;
 
@@ -13,7 +13,7 @@ export function startDeployRole(shared: Shared): RunningRole {
   const { config, jobs } = shared;
   const ctx: DeployContext = { ...jobs, targets: { docker: createDockerTarget(shared.docker) } };
   const worker = watchFailures(ctx, new Worker<DeployJob>(QUEUE_NAMES.deploy, async (job, token) => {
-    const outcome = await runDeployJob(ctx, job.data.runId, job.data.environment);
+    const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
     if (!outcome.done) {
       // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
       await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);

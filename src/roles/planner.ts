@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import { planRun } from '../planner/plan-run.js';
 import { QUEUE_NAMES, type PlanJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
-import { watchFailures } from './watch-failures.js';
+import { failCorrupt, watchFailures } from './watch-failures.js';
 
 const RECONCILE_EVERY_MS = 30_000;
 
@@ -10,7 +10,7 @@ const RECONCILE_EVERY_MS = 30_000;
 export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
   const { config, jobs: ctx, logger } = shared;
   // Workers get the worker connection; BullMQ duplicates it for its blocking reads.
-  const worker = watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => planRun(ctx, job.data.runId), {
+  const worker = watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => failCorrupt(() => planRun(ctx, job.data.runId)), {
     connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.planner,
   }));
   const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;

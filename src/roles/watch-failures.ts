@@ -1,7 +1,7 @@
-import { DelayedError, type Job, type Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job, type Worker } from 'bullmq';
 import { messageOf } from '../errors/errors.js';
 import type { JobContext } from '../jobs/context.js';
-import type { Plan } from '../pipeline/plan.js';
+import { CorruptRecordError } from '../runs/record-reader.js';
 import { finishJob } from '../scheduler/finish-job.js';
 
 /** When BullMQ gives up on a job, the run must say so instead of staying "running" forever. */
@@ -13,11 +13,18 @@ export function watchFailures<T extends { runId: string; job?: string; environme
     ctx.logger.warn({ run: job.data.runId, queue: worker.name, attempt: job.attemptsMade, final, err: messageOf(err) }, 'job attempt failed');
     if (!final) return;
     void (async () => {
-      const run = await ctx.store.get(job.data.runId);
-      if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
       const reason = `${worker.name} gave up after ${job.attemptsMade} attempts: ${messageOf(err)}`;
       const name = job.data.job ?? (job.data.environment ? `deploy:${job.data.environment}` : undefined);
-      const planned = name && run.planJson ? (JSON.parse(run.planJson) as Plan).jobs.find((j) => j.name === name) : undefined;
+      const run = await ctx.store.get(job.data.runId).catch(async (e: unknown) => {
+        if (!(e instanceof CorruptRecordError)) throw e;
+        // The record cannot be read whole: write what can be written without reading it, so the
+        // run says failed and why instead of staying "running". GitLab is not told (that needs the record).
+        if (name) await ctx.store.updateJob(job.data.runId, name, 'failed', reason).catch(() => undefined);
+        await ctx.store.setStatus(job.data.runId, 'failed', reason);
+        return null;
+      });
+      if (!run || ['succeeded', 'failed', 'canceled', 'skipped'].includes(run.status.phase)) return;
+      const planned = name ? run.plan?.jobs.find((j) => j.name === name) : undefined;
       if (planned) {
         await finishJob(ctx, run.id, planned, { phase: 'failed', reason });
       } else {
@@ -28,4 +35,14 @@ export function watchFailures<T extends { runId: string; job?: string; environme
   });
   worker.on('error', (err) => ctx.logger.error({ err: messageOf(err) }, 'worker error'));
   return worker;
+}
+
+/** A corrupt run record is not repaired by retrying: the queue job fails at once, with the record's problem as its reason. */
+export async function failCorrupt<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof CorruptRecordError) throw new UnrecoverableError(err.message);
+    throw err;
+  }
 }

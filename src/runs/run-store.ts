@@ -1,21 +1,17 @@
 import type { Redis } from 'ioredis';
+import type { Plan } from '../pipeline/plan-types.js';
 import type { PipelineRequest } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
 import type { Masker } from '../logging/mask.js';
 import { ACCEPT_SCRIPT } from './accept-script.js';
 import { runKeys, type RunKeys } from './keys.js';
 import { newRunId } from './run-id.js';
-import type { DeploymentRecord, ImageRecord, SonarRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord } from './types.js';
+import { readField, readJob, runFromHash } from './record-reader.js';
+import { deploymentsSchema, logLineSchema, type RunCore } from './record-schema.js';
+import type { DeploymentRecord, ImageRecord, SonarRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord, RunSummary } from './types.js';
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
 const MAX_LOG_LINES = 20_000;
-
-interface Core {
-  id: string;
-  request: PipelineRequest;
-  deliveryId: string;
-  createdAt: string;
-}
 
 export interface AcceptResult {
   runId: string;
@@ -25,6 +21,8 @@ export interface AcceptResult {
 /**
  * Run records in Redis: the one source for statuses, notes, API and UI. Each writer owns its own
  * hash field (status, jobs, image, deployments), so concurrent workers do not overwrite each other.
+ * Every read goes through the schemas (record-reader.ts): a corrupt field throws CorruptRecordError
+ * naming the run and the field.
  */
 export class RunStore {
   readonly keys: RunKeys;
@@ -35,7 +33,7 @@ export class RunStore {
 
   async accept(request: PipelineRequest, deliveryKey: string, deliveryId: string, now: Date = new Date()): Promise<AcceptResult> {
     const id = newRunId(now.getTime());
-    const core: Core = { id, request, deliveryId, createdAt: now.toISOString() };
+    const core: RunCore = { id, request, deliveryId, createdAt: now.toISOString() };
     const status: PhaseStatus<RunPhase> = { phase: 'received', reason: 'waiting for the planner', at: now.toISOString() };
     const k = this.keys;
     const triggerKeys = coveringTriggerKeys(request).map((key) => k.trigger(key));
@@ -49,28 +47,20 @@ export class RunStore {
   }
 
   async get(id: string): Promise<RunRecord | null> {
-    const h = await this.redis.hgetall(this.keys.run(id));
-    if (!h['core'] || !h['status']) return null;
-    const core = JSON.parse(h['core']) as Core;
-    return {
-      ...core,
-      status: JSON.parse(h['status']) as PhaseStatus<RunPhase>,
-      jobs: (JSON.parse(h['jobOrder'] ?? '[]') as string[])
-        .map((name) => h[`job:${name}`])
-        .filter((j): j is string => j !== undefined)
-        .map((j) => JSON.parse(j) as JobRecord),
-      image: h['image'] ? (JSON.parse(h['image']) as ImageRecord) : undefined,
-      deployments: JSON.parse(h['deployments'] ?? '[]') as DeploymentRecord[],
-      sonar: h['sonar'] ? (JSON.parse(h['sonar']) as SonarRecord) : undefined,
-      planJson: h['plan'],
-    };
+    return runFromHash(id, await this.redis.hgetall(this.keys.run(id)), true);
   }
 
-  async list(opts: { projectId?: number; limit?: number } = {}): Promise<RunRecord[]> {
+  /** The run without its plan, which is then not parsed: for readers that never look at it. */
+  async summary(id: string): Promise<RunSummary | null> {
+    return runFromHash(id, await this.redis.hgetall(this.keys.run(id)), false);
+  }
+
+  /** Newest first; without plans (not parsed at all). */
+  async list(opts: { projectId?: number; limit?: number } = {}): Promise<RunSummary[]> {
     const key = opts.projectId === undefined ? this.keys.allRuns : this.keys.projectRuns(opts.projectId);
     const ids = await this.redis.zrevrange(key, 0, (opts.limit ?? 50) - 1);
-    const runs = await Promise.all(ids.map((id) => this.get(id)));
-    return runs.filter((r): r is RunRecord => r !== null);
+    const runs = await Promise.all(ids.map((id) => this.summary(id)));
+    return runs.filter((r): r is RunSummary => r !== null);
   }
 
   async setStatus(id: string, phase: RunPhase, reason: string): Promise<void> {
@@ -79,9 +69,9 @@ export class RunStore {
     if (phase !== 'received') await this.redis.zrem(this.keys.received, id);
   }
 
-  async setPlan(id: string, planJson: string, jobs: JobRecord[]): Promise<void> {
+  async setPlan(id: string, plan: Plan, jobs: JobRecord[]): Promise<void> {
     const fields = jobs.flatMap((j) => [`job:${j.name}`, JSON.stringify(j)]);
-    await this.redis.hset(this.keys.run(id), 'plan', planJson, 'jobOrder', JSON.stringify(jobs.map((j) => j.name)), ...fields);
+    await this.redis.hset(this.keys.run(id), 'plan', JSON.stringify(plan), 'jobOrder', JSON.stringify(jobs.map((j) => j.name)), ...fields);
   }
 
   /**
@@ -92,7 +82,7 @@ export class RunStore {
     const key = this.keys.run(id);
     const raw = await this.redis.hget(key, `job:${name}`);
     if (!raw) return undefined;
-    const j = JSON.parse(raw) as JobRecord;
+    const j = readJob(id, name, raw);
     const now = new Date().toISOString();
     const active = phase === 'running' || phase === 'pending' || phase === 'queued' || phase === 'manual';
     const updated: JobRecord = {
@@ -108,7 +98,7 @@ export class RunStore {
 
   async getJob(id: string, name: string): Promise<JobRecord | undefined> {
     const raw = await this.redis.hget(this.keys.run(id), `job:${name}`);
-    return raw ? (JSON.parse(raw) as JobRecord) : undefined;
+    return raw ? readJob(id, name, raw) : undefined;
   }
 
   async setImage(id: string, image: ImageRecord): Promise<void> {
@@ -120,9 +110,10 @@ export class RunStore {
   }
 
   async addDeployment(id: string, d: DeploymentRecord): Promise<void> {
-    const run = await this.get(id);
-    const list = (run?.deployments ?? []).filter((x) => x.environment !== d.environment);
-    await this.redis.hset(this.keys.run(id), 'deployments', JSON.stringify([...list, d]));
+    const key = this.keys.run(id);
+    const raw = await this.redis.hget(key, 'deployments');
+    const list = (raw ? readField(id, 'deployments', raw, deploymentsSchema, 'a valid deployment list') : []).filter((x) => x.environment !== d.environment);
+    await this.redis.hset(key, 'deployments', JSON.stringify([...list, d]));
   }
 
   async appendLog(id: string, job: string, stream: LogLine['stream'], line: string): Promise<void> {
@@ -133,7 +124,7 @@ export class RunStore {
 
   async readLog(id: string, from = 0): Promise<LogLine[]> {
     const raw = await this.redis.lrange(this.keys.log(id), from, -1);
-    return raw.map((r) => JSON.parse(r) as LogLine);
+    return raw.map((r, i) => readField(id, 'log', r, logLineSchema, 'a valid log line', `log line ${from + i}`));
   }
 
   /** Runs accepted more than `olderThanMs` ago that no planner has picked up (a crash between accept and enqueue). */

@@ -1,3 +1,4 @@
+import type { Plan } from '../pipeline/plan-types.js';
 import type { PipelineRequest } from '../triggers/types.js';
 
 /** Phases with reasons instead of booleans (Argo's habit): every waiting or failed thing says why. */
@@ -73,8 +74,11 @@ export interface RunRecord {
   deployments: DeploymentRecord[];
   sonar: SonarRecord | undefined;
   /** Filled in by the planner from the pipeline file; later workers read it instead of re-reading git. */
-  planJson: string | undefined;
+  plan: Plan | undefined;
 }
+
+/** A run without its plan: what lists show, read without parsing the plan. */
+export type RunSummary = Omit<RunRecord, 'plan'>;
 
 export interface LogLine {
   t: string;

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { JobContext } from '../jobs/context.js';
-import type { Plan, PlannedJob } from '../pipeline/plan.js';
+import type { PlannedJob } from '../pipeline/plan.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { JobRecord } from '../runs/types.js';
 import { decide, verdict } from './decide.js';
@@ -16,8 +16,8 @@ const FINAL_RUN = new Set(['succeeded', 'failed', 'canceled', 'skipped']);
 export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): Promise<void> {
   await withRedisLock(redis, `${ctx.store.keys.run(runId)}:advance`, async () => {
     const run = await ctx.store.get(runId);
-    if (!run?.planJson || FINAL_RUN.has(run.status.phase)) return;
-    const plan = JSON.parse(run.planJson) as Plan;
+    const plan = run?.plan;
+    if (!run || !plan || FINAL_RUN.has(run.status.phase)) return;
     const records = new Map(run.jobs.map((j) => [j.name, j]));
     const changed: string[] = [];
     const set = async (name: string, phase: JobRecord['status']['phase'], reason: string) => {

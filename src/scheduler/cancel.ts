@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import type { JobContext } from '../jobs/context.js';
-import type { Plan } from '../pipeline/plan.js';
 import type { RunRecord } from '../runs/types.js';
 import { advanceRun } from './advance-run.js';
 
@@ -47,8 +46,8 @@ export async function cancelSuperseded(ctx: JobContext, newer: RunRecord): Promi
   await ctx.redis.pexpire(key, 30 * 24 * 3600 * 1000);
   if (!previous || previous === newer.id) return undefined;
   const older = await store.get(previous);
-  if (!older?.planJson || older.status.phase !== 'running' || older.request.kind !== newer.request.kind) return undefined;
-  const plan = JSON.parse(older.planJson) as Plan;
+  const plan = older?.plan;
+  if (!older || !plan || older.status.phase !== 'running' || older.request.kind !== newer.request.kind) return undefined;
   const interruptible = new Map(plan.jobs.map((j) => [j.name, j.interruptible]));
   if (older.jobs.some((j) => STARTED.has(j.status.phase) && !interruptible.get(j.name))) {
     await store.appendLog(older.id, 'plan', 'system', `newer pipeline ${newer.id} for ${newer.request.ref}: not canceled, it has started jobs that are not interruptible`);

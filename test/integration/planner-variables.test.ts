@@ -53,10 +53,11 @@ describe('project variables in the running planner', () => {
   const planOf = async (runId: string): Promise<{ run: RunRecord; plan: Plan }> => {
     const run = await eventually(async () => {
       const r = await h.slipway.store.get(runId);
-      if (!r?.planJson) throw new Error(`run ${runId} not planned yet (${r?.status.phase ?? 'missing'}: ${r?.status.reason ?? ''})`);
+      if (!r?.plan) throw new Error(`run ${runId} not planned yet (${r?.status.phase ?? 'missing'}: ${r?.status.reason ?? ''})`);
       return r;
     }, 30_000);
-    return { run, plan: JSON.parse(run.planJson ?? '{}') as Plan };
+    if (!run.plan) throw new Error(`run ${runId} has no plan`);
+    return { run, plan: run.plan };
   };
 
   const push = async (branch: string, refProtected: boolean) => {

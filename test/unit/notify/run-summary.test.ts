@@ -16,7 +16,7 @@ const run = (over: Partial<RunRecord>): RunRecord => ({
   } as unknown as RunRecord['request'],
   deliveryId: 'd', createdAt: at,
   status: { phase: 'failed', reason: "job 'unit' failed with exit code 1", at },
-  jobs: [], image: undefined, deployments: [], sonar: undefined, planJson: undefined,
+  jobs: [], image: undefined, deployments: [], sonar: undefined, plan: undefined,
   ...over,
 });
 
