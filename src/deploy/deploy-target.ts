@@ -3,7 +3,8 @@
  * blue/green slots (`docker-target.ts`); a Kubernetes target is next (server-side apply, kubectl's
  * rollout rules). The deploy job (`run-deploy-job.ts`, through `rollOut()` in `roll-out.ts`) is the
  * only caller, and it calls while holding the (service, environment) lock, so no two calls for one
- * environment interleave. Every call has its own deadline; none waits forever.
+ * environment interleave; it never calls `apply` for a run older than the environment's last
+ * successful deploy (`newest-wins.ts`). Every call has its own deadline; none waits forever.
  *
  * The steps, as a deploy uses them: `apply` starts the new release next to the live one,
  * `waitForVerdict` waits until it is healthy (and then makes it the only one serving) or the

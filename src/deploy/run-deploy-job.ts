@@ -10,6 +10,7 @@ import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
 import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
+import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
 import { variablesFor } from '../jobs/job-variables.js';
 
@@ -24,7 +25,9 @@ function isRepoPath(template: string): boolean {
 /**
  * The deploy job of a run for one environment: lock the environment, render the template with the
  * image digest, then roll out through the `DeployTarget` seam (apply, wait for the verdict, roll
- * back when it is bad). A failed verdict keeps the old release serving.
+ * back when it is bad). A failed verdict keeps the old release serving. The newest pipeline wins:
+ * when a run created after this one already deployed the environment, this job is superseded
+ * (canceled with the reason) and nothing is applied.
  */
 export async function runDeployJob(ctx: DeployContext, runId: string, environment: string): Promise<DeployOutcome> {
   const { store } = ctx;
@@ -45,15 +48,23 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     return { done: false, lockedBy: holder };
   }
   try {
-    const outcome = await deploy(ctx, run, job);
-    await finishJob(ctx, runId, job, outcome);
+    const last = new LastDeploymentRecord(ctx.redis, store.keys.environment(job.service, environment));
+    // Checked under the lock, so a newer deploy cannot land between this check and our apply.
+    const newer = await newerApplied(last, { runId: run.id, createdAt: run.createdAt });
+    if (newer) {
+      const reason = supersededReason(newer, environment);
+      await store.appendLog(runId, job.name, 'system', `${reason}: this older release is not applied`);
+      await finishJob(ctx, runId, job, { phase: 'canceled', reason, extra: { supersededBy: newer.runId } });
+    } else {
+      await finishJob(ctx, runId, job, await deploy(ctx, run, job, last));
+    }
   } finally {
     await lock.release(runId);
   }
   return { done: true };
 }
 
-async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob): Promise<JobOutcome> {
+async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, last: LastDeploymentRecord): Promise<JobOutcome> {
   const { store, reporter } = ctx;
   const { environment } = job;
   if (!run.image) return { phase: 'failed', reason: 'no image was built for this run' };
@@ -93,7 +104,12 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob)
       healthPath: job.spec.health,
       runId: run.id,
     }, { timeoutMs: job.timeoutMs, onLog });
-    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at: new Date().toISOString() });
+    const at = new Date().toISOString();
+    if (!(await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at }))) {
+      // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
+      onLog(`a newer run's deploy to ${environment} is recorded; it stays the one newer deploys compare with`);
+    }
+    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at });
     return { phase: 'success', reason: `${job.service} answers at ${release.url}` };
   } catch (err) {
     return { phase: 'failed', reason: `deploy to ${environment} failed: ${messageOf(err)}` };

@@ -28,6 +28,7 @@ export function runKeys(prefix: string) {
     builtImage: (projectId: number, fingerprint: string) => `${prefix}:image:${projectId}:${fingerprint}`,
     /** One build per fingerprint at a time: a second run waits, then reuses the first one's image. */
     imageSlots: (projectId: number, fingerprint: string) => `${prefix}:slots:image:${projectId}:${fingerprint}`,
+    /** The last deployment of a service to an environment (which run, created when): older deploys are superseded. */
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
   };
 }

@@ -29,6 +29,8 @@ export interface JobRecord {
   attempt?: number;
   tests?: TestSummary;
   coverage?: number;
+  /** A deploy job canceled because a newer run already deployed its environment: that run's id. */
+  supersededBy?: string;
   /** Dependency cache outcome, as shown in the job log ("cache hit: node-modules-3f2a…"). */
   cache?: string[];
 }

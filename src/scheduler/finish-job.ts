@@ -6,7 +6,7 @@ import { advanceRun } from './advance-run.js';
 export type JobOutcome =
   | { phase: 'success'; reason: string; extra?: Partial<JobRecord> }
   | { phase: 'failed'; reason: string; exitCode?: number; extra?: Partial<JobRecord> }
-  | { phase: 'canceled'; reason: string };
+  | { phase: 'canceled'; reason: string; extra?: Partial<JobRecord> };
 
 /** allow_failure: true, or the exit codes listed under allow_failure: exit_codes. */
 export function failureAllowed(job: Pick<PlannedJob, 'allowFailure'>, exitCode: number | undefined): boolean {
@@ -32,7 +32,7 @@ export async function finishJob(ctx: JobContext, runId: string, job: Pick<Planne
   } else if (outcome.phase === 'success') {
     await store.updateJob(runId, job.name, 'success', outcome.reason, outcome.extra ?? {});
   } else {
-    await store.updateJob(runId, job.name, 'canceled', outcome.reason);
+    await store.updateJob(runId, job.name, 'canceled', outcome.reason, outcome.extra ?? {});
   }
   await reporter.jobChanged(runId, job.name);
   await advanceRun(ctx, ctx.redis, runId);
