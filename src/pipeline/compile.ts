@@ -6,6 +6,7 @@ import { checkSemantics } from './semantics.js';
 import { defaultSchema, jobSchema, RESERVED_KEYS, topSchema, type JobSpec } from './schema.js';
 import { DEFAULT_STAGES, varsToStrings, type PipelineFile } from './pipeline-file.js';
 import { didYouMean } from './did-you-mean.js';
+import { notYetProblems } from './not-yet.js';
 import { loadYaml, problemAt, type SourceFile } from './yaml-source.js';
 import { zodProblems } from './zod-problems.js';
 
@@ -102,6 +103,7 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
   // names of invalid jobs still count as jobs for `needs`.
   const allNames = [...extended.jobs.keys()].filter((n) => !n.startsWith('.'));
   problems.push(...checkSemantics(file, originOf, allNames));
+  problems.push(...notYetProblems(data, [...included, root]));
   if (salvaged.length > 0) {
     const crossOnly = checkSemantics({ ...file, jobs: [...file.jobs, ...salvaged] }, originOf, allNames);
     const seen = new Set(problems.map((p) => `${p.file}:${p.line}:${p.column}:${p.message}`));

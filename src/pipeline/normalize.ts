@@ -76,8 +76,10 @@ export function artifactsOf(a: JobSpec['artifacts']): PlannedArtifacts | undefin
   };
 }
 
-export function strategyOf(s: EnvironmentBlock['strategy']): DeployStrategy {
-  if (s === undefined || s === 'rolling') return { type: 'rolling' };
+/** Unset: what the target does (the Docker host replaces releases blue/green; Kubernetes rolls). */
+export function strategyOf(s: EnvironmentBlock['strategy'], target: EnvironmentBlock['target']): DeployStrategy {
+  if (s === undefined) return target === 'docker' ? { type: 'blue-green' } : { type: 'rolling' };
+  if (s === 'rolling') return { type: 'rolling' };
   if (s === 'blue-green') return { type: 'blue-green' };
   return {
     type: 'canary',

@@ -192,7 +192,7 @@ function planDeploys(file: PipelineFile, request: PlanRequest, base: Record<stri
       },
       ...(approval ? { approval } : {}),
       clusters: env.clusters ?? [],
-      strategy: strategyOf(env.strategy ?? deploy.strategy),
+      strategy: strategyOf(env.strategy ?? deploy.strategy, env.target),
     };
     candidates.push({ explicitNeeds: undefined, rank: stageRank(stage) + rank0 + i, job });
     // Implied by stage too, but explicit so a DAG scheduler never deploys before the image exists.

@@ -14,7 +14,7 @@ import type { PlanRequest } from '../../src/pipeline/predefined-variables.js';
 
 const SEEDS = [
   'stages: [test, build, deploy]\nunit:\n  image: alpine\n  script: [make test]\n  needs: []\n  rules:\n    - if: $SLIPWAY_EVENT == "mr" && $X =~ /^a.*b$/\n      changes: [src/**/*.ts]\n',
-  'build:\n  image: team/app\n  tags: [latest]\ndeploy:\n  environments:\n    pre: { port: 18080 }\n    production: { port: 28080, approval: { required: 2 } }\n',
+  'build:\n  image: team/app\n  tags: [latest]\ndeploy:\n  environments:\n    pre: { port: 18080 }\n    production: { port: 28080, approval: true }\n',
   '.base: &b\n  image: alpine\n  retry: { max: 2, when: [script_failure] }\na:\n  <<: *b\n  extends: .base\n  script: [x]\nb:\n  extends: [.base]\n  needs: [a]\n  script: [y]\n  cache: { key: { files: [x.lock] }, paths: [v/] }\n',
   'variables: { A: "1", B: { value: x } }\ndefault: { image: alpine, timeout: 1h 30m }\nj:\n  script: |\n    echo $A\n  artifacts: { paths: [d/], reports: { junit: r.xml } }\n  allow_failure: { exit_codes: [1] }\n',
   'include: [{ template: node }]\nsonar: { project_key: k, gate: advisory }\n',

@@ -66,6 +66,16 @@ describe('slipway validate, plan, --help and --version (processes)', () => {
     expect(lines.at(-1)).toBe(`broken.yml: ${lines.length - 1} problems`);
   });
 
+  it('validate: exit 1 for a setting Slipway does not act on yet, at its line and column', async () => {
+    writeFileSync(path.join(dir, 'later.yml'), 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production:\n      port: 28080\n      clusters: [bj-1]\n');
+    const r = await slipway(['validate', 'later.yml'], dir);
+    expect(r).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: "later.yml:6:7: 'deploy.environments.production.clusters' is not supported yet: it picks Kubernetes clusters, and deploys run on the Docker host only\nlater.yml: 1 problem\n",
+    });
+  });
+
   it('validate: exit 2 when the file cannot be read; project includes are named as not checked', async () => {
     const missing = await slipway(['validate', 'nope.yml'], dir);
     expect(missing.code).toBe(2);

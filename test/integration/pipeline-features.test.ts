@@ -67,7 +67,7 @@ describe('pipeline features in the workers', () => {
     `  service: ${service}`,
     '  environments:',
     `    pre: { port: ${port}, health: /healthz, timeout: 30s }`,
-    `    production: { port: ${port + 100}, health: /healthz, approval: { required: 1 } }`,
+    `    production: { port: ${port + 100}, health: /healthz, approval: true }`,
     '',
   ].join('\n');
 

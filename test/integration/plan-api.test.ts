@@ -122,6 +122,15 @@ describe('POST /api/plan', () => {
     expect(inline.body['lines']).toContain(".slipway.yml:4:3: unknown key 'neds' in job 'unit' — did you mean 'needs'?");
   });
 
+  it('a setting Slipway does not act on yet: 422 at its line and column, saying what works instead', async () => {
+    const pipeline = 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production: { port: 28080, target: kubernetes }\n';
+    const res = await post({ project: { id: projectId, path }, ref: 'main', event: 'merge', pipeline });
+    expect(res.status).toBe(422);
+    expect(res.body['lines']).toEqual([
+      ".slipway.yml:4:40: 'deploy.environments.production.target': 'kubernetes' is not supported yet: deploys run on the Docker host (target: docker, the default)",
+    ]);
+  });
+
   it('404 when the commit has no pipeline file', async () => {
     const res = await post({ project: { id: projectId, path }, ref: 'bare', event: 'push' });
     expect(res.status).toBe(404);
