@@ -50,6 +50,7 @@ export const jobSchema = schemaOf<JobRecord>()(z.object({
   exitCode: orUndefined(z.number()),
   allowedFailure: z.boolean().exactOptional(),
   attempt: z.number().exactOptional(),
+  supersededBy: z.string().exactOptional(),
   tests: z.object({
     passed: z.number(),
     failed: z.number(),
