@@ -8,6 +8,7 @@ const MAY_IMPORT = {
   'config/': [],
   'errors/': [],
   'logging/': [],
+  'metrics/': [],
   'embedded/': ['errors/'],
   'executors/': ['errors/'],
   'registry/': [],

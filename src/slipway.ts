@@ -5,12 +5,15 @@ import { startDeployRole } from './roles/deploy.js';
 import { startHttpRole } from './roles/http.js';
 import { startPlannerRole } from './roles/planner.js';
 import { ALL_ROLES, openShared, type Role, type RunningRole } from './roles/shared.js';
+import { startStatusListener } from './roles/status.js';
 import type { RunStore } from './runs/run-store.js';
 
 export { ALL_ROLES, type Role };
 
 export interface Slipway {
   url: string | undefined;
+  /** The SLIPWAY_METRICS_PORT listener (/metrics, /healthz), when configured. */
+  metricsUrl: string | undefined;
   apiToken: string;
   apiTokenFile: string | undefined;
   store: RunStore;
@@ -30,19 +33,24 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
   if (roles.includes('build')) workers.push(startBuildRole(shared));
   if (roles.includes('deploy')) workers.push(startDeployRole(shared));
   let http: Awaited<ReturnType<typeof startHttpRole>> | undefined;
+  let status: Awaited<ReturnType<typeof startStatusListener>> | undefined;
   try {
     if (roles.includes('http')) http = await startHttpRole(shared);
+    if (shared.config.metrics.port !== undefined) status = await startStatusListener(shared, shared.config.metrics.port);
   } catch (err) {
     // The port is taken (or the like): do not leave the workers and Redis running behind the error.
+    await http?.stop();
     await Promise.all(workers.map((w) => w.stop()));
     await shared.close();
     throw err;
   }
   if (http) shared.logger.info({ url: http.url, roles }, 'slipway listening');
+  if (status) shared.logger.info({ url: status.url }, 'metrics and health listening');
 
   let stopped = false;
   return {
     url: http?.url,
+    metricsUrl: status?.url,
     apiToken: shared.apiToken.token,
     apiTokenFile: shared.apiToken.file,
     store: shared.store,
@@ -52,6 +60,7 @@ export async function startSlipway(config: SlipwayConfig, roles: readonly Role[]
       stopped = true;
       // Order matters: stop taking webhooks, let running jobs finish, then close queues and Redis.
       await http?.stop();
+      await status?.stop();
       await Promise.all(workers.map((w) => w.stop()));
       await shared.close();
     },

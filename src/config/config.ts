@@ -16,6 +16,12 @@ export interface SlipwayConfig {
   dataDir: string;
   workspaceDir: string;
   apiToken: string | undefined;
+  /**
+   * /metrics: a token Prometheus may send instead of the API token (so the scraper cannot call the
+   * API), and a port for a second listener serving only /metrics and /healthz (for processes
+   * without the HTTP role, or to keep metrics off the public port).
+   */
+  metrics: { token: string | undefined; port: number | undefined };
   /** 32-byte key sealing project variables at rest; unset: one is made and kept in the data dir. */
   variablesKey: string | undefined;
   webhook: {
@@ -77,6 +83,9 @@ const envSchema = z.object({
   SLIPWAY_DATA_DIR: z.string().default('.slipway'),
   SLIPWAY_WORKSPACE_DIR: z.string().optional(),
   SLIPWAY_API_TOKEN: z.string().min(16, 'SLIPWAY_API_TOKEN must be at least 16 characters').optional(),
+  SLIPWAY_METRICS_TOKEN: z.string().min(16, 'SLIPWAY_METRICS_TOKEN must be at least 16 characters').optional(),
+  SLIPWAY_METRICS_PORT: z.coerce.number({ error: 'SLIPWAY_METRICS_PORT must be a number' }).int('SLIPWAY_METRICS_PORT must be a whole number')
+    .min(0, 'SLIPWAY_METRICS_PORT must be at least 0').max(65535, 'SLIPWAY_METRICS_PORT must be at most 65535').optional(),
   SLIPWAY_VARIABLES_KEY: z.string().regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'SLIPWAY_VARIABLES_KEY must be 32 bytes as 64 hex characters or base64').optional(),
   SLIPWAY_WEBHOOK_SECRET: z.string().min(8, 'SLIPWAY_WEBHOOK_SECRET must be at least 8 characters').optional(),
   SLIPWAY_WEBHOOK_PROJECT_SECRETS: secretMap.optional(),
@@ -136,6 +145,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       dataDir,
       workspaceDir: path.resolve(e.SLIPWAY_WORKSPACE_DIR ?? path.join(dataDir, 'workspace')),
       apiToken: e.SLIPWAY_API_TOKEN,
+      metrics: { token: e.SLIPWAY_METRICS_TOKEN, port: e.SLIPWAY_METRICS_PORT },
       variablesKey: e.SLIPWAY_VARIABLES_KEY,
       webhook: {
         secret: e.SLIPWAY_WEBHOOK_SECRET,
@@ -163,6 +173,7 @@ export function secretsOf(config: SlipwayConfig): string[] {
   return [
     config.gitlab.token,
     config.apiToken,
+    config.metrics.token,
     config.variablesKey,
     config.webhook.secret,
     config.webhook.signingSecret,

@@ -10,11 +10,12 @@ import type { AppliedRelease, DeployTarget, ReleaseSpec } from './deploy-target.
 export async function rollOut<R extends AppliedRelease>(
   target: Pick<DeployTarget, 'waitForVerdict' | 'rollBack'> & { apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<R> },
   spec: ReleaseSpec,
-  opts: { timeoutMs: number; onLog: (line: string) => void },
+  opts: { timeoutMs: number; onLog: (line: string) => void; onRollBack?: () => void },
 ): Promise<R> {
   const release = await target.apply(spec, opts.onLog);
   const verdict = await target.waitForVerdict(release, opts);
   if (verdict.healthy) return release;
   await target.rollBack(release, opts.onLog);
+  opts.onRollBack?.();
   throw new DeployFailedError(verdict.reason, verdict.lastLogs);
 }

@@ -103,7 +103,7 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
       port: job.spec.port,
       healthPath: job.spec.health,
       runId: run.id,
-    }, { timeoutMs: job.timeoutMs, onLog });
+    }, { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) });
     const at = new Date().toISOString();
     if (!(await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at }))) {
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.

@@ -5,6 +5,7 @@ import { CorruptRecordError } from '../runs/record-reader.js';
 import type { RunStore } from '../runs/run-store.js';
 import { createWebhookRouter, type WebhookDeps } from '../webhooks/receiver.js';
 import { requireToken } from './auth.js';
+import { createMetricsRouter, type MetricsEndpoint } from './metrics-route.js';
 import { createRunPage } from './run-page.js';
 import { createRunsApi } from './runs-api.js';
 
@@ -18,6 +19,8 @@ export interface AppDeps {
   logger: Logger;
   /** More API routers, mounted behind the API token (plan dry-run, variables). */
   routers?: Router[];
+  /** GET /metrics (absent: not served). */
+  metrics?: MetricsEndpoint;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -38,6 +41,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(createWebhookRouter(deps.webhook));
   app.use(createRunPage());
+  if (deps.metrics) app.use(createMetricsRouter(deps.metrics));
   app.use('/api', requireToken(deps.apiToken));
   app.use(createRunsApi(deps.store));
   for (const r of deps.routers ?? []) app.use(r);

@@ -10,6 +10,14 @@ import type { RunStore } from '../runs/run-store.js';
 import type { VariableStore } from '../variables/variable-store.js';
 import type { MirrorAffinity } from '../git/mirror-affinity.js';
 
+/** What jobs count for /metrics (the process's registry, wired by roles/shared.ts). */
+export interface JobMetrics {
+  /** kind: plan or the job's kind; outcome: success, failed, canceled. */
+  jobFinished(kind: string, outcome: string, seconds: number): void;
+  deployFinished(environment: string, outcome: string): void;
+  rolledBack(environment: string): void;
+}
+
 /** What every job handler gets: the clients it needs, no module-level singletons (Probot's habit). */
 export interface JobContext {
   config: SlipwayConfig;
@@ -26,4 +34,5 @@ export interface JobContext {
   variables: VariableStore;
   /** Warm mirror affinity between worker nodes (absent: no preference). */
   affinity?: MirrorAffinity;
+  metrics: JobMetrics;
 }

@@ -2,6 +2,7 @@ import { DelayedError, Worker } from 'bullmq';
 import type { BuildContext } from '../build-queue/build-context.js';
 import { runPipelineJob } from '../build-queue/run-pipeline-job.js';
 import { createImageBuilder } from '../images/create-image-builder.js';
+import { observeQueueWait } from '../metrics/metrics.js';
 import { QUEUE_NAMES, type BuildJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
@@ -12,6 +13,7 @@ export function startBuildRole(shared: Shared): RunningRole {
   const ctx: BuildContext = { ...jobs, imageBuilder: createImageBuilder(config.imageBuilder, { docker: shared.docker, registry: config.registry.host }) };
   const stopHeartbeat = jobs.affinity?.startHeartbeat();
   const worker = watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
+    observeQueueWait(shared.metrics, QUEUE_NAMES.build, job);
     const result = await failCorrupt(() => runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal));
     if (!result.done) {
       // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.

@@ -1,12 +1,13 @@
-import type { Server } from 'node:http';
 import { createApp } from '../http/app.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
 import { VariableStore } from '../variables/variable-store.js';
+import { listen } from './listen.js';
 import type { RunningRole, Shared } from './shared.js';
+import { metricsEndpoint } from './status.js';
 
 /**
- * The HTTP role: webhook receiver, API and run page. It works on the fail-fast connection, so a
+ * The HTTP role: webhook receiver, API, run page and /metrics. It works on the fail-fast connection, so a
  * webhook is answered 503 at once when Redis is down instead of hanging.
  */
 export async function startHttpRole(shared: Shared): Promise<RunningRole & { url: string | undefined }> {
@@ -19,6 +20,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     ],
     redis: shared.failFastRedis,
     readyWarnings: shared.redisWarnings,
+    metrics: metricsEndpoint(shared),
     apiToken: shared.apiToken.token,
     logger,
     webhook: {
@@ -26,6 +28,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       signingSecret: config.webhook.signingSecret,
       maxBodyBytes: config.webhook.maxBodyBytes,
       logger,
+      metrics: shared.metrics,
       async accept(request, dedupeKey, deliveryId) {
         const { runId, created } = await store.accept(request, dedupeKey, deliveryId);
         if (!created) {
@@ -39,19 +42,5 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       },
     },
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.http.port, config.http.host, () => resolve(s));
-    s.once('error', reject);
-  });
-  const addr = server.address();
-  const url = typeof addr === 'object' && addr ? `http://${config.http.host}:${addr.port}` : undefined;
-  return {
-    url,
-    async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
-  };
+  return listen(app, config.http.port, config.http.host);
 }

@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import { planRun } from '../planner/plan-run.js';
+import { observeQueueWait } from '../metrics/metrics.js';
 import { QUEUE_NAMES, type PlanJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
@@ -8,9 +9,21 @@ const RECONCILE_EVERY_MS = 30_000;
 
 /** The planner role: the worker on queue "events", and the reconciler for runs stored but never queued. */
 export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
-  const { config, jobs: ctx, logger } = shared;
+  const { config, jobs: ctx, logger, metrics } = shared;
   // Workers get the worker connection; BullMQ duplicates it for its blocking reads.
-  const worker = watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => failCorrupt(() => planRun(ctx, job.data.runId)), {
+  const worker = watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => {
+    observeQueueWait(metrics, QUEUE_NAMES.events, job);
+    const started = performance.now();
+    try {
+      await failCorrupt(() => planRun(ctx, job.data.runId));
+    } catch (err) {
+      metrics.jobFinished('plan', 'failed', (performance.now() - started) / 1000);
+      throw err;
+    }
+    // A pipeline file with problems is planned work too, but the run failed: so does the plan.
+    const run = await ctx.store.summary(job.data.runId).catch(() => null);
+    metrics.jobFinished('plan', run?.status.phase === 'failed' ? 'failed' : 'success', (performance.now() - started) / 1000);
+  }, {
     connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.planner,
   }));
   const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;

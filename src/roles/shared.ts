@@ -11,6 +11,7 @@ import { createGitlabClient, type GitlabClient } from '../gitlab/client.js';
 import type { JobContext } from '../jobs/context.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createMasker } from '../logging/mask.js';
+import { createMetrics, type SlipwayMetrics } from '../metrics/metrics.js';
 import { createReporter } from '../notify/reporter.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { RunStore } from '../runs/run-store.js';
@@ -46,6 +47,8 @@ export interface Shared {
   store: RunStore;
   gitlab: GitlabClient;
   docker: Dockerode;
+  /** This process's metrics: every role records into them, /metrics renders them. */
+  metrics: SlipwayMetrics;
   /** The context every job gets, on the worker connection. */
   jobs: JobContext;
   /** Weaker Redis durability accepted by SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: /readyz reports it. */
@@ -84,6 +87,8 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
   const key = parseKey(variablesKey.token);
+  // Read at scrape time on the fail-fast connection: a scrape while Redis is down fails fast too.
+  const metrics = createMetrics({ queues: { events: queues.events, build: queues.build, deploy: queues.deploy }, approvalsWaiting: () => store.approvalsWaiting() });
   const jobs: JobContext = {
     config,
     store: workerStore,
@@ -96,10 +101,11 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
     redis: workerRedis,
     variables: new VariableStore(workerRedis, key, config.redisPrefix),
     affinity: new MirrorAffinity(workerRedis, config.redisPrefix, nodeIdOf(config.workspaceDir), config.limits.affinityWaitMs),
+    metrics,
   };
 
   return {
-    config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, jobs, redisWarnings,
+    config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, metrics, jobs, redisWarnings,
     async close() {
       // After every role has stopped: queues, then Redis, then the embedded server.
       await Promise.all([queues.close(), workerQueues.close()]);

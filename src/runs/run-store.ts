@@ -93,6 +93,7 @@ export class RunStore {
       finishedAt: active ? undefined : now,
     };
     await this.redis.hset(key, `job:${name}`, JSON.stringify(updated));
+    if (j.status.phase === 'manual' && phase !== 'manual') await this.redis.zrem(this.keys.approvalsWaiting, `${id}:${name}`);
     return updated;
   }
 
@@ -125,6 +126,18 @@ export class RunStore {
   async readLog(id: string, from = 0): Promise<LogLine[]> {
     const raw = await this.redis.lrange(this.keys.log(id), from, -1);
     return raw.map((r, i) => readField(id, 'log', r, logLineSchema, 'a valid log line', `log line ${from + i}`));
+  }
+
+  /** Called by the scheduler when a deploy job starts waiting for its approval. */
+  async awaitingApproval(id: string, name: string): Promise<void> {
+    await this.redis.zadd(this.keys.approvalsWaiting, 'NX', Date.now(), `${id}:${name}`);
+  }
+
+  /** Deploy jobs waiting for an approval; entries older than the records' retention went with their runs. */
+  async approvalsWaiting(): Promise<number> {
+    const key = this.keys.approvalsWaiting;
+    const [, count] = await Promise.all([this.redis.zremrangebyscore(key, 0, Date.now() - RETENTION_SECONDS * 1000), this.redis.zcard(key)]);
+    return count;
   }
 
   /** Runs accepted more than `olderThanMs` ago that no planner has picked up (a crash between accept and enqueue). */

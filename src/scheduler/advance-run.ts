@@ -38,6 +38,7 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
         await set(job.name, 'skipped', d.reason);
       } else if (d.kind === 'manual') {
         await set(job.name, 'manual', d.reason);
+        if (job.kind === 'deploy' && job.approval) await ctx.store.awaitingApproval(runId, job.name);
       } else {
         await set(job.name, 'queued', 'waiting for a worker');
         await enqueue(ctx, runId, job);

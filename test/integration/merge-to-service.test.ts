@@ -7,6 +7,7 @@ import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';
 import { eventually } from '../helpers/eventually.js';
+import { scrapeMetrics, valueOf } from '../helpers/prometheus-text.js';
 
 // The demo's path as a test: real Redis, Docker engine, registry and git; GitLab is the fake.
 describe('a GitLab merge becomes a running service', () => {
@@ -98,6 +99,12 @@ describe('a GitLab merge becomes a running service', () => {
     expect(deploy?.status.reason).toMatch(/404/);
     expect(await page(live)).toContain(`Hello v2 ${suffix}`);
     expect(h.gitlab.statuses(projectId, run.request.sha).filter((s) => s.name === 'slipway/deploy:pre').at(-1)?.status).toBe('failed');
+    // /metrics counts it: two good deploys so far, this failed one, and its rollback.
+    const { samples } = await scrapeMetrics(h.url, h.slipway.apiToken);
+    expect(valueOf(samples, 'slipway_deploys_total', { environment: 'pre', outcome: 'success' })).toBe(2);
+    expect(valueOf(samples, 'slipway_deploys_total', { environment: 'pre', outcome: 'failed' })).toBe(1);
+    expect(valueOf(samples, 'slipway_rollbacks_total', { environment: 'pre' })).toBe(1);
+    expect(valueOf(samples, 'slipway_job_duration_seconds_count', { kind: 'deploy', outcome: 'failed' })).toBe(1);
   });
 
   it('a failing test stops the run: no image, no deploy', async () => {

@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
+import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
+import { eventually } from '../helpers/eventually.js';
+import { deliver, pushEvent } from '../helpers/gitlab-delivery.js';
+import { parseExposition, valueOf } from '../helpers/prometheus-text.js';
+import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
+
+// Issue 14: /metrics counts webhooks (received, deduplicated, rejected by reason), queue depth and
+// wait, job durations; it needs a token in the Authorization header.
+describe('/metrics', () => {
+  let h: Harness;
+  let project: FakeProject;
+  const projectId = 41000 + Math.floor(Math.random() * 1000);
+  const metricsToken = 'metrics-token-for-the-scraper';
+
+  const scrape = async (base = h.url, token = metricsToken) => {
+    const res = await fetch(`${base}/metrics`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    return { text, samples: parseExposition(text) };
+  };
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { SLIPWAY_METRICS_TOKEN: metricsToken, SLIPWAY_METRICS_PORT: '0' } });
+    project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/metrics-${projectId}`, defaultBranch: 'main' });
+  });
+  afterAll(async () => h.stop());
+
+  it('needs a token in the Authorization header: the metrics token or the API token, never in the URL', async () => {
+    expect((await fetch(`${h.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${h.url}/metrics`, { headers: { Authorization: 'Bearer not-the-token' } })).status).toBe(401);
+    const inUrl = await fetch(`${h.url}/metrics?token=${metricsToken}`);
+    expect(inUrl.status).toBe(401);
+    expect(((await inUrl.json()) as { error: string }).error).toContain('Authorization: Bearer <SLIPWAY_METRICS_TOKEN or SLIPWAY_API_TOKEN>');
+    await scrape(h.url, metricsToken);
+    await scrape(h.url, h.slipway.apiToken);
+    // The metrics token opens /metrics only.
+    expect((await fetch(`${h.url}/api/runs`, { headers: { Authorization: `Bearer ${metricsToken}` } })).status).toBe(401);
+  });
+
+  it('counts received, deduplicated and rejected deliveries, and a finished job adds a duration sample', async () => {
+    const before = (await scrape()).samples;
+    const sha = await commitFiles(project.bareDir, 'main', { '.slipway.yml': 'unit:\n  image: slipway/busybox:1\n  script: ["echo ok"]\n' }, 'add a job');
+    const body = pushEvent({ projectId, path: project.pathWithNamespace, sha, branch: 'main' });
+    const first = await deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET, { idempotencyKey: `metrics-${sha}` });
+    expect(first.status).toBe(202);
+    const again = await deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET, { idempotencyKey: `metrics-${sha}` });
+    expect(again.json['duplicateOf']).toBe(first.json['runId']);
+    expect((await deliver(h.url, 'Push Hook', body, 'wrong-secret')).status).toBe(401);
+    expect((await deliver(h.url, 'Push Hook', body, undefined)).status).toBe(401);
+    expect((await deliver(h.url, 'Push Hook', '{not json', WEBHOOK_SECRET)).status).toBe(400);
+    // An event name Slipway does not know is labelled "other": the header cannot make new series.
+    expect((await deliver(h.url, 'Made Up Hook', body, WEBHOOK_SECRET)).status).toBe(202);
+
+    const run = await h.waitForRun(String(first.json['runId']));
+    expect(run.status.phase).toBe('succeeded');
+    const after = await eventually(async () => {
+      const { samples } = await scrape();
+      expect(valueOf(samples, 'slipway_job_duration_seconds_count', { kind: 'script', outcome: 'success' })).toBe(valueOf(before, 'slipway_job_duration_seconds_count', { kind: 'script', outcome: 'success' }) + 1);
+      return samples;
+    });
+    const delta = (name: string, labels: Record<string, string>) => valueOf(after, name, labels) - valueOf(before, name, labels);
+    expect(delta('slipway_webhooks_received_total', { event: 'Push Hook' })).toBe(5);
+    expect(delta('slipway_webhooks_received_total', { event: 'other' })).toBe(1);
+    expect(delta('slipway_webhooks_deduplicated_total', { event: 'Push Hook' })).toBe(1);
+    expect(delta('slipway_webhooks_rejected_total', { reason: 'token_invalid' })).toBe(1);
+    expect(delta('slipway_webhooks_rejected_total', { reason: 'token_missing' })).toBe(1);
+    expect(delta('slipway_webhooks_rejected_total', { reason: 'json_malformed' })).toBe(1);
+    expect(delta('slipway_webhooks_ignored_total', { event: 'other' })).toBe(1);
+    expect(delta('slipway_job_duration_seconds_count', { kind: 'plan', outcome: 'success' })).toBe(1);
+    expect(delta('slipway_queue_wait_seconds_count', { queue: 'events' })).toBe(1);
+    expect(delta('slipway_queue_wait_seconds_count', { queue: 'build' })).toBe(1);
+    const unit = run.jobs.find((j) => j.name === 'unit');
+    const took = (Date.parse(unit?.finishedAt ?? '') - Date.parse(unit?.startedAt ?? '')) / 1000;
+    expect(delta('slipway_job_duration_seconds_sum', { kind: 'script', outcome: 'success' })).toBeCloseTo(took, 1);
+  });
+
+  it('reads queue depth, approvals waiting and the process metrics when scraped', async () => {
+    await h.slipway.store.awaitingApproval('run-waiting', 'deploy:production');
+    const { samples, text } = await scrape();
+    for (const queue of ['events', 'build', 'deploy']) {
+      for (const state of ['waiting', 'prioritized', 'active', 'delayed', 'failed']) {
+        expect(samples.some((s) => s.name === 'slipway_queue_jobs' && s.labels['queue'] === queue && s.labels['state'] === state), `${queue}/${state}`).toBe(true);
+      }
+    }
+    expect(valueOf(samples, 'slipway_approvals_waiting')).toBe(1);
+    expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
+    expect(samples.some((s) => s.name === 'nodejs_eventloop_lag_seconds')).toBe(true);
+    expect(text).toContain('# TYPE slipway_job_duration_seconds histogram');
+
+    // Prometheus' own linter, when Debian's prometheus package is installed. It also flags three of
+    // prom-client's process gauges (nodejs_active_*_total), which are not ours to rename.
+    if (existsSync('/usr/bin/promtool')) {
+      const lint = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      const problems = `${lint.stdout}${lint.stderr}`.split('\n').filter((l) => l.trim() !== '' && !/^nodejs_active_\w+_total non-counter/.test(l));
+      expect(problems).toEqual([]);
+    }
+  });
+
+  it('serves /metrics and /healthz on SLIPWAY_METRICS_PORT too (how worker-only processes are scraped)', async () => {
+    const base = h.slipway.metricsUrl ?? '';
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(base).not.toBe(h.url);
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    const { samples } = await scrape(base);
+    expect(valueOf(samples, 'slipway_webhooks_received_total', { event: 'Push Hook' })).toBeGreaterThan(0);
+    expect((await fetch(`${base}/api/runs`, { headers: { Authorization: `Bearer ${h.slipway.apiToken}` } })).status).toBe(404);
+  });
+});
