@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import express, { type Express, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
@@ -6,6 +7,7 @@ import type { RunStore } from '../runs/run-store.js';
 import { createWebhookRouter, type WebhookDeps } from '../webhooks/receiver.js';
 import { requireToken } from './auth.js';
 import { createMetricsRouter, type MetricsEndpoint } from './metrics-route.js';
+import { createQueueDashboard, QUEUE_DASHBOARD_PATH } from './queue-dashboard.js';
 import { createRunPage } from './run-page.js';
 import { createRunsApi } from './runs-api.js';
 
@@ -21,6 +23,8 @@ export interface AppDeps {
   routers?: Router[];
   /** GET /metrics (absent: not served). */
   metrics?: MetricsEndpoint;
+  /** The queues bull-board shows at /admin/queues, behind the API token (absent: not served). */
+  dashboardQueues?: readonly Queue[];
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -42,6 +46,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(createWebhookRouter(deps.webhook));
   app.use(createRunPage());
   if (deps.metrics) app.use(createMetricsRouter(deps.metrics));
+  // Until the web UI brings sign-in and sessions, the dashboard takes the API token in the header
+  // only (no token in URLs): scripts and proxies can send it, a bare browser cannot.
+  if (deps.dashboardQueues) app.use(QUEUE_DASHBOARD_PATH, requireToken(deps.apiToken), createQueueDashboard(deps.dashboardQueues));
   app.use('/api', requireToken(deps.apiToken));
   app.use(createRunsApi(deps.store));
   for (const r of deps.routers ?? []) app.use(r);

@@ -7,7 +7,7 @@ import type { RunningRole, Shared } from './shared.js';
 import { metricsEndpoint } from './status.js';
 
 /**
- * The HTTP role: webhook receiver, API, run page and /metrics. It works on the fail-fast connection, so a
+ * The HTTP role: webhook receiver, API, run page, /metrics and the queue dashboard. It works on the fail-fast connection, so a
  * webhook is answered 503 at once when Redis is down instead of hanging.
  */
 export async function startHttpRole(shared: Shared): Promise<RunningRole & { url: string | undefined }> {
@@ -21,6 +21,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     redis: shared.failFastRedis,
     readyWarnings: shared.redisWarnings,
     metrics: metricsEndpoint(shared),
+    dashboardQueues: [queues.events, queues.build, queues.deploy],
     apiToken: shared.apiToken.token,
     logger,
     webhook: {

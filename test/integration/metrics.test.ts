@@ -9,8 +9,8 @@ import { parseExposition, valueOf } from '../helpers/prometheus-text.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Issue 14: /metrics counts webhooks (received, deduplicated, rejected by reason), queue depth and
-// wait, job durations; it needs a token in the Authorization header.
-describe('/metrics', () => {
+// wait, job durations; it and the queue dashboard need a token in the Authorization header.
+describe('/metrics and the queue dashboard', () => {
   let h: Harness;
   let project: FakeProject;
   const projectId = 41000 + Math.floor(Math.random() * 1000);
@@ -110,5 +110,21 @@ describe('/metrics', () => {
     const { samples } = await scrape(base);
     expect(valueOf(samples, 'slipway_webhooks_received_total', { event: 'Push Hook' })).toBeGreaterThan(0);
     expect((await fetch(`${base}/api/runs`, { headers: { Authorization: `Bearer ${h.slipway.apiToken}` } })).status).toBe(404);
+  });
+
+  it('shows the queues at /admin/queues to holders of the API token only', async () => {
+    expect((await fetch(`${h.url}/admin/queues`)).status).toBe(401);
+    expect((await fetch(`${h.url}/admin/queues`, { headers: { Authorization: `Bearer ${metricsToken}` } })).status).toBe(401);
+    expect((await fetch(`${h.url}/admin/queues?token=${h.slipway.apiToken}`)).status).toBe(401);
+    const auth = { Authorization: `Bearer ${h.slipway.apiToken}` };
+    const page = await fetch(`${h.url}/admin/queues`, { headers: auth });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/);
+    expect(await page.text()).toContain('Slipway queues');
+    const api = await fetch(`${h.url}/admin/queues/api/queues`, { headers: auth });
+    expect(api.status).toBe(200);
+    const { queues } = (await api.json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> };
+    expect(queues.map((q) => q.name).sort()).toEqual(['build', 'deploy', 'events']);
+    expect(queues.every((q) => q.readOnlyMode)).toBe(true);
   });
 });
