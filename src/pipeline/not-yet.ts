@@ -47,10 +47,6 @@ export const NOT_YET: readonly NotYet[] = [
     why: BLUE_GREEN,
   },
   {
-    path: [`${ENV}.approval.required`, `${ENV}.approval.groups`, `${ENV}.approval.users`],
-    why: 'nothing records approvals yet, so a deploy that needs one waits as a manual job that cannot be started yet; write approval: true or approval: false',
-  },
-  {
     path: `${ENV}.resource_group`,
     why: "a deploy holds its environment's lock instead (one deploy per service and environment at a time)",
   },

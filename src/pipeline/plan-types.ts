@@ -95,10 +95,18 @@ export interface EnvironmentSpec {
   variables?: Record<string, string>;
 }
 
+/** Who may approve, as the file says; src/approvals/rule.ts applies the defaults. */
 export interface ApprovalSpec {
+  /** Distinct approvers needed. */
   required: number;
+  /** GitLab group paths whose members may approve. */
   groups: string[];
+  /** GitLab usernames who may approve. */
   users: string[];
+  /** Project access level that may approve; absent = Maintainer unless groups or users are given. */
+  minAccess?: 'developer' | 'maintainer' | 'owner';
+  /** May the change's author approve it? Absent = not on production, yes elsewhere. */
+  allowAuthor?: boolean;
 }
 
 export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
@@ -112,7 +120,7 @@ export interface PlannedDeployJob extends PlannedCommon {
   service: string;
   template: string;
   spec: EnvironmentSpec;
-  /** Present = the job is `when: manual` until this many approvals are recorded. */
+  /** Present = the job is `when: manual` until this rule's approvals are recorded. */
   approval?: ApprovalSpec;
   /** Kubernetes clusters to roll out to (empty: the target's default). */
   clusters: string[];

@@ -150,8 +150,10 @@ export const environmentSchema = z.strictObject({
   variables: variables.optional(),
   approval: z.union([z.boolean(), z.strictObject({
     required: z.number().int().min(1).max(10).optional(),
-    groups: z.array(z.string().min(1)).optional(),
-    users: z.array(z.string().min(1)).optional(),
+    min_access: z.enum(['developer', 'maintainer', 'owner']).optional(),
+    groups: z.array(z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a GitLab group path like team/release-managers')).max(20).optional(),
+    users: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a GitLab username')).max(50).optional(),
+    allow_author: z.boolean().optional(),
   })]).optional(),
   clusters: z.array(z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -')).min(1).max(10).optional(),
   strategy: strategySchema.optional(),

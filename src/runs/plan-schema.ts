@@ -88,7 +88,11 @@ const spec = schemaOf<EnvironmentSpec>()(z.object({
   variables: stringMap.exactOptional(),
 }));
 
-const approval = schemaOf<ApprovalSpec>()(z.object({ required: z.number(), groups: strings, users: strings }));
+const approval = schemaOf<ApprovalSpec>()(z.object({
+  required: z.number(), groups: strings, users: strings,
+  minAccess: z.enum(['developer', 'maintainer', 'owner']).exactOptional(),
+  allowAuthor: z.boolean().exactOptional(),
+}));
 
 const step = schemaOf<StrategyStep>()(z.union([z.object({ setWeight: z.number() }), z.object({ pauseMs: z.number().nullable() })]));
 
