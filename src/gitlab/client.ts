@@ -1,11 +1,11 @@
-import { Commits, MergeRequestNotes, ProjectMembers, RepositoryFiles, Users } from '@gitbeaker/rest';
+import { Commits, GroupMembers, MergeRequestNotes, MergeRequests, ProjectMembers, RepositoryFiles, Users } from '@gitbeaker/rest';
 import type { z } from 'zod';
 import { AttemptFailure, GitlabApiError } from './errors.js';
 import { hiddenMarker, pickOwnNote } from './notes.js';
 import { createRequester } from './requester.js';
 import { withRetry } from './retry.js';
 import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
-import { CurrentUser, Member, MergeRequestNotes as NotesSchema } from './schema.js';
+import { CurrentUser, Member, MergeRequest, MergeRequestNotes as NotesSchema, TokenUser } from './schema.js';
 
 export type CommitState = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
 
@@ -36,6 +36,20 @@ export interface GitlabClient {
   // access_level including inherited and invited memberships (30 developer, 40 maintainer, 50 owner);
   // null = not a member.
   memberAccessLevel(projectId: number, userId: number): Promise<number | null>;
+  // The same for a group named by path (team/release-managers), inherited memberships included;
+  // null = not a member. A missing group throws (status 404).
+  groupMemberAccessLevel(groupPath: string, userId: number): Promise<number | null>;
+  // Who owns a personal access token (GET /user asked with that token, not ours): how a person
+  // acting through Slipway's API is identified. A token GitLab refuses throws (status 401).
+  // The token is sent only in the PRIVATE-TOKEN header and appears in no error or log.
+  userOfToken(token: string): Promise<GitlabUser>;
+  // The author of a merge request; null = GitLab does not know the merge request.
+  mergeRequestAuthor(projectId: number, iid: number): Promise<GitlabUser | null>;
+}
+
+export interface GitlabUser {
+  id: number;
+  username: string;
 }
 
 export type GitlabLogger = RetryLogger;
@@ -67,6 +81,8 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
   const notes = new MergeRequestNotes(resourceOpts);
   const members = new ProjectMembers(resourceOpts);
   const users = new Users(resourceOpts);
+  const groupMembers = new GroupMembers(resourceOpts);
+  const mergeRequests = new MergeRequests(resourceOpts);
   const policy: RetryPolicy = {
     retries: opts.retries ?? 3,
     baseDelayMs: opts.backoff?.baseMs ?? 500,
@@ -164,6 +180,40 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
           return parse(Member, m, 'get member access level', projectId).access_level;
         } catch (err) {
           // "404 Not found" is GitLab's answer for a non-member; "404 Project Not Found" is not.
+          if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
+          throw err;
+        }
+      });
+    },
+
+    async groupMemberAccessLevel(groupPath, userId) {
+      const call = `get member access level in group ${groupPath}`;
+      return run({ call, projectId: 0 }, async () => {
+        try {
+          const m = await groupMembers.show(groupPath, userId, { includeInherited: true });
+          return parse(Member, m, call, 0).access_level;
+        } catch (err) {
+          if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
+          throw err;
+        }
+      });
+    },
+
+    async userOfToken(token) {
+      // A resource of its own: the token is the caller's, never Slipway's.
+      const asCaller = new Users({ ...resourceOpts, token });
+      return run({ call: 'get the user of a token', projectId: 0 }, async () => {
+        const u = parse(TokenUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
+        return { id: u.id, username: u.username };
+      });
+    },
+
+    async mergeRequestAuthor(projectId, iid) {
+      return run({ call: 'get merge request', projectId }, async () => {
+        try {
+          const mr = parse(MergeRequest, await mergeRequests.show(projectId, iid), 'get merge request', projectId);
+          return { id: mr.author.id, username: mr.author.username };
+        } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
           throw err;
         }

@@ -9,6 +9,9 @@
  *  - doc/api/notes.md, merge request notes (list newest first, paginated; create 201; update 200)
  *  - doc/api/repository_files.md, "Get raw file from repository" (404 {"message":"404 File Not Found"})
  *  - doc/api/members.md, "Get a member of a group or project, including inherited and invited members"
+ *    (project and group; 404 {"message":"404 Not found"} for a non-member)
+ *  - doc/api/users.md, "Get the current user" (GET /user, for the bot's token or a user's own)
+ *  - doc/api/merge_requests.md, "Get single MR"
  *  - doc/api/rest/index.md, authentication (PRIVATE-TOKEN or Authorization: Bearer; 401
  *    {"message":"401 Unauthorized"}), status codes, namespaced path encoding (group%2Fproject) and
  *    offset pagination headers (X-Total, X-Next-Page, Link).
@@ -16,6 +19,7 @@
  * Anything the fake does not know answers 404 and is recorded as an unexpected call, so a test can
  * fail on requests nobody planned for (as Renovate's HTTP mock does).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -45,6 +49,13 @@ export interface FakeGitlab {
   // A note written by someone else (e.g. a reviewer quoting our marker).
   seedNote(projectId: number, iid: number, body: string, authorId: number): Note;
   setMember(projectId: number, userId: number, accessLevel: number): void;
+  // A person with a personal access token of their own (for GET /user). Their token may call
+  // nothing else here: any other call with it is answered 403 and flagged unexpected, so a test
+  // sees a person's token used where Slipway's own belongs.
+  addUser(u: { id: number; username: string; name?: string }): { user: UserBasic; token: string };
+  // A member of a group (created on first use), by path (team/release-managers).
+  setGroupMember(groupPath: string, userId: number, accessLevel: number): void;
+  addMergeRequest(projectId: number, mr: { iid: number; authorId: number; title?: string; sourceBranch?: string; targetBranch?: string }): void;
   // Fault injection before auth, like a proxy or rate limiter in front of GitLab. 429 carries
   // Retry-After (default 1 s, override through opts.headers).
   failNext(match: CallMatch, status: number, times?: number, opts?: { headers?: Record<string, string> }): void;
@@ -146,7 +157,14 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
   app.use('/api/v4', (req, res, next) => {
     const bearer = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
     const given = req.get('private-token') ?? bearer;
-    if (given !== token) {
+    const userId = given === undefined ? undefined : state.userTokens.get(given);
+    if (userId !== undefined) {
+      if (req.method !== 'GET' || req.path !== '/user') {
+        unexpected(res, 403, { message: '403 Forbidden' });
+        return;
+      }
+      res.locals['caller'] = state.user(userId);
+    } else if (given !== token) {
       res.status(401).json({ message: '401 Unauthorized' });
       return;
     }
@@ -211,6 +229,37 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
         created_at: new Date().toISOString(),
         expires_at: null,
         membership_state: 'active',
+      });
+    },
+    addUser(u) {
+      const user: UserBasic = { id: u.id, username: u.username, name: u.name ?? u.username, state: 'active', avatar_url: null, web_url: `${url}/${u.username}` };
+      state.users.set(u.id, user);
+      const userToken = `glpat-${u.username}-${randomBytes(8).toString('hex')}`;
+      state.userTokens.set(userToken, u.id);
+      return { user, token: userToken };
+    },
+    setGroupMember(groupPath, userId, accessLevel) {
+      const group = groupPath.toLowerCase();
+      state.groups.add(group);
+      state.groupMembers.set(`${group}:${userId}`, {
+        ...state.user(userId),
+        access_level: accessLevel,
+        created_at: new Date().toISOString(),
+        expires_at: null,
+        membership_state: 'active',
+      });
+    },
+    addMergeRequest(projectId, mr) {
+      const p = state.projects.get(projectId);
+      if (!p) throw new Error(`no project ${projectId}`);
+      const now = new Date().toISOString();
+      state.mergeRequests.set(`${projectId}:${mr.iid}`, {
+        id: state.id(), iid: mr.iid, project_id: projectId, title: mr.title ?? `Merge request ${mr.iid}`, description: '',
+        state: 'opened', created_at: now, updated_at: now,
+        target_branch: mr.targetBranch ?? p.defaultBranch, source_branch: mr.sourceBranch ?? 'feature',
+        source_project_id: projectId, target_project_id: projectId,
+        author: state.user(mr.authorId), draft: false, merge_commit_sha: null,
+        web_url: `${url}/${p.pathWithNamespace}/-/merge_requests/${mr.iid}`,
       });
     },
     failNext(match, status, times = 1, o = {}) {

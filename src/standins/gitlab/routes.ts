@@ -6,7 +6,7 @@ import { paginate } from './pagination.js';
 import { firstBranchContaining, readBlob, resolveCommit } from './repo-queries.js';
 import { applyStatus } from './state.js';
 import type { FakeState } from './state.js';
-import type { CommitStatusState, FakeProject, Note } from './types.js';
+import type { CommitStatusState, CurrentUser, FakeProject, Note, UserBasic } from './types.js';
 
 // The GitLab API v4 endpoints Slipway uses, with GitLab's status codes and error bodies.
 
@@ -39,9 +39,32 @@ export function apiRouter(state: FakeState): Router {
       await h(req, res, p, (res.locals['body'] as ParsedBody | null | undefined) ?? null);
     };
 
+  // GET /user answers for whoever the token belongs to: the bot, or a user with their own token.
   r.get('/user', (_req, res) => {
-    res.json(state.currentUser);
+    res.json(currentUserView(res.locals['caller'] as UserBasic | undefined ?? state.currentUser));
   });
+
+  // doc/api/members.md, "Get a member of a group or project, including inherited and invited members".
+  r.get('/groups/:id/members/all/:user_id', (req, res) => {
+    const group = param(req, 'id').toLowerCase();
+    if (!state.groups.has(group)) {
+      res.status(404).json({ message: '404 Group Not Found' });
+      return;
+    }
+    const m = state.groupMembers.get(`${group}:${param(req, 'user_id')}`);
+    if (!m) res.status(404).json({ message: '404 Not found' });
+    else res.json(m);
+  });
+
+  // doc/api/merge_requests.md, "Get single MR".
+  r.get(
+    '/projects/:id/merge_requests/:iid',
+    project((req, res, p) => {
+      const mr = state.mergeRequests.get(`${p.id}:${param(req, 'iid')}`);
+      if (!mr) res.status(404).json({ message: '404 Not found' });
+      else res.json(mr);
+    }),
+  );
 
   r.get(
     '/projects/:id',
@@ -249,4 +272,26 @@ export function addNote(state: FakeState, projectId: number, iid: number, body: 
   };
   state.notes.push(note);
   return note;
+}
+
+function currentUserView(u: UserBasic): CurrentUser {
+  return {
+    ...u,
+    locked: false,
+    created_at: '2024-01-02T03:04:05.000Z',
+    bot: false,
+    public_email: null,
+    email: `${u.username}@example.com`,
+    commit_email: `${u.username}@example.com`,
+    last_sign_in_at: null,
+    confirmed_at: '2024-01-02T03:04:05.000Z',
+    last_activity_on: null,
+    can_create_group: true,
+    can_create_project: true,
+    two_factor_enabled: false,
+    external: false,
+    private_profile: false,
+    projects_limit: 100000,
+    identities: [],
+  };
 }

@@ -55,6 +55,47 @@ export interface Member extends UserBasic {
   membership_state: 'active';
 }
 
+// Entities::UserPublic (GET /user for a user who is not an administrator), the fields GitLab
+// always sends; the profile fields (bio, skype, ...) are left out.
+export interface CurrentUser extends UserBasic {
+  locked: boolean;
+  created_at: string;
+  bot: boolean;
+  public_email: string | null;
+  email: string;
+  commit_email: string;
+  last_sign_in_at: string | null;
+  confirmed_at: string;
+  last_activity_on: string | null;
+  can_create_group: boolean;
+  can_create_project: boolean;
+  two_factor_enabled: boolean;
+  external: boolean;
+  private_profile: boolean;
+  projects_limit: number;
+  identities: never[];
+}
+
+// Entities::MergeRequest, the fields a client reads to know who wrote a change.
+export interface MergeRequest {
+  id: number;
+  iid: number;
+  project_id: number;
+  title: string;
+  description: string;
+  state: 'opened' | 'merged' | 'closed';
+  created_at: string;
+  updated_at: string;
+  target_branch: string;
+  source_branch: string;
+  source_project_id: number;
+  target_project_id: number;
+  author: UserBasic;
+  draft: boolean;
+  merge_commit_sha: string | null;
+  web_url: string;
+}
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 export interface RecordedCall {
