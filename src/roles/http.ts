@@ -1,7 +1,10 @@
 import type { Server } from 'node:http';
+import { Approvals } from '../approvals/approvals.js';
 import { createApp } from '../http/app.js';
+import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
+import { failManualJob, setManualReason, startManualJob } from '../scheduler/manual-step.js';
 import { VariableStore } from '../variables/variable-store.js';
 import type { RunningRole, Shared } from './shared.js';
 
@@ -11,10 +14,20 @@ import type { RunningRole, Shared } from './shared.js';
  */
 export async function startHttpRole(shared: Shared): Promise<RunningRole & { url: string | undefined }> {
   const { config, logger, store, queues } = shared;
+  // Approving starts the step through the scheduler, with the context every job gets.
+  const approvals = new Approvals({
+    store, gitlab: shared.gitlab, redis: shared.failFastRedis, prefix: config.redisPrefix,
+    gate: {
+      start: async (runId, job, reason) => void (await startManualJob(shared.jobs, runId, job, reason)),
+      fail: async (runId, job, reason) => void (await failManualJob(shared.jobs, runId, job, reason)),
+      stillWaiting: (runId, job, reason) => setManualReason(shared.jobs, runId, job, reason),
+    },
+  });
   const app = createApp({
     store,
     routers: [
       createPlanApi({ gitlab: shared.gitlab, logger }),
+      createApprovalsApi({ approvals, logger }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
     ],
     redis: shared.failFastRedis,
