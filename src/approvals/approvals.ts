@@ -82,12 +82,14 @@ export class Approvals {
     const planned = run.plan?.jobs.find((j) => j.name === input.job);
     if (!planned) return { status: 404, error: `run ${run.id} has no job '${input.job}'` };
     const rule = ruleOf(planned);
+    // A manual job that is not a deploy belongs to the service the run deploys, if it deploys one.
+    const service = (planned.kind === 'deploy' ? planned : run.plan?.jobs.find((j) => j.kind === 'deploy'))?.service ?? null;
     const path = run.request.project.path;
     const audit = async (outcome: AuditEntry['outcome'], detail: string, started = false) =>
       this.audit.append({
         at: new Date().toISOString(), action, outcome, started, user, source: input.source,
         project: { id: run.request.project.id, path }, runId: run.id, job: planned.name,
-        service: planned.kind === 'deploy' ? planned.service : null,
+        service,
         environment: planned.kind === 'deploy' ? planned.environment : null,
         sha: run.request.sha, digest: run.image?.digest ?? null,
         rule: describeRule(rule, path), detail, reason: input.reason ?? null,

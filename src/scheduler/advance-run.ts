@@ -33,7 +33,11 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
       if (rec?.status.phase !== 'pending') continue;
       const d = decide(job, job.needs.map((n) => records.get(n)), run.request.project.path);
       if (d.kind === 'wait') {
-        if (rec.status.reason !== d.reason) await ctx.store.updateJob(runId, job.name, 'pending', d.reason);
+        // Kept in `records` too: the check below must see "waiting for manual job" written in this pass.
+        if (rec.status.reason !== d.reason) {
+          const updated = await ctx.store.updateJob(runId, job.name, 'pending', d.reason);
+          if (updated) records.set(job.name, updated);
+        }
       } else if (d.kind === 'skip') {
         await set(job.name, 'skipped', d.reason);
       } else if (d.kind === 'manual') {
