@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import type { GitlabClient, GitlabUser } from '../gitlab/client.js';
 import { GitlabApiError } from '../gitlab/errors.js';
 import { withRedisLock } from '../runs/run-lock.js';
@@ -156,10 +157,17 @@ export class Approvals {
   }
 }
 
+const approvalSchema = z.object({ username: z.string(), at: z.string() });
+
+/** Usernames of the approvals recorded for a step, oldest first. */
 async function approvers(redis: Redis, key: string): Promise<string[]> {
   const all = await redis.hgetall(key);
-  return Object.values(all)
-    .map((v) => JSON.parse(v) as { username: string; at: string })
+  return Object.entries(all)
+    .map(([userId, v]) => {
+      const r = approvalSchema.safeParse(JSON.parse(v));
+      if (!r.success) throw new Error(`${key}: the approval of user ${userId} is not readable: ${r.error.issues[0]?.message ?? ''}`);
+      return r.data;
+    })
     .sort((a, b) => a.at.localeCompare(b.at))
     .map((a) => a.username);
 }
