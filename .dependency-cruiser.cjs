@@ -22,7 +22,7 @@ const MAY_IMPORT = {
   'caches/': ['pipeline/', 'registry/'],
   'reports/': ['pipeline/', 'runs/'],
   'sonar/': [],
-  'images/': ['executors/', 'git/', 'pipeline/', 'registry/'],
+  'images/': ['executors/', 'git/', 'registry/'],
   'notify/': ['gitlab/', 'runs/', 'logging/'],
   'jobs/': ['config/', 'executors/', 'git/', 'gitlab/', 'logging/', 'notify/', 'pipeline/', 'queues/', 'runs/', 'triggers/', 'variables/'],
   'scheduler/': ['runs/', 'queues/', 'pipeline/', 'notify/', 'jobs/'],
