@@ -102,10 +102,14 @@ async function saveOne(shared: SharedCaches, key: string, src: string): Promise<
   const repository = store.repository(projectId, 'cache');
   const tag = cacheTag(key);
   const now = (shared.now ?? Date.now)();
-  await store.push('cache', repository, tag, blob, {
+  const previous = await store.resolve(repository, tag);
+  const entry = await store.push('cache', repository, tag, blob, {
     config: { key, bytes: blob.size, created: new Date(now).toISOString() },
     annotations: { 'org.opencontainers.image.created': new Date(now).toISOString(), 'io.slipway.cache.key': key.slice(0, 1000) },
   });
+  // The tag moved to the new manifest: delete the one it replaced rather than leave it untagged
+  // for ever (a job restoring it right now gets a miss).
+  if (previous && previous !== entry.digest) await store.remove(repository, previous).catch(() => undefined);
   await index.touchCache(projectId, tag, now, blob.size);
   return result(true, blob.size, await evictOverBound(shared, tag));
 }

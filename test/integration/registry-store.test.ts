@@ -97,4 +97,16 @@ describe('artifacts and caches in the registry: retention', () => {
     for (const k of ['a', 'c', 'd']) await expect(client.headManifest(repository, cacheTag(`${k}:vendor`))).resolves.toBeDefined();
     expect(await restoreCaches(shared, [cache('b')], await workTree('use-b', {}))).toEqual(['cache miss for key b:vendor']);
   });
+
+  it('deletes the manifest a cache save replaces instead of leaving it untagged', async () => {
+    const shared: SharedCaches = { store, index, projectId: 9, maxBytes: 1_000_000 };
+    const cache: ResolvedCache = { cache: { key: 'npm', keyFiles: [], paths: ['vendor'], policy: 'pull-push', when: 'on_success' }, key: 'npm' };
+    const repository = store.repository(9, 'cache');
+    await saveCaches(shared, [cache], await workTree('first', { 'vendor/f': 'one' }), true);
+    const first = await client.headManifest(repository, cacheTag('npm:vendor'));
+    await saveCaches(shared, [cache], await workTree('second', { 'vendor/f': 'two' }), true);
+    const second = await client.headManifest(repository, cacheTag('npm:vendor'));
+    expect(second?.digest).not.toBe(first?.digest);
+    await expect(client.headManifest(repository, first?.digest ?? '')).resolves.toBeUndefined();
+  });
 });
