@@ -19,7 +19,7 @@ const MAY_IMPORT = {
   'runs/': ['triggers/', 'logging/', 'pipeline/'],
   'pipeline/': ['triggers/', 'config/'],
   'git/': [],
-  'caches/': ['pipeline/'],
+  'caches/': ['pipeline/', 'registry/'],
   'reports/': ['pipeline/', 'runs/'],
   'sonar/': [],
   'images/': ['executors/', 'git/', 'registry/'],

@@ -6,7 +6,8 @@ import type { PlannedSonarJob } from '../pipeline/plan.js';
 import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
-import { artifactDir, restoreArtifacts } from '../caches/artifacts.js';
+import { ArtifactsFetchError, restoreArtifacts } from '../caches/artifacts.js';
+import { openStores } from './stores.js';
 import { gateVerdict, waitForQualityGate } from '../sonar/quality-gate.js';
 import { readReportTask } from '../sonar/report-task.js';
 import { prepareWorkTree } from '../jobs/work-tree.js';
@@ -25,7 +26,13 @@ export async function runSonarJob(ctx: JobContext, run: RunRecord, job: PlannedS
   const workdir = path.join(config.workspaceDir, 'runs', run.id, 'sonar');
   try {
     await prepareWorkTree(ctx, run, workdir);
-    await restoreArtifacts(job.artifactsFrom.map((n) => artifactDir(config.workspaceDir, run.id, n)), workdir);
+    try {
+      const sources = job.artifactsFrom.map((name) => ({ job: name, artifacts: run.jobs.find((j) => j.name === name)?.artifacts }));
+      for (const line of await restoreArtifacts(openStores(config, ctx.redis).store, run.id, sources, workdir)) log(line);
+    } catch (err) {
+      if (err instanceof ArtifactsFetchError) return { phase: 'failed', reason: err.message };
+      throw err;
+    }
     const image = job.image ?? config.sonar.scannerImage;
     await store.updateJob(run.id, job.name, 'running', `scanning with ${image}`);
     await ctx.reporter.jobChanged(run.id, job.name);

@@ -43,8 +43,18 @@ export interface SlipwayConfig {
   concurrency: { planner: number; build: number; deploy: number };
   /** Running build jobs allowed per project and across all workers (0 = no limit). */
   limits: { buildsPerProject: number; buildsGlobal: number; affinityWaitMs: number };
-  /** Dependency caches (cache: in the pipeline file): a directory on this worker, size-bounded (LRU). */
-  cache: { dir: string; maxBytes: number };
+  /**
+   * Dependency caches (cache: in the pipeline file) live in the registry, bounded per project
+   * (projectMaxBytes, LRU); `dir` is this node's copy of cache and artifact tars in front of the
+   * registry, bounded by maxBytes (LRU).
+   */
+  cache: { dir: string; maxBytes: number; projectMaxBytes: number };
+  /**
+   * Artifacts and caches as OCI artifacts in SLIPWAY_REGISTRY, under `<repository>/<project id>/…`.
+   * Artifacts expire after artifactsExpireMs unless the job says `expire_in` (null: never); the
+   * build nodes sweep expired ones every sweepEveryMs.
+   */
+  store: { repository: string; artifactsExpireMs: number | null; sweepEveryMs: number };
   /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
   logLevel: string;
@@ -99,6 +109,10 @@ const envSchema = z.object({
   SLIPWAY_AFFINITY_WAIT_MS: intFrom('SLIPWAY_AFFINITY_WAIT_MS', 5_000, 0, 600_000),
   SLIPWAY_CACHE_DIR: z.string().optional(),
   SLIPWAY_CACHE_MAX_BYTES: intFrom('SLIPWAY_CACHE_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
+  SLIPWAY_CACHE_PROJECT_MAX_BYTES: intFrom('SLIPWAY_CACHE_PROJECT_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
+  SLIPWAY_STORE_REPOSITORY: z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, 'SLIPWAY_STORE_REPOSITORY must be a repository path: lowercase letters, digits, separators . _ - and /').default('slipway/store'),
+  SLIPWAY_ARTIFACTS_EXPIRE_DAYS: intFrom('SLIPWAY_ARTIFACTS_EXPIRE_DAYS', 30, 0, 36_500),
+  SLIPWAY_ARTIFACTS_SWEEP_MS: intFrom('SLIPWAY_ARTIFACTS_SWEEP_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
@@ -151,7 +165,12 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
       limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL, affinityWaitMs: e.SLIPWAY_AFFINITY_WAIT_MS },
-      cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES },
+      cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES, projectMaxBytes: e.SLIPWAY_CACHE_PROJECT_MAX_BYTES },
+      store: {
+        repository: e.SLIPWAY_STORE_REPOSITORY,
+        artifactsExpireMs: e.SLIPWAY_ARTIFACTS_EXPIRE_DAYS === 0 ? null : e.SLIPWAY_ARTIFACTS_EXPIRE_DAYS * 86_400_000,
+        sweepEveryMs: e.SLIPWAY_ARTIFACTS_SWEEP_MS,
+      },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },

@@ -59,10 +59,6 @@ export const NOT_YET: readonly NotYet[] = [
     why: 'a push compares with its previous commit (before); remove compare_to',
   },
   {
-    path: '<job>.artifacts.expire_in',
-    why: 'Slipway does not expire artifacts; remove expire_in',
-  },
-  {
     path: '<job>.artifacts.name',
     why: 'artifacts cannot be downloaded, so they have no archive name; remove name',
   },
