@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobContext } from '../jobs/context.js';
 import { predefinedVariables } from '../jobs/step-env.js';
-import type { PlannedSonarJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedSonarJob } from '../pipeline/plan.js';
 import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
@@ -11,6 +11,7 @@ import { openStores } from './stores.js';
 import { gateVerdict, waitForQualityGate } from '../sonar/quality-gate.js';
 import { readReportTask } from '../sonar/report-task.js';
 import { prepareWorkTree } from '../jobs/work-tree.js';
+import { runsForkCode } from '../jobs/job-variables.js';
 
 const GATE_DEADLINE_MS = 10 * 60_000;
 
@@ -20,6 +21,9 @@ const GATE_DEADLINE_MS = 10 * 60_000;
  */
 export async function runSonarJob(ctx: JobContext, run: RunRecord, job: PlannedSonarJob, signal?: AbortSignal): Promise<JobOutcome> {
   const { store, config } = ctx;
+  // The planner leaves this job out for forks; this keeps the token and the host network from a
+  // fork's code even when a recorded plan says otherwise.
+  if (runsForkCode(run.request)) return { phase: 'failed', reason: FORK_REASONS.sonar };
   const { url, token } = config.sonar;
   if (!url || !token) return { phase: 'failed', reason: 'sonar job planned but SONAR_HOST_URL and SONAR_TOKEN are not configured' };
   const log = (line: string) => void store.appendLog(run.id, job.name, 'system', line);

@@ -134,6 +134,14 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
   if ((e.SLIPWAY_REGISTRY_USERNAME === undefined) !== (e.SLIPWAY_REGISTRY_PASSWORD === undefined)) {
     problems.push('SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD must be set together');
   }
+  // A token in a URL ends up in git's argv (the process list), in the mirror's config and in
+  // error messages; Slipway sends GITLAB_TOKEN in a header instead.
+  for (const name of ['GITLAB_URL', 'SLIPWAY_GIT_BASE_URL'] as const) {
+    const url = e[name];
+    if (url !== undefined && hasUserinfo(url)) {
+      problems.push(`${name} must not contain credentials (user:token@): remove them; Slipway sends GITLAB_TOKEN to GitLab and to git in a header`);
+    }
+  }
   if (e.HARBOR_URL && e.SLIPWAY_REGISTRY_USERNAME === undefined) {
     problems.push('HARBOR_URL needs SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD (the robot account for the Harbor API and pushes)');
   }
@@ -175,6 +183,11 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },
   };
+}
+
+function hasUserinfo(url: string): boolean {
+  const u = new URL(url);
+  return u.username !== '' || u.password !== '';
 }
 
 /** Values that must never appear in a log line, run record or note. */

@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import { builtinDeployTemplate } from '../config/paths.js';
 import { messageOf } from '../errors/errors.js';
 import { formatProblem } from '../pipeline/errors.js';
-import type { PlannedDeployJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedDeployJob } from '../pipeline/plan.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
@@ -12,7 +12,7 @@ import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
-import { variablesFor } from '../jobs/job-variables.js';
+import { runsForkCode, variablesFor } from '../jobs/job-variables.js';
 
 export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
 
@@ -67,6 +67,8 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
 async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, last: LastDeploymentRecord): Promise<JobOutcome> {
   const { store, reporter } = ctx;
   const { environment } = job;
+  // The planner leaves deploys out for forks; a recorded plan that says otherwise still never deploys one.
+  if (runsForkCode(run.request)) return { phase: 'failed', reason: FORK_REASONS.deploy };
   if (!run.image) return { phase: 'failed', reason: 'no image was built for this run' };
   const target = ctx.targets[job.spec.target];
   if (!target) return { phase: 'failed', reason: `deploy target '${job.spec.target}' is not available yet (${Object.keys(ctx.targets).join(', ')} only)` };

@@ -11,6 +11,9 @@ export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string
     root: path.join(ctx.config.workspaceDir, 'mirrors'),
     project: project.path,
     cloneUrl: `${ctx.config.gitBaseUrl}/${project.path}.git`,
+    // GitLab takes a token as the password of HTTP basic auth; oauth2 as the user name suits every
+    // kind of token. Sent in a header through git's environment, never in argv or the URL.
+    auth: { username: 'oauth2', password: ctx.config.gitlab.token },
     sha,
     ref: refOf(run.request),
     timeoutMs: 10 * 60_000,

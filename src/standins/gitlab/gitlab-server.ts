@@ -36,7 +36,12 @@ export interface FakeGitlab {
   token: string;
   // The user the token belongs to (author of statuses and notes the client creates).
   currentUser: UserBasic;
-  addProject(p: { id: number; pathWithNamespace: string; defaultBranch?: string }): Promise<FakeProject>;
+  // visibility defaults to public (anonymous clones work); a private project refuses anonymous git
+  // over HTTP with GitLab's basic-auth challenge.
+  addProject(p: { id: number; pathWithNamespace: string; defaultBranch?: string; visibility?: 'public' | 'private' }): Promise<FakeProject>;
+  // Called with the path of each git request just before it is answered. The client's git
+  // processes are alive then (they wait for the answer), so a test can look at them.
+  onGitRequest(observer: (path: string) => void): void;
   calls: RecordedCall[];
   unexpectedCalls(): RecordedCall[];
   // Accepted status posts, in order received.
@@ -105,24 +110,34 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
     res.status(status).json(body);
   };
 
-  // Git smart HTTP (read-only). Anonymous or basic auth with the token as password, as GitLab accepts
-  // a personal access token there.
+  // Git smart HTTP (read-only). Basic auth with the token as password and any user name (GitLab's
+  // docs use oauth2), as GitLab accepts a personal access token there; anonymous only for public
+  // projects. A refusal is GitLab's: 401 with a Basic challenge for realm "GitLab".
+  const gitObservers: Array<(path: string) => void> = [];
+  const denied = (res: Response): void => {
+    res.status(401).set('WWW-Authenticate', 'Basic realm="GitLab"').send('HTTP Basic: Access denied\n');
+  };
   app.use((req, res, next) => {
     const git = parseGitPath(req.path);
     if (!git) {
       next();
       return;
     }
+    for (const observe of gitObservers) observe(req.path);
     const auth = req.get('authorization');
     if (auth !== undefined) {
       const m = /^Basic (.+)$/i.exec(auth);
       const password = m?.[1] ? Buffer.from(m[1], 'base64').toString('utf8').split(':').slice(1).join(':') : '';
       if (password !== token) {
-        res.status(401).set('WWW-Authenticate', 'Basic realm="GitLab"').send('HTTP Basic: Access denied\n');
+        denied(res);
         return;
       }
     }
     const project = state.findProject(decodeURIComponent(git.repoPath));
+    if (project?.visibility === 'private' && auth === undefined) {
+      denied(res);
+      return;
+    }
     const service = typeof req.query['service'] === 'string' ? req.query['service'] : undefined;
     if (!project || (git.action === 'info/refs' && service !== 'git-upload-pack')) {
       unexpected(res);
@@ -195,9 +210,13 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
         defaultBranch,
         bareDir,
         cloneUrl: `${url}/${p.pathWithNamespace}.git`,
+        visibility: p.visibility ?? 'public',
       };
       state.projects.set(p.id, project);
       return project;
+    },
+    onGitRequest(observer) {
+      gitObservers.push(observer);
     },
     unexpectedCalls: () => state.calls.filter((c) => c.unexpected),
     statuses: (projectId, sha) =>

@@ -55,7 +55,7 @@ export function apiRouter(state: FakeState): Router {
         path: name,
         path_with_namespace: p.pathWithNamespace,
         default_branch: p.defaultBranch,
-        visibility: 'private',
+        visibility: p.visibility,
         web_url: `${state.baseUrl}/${p.pathWithNamespace}`,
         http_url_to_repo: p.cloneUrl,
         ssh_url_to_repo: `git@127.0.0.1:${p.pathWithNamespace}.git`,

@@ -78,6 +78,8 @@ export interface FakeProject {
   bareDir: string;
   // HTTP URL of the .git, as http_url_to_repo.
   cloneUrl: string;
+  // public: anyone may clone over HTTP; private: git over HTTP needs the token (basic auth).
+  visibility: 'public' | 'private';
 }
 
 export interface CallMatch {

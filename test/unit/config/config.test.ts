@@ -30,6 +30,20 @@ describe('readConfig', () => {
     expect(readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'yes' })).toEqual({ ok: false, problems: ['SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false'] });
   });
 
+  it('refuses credentials in GITLAB_URL or SLIPWAY_GIT_BASE_URL, naming the variable and never the value', () => {
+    const r = readConfig({ ...base, GITLAB_URL: 'https://root:glpat-in-url@gitlab.example.com', SLIPWAY_GIT_BASE_URL: 'https://oauth2:glpat-in-git-url@git.example.com/' });
+    expect(r).toEqual({
+      ok: false,
+      problems: [
+        'GITLAB_URL must not contain credentials (user:token@): remove them; Slipway sends GITLAB_TOKEN to GitLab and to git in a header',
+        'SLIPWAY_GIT_BASE_URL must not contain credentials (user:token@): remove them; Slipway sends GITLAB_TOKEN to GitLab and to git in a header',
+      ],
+    });
+    expect(readConfig({ ...base, SLIPWAY_GIT_BASE_URL: 'https://oauth2@git.example.com' }).ok).toBe(false);
+    const plain = readConfig({ ...base, SLIPWAY_GIT_BASE_URL: 'https://git.example.com/' });
+    expect(plain.ok && plain.config.gitBaseUrl).toBe('https://git.example.com');
+  });
+
     it('requires a webhook secret', () => {
     const r = readConfig({ GITLAB_URL: base.GITLAB_URL, GITLAB_TOKEN: base.GITLAB_TOKEN });
     expect(r).toEqual({ ok: false, problems: [expect.stringContaining('SLIPWAY_WEBHOOK_SECRET')] });
