@@ -47,6 +47,8 @@ export interface SlipwayConfig {
   cache: { dir: string; maxBytes: number };
   /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
+  /** Kubernetes clusters for `target: kubernetes`: name → kubeconfig file (its current context). */
+  kubernetes: { clusters: Record<string, string> };
   logLevel: string;
 }
 
@@ -65,6 +67,20 @@ const secretMap = z.string().transform((raw, ctx) => {
   } catch { /* reported below */ }
   ctx.addIssue({ code: 'custom', message: 'SLIPWAY_WEBHOOK_PROJECT_SECRETS must be a JSON object of "project id or path": "secret (8+ chars)"' });
   return z.NEVER;
+});
+
+const CLUSTERS_FORMAT = 'SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs separated by commas (names: lowercase letters, digits and -), e.g. pre=/etc/slipway/pre.kubeconfig,prod-a=/etc/slipway/prod-a.kubeconfig';
+const clusterMap = z.string().transform((raw, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(part);
+    if (!m?.[1] || !m[2] || m[1] in out) {
+      ctx.addIssue({ code: 'custom', message: m?.[1] && m[1] in out ? `SLIPWAY_CLUSTERS names cluster ${m[1]} twice` : CLUSTERS_FORMAT });
+      return z.NEVER;
+    }
+    out[m[1]] = path.resolve(m[2]);
+  }
+  return out;
 });
 
 const envSchema = z.object({
@@ -102,6 +118,7 @@ const envSchema = z.object({
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
+  SLIPWAY_CLUSTERS: clusterMap.optional(),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -153,6 +170,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL, affinityWaitMs: e.SLIPWAY_AFFINITY_WAIT_MS },
       cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
+      kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },
   };
