@@ -31,7 +31,7 @@ const MAY_IMPORT = {
   'deploy/': ['config/', 'errors/', 'executors/', 'jobs/', 'pipeline/', 'runs/', 'scheduler/'],
   'http/': ['webhooks/', 'runs/', 'triggers/', 'pipeline/', 'gitlab/', 'variables/', 'logging/'],
   'standins/': [],
-  'cli/': ['pipeline/', 'runs/', 'config/', 'standins/', 'slipway.ts', 'shutdown.ts', 'main.ts'],
+  'cli/': ['pipeline/', 'runs/', 'config/', 'deploy/', 'standins/', 'slipway.ts', 'shutdown.ts', 'main.ts'],
   'roles/': 'everything',
   'slipway.ts': 'everything',
   'main.ts': 'everything',

@@ -57,6 +57,8 @@ export interface SlipwayConfig {
   store: { repository: string; artifactsExpireMs: number | null; sweepEveryMs: number };
   /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
+  /** Kubernetes clusters for `target: kubernetes`: name → kubeconfig file (its current context). */
+  kubernetes: { clusters: Record<string, string> };
   logLevel: string;
 }
 
@@ -75,6 +77,20 @@ const secretMap = z.string().transform((raw, ctx) => {
   } catch { /* reported below */ }
   ctx.addIssue({ code: 'custom', message: 'SLIPWAY_WEBHOOK_PROJECT_SECRETS must be a JSON object of "project id or path": "secret (8+ chars)"' });
   return z.NEVER;
+});
+
+const CLUSTERS_FORMAT = 'SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs separated by commas (names: lowercase letters, digits and -), e.g. pre=/etc/slipway/pre.kubeconfig,prod-a=/etc/slipway/prod-a.kubeconfig';
+const clusterMap = z.string().transform((raw, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(part);
+    if (!m?.[1] || !m[2] || m[1] in out) {
+      ctx.addIssue({ code: 'custom', message: m?.[1] && m[1] in out ? `SLIPWAY_CLUSTERS names cluster ${m[1]} twice` : CLUSTERS_FORMAT });
+      return z.NEVER;
+    }
+    out[m[1]] = path.resolve(m[2]);
+  }
+  return out;
 });
 
 const envSchema = z.object({
@@ -116,6 +132,7 @@ const envSchema = z.object({
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
+  SLIPWAY_CLUSTERS: clusterMap.optional(),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -180,6 +197,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
         sweepEveryMs: e.SLIPWAY_ARTIFACTS_SWEEP_MS,
       },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
+      kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },
   };

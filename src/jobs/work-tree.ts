@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { JobContext } from './context.js';
 import type { RunRecord } from '../runs/types.js';
 import { exportTree, syncMirror } from '../git/git-mirror.js';
+import { listFilesAt, readFileAt } from '../git/git-export.js';
 
 /** Syncs the project's mirror (fetch, never a fresh clone) and returns its directory. */
 export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string> {
@@ -37,4 +38,18 @@ export function refOf(req: RunRecord['request']): string {
   if (req.event === 'tag') return `refs/tags/${req.ref}`;
   if (req.mergeRequest?.fork) return `refs/merge-requests/${req.mergeRequest.iid}/head`;
   return `refs/heads/${req.ref}`;
+}
+
+/** The files directly in a repository directory at the run's SHA (name → text), or null when it does not exist. */
+export async function readDirAt(ctx: JobContext, run: RunRecord, dir: string, accept: (name: string) => boolean): Promise<{ name: string; text: string }[] | null> {
+  const mirrorDir = await mirrorFor(ctx, run);
+  const names = await listFilesAt(mirrorDir, run.request.sha, dir);
+  if (names === null) return null;
+  const clean = dir.replace(/\/+$/, '');
+  const files: { name: string; text: string }[] = [];
+  for (const name of names.filter(accept).sort()) {
+    const text = await readFileAt(mirrorDir, run.request.sha, `${clean}/${name}`);
+    if (text !== null) files.push({ name: `${clean}/${name}`, text });
+  }
+  return files;
 }

@@ -24,18 +24,9 @@ export interface NotYet {
 
 const ENV = 'deploy.environments.*';
 const RULES = ['<job>.rules.*', 'build.rules.*', 'sonar.rules.*', `${ENV}.rules.*`];
-const BLUE_GREEN = 'the Docker host replaces a release blue/green (strategy: blue-green, the default)';
+const BLUE_GREEN = 'leave strategy out: the Docker host replaces a release blue/green, and Kubernetes rolls the Deployment by its own rollingUpdate settings';
 
 export const NOT_YET: readonly NotYet[] = [
-  {
-    path: `${ENV}.target`,
-    value: { test: (v) => v === 'kubernetes', name: "'kubernetes'" },
-    why: 'deploys run on the Docker host (target: docker, the default)',
-  },
-  {
-    path: `${ENV}.clusters`,
-    why: 'it picks Kubernetes clusters, and deploys run on the Docker host only',
-  },
   {
     path: ['deploy.strategy', `${ENV}.strategy`],
     value: { test: (v) => v === 'rolling', name: "'rolling'" },

@@ -4,6 +4,16 @@ import { readConfig } from '../../../src/config/config.js';
 const base = { GITLAB_URL: 'https://gitlab.example.com', GITLAB_TOKEN: 'glpat-secret-value', SLIPWAY_WEBHOOK_SECRET: 'hook-secret' };
 
 describe('readConfig', () => {
+  it('reads SLIPWAY_CLUSTERS as name=kubeconfig pairs and names a bad one', () => {
+    const r = readConfig({ ...base, SLIPWAY_CLUSTERS: 'pre=/k/pre.kubeconfig, prod-a=/k/a.kubeconfig' });
+    expect(r.ok && r.config.kubernetes.clusters).toEqual({ pre: '/k/pre.kubeconfig', 'prod-a': '/k/a.kubeconfig' });
+    expect(readConfig(base)).toMatchObject({ ok: true, config: { kubernetes: { clusters: {} } } });
+    const bad = readConfig({ ...base, SLIPWAY_CLUSTERS: 'Pre:/k' });
+    expect(bad.ok === false && bad.problems[0]).toContain('SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs');
+    const twice = readConfig({ ...base, SLIPWAY_CLUSTERS: 'a=/x,a=/y' });
+    expect(twice.ok === false && twice.problems[0]).toContain('names cluster a twice');
+  });
+
   it('fills the embedded defaults', () => {
     const r = readConfig(base);
     expect(r.ok).toBe(true);
