@@ -8,9 +8,7 @@ import { exportTree, syncMirror } from '../git/git-mirror.js';
 export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string> {
   const { project, sha } = run.request;
   const mirror = await syncMirror({
-    root: path.join(ctx.config.workspaceDir, 'mirrors'),
-    project: project.path,
-    cloneUrl: `${ctx.config.gitBaseUrl}/${project.path}.git`,
+    ...mirrorSource(ctx, project.path),
     sha,
     ref: refOf(run.request),
     timeoutMs: 10 * 60_000,
@@ -20,6 +18,11 @@ export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string
     await ctx.store.appendLog(run.id, 'git', 'system', `${mirror.cloned ? 'cloned' : 'fetched'} ${project.path} for ${sha.slice(0, 8)}`);
   }
   return mirror.dir;
+}
+
+/** Where a project's mirror lives and fetches from (never a URL taken from the payload). */
+export function mirrorSource(ctx: Pick<JobContext, 'config'>, projectPath: string): { root: string; project: string; cloneUrl: string } {
+  return { root: path.join(ctx.config.workspaceDir, 'mirrors'), project: projectPath, cloneUrl: `${ctx.config.gitBaseUrl}/${projectPath}.git` };
 }
 
 /** A fresh work tree at the run's SHA, for one job. */

@@ -56,7 +56,7 @@ export const NOT_YET: readonly NotYet[] = [
   },
   {
     path: RULES.map((r) => `${r}.changes.compare_to`),
-    why: 'a push compares with its previous commit (before); remove compare_to',
+    why: 'a push compares with its previous commit (before), a merge request with the merge base with its target branch, a merge with its first parent; remove compare_to',
   },
   {
     path: '<job>.artifacts.expire_in',
