@@ -3,18 +3,14 @@ import { rm } from 'node:fs/promises';
 import type { JobContext } from './context.js';
 import type { RunRecord } from '../runs/types.js';
 import { exportTree, syncMirror } from '../git/git-mirror.js';
+import type { GitHttpAuth } from '../git/git-exec.js';
 import { listFilesAt, readFileAt } from '../git/git-export.js';
 
 /** Syncs the project's mirror (fetch, never a fresh clone) and returns its directory. */
 export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string> {
   const { project, sha } = run.request;
   const mirror = await syncMirror({
-    root: path.join(ctx.config.workspaceDir, 'mirrors'),
-    project: project.path,
-    cloneUrl: `${ctx.config.gitBaseUrl}/${project.path}.git`,
-    // GitLab takes a token as the password of HTTP basic auth; oauth2 as the user name suits every
-    // kind of token. Sent in a header through git's environment, never in argv or the URL.
-    auth: { username: 'oauth2', password: ctx.config.gitlab.token },
+    ...mirrorSource(ctx, project.path),
     sha,
     ref: refOf(run.request),
     timeoutMs: 10 * 60_000,
@@ -24,6 +20,18 @@ export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string
     await ctx.store.appendLog(run.id, 'git', 'system', `${mirror.cloned ? 'cloned' : 'fetched'} ${project.path} for ${sha.slice(0, 8)}`);
   }
   return mirror.dir;
+}
+
+/** Where a project's mirror lives and fetches from (never a URL taken from the payload). */
+export function mirrorSource(ctx: Pick<JobContext, 'config'>, projectPath: string): { root: string; project: string; cloneUrl: string; auth: GitHttpAuth } {
+  return {
+    root: path.join(ctx.config.workspaceDir, 'mirrors'),
+    project: projectPath,
+    cloneUrl: `${ctx.config.gitBaseUrl}/${projectPath}.git`,
+    // GitLab takes a token as the password of HTTP basic auth; oauth2 as the user name suits every
+    // kind of token. Sent in a header through git's environment, never in argv or the URL.
+    auth: { username: 'oauth2', password: ctx.config.gitlab.token },
+  };
 }
 
 /** A fresh work tree at the run's SHA, for one job. */

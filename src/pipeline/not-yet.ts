@@ -7,8 +7,8 @@ import { describe } from './zod-problems.js';
 /**
  * Settings the schema accepts but the runtime does not act on yet. The validator rejects each one
  * where it is written (file, line, column), so a pipeline never looks as if it did something it
- * does not. When a feature lands, delete its entry here (and its scenario's expected problem):
- * nothing else refers to this list.
+ * does not. When a feature lands, delete its entry here (and its scenario's expected problem) and
+ * regenerate pipelines/schema.json, whose descriptions are made from this list (json-schema.ts).
  *
  * `path`: keys separated by '.'; '*' is any one key or list index; '<job>' is any job (a top-level
  * key that is not a block, hidden templates included). `value`: only values that pass `test`, named
@@ -47,7 +47,7 @@ export const NOT_YET: readonly NotYet[] = [
   },
   {
     path: RULES.map((r) => `${r}.changes.compare_to`),
-    why: 'a push compares with its previous commit (before); remove compare_to',
+    why: 'a push compares with its previous commit (before), a merge request with the merge base with its target branch, a merge with its first parent; remove compare_to',
   },
   {
     path: '<job>.artifacts.name',

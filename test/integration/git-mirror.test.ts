@@ -7,6 +7,7 @@ import { extract } from 'tar-stream';
 import { archiveStream, exportTree, syncMirror } from '../../src/git/git-mirror.js';
 import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import { startFakeGitlab } from '../../src/standins/gitlab/gitlab-server.js';
+import { fetchBranchHead } from '../../src/git/mirror-revisions.js';
 import { uniqueId } from '../helpers/services.js';
 import { git } from '../helpers/git-cli.js';
 
@@ -174,5 +175,19 @@ describe('syncMirror (real git)', { timeout: 30_000 }, () => {
     } finally {
       await gl.close();
     }
+  });
+
+  it('fetches a branch head into an existing mirror (a merge request target) and refuses names that are not branches', async () => {
+    const p = project();
+    await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000 });
+    const target = commit('target.txt', 'moved', 'target-branch');
+    expect(await fetchBranchHead({ root, project: p, cloneUrl, branch: 'target-branch', timeoutMs: 20_000 })).toBe(target);
+    const hostile = commit('branch.txt', 'hostile target', HOSTILE_BRANCH);
+    expect(await fetchBranchHead({ root, project: p, cloneUrl, branch: HOSTILE_BRANCH, timeoutMs: 20_000 })).toBe(hostile);
+    for (const bad of ['--upload-pack=touch x', 'a..b', 'main:refs/heads/x', 'x^{commit}']) {
+      await expect(fetchBranchHead({ root, project: p, cloneUrl, branch: bad, timeoutMs: 5_000 })).rejects.toThrow(/not a valid branch name/);
+    }
+    await expect(fetchBranchHead({ root, project: p, cloneUrl, branch: 'no-such-branch', timeoutMs: 20_000 })).rejects.toThrow(/couldn't find remote ref/);
+    for (const d of [base, root, process.cwd()]) expect(existsSync(join(d, 'pwned'))).toBe(false);
   });
 });

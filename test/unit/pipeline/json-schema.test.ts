@@ -1,9 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { schemaJsonText } from '../../../src/pipeline/json-schema.js';
+import { pipelineJsonSchema, schemaJsonText } from '../../../src/pipeline/json-schema.js';
 
 describe('pipelines/schema.json', () => {
   it('is generated from the current zod schemas (run: npx tsx src/pipeline/json-schema.ts)', () => {
     expect(readFileSync(new URL('../../../pipelines/schema.json', import.meta.url), 'utf8')).toBe(schemaJsonText());
+  });
+
+  it("describes each setting the validator rejects as not supported yet, so an editor says so while it is typed", () => {
+    type Node = { properties: Record<string, Node>; additionalProperties: Node; anyOf: Node[]; items: Node; description?: string };
+    const schema = pipelineJsonSchema() as unknown as Node;
+    const job = schema.additionalProperties;
+    expect(job.properties['artifacts']?.properties['expire_in']?.description).toBe('Not supported yet: Slipway does not expire artifacts; remove expire_in.');
+    const changes = job.properties['rules']?.items.properties['changes'];
+    expect(changes?.anyOf[1]?.properties['compare_to']?.description).toMatch(/^Not supported yet: a push compares with its previous commit/);
+    const environment = schema.properties['deploy']?.properties['environments']?.additionalProperties;
+    expect(environment?.properties['target']?.description).toBe("'kubernetes' is not supported yet: deploys run on the Docker host (target: docker, the default).");
+    expect(environment?.properties['strategy']?.description).toMatch(/^'rolling' and canary are not supported yet: /);
+    // Settings Slipway acts on carry no such note.
+    expect(JSON.stringify(environment?.properties['port'])).not.toContain('not supported');
   });
 });
