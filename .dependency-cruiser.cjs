@@ -23,7 +23,7 @@ const MAY_IMPORT = {
   'reports/': ['pipeline/', 'runs/'],
   'sonar/': [],
   'images/': ['executors/', 'git/', 'registry/'],
-  'notify/': ['gitlab/', 'runs/', 'logging/'],
+  'notify/': ['gitlab/', 'runs/', 'logging/', 'config/'],
   'jobs/': ['config/', 'executors/', 'git/', 'gitlab/', 'logging/', 'notify/', 'pipeline/', 'queues/', 'runs/', 'triggers/', 'variables/'],
   'scheduler/': ['runs/', 'queues/', 'pipeline/', 'notify/', 'jobs/'],
   'planner/': ['pipeline/', 'runs/', 'triggers/', 'gitlab/', 'jobs/', 'scheduler/', 'errors/'],

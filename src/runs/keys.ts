@@ -30,6 +30,8 @@ export function runKeys(prefix: string) {
     imageSlots: (projectId: number, fingerprint: string) => `${prefix}:slots:image:${projectId}:${fingerprint}`,
     /** The last deployment of a service to an environment (which run, created when): older deploys are superseded. */
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
+    /** Something done at most once (a chat notification per run, channel and event). */
+    once: (key: string) => `${prefix}:once:${key}`,
   };
 }
 
