@@ -24,6 +24,7 @@ const MAY_IMPORT = {
   'sonar/': [],
   'images/': ['executors/', 'git/', 'registry/'],
   'notify/': ['gitlab/', 'runs/', 'logging/', 'config/'],
+  'reconcile/': ['gitlab/', 'runs/', 'triggers/', 'queues/', 'logging/', 'config/'],
   'jobs/': ['config/', 'executors/', 'git/', 'gitlab/', 'logging/', 'notify/', 'pipeline/', 'queues/', 'runs/', 'triggers/', 'variables/'],
   'scheduler/': ['runs/', 'queues/', 'pipeline/', 'notify/', 'jobs/'],
   'planner/': ['pipeline/', 'runs/', 'triggers/', 'gitlab/', 'jobs/', 'scheduler/', 'errors/'],
