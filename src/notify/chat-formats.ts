@@ -50,11 +50,12 @@ export function chatBody(format: NotifyFormat, e: ChatEvent): Record<string, unk
       };
     case 'dingtalk':
       // Custom robot: msgtype markdown with markdown.title (the notification preview) and markdown.text.
-      // https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages
+      // https://open.dingtalk.com/document/orgapp/custom-robots-send-group-messages ,
+      // https://open.dingtalk.com/document/development/robot-message-type (markdown: title, text)
       return { msgtype: 'markdown', markdown: { title: TITLE[e.kind], text: markdown(e) } };
     case 'wecom':
       // Group robot: msgtype markdown with markdown.content (UTF-8, at most 4096 bytes).
-      // https://developer.work.weixin.qq.com/document/path/91770
+      // https://developer.work.weixin.qq.com/document/path/91770 (was work.weixin.qq.com/api/doc/90000/90136/91770)
       return { msgtype: 'markdown', markdown: { content: cutBytes(markdown(e), 4096) } };
     case 'json':
       return { event: e.kind, run: e.runId, url: e.runUrl, project: e.project, ref: e.ref, sha: e.sha, job: e.job ?? null, environment: e.environment ?? null, reason: e.reason, at: e.at, text: plain(e) };
