@@ -9,6 +9,9 @@
  *  - doc/api/notes.md, merge request notes (list newest first, paginated; create 201; update 200)
  *  - doc/api/repository_files.md, "Get raw file from repository" (404 {"message":"404 File Not Found"})
  *  - doc/api/members.md, "Get a member of a group or project, including inherited and invited members"
+ *  - doc/api/branches.md "List repository branches", doc/api/merge_requests.md "List project merge
+ *    requests" (state, updated_after, order_by, sort), doc/api/project_webhooks.md "List webhooks for
+ *    a project" (alert_status executable | disabled | temporarily_disabled, disabled_until)
  *  - doc/api/rest/index.md, authentication (PRIVATE-TOKEN or Authorization: Bearer; 401
  *    {"message":"401 Unauthorized"}), status codes, namespaced path encoding (group%2Fproject) and
  *    offset pagination headers (X-Total, X-Next-Page, Link).
@@ -27,9 +30,9 @@ import { gitOk } from './git.js';
 import { parseGitPath, runHttpBackend } from './http-backend.js';
 import { addNote, apiRouter } from './routes.js';
 import { FakeState } from './state.js';
-import type { CallMatch, CommitStatus, FakeProject, Note, RecordedCall, UserBasic } from './types.js';
+import type { CallMatch, CommitStatus, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
-export type { CallMatch, CommitStatus, FakeProject, Note, RecordedCall, UserBasic } from './types.js';
+export type { CallMatch, CommitStatus, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
 export interface FakeGitlab {
   url: string; // http://127.0.0.1:PORT
@@ -50,6 +53,11 @@ export interface FakeGitlab {
   // A note written by someone else (e.g. a reviewer quoting our marker).
   seedNote(projectId: number, iid: number, body: string, authorId: number): Note;
   setMember(projectId: number, userId: number, accessLevel: number): void;
+  // A merge request that is merged (the fake does not merge: the test moves the target branch itself).
+  // mergeCommitSha null = a fast-forward merge.
+  addMergedMergeRequest(projectId: number, mr: { iid: number; sourceBranch: string; targetBranch?: string; sha: string; mergeCommitSha: string | null; title?: string; mergedAt?: string }): MergeRequest;
+  // A project webhook; alertStatus as GitLab's auto-disabling sets it (executable by default).
+  addHook(projectId: number, hook: { url: string; alertStatus?: ProjectHook['alert_status']; disabledUntil?: string | null }): ProjectHook;
   // Fault injection before auth, like a proxy or rate limiter in front of GitLab. 429 carries
   // Retry-After (default 1 s, override through opts.headers).
   failNext(match: CallMatch, status: number, times?: number, opts?: { headers?: Record<string, string> }): void;
@@ -231,6 +239,34 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
         expires_at: null,
         membership_state: 'active',
       });
+    },
+    addMergedMergeRequest(projectId, m) {
+      const at = m.mergedAt ?? new Date().toISOString();
+      const user = state.user(42);
+      const p = state.projects.get(projectId);
+      if (!p) throw new Error(`no project ${projectId}`);
+      const mr: MergeRequest = {
+        id: state.id(), iid: m.iid, project_id: projectId, title: m.title ?? `Merge ${m.sourceBranch}`, description: '',
+        state: 'merged', created_at: at, updated_at: at, merged_at: at, merged_by: user, merge_user: user, closed_at: null, closed_by: null,
+        target_branch: m.targetBranch ?? p.defaultBranch, source_branch: m.sourceBranch, source_project_id: projectId, target_project_id: projectId,
+        author: user, draft: false, sha: m.sha, merge_commit_sha: m.mergeCommitSha, squash_commit_sha: null, squash: false,
+        web_url: `${url}/${p.pathWithNamespace}/-/merge_requests/${m.iid}`,
+        references: { short: `!${m.iid}`, relative: `!${m.iid}`, full: `${p.pathWithNamespace}!${m.iid}` },
+      };
+      state.mergeRequests.push(mr);
+      return mr;
+    },
+    addHook(projectId, h) {
+      const hook: ProjectHook = {
+        id: state.id(), url: h.url, name: '', description: '', project_id: projectId,
+        push_events: true, push_events_branch_filter: '', issues_events: false, confidential_issues_events: false,
+        merge_requests_events: true, tag_push_events: true, note_events: true, confidential_note_events: false,
+        job_events: false, pipeline_events: false, wiki_page_events: false, deployment_events: false, releases_events: false,
+        enable_ssl_verification: true, repository_update_events: false, created_at: new Date().toISOString(),
+        alert_status: h.alertStatus ?? 'executable', disabled_until: h.disabledUntil ?? null,
+      };
+      state.hooks.push(hook);
+      return hook;
     },
     failNext(match, status, times = 1, o = {}) {
       const headers = status === 429 ? { 'Retry-After': '1', ...o.headers } : { ...o.headers };

@@ -1,4 +1,4 @@
-import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, Note, RecordedCall, UserBasic } from './types.js';
+import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
 // In-memory GitLab: projects, commit statuses, MR notes, members, the call log and injected faults.
 
@@ -19,6 +19,8 @@ export class FakeState {
   readonly statusLog: { projectId: number; status: CommitStatus }[] = [];
   readonly notes: Note[] = [];
   readonly members = new Map<string, Member>();
+  readonly mergeRequests: MergeRequest[] = [];
+  readonly hooks: ProjectHook[] = [];
   readonly users = new Map<number, UserBasic>();
   readonly calls: RecordedCall[] = [];
   readonly faults: Fault[] = [];

@@ -86,3 +86,60 @@ export interface CallMatch {
   method?: string;
   pathIncludes: string;
 }
+
+// Entities::MergeRequestBasic (doc/api/merge_requests.md, "List project merge requests"): the
+// fields a merged merge request carries; the fake keeps only merged ones (what Slipway lists).
+export interface MergeRequest {
+  id: number;
+  iid: number;
+  project_id: number;
+  title: string;
+  description: string;
+  state: 'merged';
+  created_at: string;
+  updated_at: string;
+  merged_at: string;
+  merged_by: UserBasic;
+  merge_user: UserBasic;
+  closed_at: null;
+  closed_by: null;
+  target_branch: string;
+  source_branch: string;
+  source_project_id: number;
+  target_project_id: number;
+  author: UserBasic;
+  draft: boolean;
+  sha: string;
+  merge_commit_sha: string | null;
+  squash_commit_sha: string | null;
+  squash: boolean;
+  web_url: string;
+  references: { short: string; relative: string; full: string };
+}
+
+// Entities::ProjectHook (doc/api/project_webhooks.md, "List webhooks for a project").
+export interface ProjectHook {
+  id: number;
+  url: string;
+  name: string;
+  description: string;
+  project_id: number;
+  push_events: boolean;
+  push_events_branch_filter: string;
+  issues_events: boolean;
+  confidential_issues_events: boolean;
+  merge_requests_events: boolean;
+  tag_push_events: boolean;
+  note_events: boolean;
+  confidential_note_events: boolean;
+  job_events: boolean;
+  pipeline_events: boolean;
+  wiki_page_events: boolean;
+  deployment_events: boolean;
+  releases_events: boolean;
+  enable_ssl_verification: boolean;
+  repository_update_events: boolean;
+  created_at: string;
+  alert_status: 'executable' | 'disabled' | 'temporarily_disabled';
+  disabled_until: string | null;
+}
