@@ -4,6 +4,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { packageRoot } from '../config/paths.js';
 import { decideCommand, type ServerOptions } from './approve.js';
 import { PLAN_EVENTS, planCommand, validateCommand, type PlanOptions } from './plan.js';
+import type { RenderOptions } from './render.js';
 
 /** Where the CLI writes; the real process passes its streams, tests pass buffers. */
 export interface CliIo {
@@ -107,6 +108,22 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   };
   serverCommand('approve', 'approve a step waiting for an approval (a deploy, a manual job); the approval that satisfies its rule starts it');
   serverCommand('reject', 'reject a step waiting for an approval: it ends failed with the reason');
+
+  program
+    .command('render')
+    .description('print the Kubernetes objects a deploy of this working tree would apply (rendered and validated as the deploy worker does)')
+    .argument('[file]', 'the pipeline file', '.slipway.yml')
+    .requiredOption('--env <environment>', 'the deploy environment (target: kubernetes)')
+    .requiredOption('--image <ref>', 'the image reference, preferably by digest')
+    .option('--service <name>', 'the service name (default: deploy.service, else the directory name)')
+    .option('--commit <sha>', 'the commit to name in labels and annotations')
+    .option('--run <id>', 'the run id to name in labels and annotations')
+    .option('--var <NAME=VALUE>', 'a stand-in for a project variable (repeatable; secrets are not read offline)', collectVar)
+    .addHelpText('after', '\nExit codes: 0 printed, 1 a manifest or the pipeline file is invalid, 2 bad usage or the file cannot be read.')
+    .action(async (file: string, opts: RenderOptions) => {
+      const { renderCommand } = await import('./render.js');
+      setExit(await renderCommand(file, opts, out, err));
+    });
 
   program
     .command('server')

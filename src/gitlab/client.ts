@@ -1,11 +1,18 @@
-import { Commits, GroupMembers, MergeRequestNotes, MergeRequests, ProjectMembers, RepositoryFiles, Users } from '@gitbeaker/rest';
+import { Branches, Commits, GroupMembers, MergeRequestNotes, MergeRequests, ProjectHooks, ProjectMembers, Projects, RepositoryFiles, Users } from '@gitbeaker/rest';
 import type { z } from 'zod';
 import { AttemptFailure, GitlabApiError } from './errors.js';
 import { hiddenMarker, pickOwnNote } from './notes.js';
 import { createRequester } from './requester.js';
 import { withRetry } from './retry.js';
 import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
-import { CurrentUser, Member, MergeRequest, MergeRequestNotes as NotesSchema, TokenUser } from './schema.js';
+import { Branch, CurrentUser, Member, MergedMergeRequest, MergeRequest, MergeRequestNotes as NotesSchema, Project, ProjectHook, TokenUser } from './schema.js';
+
+export type { Branch, MergedMergeRequest, Project, ProjectHook } from './schema.js';
+
+// Reads for the reconciler are bounded: a project with more branches or merges than this between
+// two passes is read in part (the newest first for merge requests), never without end.
+const MAX_PAGES = 5;
+const PER_PAGE = 100;
 
 export type CommitState = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
 
@@ -36,6 +43,14 @@ export interface GitlabClient {
   // access_level including inherited and invited memberships (30 developer, 40 maintainer, 50 owner);
   // null = not a member.
   memberAccessLevel(projectId: number, userId: number): Promise<number | null>;
+  // The project's id, path, default branch and web URL.
+  getProject(projectId: number): Promise<Project>;
+  // Branches with their head commits (at most 500).
+  listBranches(projectId: number): Promise<Branch[]>;
+  // Merge requests merged and updated at or after `updatedAfter` (ISO time), newest update first (at most 500).
+  listMergedMergeRequests(projectId: number, updatedAfter: string): Promise<MergedMergeRequest[]>;
+  // The project's webhooks with GitLab's own verdict on them (needs Maintainer).
+  listHooks(projectId: number): Promise<ProjectHook[]>;
   // The same for a group named by path (team/release-managers), inherited memberships included;
   // null = not a member. A missing group throws (status 404).
   groupMemberAccessLevel(groupPath: string, userId: number): Promise<number | null>;
@@ -82,7 +97,10 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
   const members = new ProjectMembers(resourceOpts);
   const users = new Users(resourceOpts);
   const groupMembers = new GroupMembers(resourceOpts);
+  const projects = new Projects(resourceOpts);
+  const branches = new Branches(resourceOpts);
   const mergeRequests = new MergeRequests(resourceOpts);
+  const hooks = new ProjectHooks(resourceOpts);
   const policy: RetryPolicy = {
     retries: opts.retries ?? 3,
     baseDelayMs: opts.backoff?.baseMs ?? 500,
@@ -218,6 +236,27 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
           throw err;
         }
       });
+    },
+
+    async getProject(projectId) {
+      return run({ call: 'get project', projectId }, async () => parse(Project, await projects.show(projectId), 'get project', projectId));
+    },
+
+    async listBranches(projectId) {
+      return run({ call: 'list branches', projectId }, async () =>
+        parse(Branch.array(), await branches.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list branches', projectId));
+    },
+
+    async listMergedMergeRequests(projectId, updatedAfter) {
+      return run({ call: 'list merged merge requests', projectId }, async () =>
+        parse(MergedMergeRequest.array(), await mergeRequests.all({
+          projectId, state: 'merged', updatedAfter, orderBy: 'updated_at', sort: 'desc', perPage: PER_PAGE, maxPages: MAX_PAGES,
+        }), 'list merged merge requests', projectId));
+    },
+
+    async listHooks(projectId) {
+      return run({ call: 'list hooks', projectId }, async () =>
+        parse(ProjectHook.array(), await hooks.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list hooks', projectId));
     },
   };
 }

@@ -73,6 +73,7 @@ export function artifactsOf(a: JobSpec['artifacts']): PlannedArtifacts | undefin
     junit: asList(a.reports?.junit),
     when: a.when ?? 'on_success',
     ...(expire !== undefined ? { expireInMs: expire } : {}),
+    ...(a.expire_in?.trim().toLowerCase() === 'never' ? { neverExpire: true } : {}),
   };
 }
 

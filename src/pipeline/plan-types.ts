@@ -42,7 +42,10 @@ export interface PlannedArtifacts {
   /** JUnit XML globs: parsed into the run's test report. */
   junit: string[];
   when: 'on_success' | 'on_failure' | 'always';
+  /** expire_in; absent: the instance default (SLIPWAY_ARTIFACTS_EXPIRE_DAYS). */
   expireInMs?: number;
+  /** `expire_in: never`: the sweep never deletes them. */
+  neverExpire?: boolean;
 }
 
 export interface PlannedScriptJob extends PlannedCommon {

@@ -1,6 +1,8 @@
 import { compileRegex } from './regex.js';
 import { z } from 'zod';
 
+const EXPIRE_IN = /^\s*(?:never|(?:\d+\s*(?:s|sec|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)(?:\s+|\s*,\s*|\s*and\s+|$))+)\s*$/i;
+
 /**
  * `.slipway.yml`, as data: GitLab CI's job keywords plus first-class `build`, `sonar` and
  * `deploy` blocks. Strict objects, so a typo is an error with a hint rather than a silently
@@ -58,7 +60,8 @@ const cacheSchema = z.strictObject({
 const artifactsSchema = z.strictObject({
   paths: z.array(z.string().min(1)).optional(),
   exclude: z.array(z.string().min(1)).optional(),
-  expire_in: z.string().optional(),
+  // GitLab's words ('30 days', '1 week', '2h 30min', 'never'); anything else would silently fall back to the default.
+  expire_in: z.string().regex(EXPIRE_IN, "expire_in must be 'never' or a duration such as '30 days', '1 week' or '2h 30min'").optional(),
   when: z.enum(['on_success', 'on_failure', 'always']).optional(),
   name: z.string().optional(),
   reports: z.strictObject({ junit: z.union([z.string().min(1), z.array(z.string().min(1))]).optional() }).optional(),

@@ -30,6 +30,12 @@ export function runKeys(prefix: string) {
     imageSlots: (projectId: number, fingerprint: string) => `${prefix}:slots:image:${projectId}:${fingerprint}`,
     /** The last deployment of a service to an environment (which run, created when): older deploys are superseded. */
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
+    /** Projects Slipway reconciles with GitLab: those it has had webhooks from, and configured ones. */
+    knownProjects: `${prefix}:projects:known`,
+    /** What the reconciler knows of one project: when webhooks came, branch heads seen, problems. */
+    projectWatch: (projectId: number) => `${prefix}:project:${projectId}:watch`,
+    /** Something done at most once (a chat notification per run, channel and event). */
+    once: (key: string) => `${prefix}:once:${key}`,
   };
 }
 

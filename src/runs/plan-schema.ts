@@ -47,6 +47,7 @@ const artifacts = schemaOf<PlannedArtifacts>()(z.object({
   junit: strings,
   when: z.enum(['on_success', 'on_failure', 'always']),
   expireInMs: z.number().exactOptional(),
+  neverExpire: z.boolean().exactOptional(),
 }));
 
 const scriptJob = schemaOf<PlannedScriptJob>()(z.object({

@@ -3,7 +3,7 @@ import type { Request, Response, Router } from 'express';
 import { str } from './body.js';
 import type { ParsedBody } from './body.js';
 import { paginate } from './pagination.js';
-import { firstBranchContaining, readBlob, resolveCommit } from './repo-queries.js';
+import { firstBranchContaining, listBranchHeads, readBlob, resolveCommit } from './repo-queries.js';
 import { applyStatus } from './state.js';
 import type { FakeState } from './state.js';
 import type { CommitStatusState, CurrentUser, FakeProject, Note, UserBasic } from './types.js';
@@ -60,7 +60,8 @@ export function apiRouter(state: FakeState): Router {
   r.get(
     '/projects/:id/merge_requests/:iid',
     project((req, res, p) => {
-      const mr = state.mergeRequests.get(`${p.id}:${param(req, 'iid')}`);
+      const iid = Number(param(req, 'iid'));
+      const mr = state.mergeRequests.find((m) => m.project_id === p.id && m.iid === iid);
       if (!mr) res.status(404).json({ message: '404 Not found' });
       else res.json(mr);
     }),
@@ -78,7 +79,7 @@ export function apiRouter(state: FakeState): Router {
         path: name,
         path_with_namespace: p.pathWithNamespace,
         default_branch: p.defaultBranch,
-        visibility: 'private',
+        visibility: p.visibility,
         web_url: `${state.baseUrl}/${p.pathWithNamespace}`,
         http_url_to_repo: p.cloneUrl,
         ssh_url_to_repo: `git@127.0.0.1:${p.pathWithNamespace}.git`,
@@ -232,6 +233,87 @@ export function apiRouter(state: FakeState): Router {
       note.body = text;
       note.updated_at = new Date().toISOString();
       res.status(200).json(note);
+    }),
+  );
+
+  // Query parameters each list route knows; anything else is a call nobody planned for: 400 and
+  // recorded as unexpected (GitLab would ignore it, which would hide a client bug here).
+  const onlyParams = (req: Request, res: Response, known: readonly string[]): boolean => {
+    const extra = Object.keys(req.query as object).filter((k) => !known.includes(k) && k !== 'page' && k !== 'per_page');
+    if (extra.length === 0) return true;
+    (res.locals['call'] as { unexpected: boolean }).unexpected = true;
+    res.status(400).json({ error: `the fake does not support ${extra.join(', ')}` });
+    return false;
+  };
+
+  // doc/api/branches.md, "List repository branches": sorted by name, each with its head commit.
+  r.get(
+    '/projects/:id/repository/branches',
+    project(async (req, res, p) => {
+      if (!onlyParams(req, res, [])) return;
+      const heads = await listBranchHeads(p.bareDir);
+      const web = `${state.baseUrl}/${p.pathWithNamespace}`;
+      res.json(paginate(req, res, state.baseUrl, heads.map((b) => ({
+        name: b.name,
+        merged: false,
+        protected: b.name === p.defaultBranch,
+        default: b.name === p.defaultBranch,
+        developers_can_push: false,
+        developers_can_merge: false,
+        can_push: true,
+        web_url: `${web}/-/tree/${b.name}`,
+        commit: {
+          id: b.sha,
+          short_id: b.sha.slice(0, 8),
+          created_at: b.committerDate,
+          parent_ids: b.parents,
+          title: b.subject,
+          message: b.body ? `${b.subject}\n\n${b.body}` : b.subject,
+          author_name: b.authorName,
+          author_email: b.authorEmail,
+          authored_date: b.authorDate,
+          committer_name: b.committerName,
+          committer_email: b.committerEmail,
+          committed_date: b.committerDate,
+          trailers: {},
+          web_url: `${web}/-/commit/${b.sha}`,
+        },
+      }))));
+    }),
+  );
+
+  // doc/api/merge_requests.md, "List project merge requests": state, updated_after, order_by
+  // (created_at | updated_at), sort (asc | desc; default created_at desc).
+  r.get(
+    '/projects/:id/merge_requests',
+    project((req, res, p) => {
+      if (!onlyParams(req, res, ['state', 'updated_after', 'order_by', 'sort', 'scope'])) return;
+      const wanted = query(req, 'state') ?? 'all';
+      if (!['opened', 'closed', 'locked', 'merged', 'all'].includes(wanted)) {
+        res.status(400).json({ error: 'state does not have a valid value' });
+        return;
+      }
+      const after = query(req, 'updated_after');
+      if (after !== undefined && Number.isNaN(Date.parse(after))) {
+        res.status(400).json({ error: 'updated_after is invalid' });
+        return;
+      }
+      const key = query(req, 'order_by') === 'updated_at' ? 'updated_at' : 'created_at';
+      const asc = query(req, 'sort') === 'asc';
+      const list = state.mergeRequests
+        .filter((m) => m.project_id === p.id && (wanted === 'all' || wanted === m.state))
+        .filter((m) => after === undefined || Date.parse(m.updated_at) >= Date.parse(after))
+        .sort((a, b) => (asc ? 1 : -1) * (a[key].localeCompare(b[key]) || a.iid - b.iid));
+      res.json(paginate(req, res, state.baseUrl, list));
+    }),
+  );
+
+  // doc/api/project_webhooks.md, "List webhooks for a project".
+  r.get(
+    '/projects/:id/hooks',
+    project((req, res, p) => {
+      if (!onlyParams(req, res, [])) return;
+      res.json(paginate(req, res, state.baseUrl, state.hooks.filter((x) => x.project_id === p.id)));
     }),
   );
 

@@ -1,4 +1,4 @@
-import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, MergeRequest, Note, RecordedCall, UserBasic } from './types.js';
+import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
 // In-memory GitLab: projects, commit statuses, MR notes, members (of projects and groups), users'
 // personal access tokens, merge requests, the call log and injected faults.
@@ -25,7 +25,9 @@ export class FakeState {
   readonly groups = new Set<string>();
   // Personal access tokens of users other than the bot: token -> user id.
   readonly userTokens = new Map<string, number>();
-  readonly mergeRequests = new Map<string, MergeRequest>(); // "projectId:iid"
+  // One record per merge request (project_id, iid): the list endpoint filters it, the single read finds in it.
+  readonly mergeRequests: MergeRequest[] = [];
+  readonly hooks: ProjectHook[] = [];
   readonly users = new Map<number, UserBasic>();
   readonly calls: RecordedCall[] = [];
   readonly faults: Fault[] = [];
