@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { PlannedImageJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedImageJob } from '../pipeline/plan.js';
 import { builtinDockerfilePath } from '../pipeline/templates.js';
 import { branchTag, imageTags } from '../registry/image-tags.js';
 import { harborPreflight } from '../registry/harbor-preflight.js';
@@ -9,6 +9,7 @@ import type { JobOutcome } from '../scheduler/finish-job.js';
 import { pushImage } from '../images/image-push.js';
 import { imageLabels } from '../images/build-options.js';
 import { mirrorFor } from '../jobs/work-tree.js';
+import { runsForkCode } from '../jobs/job-variables.js';
 import { recordBuiltImage, reuseBuiltImage } from './image-reuse.js';
 import type { BuildContext } from './build-context.js';
 
@@ -21,6 +22,9 @@ const HARBOR_TIMEOUT_MS = 30_000;
  */
 export async function runImageJob(ctx: BuildContext, run: RunRecord, job: PlannedImageJob, fingerprint?: string): Promise<JobOutcome> {
   const { store, reporter, config } = ctx;
+  // The planner leaves this job out for forks; this keeps the registry's credentials (and a push
+  // over the project's tags) from a fork's code even when a recorded plan says otherwise.
+  if (runsForkCode(run.request)) return { phase: 'failed', reason: FORK_REASONS.image };
   const repository = `${config.registry.host}/${job.build.image}`;
   const tags = [...new Set([
     ...imageTags({ sha: run.request.sha, ...(run.request.event === 'tag' ? { gitTags: [run.request.ref] } : { branch: run.request.ref }), defaultBranch: run.request.project.defaultBranch, latestOnDefault: false }),

@@ -7,9 +7,11 @@ import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
 import type { StepResult } from '../executors/types.js';
-import { artifactDir, collectArtifacts, matchFiles, restoreArtifacts } from '../caches/artifacts.js';
-import { CacheStore } from '../caches/cache-store.js';
-import { resolveCaches, restoreCaches, saveCaches } from '../caches/job-cache.js';
+import { createHash } from 'node:crypto';
+import { ArtifactsFetchError, matchFiles, restoreArtifacts, saveArtifacts } from '../caches/artifacts.js';
+import { resolveCaches, restoreCaches, saveCaches, type SharedCaches } from '../caches/job-cache.js';
+import type { ArtifactsRecord } from '../runs/types.js';
+import { openStores, type Stores } from './stores.js';
 import { coverageOf } from '../reports/job-coverage.js';
 import { readJunitReports } from '../reports/junit.js';
 import { prepareWorkTree } from '../jobs/work-tree.js';
@@ -32,10 +34,18 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
   const workdir = path.join(config.workspaceDir, 'runs', run.id, artifactKey(job.name));
   try {
     await prepareWorkTree(ctx, run, workdir);
-    await restoreArtifacts(job.artifactsFrom.map((n) => artifactDir(config.workspaceDir, run.id, n)), workdir);
-    const cacheStore = new CacheStore(config.cache.dir, config.cache.maxBytes);
+    const stores = openStores(config, ctx.redis);
+    // Artifacts come from the registry, so the job may run on any node; one that cannot be
+    // fetched fails the job, naming it, rather than letting the script run without it.
+    try {
+      for (const line of await restoreArtifacts(stores.store, run.id, artifactSources(run, job.artifactsFrom), workdir)) await log(line);
+    } catch (err) {
+      if (err instanceof ArtifactsFetchError) return { phase: 'failed', reason: mask(err.message) };
+      throw err;
+    }
+    const sharedCaches: SharedCaches = { ...stores, projectId: run.request.project.id, maxBytes: config.cache.projectMaxBytes };
     const caches = await resolveCaches(job.cache, workdir);
-    const cacheLines = await restoreCaches(cacheStore, caches, workdir);
+    const cacheLines = await restoreCaches(sharedCaches, caches, workdir);
     for (const line of cacheLines) await log(line);
 
     let attempt = 0;
@@ -53,10 +63,17 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
     }
 
     const succeeded = !failure && !result.canceled;
-    for (const line of await saveCaches(cacheStore, caches, workdir, succeeded).catch((err: unknown) => [`cache not saved: ${messageOf(err)}`])) await log(line);
-    const extra = { ...await collectReports(ctx, run, job, workdir, succeeded, mask), ...await coverageOf(store, run.id, job) };
+    for (const line of await saveCaches(sharedCaches, caches, workdir, succeeded).catch((err: unknown) => [`cache not saved: ${messageOf(err)}`])) await log(line);
+    const extra = { ...await collectReports(ctx, run, job, workdir, mask), ...await coverageOf(store, run.id, job) };
 
     if (result.canceled) return { phase: 'canceled', reason: 'canceled' };
+    const kept = await keepArtifacts(ctx, stores, run, job, workdir, succeeded);
+    if ('error' in kept) {
+      // Later jobs would run without them: the job fails, as GitLab's does when its upload fails.
+      await log(mask(kept.error));
+      return { phase: 'failed', reason: mask(kept.error), extra: { ...extra, attempt } };
+    }
+    if (kept.artifacts) Object.assign(extra, { artifacts: kept.artifacts });
     if (succeeded) return { phase: 'success', reason: `passed in ${(result.durationMs / 1000).toFixed(1)}s`, extra: { ...extra, exitCode: 0, attempt } };
     const why = result.timedOut ? `timed out after ${job.timeoutMs / 1000}s` : `failed with exit code ${result.exitCode}`;
     return { phase: 'failed', reason: `job '${job.name}' ${why}`, exitCode: result.exitCode, extra: { ...extra, attempt } };
@@ -96,7 +113,32 @@ function shouldRetry(job: PlannedScriptJob, reason: RetryReason, exitCode: numbe
   return reason !== 'script_failure' || !job.retry.exitCodes || job.retry.exitCodes.includes(exitCode);
 }
 
-async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir: string, succeeded: boolean, mask: (s: string) => string) {
+/** The needed jobs whose artifacts this job gets, with where the run record says they are. */
+function artifactSources(run: RunRecord, names: readonly string[]): Array<{ job: string; artifacts: ArtifactsRecord | undefined }> {
+  return names.map((name) => ({ job: name, artifacts: run.jobs.find((j) => j.name === name)?.artifacts }));
+}
+
+/** Pushes the job's artifacts to the registry when its `when` matches the outcome. */
+async function keepArtifacts(ctx: JobContext, stores: Stores, run: RunRecord, job: PlannedScriptJob, workdir: string, succeeded: boolean): Promise<{ artifacts?: ArtifactsRecord } | { error: string }> {
+  const a = job.artifacts;
+  if (!a || a.paths.length === 0) return {};
+  if (!(a.when === 'always' || (a.when === 'on_success') === succeeded)) return {};
+  const log = (line: string) => ctx.store.appendLog(run.id, job.name, 'system', line);
+  const expireInMs = a.neverExpire ? null : a.expireInMs ?? ctx.config.store.artifactsExpireMs;
+  try {
+    const saved = await saveArtifacts(stores, { projectId: run.request.project.id, runId: run.id, jobName: job.name, workdir, paths: a.paths, exclude: a.exclude, expireInMs, nowMs: Date.now() });
+    if (!saved) {
+      await log(`artifacts: no file matched ${a.paths.join(', ')}; nothing stored`);
+      return {};
+    }
+    await log(`artifacts: ${saved.files} files, ${saved.bytes} bytes stored as ${saved.reference}${saved.expiresAt ? ` (expires ${saved.expiresAt})` : ''}`);
+    return { artifacts: saved };
+  } catch (err) {
+    return { error: `artifacts of job '${job.name}' could not be stored: ${messageOf(err)}` };
+  }
+}
+
+async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, workdir: string, mask: (s: string) => string) {
   const a = job.artifacts;
   if (!a) return {};
   const log = (line: string) => ctx.store.appendLog(run.id, job.name, 'system', line);
@@ -115,15 +157,10 @@ async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScrip
       await log(`tests: ${summary.passed} passed, ${summary.failed} failed, ${summary.errors} errors, ${summary.skipped} skipped`);
     }
   }
-  const keep = a.when === 'always' || (a.when === 'on_success') === succeeded;
-  if (keep && a.paths.length > 0) {
-    const kept = await collectArtifacts(workdir, artifactDir(ctx.config.workspaceDir, run.id, job.name), a.paths, a.exclude);
-    await log(`artifacts: ${kept.files} files, ${kept.bytes} bytes kept for later jobs`);
-  }
   return extra;
 }
 
 /** A file-name-safe key for a job name (job names are free text). */
 function artifactKey(name: string): string {
-  return path.basename(artifactDir('', '', name));
+  return createHash('sha256').update(name).digest('hex').slice(0, 16);
 }

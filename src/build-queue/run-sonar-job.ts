@@ -2,14 +2,16 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobContext } from '../jobs/context.js';
 import { predefinedVariables } from '../jobs/step-env.js';
-import type { PlannedSonarJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedSonarJob } from '../pipeline/plan.js';
 import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
-import { artifactDir, restoreArtifacts } from '../caches/artifacts.js';
+import { ArtifactsFetchError, restoreArtifacts } from '../caches/artifacts.js';
+import { openStores } from './stores.js';
 import { gateVerdict, waitForQualityGate } from '../sonar/quality-gate.js';
 import { readReportTask } from '../sonar/report-task.js';
 import { prepareWorkTree } from '../jobs/work-tree.js';
+import { runsForkCode } from '../jobs/job-variables.js';
 
 const GATE_DEADLINE_MS = 10 * 60_000;
 
@@ -19,13 +21,22 @@ const GATE_DEADLINE_MS = 10 * 60_000;
  */
 export async function runSonarJob(ctx: JobContext, run: RunRecord, job: PlannedSonarJob, signal?: AbortSignal): Promise<JobOutcome> {
   const { store, config } = ctx;
+  // The planner leaves this job out for forks; this keeps the token and the host network from a
+  // fork's code even when a recorded plan says otherwise.
+  if (runsForkCode(run.request)) return { phase: 'failed', reason: FORK_REASONS.sonar };
   const { url, token } = config.sonar;
   if (!url || !token) return { phase: 'failed', reason: 'sonar job planned but SONAR_HOST_URL and SONAR_TOKEN are not configured' };
   const log = (line: string) => void store.appendLog(run.id, job.name, 'system', line);
   const workdir = path.join(config.workspaceDir, 'runs', run.id, 'sonar');
   try {
     await prepareWorkTree(ctx, run, workdir);
-    await restoreArtifacts(job.artifactsFrom.map((n) => artifactDir(config.workspaceDir, run.id, n)), workdir);
+    try {
+      const sources = job.artifactsFrom.map((name) => ({ job: name, artifacts: run.jobs.find((j) => j.name === name)?.artifacts }));
+      for (const line of await restoreArtifacts(openStores(config, ctx.redis).store, run.id, sources, workdir)) log(line);
+    } catch (err) {
+      if (err instanceof ArtifactsFetchError) return { phase: 'failed', reason: err.message };
+      throw err;
+    }
     const image = job.image ?? config.sonar.scannerImage;
     await store.updateJob(run.id, job.name, 'running', `scanning with ${image}`);
     await ctx.reporter.jobChanged(run.id, job.name);

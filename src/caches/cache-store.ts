@@ -1,6 +1,9 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { runTar } from './tar.js';
 import { entryPath } from './cache-path.js';
 
@@ -24,8 +27,26 @@ export interface SaveResult {
   ms: number;
 }
 
+/** A tar held in the local store under its content digest (the registry's blob digest). */
+export interface LocalBlob {
+  digest: string;
+  size: number;
+  path: string;
+}
+
+const DIGEST = /^sha256:([0-9a-f]{64})$/;
+
+/** The local entry key of a blob: `sha256-<hex>` (a plain key, so the file is `sha256-<hex>.tar`). */
+export function blobKey(digest: string): string {
+  const hex = DIGEST.exec(digest)?.[1];
+  if (!hex) throw new Error(`invalid blob digest ${JSON.stringify(digest)}`);
+  return `sha256-${hex}`;
+}
+
 /**
- * Dependency caches under one root: one tar per key, written to a temp
+ * Tars under one root on this node's disk, in front of the registry: blobs of artifacts and
+ * caches under their digest (`sha256-<hex>.tar`; content-addressed, so a local copy is never
+ * stale), and, for the older keyed API, one tar per key. Each is written to a temp
  * name and renamed into place, so readers see a whole entry or none and
  * need no lock (a reader that opened an entry keeps it even if it is
  * replaced or evicted meanwhile). An entry's mtime is its last use: set on
@@ -37,6 +58,87 @@ export class CacheStore {
     private readonly maxBytes: number,
     private readonly timeoutMs = 10 * 60_000,
   ) {}
+
+  /** Tars a directory (hard links stored as files) into the store under its digest. */
+  async packDirectory(src: string): Promise<LocalBlob> {
+    return this.pack((tmp) => ['--create', '--hard-dereference', '--file', tmp, '--directory', src, '.']);
+  }
+
+  /** Tars the listed files of `dir` (relative, '/'-separated; symlinks kept as links) under its digest. */
+  async packFiles(dir: string, files: readonly string[]): Promise<LocalBlob> {
+    await mkdir(this.root, { recursive: true });
+    // NUL-separated (a file name may contain a newline) and verbatim (one starting with '-' is a name, not an option).
+    const list = join(this.root, `.tmp-${randomUUID()}.list`);
+    try {
+      await writeFile(list, files.map((f) => `${f}\0`).join(''));
+      return await this.pack((tmp) => ['--create', '--hard-dereference', '--file', tmp, '--directory', dir, '--no-recursion', '--null', '--verbatim-files-from', '--files-from', list]);
+    } finally {
+      await rm(list, { force: true });
+    }
+  }
+
+  /** The local copy of a blob, if this node has it (its last use is set to now). */
+  async blobPath(digest: string): Promise<string | undefined> {
+    const path = entryPath(this.root, blobKey(digest));
+    const now = new Date();
+    return (await utimes(path, now, now).then(() => true, () => false)) ? path : undefined;
+  }
+
+  /**
+   * Writes a downloaded blob into the store, checking its size and digest on the way; a blob that
+   * does not match is never kept.
+   */
+  async adoptDownload(digest: string, size: number, body: ReadableStream<Uint8Array>): Promise<LocalBlob> {
+    await mkdir(this.root, { recursive: true });
+    const tmp = join(this.root, `.tmp-${randomUUID()}.tar`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        done(bytes > size ? new Error(`blob ${digest} is larger than its ${size} bytes`) : null, chunk);
+      },
+    });
+    try {
+      await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), count, createWriteStream(tmp), { signal: AbortSignal.timeout(this.timeoutMs) });
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== digest || bytes !== size) throw new Error(`blob ${digest}: downloaded ${bytes} bytes hashing to ${got}`);
+      return await this.adopt(tmp, digest, size);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Extracts a stored blob into dest (created if missing). */
+  async extractBlob(path: string, dest: string): Promise<void> {
+    await mkdir(dest, { recursive: true });
+    await runTar(['--extract', '--no-same-owner', '--file', path, '--directory', dest], this.timeoutMs);
+  }
+
+  private async pack(args: (tmp: string) => string[]): Promise<LocalBlob> {
+    await mkdir(this.root, { recursive: true });
+    const tmp = join(this.root, `.tmp-${randomUUID()}.tar`);
+    try {
+      await runTar(args(tmp), this.timeoutMs);
+      const hash = createHash('sha256');
+      for await (const chunk of createReadStream(tmp)) hash.update(chunk as Buffer);
+      const { size } = await stat(tmp);
+      return await this.adopt(tmp, `sha256:${hash.digest('hex')}`, size);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Renames a finished temp file into place (readers see a whole blob or none) and evicts past the bound. */
+  private async adopt(tmp: string, digest: string, size: number): Promise<LocalBlob> {
+    const path = entryPath(this.root, blobKey(digest));
+    await rename(tmp, path);
+    const now = new Date();
+    await utimes(path, now, now).catch(() => undefined);
+    await this.evict(basename(path));
+    return { digest, size, path };
+  }
 
   async restore(opts: { key: string; fallbackKeys?: readonly string[]; dest: string }): Promise<RestoreResult> {
     const started = Date.now();

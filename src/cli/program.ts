@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { packageRoot } from '../config/paths.js';
+import { decideCommand, type ServerOptions } from './approve.js';
 import { PLAN_EVENTS, planCommand, validateCommand, type PlanOptions } from './plan.js';
+import type { RenderOptions } from './render.js';
 
 /** Where the CLI writes; the real process passes its streams, tests pass buffers. */
 export interface CliIo {
@@ -10,6 +12,8 @@ export interface CliIo {
   stderr: (text: string) => void;
   /** The demo keeps Slipway running after the run only in a terminal. */
   isTTY: boolean;
+  /** Where server commands read SLIPWAY_URL and the tokens (default: process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Exit codes every command shares; a command's own meaning of 1 is in its help. */
@@ -84,6 +88,41 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .addHelpText('after', '\nExit codes: 0 planned, 1 invalid file, 2 bad usage or the file cannot be read.')
     .action(async (file: string, opts: PlanOptions) => {
       setExit(await planCommand(file, opts, out, err));
+    });
+
+  const serverCommand = (name: 'approve' | 'reject', description: string) => {
+    const c = program
+      .command(name)
+      .description(description)
+      .argument('<run>', 'the run id')
+      .argument('<job>', 'the waiting job, e.g. deploy:production')
+      .option('--url <url>', 'the Slipway server (default: $SLIPWAY_URL)')
+      .option('--token-file <file>', "a file holding Slipway's API token (default: $SLIPWAY_TOKEN)")
+      .option('--gitlab-token-file <file>', 'a file holding your GitLab personal access token, which says who decides (default: $SLIPWAY_GITLAB_TOKEN)')
+      .option('--json', "print the server's answer as one JSON object ({ status, ... })");
+    if (name === 'reject') c.requiredOption('--reason <text>', 'why the step must not run (shown on the commit status and in the MR note)');
+    c.addHelpText('after', '\nTokens are read from the environment or from files, never from the command line.\nExit codes: 0 recorded, 1 refused (not allowed, not waiting, unknown run or job), 2 bad usage or a missing URL or token, 3 Slipway or GitLab could not be reached or refused the API token.')
+      .action(async (run: string, job: string, opts: ServerOptions) => {
+        setExit(await decideCommand(name, run, job, opts, io.env ?? process.env, out, err));
+      });
+  };
+  serverCommand('approve', 'approve a step waiting for an approval (a deploy, a manual job); the approval that satisfies its rule starts it');
+  serverCommand('reject', 'reject a step waiting for an approval: it ends failed with the reason');
+
+  program
+    .command('render')
+    .description('print the Kubernetes objects a deploy of this working tree would apply (rendered and validated as the deploy worker does)')
+    .argument('[file]', 'the pipeline file', '.slipway.yml')
+    .requiredOption('--env <environment>', 'the deploy environment (target: kubernetes)')
+    .requiredOption('--image <ref>', 'the image reference, preferably by digest')
+    .option('--service <name>', 'the service name (default: deploy.service, else the directory name)')
+    .option('--commit <sha>', 'the commit to name in labels and annotations')
+    .option('--run <id>', 'the run id to name in labels and annotations')
+    .option('--var <NAME=VALUE>', 'a stand-in for a project variable (repeatable; secrets are not read offline)', collectVar)
+    .addHelpText('after', '\nExit codes: 0 printed, 1 a manifest or the pipeline file is invalid, 2 bad usage or the file cannot be read.')
+    .action(async (file: string, opts: RenderOptions) => {
+      const { renderCommand } = await import('./render.js');
+      setExit(await renderCommand(file, opts, out, err));
     });
 
   program

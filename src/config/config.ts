@@ -49,11 +49,65 @@ export interface SlipwayConfig {
   concurrency: { planner: number; build: number; deploy: number };
   /** Running build jobs allowed per project and across all workers (0 = no limit). */
   limits: { buildsPerProject: number; buildsGlobal: number; affinityWaitMs: number };
-  /** Dependency caches (cache: in the pipeline file): a directory on this worker, size-bounded (LRU). */
-  cache: { dir: string; maxBytes: number };
+  /**
+   * Dependency caches (cache: in the pipeline file) live in the registry, bounded per project
+   * (projectMaxBytes, LRU); `dir` is this node's copy of cache and artifact tars in front of the
+   * registry, bounded by maxBytes (LRU).
+   */
+  cache: { dir: string; maxBytes: number; projectMaxBytes: number };
+  /**
+   * Artifacts and caches as OCI artifacts in SLIPWAY_REGISTRY, under `<repository>/<project id>/…`.
+   * Artifacts expire after artifactsExpireMs unless the job says `expire_in` (null: never); the
+   * build nodes sweep expired ones every sweepEveryMs.
+   */
+  store: { repository: string; artifactsExpireMs: number | null; sweepEveryMs: number };
   /** SonarQube for `sonar:` jobs: server, token and the scanner image. */
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
+  /** Kubernetes clusters for `target: kubernetes`: name → kubeconfig file (its current context). */
+  kubernetes: { clusters: Record<string, string> };
+  /** Chat webhooks told about run events (SLIPWAY_NOTIFY_<NAME>_*). */
+  notify: NotifyConfig;
+  /** Catching what GitLab's webhooks dropped, through the GitLab API (SLIPWAY_RECONCILE_*). */
+  reconcile: ReconcileConfig;
   logLevel: string;
+}
+
+/** Run events a chat channel can be told about. Only some are emitted yet (docs/configuration.md says which). */
+export const NOTIFY_EVENTS = ['pipeline-failed', 'approval-requested', 'deployed', 'rolled-back', 'analysis-aborted'] as const;
+export type NotifyEventKind = (typeof NOTIFY_EVENTS)[number];
+export const NOTIFY_FORMATS = ['slack', 'dingtalk', 'wecom', 'json'] as const;
+export type NotifyFormat = (typeof NOTIFY_FORMATS)[number];
+
+export interface NotifyChannel {
+  /** From the variable names, lowercased (SLIPWAY_NOTIFY_TEAM_A_URL → team_a): what logs and run logs name. */
+  name: string;
+  /** Secret: incoming webhook URLs carry their token. Never logged. */
+  url: string;
+  format: NotifyFormat;
+  events: NotifyEventKind[];
+  /** DingTalk's "加签" secret (SEC…): each request then carries timestamp and sign. */
+  signSecret: string | undefined;
+}
+
+export interface NotifyConfig {
+  channels: NotifyChannel[];
+  /** Per attempt, including reading the answer. */
+  timeoutMs: number;
+  /** Retries after the first attempt. */
+  retries: number;
+  /** First backoff step; doubles per retry (with jitter), at most 30 s. */
+  backoffMs: number;
+}
+
+export interface ReconcileConfig {
+  /** 0 = never (the start-up pass is skipped too). */
+  everyMs: number;
+  /** Projects watched even before any webhook came from them. */
+  projects: number[];
+  /** Branches watched besides each project's default branch. */
+  branches: string[];
+  /** A project that sent no webhook for this long while the reconciler finds missed events is reported silent. */
+  silentAfterMs: number;
 }
 
 export type ConfigResult = { ok: true; config: SlipwayConfig } | { ok: false; problems: string[] };
@@ -71,6 +125,20 @@ const secretMap = z.string().transform((raw, ctx) => {
   } catch { /* reported below */ }
   ctx.addIssue({ code: 'custom', message: 'SLIPWAY_WEBHOOK_PROJECT_SECRETS must be a JSON object of "project id or path": "secret (8+ chars)"' });
   return z.NEVER;
+});
+
+const CLUSTERS_FORMAT = 'SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs separated by commas (names: lowercase letters, digits and -), e.g. pre=/etc/slipway/pre.kubeconfig,prod-a=/etc/slipway/prod-a.kubeconfig';
+const clusterMap = z.string().transform((raw, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(part);
+    if (!m?.[1] || !m[2] || m[1] in out) {
+      ctx.addIssue({ code: 'custom', message: m?.[1] && m[1] in out ? `SLIPWAY_CLUSTERS names cluster ${m[1]} twice` : CLUSTERS_FORMAT });
+      return z.NEVER;
+    }
+    out[m[1]] = path.resolve(m[2]);
+  }
+  return out;
 });
 
 const envSchema = z.object({
@@ -108,26 +176,48 @@ const envSchema = z.object({
   SLIPWAY_AFFINITY_WAIT_MS: intFrom('SLIPWAY_AFFINITY_WAIT_MS', 5_000, 0, 600_000),
   SLIPWAY_CACHE_DIR: z.string().optional(),
   SLIPWAY_CACHE_MAX_BYTES: intFrom('SLIPWAY_CACHE_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
+  SLIPWAY_CACHE_PROJECT_MAX_BYTES: intFrom('SLIPWAY_CACHE_PROJECT_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
+  SLIPWAY_STORE_REPOSITORY: z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, 'SLIPWAY_STORE_REPOSITORY must be a repository path: lowercase letters, digits, separators . _ - and /').default('slipway/store'),
+  SLIPWAY_ARTIFACTS_EXPIRE_DAYS: intFrom('SLIPWAY_ARTIFACTS_EXPIRE_DAYS', 30, 0, 36_500),
+  SLIPWAY_ARTIFACTS_SWEEP_MS: intFrom('SLIPWAY_ARTIFACTS_SWEEP_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
+  SLIPWAY_CLUSTERS: clusterMap.optional(),
+  SLIPWAY_NOTIFY_TIMEOUT_MS: intFrom('SLIPWAY_NOTIFY_TIMEOUT_MS', 5_000, 100, 60_000),
+  SLIPWAY_NOTIFY_RETRIES: intFrom('SLIPWAY_NOTIFY_RETRIES', 3, 0, 10),
+  SLIPWAY_NOTIFY_BACKOFF_MS: intFrom('SLIPWAY_NOTIFY_BACKOFF_MS', 1_000, 1, 60_000),
+  SLIPWAY_RECONCILE_EVERY_MS: intFrom('SLIPWAY_RECONCILE_EVERY_MS', 300_000, 0, 86_400_000),
+  SLIPWAY_RECONCILE_PROJECTS: z.string().regex(/^\s*(\d+\s*(,\s*\d+\s*)*)?$/, 'SLIPWAY_RECONCILE_PROJECTS must be project ids separated by commas').default(''),
+  SLIPWAY_RECONCILE_BRANCHES: z.string().regex(/^[^\s,]*(,[^\s,]+)*$/, 'SLIPWAY_RECONCILE_BRANCHES must be branch names separated by commas (no spaces)').default(''),
+  SLIPWAY_RECONCILE_SILENT_AFTER_MS: intFrom('SLIPWAY_RECONCILE_SILENT_AFTER_MS', 3_600_000, 1_000, 30 * 86_400_000),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 /** Pure: env in, typed config or every problem at once out. Never echoes a value (values may be secrets). */
 export function readConfig(env: Record<string, string | undefined>): ConfigResult {
   const parsed = envSchema.safeParse(env);
+  const channels = readNotifyChannels(env);
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.map((i) => i.message.startsWith(String(i.path[0])) || i.path.length === 0 ? i.message : `${String(i.path[0])}: ${i.message}`) };
+    const problems = parsed.error.issues.map((i) => i.message.startsWith(String(i.path[0])) || i.path.length === 0 ? i.message : `${String(i.path[0])}: ${i.message}`);
+    return { ok: false, problems: [...problems, ...channels.problems] };
   }
   const e = parsed.data;
-  const problems: string[] = [];
+  const problems: string[] = [...channels.problems];
   const projectSecrets = e.SLIPWAY_WEBHOOK_PROJECT_SECRETS ?? {};
   if (!e.SLIPWAY_WEBHOOK_SECRET && Object.keys(projectSecrets).length === 0) {
     problems.push('SLIPWAY_WEBHOOK_SECRET (or SLIPWAY_WEBHOOK_PROJECT_SECRETS) is required: webhooks without a token are refused');
   }
   if ((e.SLIPWAY_REGISTRY_USERNAME === undefined) !== (e.SLIPWAY_REGISTRY_PASSWORD === undefined)) {
     problems.push('SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD must be set together');
+  }
+  // A token in a URL ends up in git's argv (the process list), in the mirror's config and in
+  // error messages; Slipway sends GITLAB_TOKEN in a header instead.
+  for (const name of ['GITLAB_URL', 'SLIPWAY_GIT_BASE_URL'] as const) {
+    const url = e[name];
+    if (url !== undefined && hasUserinfo(url)) {
+      problems.push(`${name} must not contain credentials (user:token@): remove them; Slipway sends GITLAB_TOKEN to GitLab and to git in a header`);
+    }
   }
   if (e.HARBOR_URL && e.SLIPWAY_REGISTRY_USERNAME === undefined) {
     problems.push('HARBOR_URL needs SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD (the robot account for the Harbor API and pushes)');
@@ -161,11 +251,84 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
       limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL, affinityWaitMs: e.SLIPWAY_AFFINITY_WAIT_MS },
-      cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES },
+      cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES, projectMaxBytes: e.SLIPWAY_CACHE_PROJECT_MAX_BYTES },
+      store: {
+        repository: e.SLIPWAY_STORE_REPOSITORY,
+        artifactsExpireMs: e.SLIPWAY_ARTIFACTS_EXPIRE_DAYS === 0 ? null : e.SLIPWAY_ARTIFACTS_EXPIRE_DAYS * 86_400_000,
+        sweepEveryMs: e.SLIPWAY_ARTIFACTS_SWEEP_MS,
+      },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
+      kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
+      notify: { channels: channels.channels, timeoutMs: e.SLIPWAY_NOTIFY_TIMEOUT_MS, retries: e.SLIPWAY_NOTIFY_RETRIES, backoffMs: e.SLIPWAY_NOTIFY_BACKOFF_MS },
+      reconcile: {
+        everyMs: e.SLIPWAY_RECONCILE_EVERY_MS,
+        projects: e.SLIPWAY_RECONCILE_PROJECTS.split(',').map((x) => x.trim()).filter(Boolean).map(Number),
+        branches: e.SLIPWAY_RECONCILE_BRANCHES.split(',').filter(Boolean),
+        silentAfterMs: e.SLIPWAY_RECONCILE_SILENT_AFTER_MS,
+      },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },
   };
+}
+
+function hasUserinfo(url: string): boolean {
+  const u = new URL(url);
+  return u.username !== '' || u.password !== '';
+}
+
+const NOTIFY_GLOBALS = new Set(['SLIPWAY_NOTIFY_TIMEOUT_MS', 'SLIPWAY_NOTIFY_RETRIES', 'SLIPWAY_NOTIFY_BACKOFF_MS']);
+const NOTIFY_SETTING = /^SLIPWAY_NOTIFY_([A-Z0-9][A-Z0-9_]*)_(URL|FORMAT|EVENTS|SECRET)$/;
+
+/**
+ * Channels from SLIPWAY_NOTIFY_<NAME>_URL / _FORMAT / _EVENTS / _SECRET: one variable per setting,
+ * so a deployment adds a channel without editing a JSON blob that holds every other channel's token.
+ * Every problem of every channel is returned, never a value (URLs and secrets are secrets).
+ */
+function readNotifyChannels(env: Record<string, string | undefined>): { channels: NotifyChannel[]; problems: string[] } {
+  const problems: string[] = [];
+  const byName = new Map<string, Partial<Record<'URL' | 'FORMAT' | 'EVENTS' | 'SECRET', string>>>();
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith('SLIPWAY_NOTIFY_') || NOTIFY_GLOBALS.has(key) || value === undefined) continue;
+    const m = NOTIFY_SETTING.exec(key);
+    if (!m?.[1] || !m[2]) {
+      problems.push(`${key} is not a notification setting: use SLIPWAY_NOTIFY_<NAME>_URL, _FORMAT, _EVENTS or _SECRET (or SLIPWAY_NOTIFY_TIMEOUT_MS, _RETRIES, _BACKOFF_MS)`);
+      continue;
+    }
+    const entry = byName.get(m[1]) ?? {};
+    entry[m[2] as 'URL' | 'FORMAT' | 'EVENTS' | 'SECRET'] = value;
+    byName.set(m[1], entry);
+  }
+  const channels: NotifyChannel[] = [];
+  for (const [name, s] of [...byName.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const at = `SLIPWAY_NOTIFY_${name}`;
+    const before = problems.length;
+    if (s.URL === undefined) problems.push(`${at}_URL is required (the channel's incoming webhook URL)`);
+    else if (!/^https?:\/\/[^\s]+$/.test(s.URL) || !URL.canParse(s.URL)) problems.push(`${at}_URL must be an absolute http(s) URL`);
+    const format = NOTIFY_FORMATS.find((f) => f === s.FORMAT);
+    if (s.FORMAT === undefined) problems.push(`${at}_FORMAT is required: ${NOTIFY_FORMATS.join(', ')}`);
+    else if (!format) problems.push(`${at}_FORMAT must be one of ${NOTIFY_FORMATS.join(', ')}`);
+    const wanted = (s.EVENTS ?? 'all').split(',').map((x) => x.trim()).filter(Boolean);
+    const unknown = wanted.filter((w) => w !== 'all' && !NOTIFY_EVENTS.some((k) => k === w));
+    if (unknown.length > 0) problems.push(`${at}_EVENTS: unknown event ${unknown.map((u) => `'${u}'`).join(', ')} (known: all, ${NOTIFY_EVENTS.join(', ')})`);
+    if (wanted.length === 0) problems.push(`${at}_EVENTS names no event (leave it unset for all)`);
+    if (s.SECRET !== undefined && format !== undefined && format !== 'dingtalk') problems.push(`${at}_SECRET is only for format dingtalk (its signed requests)`);
+    if (s.SECRET !== undefined && s.SECRET.length < 8) problems.push(`${at}_SECRET must be at least 8 characters`);
+    if (problems.length > before || !format || s.URL === undefined) continue;
+    const events = wanted.includes('all') ? [...NOTIFY_EVENTS] : NOTIFY_EVENTS.filter((k) => wanted.includes(k));
+    channels.push({ name: name.toLowerCase(), url: s.URL, format, events, signSecret: s.SECRET });
+  }
+  return { channels, problems };
+}
+
+/** The parts of a webhook URL that are its token: the whole URL, long path segments, query values. */
+function urlSecrets(raw: string): string[] {
+  const out = [raw];
+  try {
+    const u = new URL(raw);
+    out.push(...u.pathname.split('/').filter((seg) => seg.length >= 16));
+    for (const v of u.searchParams.values()) if (v.length >= 8) out.push(v);
+  } catch { /* validated at start */ }
+  return out;
 }
 
 /** Values that must never appear in a log line, run record or note. */
@@ -180,5 +343,6 @@ export function secretsOf(config: SlipwayConfig): string[] {
     config.registry.password,
     config.sonar.token,
     ...Object.values(config.webhook.projectSecrets),
+    ...config.notify.channels.flatMap((c) => [...urlSecrets(c.url), c.signSecret]),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }

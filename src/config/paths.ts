@@ -16,3 +16,8 @@ export function packageRoot(): string {
 export function builtinDeployTemplate(name: string): string {
   return path.join(packageRoot(), 'pipelines', 'deploy', `${name}.yml`);
 }
+
+/** A built-in template made of several files (the Kubernetes one): a directory beside the .yml ones. */
+export function builtinDeployTemplateDir(name: string): string {
+  return path.join(packageRoot(), 'pipelines', 'deploy', name);
+}

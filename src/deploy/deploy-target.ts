@@ -1,7 +1,9 @@
+import type { Manifest } from './kubernetes/render.js';
+
 /**
  * The deploy-target seam: where a service's releases run. Implementations: the Docker host with
- * blue/green slots (`docker-target.ts`); a Kubernetes target is next (server-side apply, kubectl's
- * rollout rules). The deploy job (`run-deploy-job.ts`, through `rollOut()` in `roll-out.ts`) is the
+ * blue/green slots (`docker-target.ts`) and Kubernetes clusters (`kubernetes/kubernetes-target.ts`:
+ * server-side apply, kubectl's rollout rules, `rollout undo`). The deploy job (`run-deploy-job.ts`, through `rollOut()` in `roll-out.ts`) is the
  * only caller, and it calls while holding the (service, environment) lock, so no two calls for one
  * environment interleave; it never calls `apply` for a run older than the environment's last
  * successful deploy (`newest-wins.ts`). Every call has its own deadline; none waits forever.
@@ -63,6 +65,11 @@ export interface ReleaseSpec {
   healthPath: string;
   /** The run that produced this release; its identity on the target. */
   runId: string;
+  /**
+   * Kubernetes: the rendered and validated objects of the release (`kubernetes/render.ts`) and the
+   * clusters (by configured name) they go to; empty `clusters` means the only configured one.
+   */
+  kubernetes?: { manifests: readonly Manifest[]; clusters: readonly string[] };
 }
 
 export interface AppliedRelease {

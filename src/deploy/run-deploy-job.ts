@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import { builtinDeployTemplate } from '../config/paths.js';
 import { messageOf } from '../errors/errors.js';
 import { formatProblem } from '../pipeline/errors.js';
-import type { PlannedDeployJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedDeployJob } from '../pipeline/plan.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
@@ -12,7 +12,10 @@ import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
-import { variablesFor } from '../jobs/job-variables.js';
+import { runsForkCode, variablesFor } from '../jobs/job-variables.js';
+import { readDirAt } from '../jobs/work-tree.js';
+import type { ReleaseSpec } from './deploy-target.js';
+import { renderRelease } from './kubernetes/templates.js';
 
 export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
 
@@ -67,43 +70,30 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
 async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, last: LastDeploymentRecord): Promise<JobOutcome> {
   const { store, reporter } = ctx;
   const { environment } = job;
+  // The planner leaves deploys out for forks; a recorded plan that says otherwise still never deploys one.
+  if (runsForkCode(run.request)) return { phase: 'failed', reason: FORK_REASONS.deploy };
   if (!run.image) return { phase: 'failed', reason: 'no image was built for this run' };
   const target = ctx.targets[job.spec.target];
-  if (!target) return { phase: 'failed', reason: `deploy target '${job.spec.target}' is not available yet (${Object.keys(ctx.targets).join(', ')} only)` };
+  if (!target) {
+    return {
+      phase: 'failed',
+      reason: job.spec.target === 'kubernetes'
+        ? 'deploy target kubernetes: no clusters are configured on this deploy worker (SLIPWAY_CLUSTERS)'
+        : `deploy target '${job.spec.target}' is not available (${Object.keys(ctx.targets).join(', ')} only)`,
+    };
+  }
   await store.updateJob(run.id, job.name, 'running', `deploying ${run.image.ref} to ${environment}`);
   await reporter.jobChanged(run.id, job.name);
   const onLog = (line: string) => void store.appendLog(run.id, job.name, 'system', line);
 
-  const text = isRepoPath(job.template)
-    ? await ctx.gitlab.readFile(run.request.project.id, job.template, run.request.sha)
-    : await readFile(builtinDeployTemplate(job.template), 'utf8').catch(() => null);
-  if (text === null) {
-    return { phase: 'failed', reason: `deploy template '${job.template}' not found${isRepoPath(job.template) ? ` at ${run.request.sha.slice(0, 8)}` : ' among the built-in templates'}` };
-  }
   // Environment-scoped project variables are available to the template by name (${DB_PASSWORD}).
   const secrets = await variablesFor(ctx.variables, run, environment);
-  const values = {
-    ...secrets.values,
-    SLIPWAY_IMAGE: run.image.ref,
-    SLIPWAY_ENVIRONMENT: environment,
-    SLIPWAY_SERVICE: job.service,
-    SLIPWAY_COMMIT_SHA: run.request.sha,
-    SLIPWAY_PIPELINE_ID: run.id,
-    ...Object.fromEntries(Object.entries(job.spec.variables ?? {}).map(([k, v]) => [k, String(v)])),
-  };
-  const rendered = renderTemplate(text, values, job.template);
-  if (!rendered.ok) return { phase: 'failed', reason: rendered.problems.map(formatProblem).join('\n') };
+  const variables = Object.fromEntries(Object.entries(job.spec.variables ?? {}).map(([k, v]) => [k, String(v)]));
+  const prepared = job.spec.target === 'kubernetes' ? await kubernetesRelease(ctx, run, job, secrets.values, variables) : await dockerRelease(ctx, run, job, secrets.values, variables);
+  if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
+  if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
-    const release = await rollOut(target, {
-      service: job.service,
-      environment,
-      image: run.image.ref,
-      ...(rendered.spec.command ? { command: rendered.spec.command } : {}),
-      env: rendered.spec.env ?? {},
-      port: job.spec.port,
-      healthPath: job.spec.health,
-      runId: run.id,
-    }, { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) });
+    const release = await rollOut(target, prepared.spec, { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) });
     const at = new Date().toISOString();
     if (!(await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at }))) {
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
@@ -114,4 +104,53 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   } catch (err) {
     return { phase: 'failed', reason: `deploy to ${environment} failed: ${messageOf(err)}` };
   }
+}
+
+type Prepared = { ok: true; spec: ReleaseSpec; source?: string } | { ok: false; reason: string };
+
+function baseSpec(run: RunRecord, job: PlannedDeployJob): ReleaseSpec {
+  return { service: job.service, environment: job.environment, image: run.image?.ref ?? '', env: {}, port: job.spec.port, healthPath: job.spec.health, runId: run.id };
+}
+
+/** The docker host: one template file (built-in or in the repository) giving the command and environment. */
+async function dockerRelease(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, secrets: Record<string, string>, variables: Record<string, string>): Promise<Prepared> {
+  const text = isRepoPath(job.template)
+    ? await ctx.gitlab.readFile(run.request.project.id, job.template, run.request.sha)
+    : await readFile(builtinDeployTemplate(job.template), 'utf8').catch(() => null);
+  if (text === null) {
+    return { ok: false, reason: `deploy template '${job.template}' not found${isRepoPath(job.template) ? ` at ${run.request.sha.slice(0, 8)}` : ' among the built-in templates'}` };
+  }
+  const values = {
+    ...secrets,
+    SLIPWAY_IMAGE: run.image?.ref ?? '',
+    SLIPWAY_ENVIRONMENT: job.environment,
+    SLIPWAY_SERVICE: job.service,
+    SLIPWAY_COMMIT_SHA: run.request.sha,
+    SLIPWAY_PIPELINE_ID: run.id,
+    ...variables,
+  };
+  const rendered = renderTemplate(text, values, job.template);
+  if (!rendered.ok) return { ok: false, reason: rendered.problems.map(formatProblem).join('\n') };
+  return { ok: true, spec: { ...baseSpec(run, job), ...(rendered.spec.command ? { command: rendered.spec.command } : {}), env: rendered.spec.env ?? {} } };
+}
+
+/** Kubernetes: the repository's manifests or the built-in set, rendered into parsed YAML and validated. */
+async function kubernetesRelease(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, secrets: Record<string, string>, variables: Record<string, string>): Promise<Prepared> {
+  const rendered = await renderRelease(job.template, {
+    identity: { service: job.service, environment: job.environment, commitSha: run.request.sha, runId: run.id, runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}` },
+    image: run.image?.ref ?? '',
+    port: job.spec.port,
+    healthPath: job.spec.health,
+    variables,
+    secrets,
+  }, {
+    file: (path) => ctx.gitlab.readFile(run.request.project.id, path, run.request.sha),
+    dir: (path) => readDirAt(ctx, run, path, (name) => /\.ya?ml$/.test(name)),
+  });
+  if (!rendered.ok) return { ok: false, reason: `deploy manifests are invalid, nothing was applied:\n${rendered.problems.map(formatProblem).join('\n')}` };
+  return {
+    ok: true,
+    spec: { ...baseSpec(run, job), kubernetes: { manifests: rendered.manifests.map((m) => m.object), clusters: job.clusters } },
+    ...(rendered.source ? { source: rendered.source } : {}),
+  };
 }

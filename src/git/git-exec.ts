@@ -33,6 +33,31 @@ export function spawnGit(args: readonly string[], env: Record<string, string> = 
   });
 }
 
+/** HTTP credentials for fetches, e.g. { username: 'oauth2', password: <GitLab token> }. */
+export interface GitHttpAuth {
+  username: string;
+  password: string;
+}
+
+/**
+ * The environment that makes git send `Authorization: Basic base64(user:password)` with its HTTP
+ * requests to `url`'s origin only (`http.<origin>/.extraHeader`, so a redirect to another host gets
+ * nothing). It goes through GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n: unlike `-c` or
+ * a URL with user:password@, the environment is not in the process list (/proc/<pid>/cmdline is
+ * world-readable, /proc/<pid>/environ only by the owner), and git stores none of it in the mirror's
+ * config. Entries already in our environment's GIT_CONFIG_* are kept.
+ */
+export function httpAuthEnv(url: string, auth: GitHttpAuth): Record<string, string> {
+  const { origin } = new URL(url);
+  const first = Number.parseInt(process.env['GIT_CONFIG_COUNT'] ?? '0', 10) || 0;
+  const header = `Authorization: Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`;
+  return {
+    GIT_CONFIG_COUNT: String(first + 1),
+    [`GIT_CONFIG_KEY_${first}`]: `http.${origin}/.extraHeader`,
+    [`GIT_CONFIG_VALUE_${first}`]: header,
+  };
+}
+
 export function killGroup(child: ChildProcess): void {
   if (child.pid === undefined) return;
   try {

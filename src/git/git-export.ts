@@ -92,3 +92,18 @@ export async function readFileAt(mirrorDir: string, sha: string, path: string, t
     throw err;
   }
 }
+
+/** The names of the files directly in directory `dir` at `sha`, or null when there is no such directory. */
+export async function listFilesAt(mirrorDir: string, sha: string, dir: string, timeoutMs = 30_000): Promise<string[] | null> {
+  const commit = assertSha(sha);
+  const clean = dir.replace(/\/+$/, '');
+  if (clean === '' || clean.startsWith('-') || clean.split('/').includes('..')) throw new Error(`not a repository directory: ${JSON.stringify(dir)}`);
+  // -z: names verbatim, whatever characters they hold. Entries: "<mode> <type> <object>\t<path>".
+  const { stdout } = await runGit(['--git-dir', mirrorDir, 'ls-tree', '-z', `${commit}`, '--', `${clean}/`], timeoutMs);
+  const entries = stdout.split('\0').filter((e) => e !== '');
+  if (entries.length === 0) return null;
+  return entries
+    .map((e) => /^\d+ (\w+) [0-9a-f]+\t(.*)$/s.exec(e))
+    .filter((m): m is RegExpExecArray => m?.[1] === 'blob')
+    .map((m) => (m[2] ?? '').slice(clean.length + 1));
+}

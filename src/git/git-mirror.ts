@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withFileLock } from './file-lock.js';
-import { GitError, redact, runGit } from './git-exec.js';
+import { GitError, httpAuthEnv, redact, runGit, type GitHttpAuth } from './git-exec.js';
 import { mirrorDirName } from './mirror-path.js';
 import { assertSha } from './sha.js';
 
@@ -12,8 +12,13 @@ export interface SyncMirrorOptions {
   root: string;
   /** GitLab path_with_namespace, e.g. "group/sub/app". */
   project: string;
-  /** May carry a token (https://oauth2:TOKEN@host/...); it is passed per call and redacted from errors. */
+  /**
+   * The repository's URL, without credentials: they go in `auth`. (A URL with user:password@ would
+   * still work, but sits in git's argv and the mirror's config; config validation refuses one.)
+   */
   cloneUrl: string;
+  /** Credentials for http(s) URLs, sent as a header set through git's environment (httpAuthEnv). */
+  auth?: GitHttpAuth;
   sha: string;
   /**
    * The ref the sha was pushed to (refs/heads/main, refs/tags/v1). When given, only that ref is
@@ -45,6 +50,8 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
   const dir = join(opts.root, name);
   const deadline = Date.now() + opts.timeoutMs;
   const left = (): number => Math.max(1, deadline - Date.now());
+  // Only the calls that reach the remote get the credentials.
+  const remoteEnv = opts.auth && /^https?:\/\//i.test(opts.cloneUrl) ? httpAuthEnv(opts.cloneUrl, opts.auth) : {};
   await mkdir(opts.root, { recursive: true });
 
   return withFileLock(`${dir}.lock`, { timeoutMs: opts.timeoutMs }, async () => {
@@ -54,24 +61,24 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
     const state = existsSync(dir) ? await inspectMirror(dir, sha, left()) : 'absent';
     if (state === 'broken') await rm(dir, { recursive: true, force: true });
     if (state === 'absent' || state === 'broken') {
-      await cloneMirror(opts.cloneUrl, dir, left());
+      await cloneMirror(opts.cloneUrl, dir, left(), remoteEnv);
       cloned = true;
     } else if (state === 'has-sha') {
       return { dir, cloned, fetched };
     } else {
       try {
-        await fetchRefs(dir, opts.cloneUrl, opts.ref, left());
+        await fetchRefs(dir, opts.cloneUrl, opts.ref, left(), remoteEnv);
         fetched = true;
       } catch (err) {
         if (await fsckOk(dir, left())) throw err; // a network problem, not a broken mirror
         await rm(dir, { recursive: true, force: true });
-        await cloneMirror(opts.cloneUrl, dir, left());
+        await cloneMirror(opts.cloneUrl, dir, left(), remoteEnv);
         cloned = true;
       }
     }
     if (!(await hasCommit(dir, sha, left()))) {
       // Not on any ref (e.g. a deleted branch): ask for the object itself.
-      await runGit(['--git-dir', dir, 'fetch', '--quiet', '--', opts.cloneUrl, sha], left()).catch(() => undefined);
+      await runGit(['--git-dir', dir, 'fetch', '--quiet', '--', opts.cloneUrl, sha], left(), remoteEnv).catch(() => undefined);
       fetched = true;
     }
     if (!(await hasCommit(dir, sha, left()))) {
@@ -82,10 +89,10 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
 }
 
 /** Clones beside the target and renames, so a crash never leaves a half mirror under the real name. */
-async function cloneMirror(url: string, dir: string, timeoutMs: number): Promise<void> {
+async function cloneMirror(url: string, dir: string, timeoutMs: number, env: Record<string, string>): Promise<void> {
   const tmp = `${dir}.tmp-${randomUUID()}`;
   try {
-    await runGit(['clone', '--mirror', '--quiet', '--', url, tmp], timeoutMs);
+    await runGit(['clone', '--mirror', '--quiet', '--', url, tmp], timeoutMs, env);
     await rename(tmp, dir);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -93,16 +100,16 @@ async function cloneMirror(url: string, dir: string, timeoutMs: number): Promise
 }
 
 /**
- * The URL is passed on every fetch (not only stored at clone time) so a
- * rotated token is picked up. gc runs in the foreground, inside our lock,
+ * The URL and credentials are passed on every fetch (not only stored at clone
+ * time) so a rotated token is picked up. gc runs in the foreground, inside our lock,
  * rather than detached where it could outlive it.
  */
-async function fetchRefs(dir: string, url: string, ref: string | undefined, timeoutMs: number): Promise<void> {
+async function fetchRefs(dir: string, url: string, ref: string | undefined, timeoutMs: number, env: Record<string, string>): Promise<void> {
   const refspec = ref && /^refs\/(heads|tags|merge-requests)\/[^\s:~^?*[\\]+$/.test(ref) && !ref.includes('..') ? `+${ref}:${ref}` : '+refs/*:refs/*';
   // --prune only with the full refspec: with one ref it would delete nothing else anyway.
   const prune = refspec === '+refs/*:refs/*' ? ['--prune'] : [];
   const args = ['--git-dir', dir, '-c', 'gc.autoDetach=false', 'fetch', '--quiet', '--no-tags', ...prune, '--', url, refspec];
-  await runGit(args, timeoutMs);
+  await runGit(args, timeoutMs, env);
 }
 
 /**
@@ -149,3 +156,4 @@ async function removeTempClones(root: string, name: string): Promise<void> {
 
 // The build job imports everything git from here.
 export { archiveStream, exportTree } from './git-export.js';
+export type { GitHttpAuth } from './git-exec.js';

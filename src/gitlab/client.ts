@@ -1,11 +1,18 @@
-import { Commits, MergeRequestNotes, ProjectMembers, RepositoryFiles, Users } from '@gitbeaker/rest';
+import { Branches, Commits, GroupMembers, MergeRequestNotes, MergeRequests, ProjectHooks, ProjectMembers, Projects, RepositoryFiles, Users } from '@gitbeaker/rest';
 import type { z } from 'zod';
 import { AttemptFailure, GitlabApiError } from './errors.js';
 import { hiddenMarker, pickOwnNote } from './notes.js';
 import { createRequester } from './requester.js';
 import { withRetry } from './retry.js';
 import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
-import { CurrentUser, Member, MergeRequestNotes as NotesSchema } from './schema.js';
+import { Branch, CurrentUser, Member, MergedMergeRequest, MergeRequest, MergeRequestNotes as NotesSchema, Project, ProjectHook, TokenUser } from './schema.js';
+
+export type { Branch, MergedMergeRequest, Project, ProjectHook } from './schema.js';
+
+// Reads for the reconciler are bounded: a project with more branches or merges than this between
+// two passes is read in part (the newest first for merge requests), never without end.
+const MAX_PAGES = 5;
+const PER_PAGE = 100;
 
 export type CommitState = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
 
@@ -36,6 +43,28 @@ export interface GitlabClient {
   // access_level including inherited and invited memberships (30 developer, 40 maintainer, 50 owner);
   // null = not a member.
   memberAccessLevel(projectId: number, userId: number): Promise<number | null>;
+  // The project's id, path, default branch and web URL.
+  getProject(projectId: number): Promise<Project>;
+  // Branches with their head commits (at most 500).
+  listBranches(projectId: number): Promise<Branch[]>;
+  // Merge requests merged and updated at or after `updatedAfter` (ISO time), newest update first (at most 500).
+  listMergedMergeRequests(projectId: number, updatedAfter: string): Promise<MergedMergeRequest[]>;
+  // The project's webhooks with GitLab's own verdict on them (needs Maintainer).
+  listHooks(projectId: number): Promise<ProjectHook[]>;
+  // The same for a group named by path (team/release-managers), inherited memberships included;
+  // null = not a member. A missing group throws (status 404).
+  groupMemberAccessLevel(groupPath: string, userId: number): Promise<number | null>;
+  // Who owns a personal access token (GET /user asked with that token, not ours): how a person
+  // acting through Slipway's API is identified. A token GitLab refuses throws (status 401).
+  // The token is sent only in the PRIVATE-TOKEN header and appears in no error or log.
+  userOfToken(token: string): Promise<GitlabUser>;
+  // The author of a merge request; null = GitLab does not know the merge request.
+  mergeRequestAuthor(projectId: number, iid: number): Promise<GitlabUser | null>;
+}
+
+export interface GitlabUser {
+  id: number;
+  username: string;
 }
 
 export type GitlabLogger = RetryLogger;
@@ -67,6 +96,11 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
   const notes = new MergeRequestNotes(resourceOpts);
   const members = new ProjectMembers(resourceOpts);
   const users = new Users(resourceOpts);
+  const groupMembers = new GroupMembers(resourceOpts);
+  const projects = new Projects(resourceOpts);
+  const branches = new Branches(resourceOpts);
+  const mergeRequests = new MergeRequests(resourceOpts);
+  const hooks = new ProjectHooks(resourceOpts);
   const policy: RetryPolicy = {
     retries: opts.retries ?? 3,
     baseDelayMs: opts.backoff?.baseMs ?? 500,
@@ -168,6 +202,61 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
           throw err;
         }
       });
+    },
+
+    async groupMemberAccessLevel(groupPath, userId) {
+      const call = `get member access level in group ${groupPath}`;
+      return run({ call, projectId: 0 }, async () => {
+        try {
+          const m = await groupMembers.show(groupPath, userId, { includeInherited: true });
+          return parse(Member, m, call, 0).access_level;
+        } catch (err) {
+          if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
+          throw err;
+        }
+      });
+    },
+
+    async userOfToken(token) {
+      // A resource of its own: the token is the caller's, never Slipway's.
+      const asCaller = new Users({ ...resourceOpts, token });
+      return run({ call: 'get the user of a token', projectId: 0 }, async () => {
+        const u = parse(TokenUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
+        return { id: u.id, username: u.username };
+      });
+    },
+
+    async mergeRequestAuthor(projectId, iid) {
+      return run({ call: 'get merge request', projectId }, async () => {
+        try {
+          const mr = parse(MergeRequest, await mergeRequests.show(projectId, iid), 'get merge request', projectId);
+          return { id: mr.author.id, username: mr.author.username };
+        } catch (err) {
+          if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
+          throw err;
+        }
+      });
+    },
+
+    async getProject(projectId) {
+      return run({ call: 'get project', projectId }, async () => parse(Project, await projects.show(projectId), 'get project', projectId));
+    },
+
+    async listBranches(projectId) {
+      return run({ call: 'list branches', projectId }, async () =>
+        parse(Branch.array(), await branches.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list branches', projectId));
+    },
+
+    async listMergedMergeRequests(projectId, updatedAfter) {
+      return run({ call: 'list merged merge requests', projectId }, async () =>
+        parse(MergedMergeRequest.array(), await mergeRequests.all({
+          projectId, state: 'merged', updatedAfter, orderBy: 'updated_at', sort: 'desc', perPage: PER_PAGE, maxPages: MAX_PAGES,
+        }), 'list merged merge requests', projectId));
+    },
+
+    async listHooks(projectId) {
+      return run({ call: 'list hooks', projectId }, async () =>
+        parse(ProjectHook.array(), await hooks.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list hooks', projectId));
     },
   };
 }

@@ -15,3 +15,57 @@ export type MergeRequestNote = z.infer<typeof MergeRequestNote>;
 export const MergeRequestNotes = z.array(MergeRequestNote);
 
 export const Member = z.object({ access_level: z.number().int() });
+
+// GET /user: who a token belongs to (GitLab itself refuses the token of a blocked user).
+export const TokenUser = z.object({ id: z.number().int(), username: z.string() });
+
+const UserBasic = z.object({ id: z.number().int(), username: z.string() });
+
+export const MergeRequest = z.object({ iid: z.number().int(), author: UserBasic });
+
+// GET /projects/:id (doc/api/projects.md, "Get a single project").
+export const Project = z.object({
+  id: z.number().int(),
+  path_with_namespace: z.string(),
+  default_branch: z.string().nullable().optional(),
+  web_url: z.string().nullable().optional(),
+});
+export type Project = z.infer<typeof Project>;
+
+// GET /projects/:id/repository/branches (doc/api/branches.md, "List repository branches").
+export const Branch = z.object({
+  name: z.string(),
+  default: z.boolean(),
+  protected: z.boolean(),
+  commit: z.object({ id: z.string(), committed_date: z.string() }),
+});
+export type Branch = z.infer<typeof Branch>;
+
+// GET /projects/:id/merge_requests?state=merged (doc/api/merge_requests.md, "List project merge
+// requests"). merge_commit_sha is null for fast-forward merges; sha is the source branch head.
+export const MergedMergeRequest = z.object({
+  iid: z.number().int(),
+  title: z.string(),
+  state: z.string(),
+  source_branch: z.string(),
+  target_branch: z.string(),
+  source_project_id: z.number().int(),
+  target_project_id: z.number().int(),
+  sha: z.string().nullable(),
+  merge_commit_sha: z.string().nullable(),
+  merged_at: z.string().nullable(),
+  updated_at: z.string(),
+  merged_by: z.object({ username: z.string() }).nullable().optional(),
+});
+export type MergedMergeRequest = z.infer<typeof MergedMergeRequest>;
+
+// GET /projects/:id/hooks (doc/api/project_webhooks.md, "List webhooks for a project").
+// alert_status: executable | disabled | temporarily_disabled; disabled_until is set while
+// temporarily disabled (GitLab 15.1+, older GitLab sends neither).
+export const ProjectHook = z.object({
+  id: z.number().int(),
+  url: z.string(),
+  alert_status: z.enum(['executable', 'disabled', 'temporarily_disabled']).optional(),
+  disabled_until: z.string().nullable().optional(),
+});
+export type ProjectHook = z.infer<typeof ProjectHook>;

@@ -19,6 +19,8 @@ export interface AppDeps {
   readyWarnings?: readonly string[];
   apiToken: string;
   logger: Logger;
+  /** Projects whose events may be lost (a hook GitLab disabled, silence): /readyz lists them, ready all the same. */
+  lostEvents?: () => Promise<string[]>;
   /** More API routers, mounted behind the API token (plan dry-run, variables). */
   routers?: Router[];
   /** GET /metrics (absent: not served). */
@@ -38,7 +40,8 @@ export function createApp(deps: AppDeps): Express {
     try {
       await deps.redis.ping();
       const warnings = deps.readyWarnings ?? [];
-      res.json(warnings.length > 0 ? { ok: true, warnings } : { ok: true });
+      const lostEvents = (await deps.lostEvents?.()) ?? [];
+      res.json({ ok: true, ...(warnings.length > 0 ? { warnings } : {}), ...(lostEvents.length > 0 ? { lostEvents } : {}) });
     } catch (err) {
       res.status(503).json({ ok: false, error: `redis: ${err instanceof Error ? err.message : String(err)}` });
     }

@@ -16,10 +16,7 @@ export function createQueueDashboard(queues: readonly Queue[]): Router {
   server.setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({
     queues: queues.map((q) => new BullMQAdapter(q, { readOnlyMode: true })),
-    // @bull-board/express 9.10.1 brings its own @bull-board/api 9.10.1 beside ours (9.10.2): the same
-    // interface in two declarations, which TypeScript cannot match (private fields). Pinning both to
-    // one version removes this cast.
-    serverAdapter: server as unknown as Parameters<typeof createBullBoard>[0]['serverAdapter'],
+    serverAdapter: server,
     options: { uiConfig: { boardTitle: 'Slipway queues' } },
   });
   return server.getRouter() as Router;

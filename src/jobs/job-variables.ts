@@ -1,6 +1,9 @@
 import type { RunRecord } from '../runs/types.js';
 import type { VariableStore } from '../variables/variable-store.js';
 
+// The build and deploy jobs ask here whether a run's code comes from a fork.
+export { runsForkCode } from '../triggers/types.js';
+
 /** Protected variables reach protected refs only: GitLab's ref_protected when known, else the default branch. */
 export function isProtectedRef(req: RunRecord['request']): boolean {
   if (req.refProtected !== undefined) return req.refProtected;

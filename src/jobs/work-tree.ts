@@ -3,14 +3,14 @@ import { rm } from 'node:fs/promises';
 import type { JobContext } from './context.js';
 import type { RunRecord } from '../runs/types.js';
 import { exportTree, syncMirror } from '../git/git-mirror.js';
+import type { GitHttpAuth } from '../git/git-exec.js';
+import { listFilesAt, readFileAt } from '../git/git-export.js';
 
 /** Syncs the project's mirror (fetch, never a fresh clone) and returns its directory. */
 export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string> {
   const { project, sha } = run.request;
   const mirror = await syncMirror({
-    root: path.join(ctx.config.workspaceDir, 'mirrors'),
-    project: project.path,
-    cloneUrl: `${ctx.config.gitBaseUrl}/${project.path}.git`,
+    ...mirrorSource(ctx, project.path),
     sha,
     ref: refOf(run.request),
     timeoutMs: 10 * 60_000,
@@ -20,6 +20,18 @@ export async function mirrorFor(ctx: JobContext, run: RunRecord): Promise<string
     await ctx.store.appendLog(run.id, 'git', 'system', `${mirror.cloned ? 'cloned' : 'fetched'} ${project.path} for ${sha.slice(0, 8)}`);
   }
   return mirror.dir;
+}
+
+/** Where a project's mirror lives and fetches from (never a URL taken from the payload). */
+export function mirrorSource(ctx: Pick<JobContext, 'config'>, projectPath: string): { root: string; project: string; cloneUrl: string; auth: GitHttpAuth } {
+  return {
+    root: path.join(ctx.config.workspaceDir, 'mirrors'),
+    project: projectPath,
+    cloneUrl: `${ctx.config.gitBaseUrl}/${projectPath}.git`,
+    // GitLab takes a token as the password of HTTP basic auth; oauth2 as the user name suits every
+    // kind of token. Sent in a header through git's environment, never in argv or the URL.
+    auth: { username: 'oauth2', password: ctx.config.gitlab.token },
+  };
 }
 
 /** A fresh work tree at the run's SHA, for one job. */
@@ -34,4 +46,18 @@ export function refOf(req: RunRecord['request']): string {
   if (req.event === 'tag') return `refs/tags/${req.ref}`;
   if (req.mergeRequest?.fork) return `refs/merge-requests/${req.mergeRequest.iid}/head`;
   return `refs/heads/${req.ref}`;
+}
+
+/** The files directly in a repository directory at the run's SHA (name → text), or null when it does not exist. */
+export async function readDirAt(ctx: JobContext, run: RunRecord, dir: string, accept: (name: string) => boolean): Promise<{ name: string; text: string }[] | null> {
+  const mirrorDir = await mirrorFor(ctx, run);
+  const names = await listFilesAt(mirrorDir, run.request.sha, dir);
+  if (names === null) return null;
+  const clean = dir.replace(/\/+$/, '');
+  const files: { name: string; text: string }[] = [];
+  for (const name of names.filter(accept).sort()) {
+    const text = await readFileAt(mirrorDir, run.request.sha, `${clean}/${name}`);
+    if (text !== null) files.push({ name: `${clean}/${name}`, text });
+  }
+  return files;
 }

@@ -1,6 +1,8 @@
 import type { GitlabClient } from '../gitlab/client.js';
 import type { Logger } from '../logging/logger.js';
 import type { RunStore } from '../runs/run-store.js';
+import { eventOfJob, eventOfRun } from './chat-events.js';
+import type { ChatNotifier } from './chat-notifier.js';
 import { statusFor } from './commit-status.js';
 import { runSummaryMarkdown } from './run-summary.js';
 
@@ -15,8 +17,8 @@ export interface Reporter {
  * Everything reported comes from the run record, so GitLab, the API and the UI never disagree.
  * Reporting never fails a run: the GitLab client retries, and a final failure is logged.
  */
-export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; publicUrl: string; logger: Logger }): Reporter {
-  const { gitlab, store, publicUrl, logger } = deps;
+export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; publicUrl: string; logger: Logger; chat?: ChatNotifier }): Reporter {
+  const { gitlab, store, publicUrl, logger, chat } = deps;
 
   const note = async (runId: string) => {
     const run = await store.summary(runId);
@@ -39,6 +41,9 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
         const run = await store.summary(runId);
         const job = run?.jobs.find((j) => j.name === jobName);
         if (!run || !job) return;
+        // Chat channels hear of the same change (in the background: a slow chat never delays a run).
+        const event = chat ? eventOfJob(run, job, publicUrl) : undefined;
+        if (event) chat?.notify(event);
         const post = statusFor(run, job, publicUrl);
         if (!post) return;
         await gitlab.setCommitStatus(run.request.project.id, post.sha, {
@@ -51,6 +56,8 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
       await guarded('run summary', runId, async () => {
         const run = await store.summary(runId);
         if (!run) return;
+        const event = chat ? eventOfRun(run, publicUrl) : undefined;
+        if (event) chat?.notify(event);
         if (run.status.phase === 'failed' && run.jobs.length === 0) {
           const post = statusFor(run, { name: 'pipeline', status: { phase: 'failed', reason: run.status.reason, at: run.status.at } }, publicUrl);
           if (post) {

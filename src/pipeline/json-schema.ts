@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { NOT_YET } from './not-yet.js';
 import { jobSchema, topSchema } from './schema.js';
 
 export function pipelineJsonSchema(): Record<string, unknown> {
@@ -14,7 +15,7 @@ export function pipelineJsonSchema(): Record<string, unknown> {
   const top = z.toJSONSchema(topSchema, opts) as { properties: Record<string, unknown> };
   const job = z.toJSONSchema(jobSchema, opts) as Record<string, unknown>;
   delete job['$schema'];
-  return {
+  const schema = {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'https://slipway.dev/schema/slipway.json',
     title: '.slipway.yml',
@@ -24,6 +25,46 @@ export function pipelineJsonSchema(): Record<string, unknown> {
     patternProperties: { '^\\.': { type: 'object', description: 'hidden job: a template for extends, never run' } },
     additionalProperties: { ...job, description: 'a job: image and script (directly or through extends/default)' },
   };
+  describeNotYet(schema);
+  return schema;
+}
+
+type SchemaNode = Record<string, unknown>;
+const isNode = (v: unknown): v is SchemaNode => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Each NOT_YET entry becomes the description of the settings it names, so an editor shows "not
+ * supported yet: …" while typing them (the validator still rejects them). A path that names no
+ * property of the schema throws: a stale entry fails the schema's freshness test.
+ */
+function describeNotYet(schema: SchemaNode): void {
+  // Per schema node: each reason with the values it covers ([] = the setting whatever its value).
+  const notes = new Map<SchemaNode, Map<string, string[]>>();
+  for (const entry of NOT_YET) {
+    for (const path of typeof entry.path === 'string' ? [entry.path] : entry.path) {
+      const nodes = path.split('.').reduce<SchemaNode[]>((at, seg) => at.flatMap((n) => step(n, seg)), [schema]);
+      if (nodes.length === 0) throw new Error(`NOT_YET path ${path} names nothing in the schema`);
+      for (const n of nodes) {
+        const byWhy = notes.get(n) ?? new Map<string, string[]>();
+        byWhy.set(entry.why, [...(byWhy.get(entry.why) ?? []), ...(entry.value ? [entry.value.name] : [])]);
+        notes.set(n, byWhy);
+      }
+    }
+  }
+  for (const [node, byWhy] of notes) {
+    const said = [...byWhy].map(([why, values]) =>
+      values.length === 0 ? `Not supported yet: ${why}.` : `${values.join(' and ')} ${values.length > 1 ? 'are' : 'is'} not supported yet: ${why}.`);
+    node['description'] = [typeof node['description'] === 'string' ? node['description'] : undefined, ...said].filter(Boolean).join(' ');
+  }
+}
+
+/** The schema nodes one path segment leads to from `node` ('<job>': a job; '*': any key or list item), through anyOf. */
+function step(node: SchemaNode, seg: string): SchemaNode[] {
+  const alternatives = Array.isArray(node['anyOf']) ? node['anyOf'].filter(isNode) : [];
+  if (alternatives.length > 0) return alternatives.flatMap((a) => step(a, seg));
+  if (seg === '<job>' || seg === '*') return [node['additionalProperties'], node['items']].filter(isNode);
+  const properties = node['properties'];
+  return isNode(properties) && isNode(properties[seg]) ? [properties[seg]] : [];
 }
 
 export function schemaJsonText(): string {

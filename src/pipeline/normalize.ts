@@ -73,6 +73,7 @@ export function artifactsOf(a: JobSpec['artifacts']): PlannedArtifacts | undefin
     junit: asList(a.reports?.junit),
     when: a.when ?? 'on_success',
     ...(expire !== undefined ? { expireInMs: expire } : {}),
+    ...(a.expire_in?.trim().toLowerCase() === 'never' ? { neverExpire: true } : {}),
   };
 }
 
@@ -94,5 +95,9 @@ export function approvalOf(env: string, a: EnvironmentBlock['approval']): Approv
   if (a === false && env !== 'production') return undefined;
   if (a === undefined && env === 'pre') return undefined;
   if (a === undefined || a === true || a === false) return { required: 1, groups: [], users: [] };
-  return { required: a.required ?? 1, groups: a.groups ?? [], users: a.users ?? [] };
+  return {
+    required: a.required ?? 1, groups: a.groups ?? [], users: a.users ?? [],
+    ...(a.min_access !== undefined ? { minAccess: a.min_access } : {}),
+    ...(a.allow_author !== undefined ? { allowAuthor: a.allow_author } : {}),
+  };
 }

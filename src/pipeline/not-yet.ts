@@ -7,8 +7,8 @@ import { describe } from './zod-problems.js';
 /**
  * Settings the schema accepts but the runtime does not act on yet. The validator rejects each one
  * where it is written (file, line, column), so a pipeline never looks as if it did something it
- * does not. When a feature lands, delete its entry here (and its scenario's expected problem):
- * nothing else refers to this list.
+ * does not. When a feature lands, delete its entry here (and its scenario's expected problem) and
+ * regenerate pipelines/schema.json, whose descriptions are made from this list (json-schema.ts).
  *
  * `path`: keys separated by '.'; '*' is any one key or list index; '<job>' is any job (a top-level
  * key that is not a block, hidden templates included). `value`: only values that pass `test`, named
@@ -24,18 +24,9 @@ export interface NotYet {
 
 const ENV = 'deploy.environments.*';
 const RULES = ['<job>.rules.*', 'build.rules.*', 'sonar.rules.*', `${ENV}.rules.*`];
-const BLUE_GREEN = 'the Docker host replaces a release blue/green (strategy: blue-green, the default)';
+const BLUE_GREEN = 'leave strategy out: the Docker host replaces a release blue/green, and Kubernetes rolls the Deployment by its own rollingUpdate settings';
 
 export const NOT_YET: readonly NotYet[] = [
-  {
-    path: `${ENV}.target`,
-    value: { test: (v) => v === 'kubernetes', name: "'kubernetes'" },
-    why: 'deploys run on the Docker host (target: docker, the default)',
-  },
-  {
-    path: `${ENV}.clusters`,
-    why: 'it picks Kubernetes clusters, and deploys run on the Docker host only',
-  },
   {
     path: ['deploy.strategy', `${ENV}.strategy`],
     value: { test: (v) => v === 'rolling', name: "'rolling'" },
@@ -47,20 +38,12 @@ export const NOT_YET: readonly NotYet[] = [
     why: BLUE_GREEN,
   },
   {
-    path: [`${ENV}.approval.required`, `${ENV}.approval.groups`, `${ENV}.approval.users`],
-    why: 'nothing records approvals yet, so a deploy that needs one waits as a manual job that cannot be started yet; write approval: true or approval: false',
-  },
-  {
     path: `${ENV}.resource_group`,
     why: "a deploy holds its environment's lock instead (one deploy per service and environment at a time)",
   },
   {
     path: RULES.map((r) => `${r}.changes.compare_to`),
-    why: 'a push compares with its previous commit (before); remove compare_to',
-  },
-  {
-    path: '<job>.artifacts.expire_in',
-    why: 'Slipway does not expire artifacts; remove expire_in',
+    why: 'a push compares with its previous commit (before), a merge request with the merge base with its target branch, a merge with its first parent; remove compare_to',
   },
   {
     path: '<job>.artifacts.name',

@@ -42,7 +42,10 @@ export interface PlannedArtifacts {
   /** JUnit XML globs: parsed into the run's test report. */
   junit: string[];
   when: 'on_success' | 'on_failure' | 'always';
+  /** expire_in; absent: the instance default (SLIPWAY_ARTIFACTS_EXPIRE_DAYS). */
   expireInMs?: number;
+  /** `expire_in: never`: the sweep never deletes them. */
+  neverExpire?: boolean;
 }
 
 export interface PlannedScriptJob extends PlannedCommon {
@@ -95,10 +98,18 @@ export interface EnvironmentSpec {
   variables?: Record<string, string>;
 }
 
+/** Who may approve, as the file says; src/approvals/rule.ts applies the defaults. */
 export interface ApprovalSpec {
+  /** Distinct approvers needed. */
   required: number;
+  /** GitLab group paths whose members may approve. */
   groups: string[];
+  /** GitLab usernames who may approve. */
   users: string[];
+  /** Project access level that may approve; absent = Maintainer unless groups or users are given. */
+  minAccess?: 'developer' | 'maintainer' | 'owner';
+  /** May the change's author approve it? Absent = not on production, yes elsewhere. */
+  allowAuthor?: boolean;
 }
 
 export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
@@ -112,7 +123,7 @@ export interface PlannedDeployJob extends PlannedCommon {
   service: string;
   template: string;
   spec: EnvironmentSpec;
-  /** Present = the job is `when: manual` until this many approvals are recorded. */
+  /** Present = the job is `when: manual` until this rule's approvals are recorded. */
   approval?: ApprovalSpec;
   /** Kubernetes clusters to roll out to (empty: the target's default). */
   clusters: string[];

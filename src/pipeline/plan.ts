@@ -7,6 +7,7 @@ import { predefinedVariables, type PlanRequest } from './predefined-variables.js
 import { evaluateRules, type RuleInputs, type RuleOutcome } from './rules.js';
 import type { NeedSpec, RuleSpec } from './schema.js';
 import { isOptionalNeed, needName } from './semantics.js';
+import { runsForkCode } from '../triggers/types.js';
 
 export type * from './plan-types.js';
 export { durationMs } from './normalize.js';
@@ -14,6 +15,16 @@ export { durationMs } from './normalize.js';
 const DEFAULT_JOB_TIMEOUT_MS = 60 * 60 * 1000;
 const DEFAULT_BUILD_TIMEOUT_MS = 30 * 60 * 1000;
 const DEFAULT_DEPLOY_TIMEOUT_MS = 2 * 60 * 1000;
+
+/**
+ * Why a fork merge request's pipeline leaves a job out, whatever the job's rules say: each of these
+ * jobs needs a secret, the registry's credentials or the host network, which a fork's code never gets.
+ */
+export const FORK_REASONS = {
+  sonar: 'merge requests from forks get no secrets: the sonar job needs SONAR_TOKEN and the host network',
+  image: 'merge requests from forks get no registry credentials: no image is built or pushed',
+  deploy: 'merge requests from forks never deploy',
+} as const;
 
 export interface PlanOptions {
   /** The run id (SLIPWAY_PIPELINE_ID in rules); 'dry-run' when only previewing. */
@@ -64,6 +75,11 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
     if (!outcome.run) skipped.push({ name, reason: outcome.reason });
     return outcome;
   };
+  const fork = runsForkCode(request);
+  const leaveOut = (name: string, reason: string): RuleOutcome => {
+    skipped.push({ name, reason });
+    return { run: false, reason };
+  };
 
   for (const [index, { name, spec }] of file.jobs.entries()) {
     const jobVars = { ...file.variables, ...varsToStrings(spec.variables) };
@@ -100,7 +116,9 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
   const builds = request.kind === 'full' || request.event === 'tag' || request.event === 'manual';
   if (file.build) {
     const b = file.build;
-    const outcome = decide('image', b.rules, undefined, base, () => (builds ? null : `${request.event} pipelines run CI only; images are built on merge`));
+    const outcome = fork
+      ? leaveOut('image', FORK_REASONS.image)
+      : decide('image', b.rules, undefined, base, () => (builds ? null : `${request.event} pipelines run CI only; images are built on merge`));
     if (outcome.run) {
       // Expanded values (branch names) may hold characters a tag cannot: made tag-safe.
       const tagSafe = (t: string) => t.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128);
@@ -129,7 +147,7 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
 
   if (file.sonar) {
     const s = file.sonar;
-    const outcome = decide('sonar', s.rules, undefined, base);
+    const outcome = fork ? leaveOut('sonar', FORK_REASONS.sonar) : decide('sonar', s.rules, undefined, base);
     if (outcome.run) {
       const stage = s.stage ?? 'test';
       candidates.push({
@@ -162,6 +180,10 @@ function planDeploys(file: PipelineFile, request: PlanRequest, base: Record<stri
   for (const [i, [environment, env]] of Object.entries(deploy.environments).entries()) {
     const name = `deploy:${environment}`;
     const vars = { ...base, SLIPWAY_ENVIRONMENT: environment };
+    if (runsForkCode(request)) {
+      skipped.push({ name, reason: FORK_REASONS.deploy });
+      continue;
+    }
     const outcome = decide(name, env.rules, undefined, vars, () => {
       if (!file.build) return 'no build block: there is no image to deploy';
       if (!env.rules && !deploys) return `${request.event} pipelines do not deploy`;

@@ -1,6 +1,8 @@
 import { compileRegex } from './regex.js';
 import { z } from 'zod';
 
+const EXPIRE_IN = /^\s*(?:never|(?:\d+\s*(?:s|sec|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)(?:\s+|\s*,\s*|\s*and\s+|$))+)\s*$/i;
+
 /**
  * `.slipway.yml`, as data: GitLab CI's job keywords plus first-class `build`, `sonar` and
  * `deploy` blocks. Strict objects, so a typo is an error with a hint rather than a silently
@@ -58,7 +60,8 @@ const cacheSchema = z.strictObject({
 const artifactsSchema = z.strictObject({
   paths: z.array(z.string().min(1)).optional(),
   exclude: z.array(z.string().min(1)).optional(),
-  expire_in: z.string().optional(),
+  // GitLab's words ('30 days', '1 week', '2h 30min', 'never'); anything else would silently fall back to the default.
+  expire_in: z.string().regex(EXPIRE_IN, "expire_in must be 'never' or a duration such as '30 days', '1 week' or '2h 30min'").optional(),
   when: z.enum(['on_success', 'on_failure', 'always']).optional(),
   name: z.string().optional(),
   reports: z.strictObject({ junit: z.union([z.string().min(1), z.array(z.string().min(1))]).optional() }).optional(),
@@ -150,8 +153,10 @@ export const environmentSchema = z.strictObject({
   variables: variables.optional(),
   approval: z.union([z.boolean(), z.strictObject({
     required: z.number().int().min(1).max(10).optional(),
-    groups: z.array(z.string().min(1)).optional(),
-    users: z.array(z.string().min(1)).optional(),
+    min_access: z.enum(['developer', 'maintainer', 'owner']).optional(),
+    groups: z.array(z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a GitLab group path like team/release-managers')).max(20).optional(),
+    users: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a GitLab username')).max(50).optional(),
+    allow_author: z.boolean().optional(),
   })]).optional(),
   clusters: z.array(z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -')).min(1).max(10).optional(),
   strategy: strategySchema.optional(),

@@ -7,6 +7,7 @@ import type { IncludeReader } from '../pipeline/include.js';
 import { planPipeline } from '../pipeline/plan.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
 import { mirrorFor } from '../jobs/work-tree.js';
+import { diffBaseFor } from '../jobs/diff-base.js';
 import { ruleVariablesFor } from '../jobs/job-variables.js';
 import { messageOf } from '../errors/errors.js';
 import { changedFilesFromMirror, repoFilesFromMirror } from '../pipeline/changed-files.js';
@@ -90,17 +91,22 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
 
 /**
  * The files a push changed (before..after), a merge brought in (first parent..merge commit) or a
- * merge request changes against its target branch; and every file at the SHA, for exists:.
+ * merge request changes (merge base with its target branch..source commit), as `jobs/diff-base.ts`
+ * chooses; and every file at the SHA, for exists:. Without a base, changes: holds (GitLab's rule)
+ * and the run's log says why.
  */
 async function fileListsFor(ctx: JobContext, run: RunRecord): Promise<{ changedFiles?: string[]; repoFiles: string[] }> {
   const mirrorDir = await mirrorFor(ctx, run);
-  const { request } = run;
-  let base: string | undefined;
-  if (request.event === 'push') base = request.before;
-  else if (request.event === 'merge') base = `${request.sha}^1`;
-  else if (request.event === 'mr' && request.mergeRequest && !request.mergeRequest.fork) base = `refs/heads/${request.mergeRequest.targetBranch}`;
-  const changedFiles = base ? await changedFilesFromMirror(mirrorDir, base, request.sha) : undefined;
-  const repoFiles = await repoFilesFromMirror(mirrorDir, request.sha);
+  const base = await diffBaseFor(ctx, run, mirrorDir);
+  let changedFiles: string[] | undefined;
+  if ('base' in base) {
+    changedFiles = await changedFilesFromMirror(mirrorDir, base.base, run.request.sha);
+    await ctx.store.appendLog(run.id, 'plan', 'system', `changed files: ${changedFiles?.length ?? 'unknown'} against ${base.what}`);
+  } else {
+    ctx.logger.info({ run: run.id, reason: base.unknown }, 'changed files unknown: rules with changes: hold');
+    await ctx.store.appendLog(run.id, 'plan', 'system', `changed files unknown (${base.unknown}): rules with changes: count as true`);
+  }
+  const repoFiles = await repoFilesFromMirror(mirrorDir, run.request.sha);
   return { ...(changedFiles ? { changedFiles } : {}), repoFiles };
 }
 

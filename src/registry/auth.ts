@@ -92,3 +92,5 @@ function scopeKey(scopes: readonly string[]): string {
 
 export const pullScope = (repository: string): string => `repository:${repository}:pull`;
 export const pushScope = (repository: string): string => `repository:${repository}:pull,push`;
+/** Harbor and distribution's token server grant deletes under the `delete` action (`*` also covers it). */
+export const deleteScope = (repository: string): string => `repository:${repository}:delete`;

@@ -1,4 +1,4 @@
-import { pullScope, pushScope } from './auth.js';
+import { deleteScope, pullScope, pushScope } from './auth.js';
 import { RegistryError } from './errors.js';
 import { RegistryHttp, type RegistryHttpOptions } from './http.js';
 import { isDigest, sha256Digest } from './manifest.js';
@@ -97,6 +97,21 @@ export class RegistryClient {
     });
     await res.body?.cancel();
     return res.headers.get('docker-content-digest') ?? sha256Digest(manifest.bytes);
+  }
+
+  /**
+   * DELETE manifest by digest (the distribution spec's only portable form: distribution answers
+   * UNSUPPORTED for a tag). It removes every tag on that manifest; blobs stay until the registry's
+   * garbage collection. false when it was already gone (404), so a repeated delete is harmless.
+   */
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
+    if (!isDigest(digest)) throw new Error(`deleting needs a manifest digest, not ${JSON.stringify(digest)}`);
+    const res = await this.http.send({
+      call: `DELETE manifest ${repository}@${digest}`, method: 'DELETE', target: manifestPath(repository, digest),
+      scopes: [deleteScope(repository)], expect: [404],
+    });
+    await res.body?.cancel();
+    return res.status !== 404;
   }
 
   /** HEAD blob; undefined when this repository does not have it. */

@@ -3,6 +3,8 @@ import type { DeployContext } from '../deploy/deploy-context.js';
 import { createDockerTarget } from '../deploy/docker-target.js';
 import { runDeployJob } from '../deploy/run-deploy-job.js';
 import { observeQueueWait } from '../metrics/metrics.js';
+import { clusterFromKubeconfigFile, type ClusterClient } from '../deploy/kubernetes/cluster.js';
+import { createKubernetesTarget } from '../deploy/kubernetes/kubernetes-target.js';
 import { QUEUE_NAMES, type DeployJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
@@ -12,7 +14,20 @@ const DEPLOY_LOCK_RETRY_MS = 3_000;
 /** The deploy role: the worker on queue "deploy", with the deploy targets this process can reach. */
 export function startDeployRole(shared: Shared): RunningRole {
   const { config, jobs } = shared;
-  const ctx: DeployContext = { ...jobs, targets: { docker: createDockerTarget(shared.docker) } };
+  // One client per cluster, each from its own kubeconfig (a shared KubeConfig leaks one cluster's
+  // token to another). A kubeconfig that cannot be read stops the role at start, naming the cluster.
+  const clusters = new Map<string, ClusterClient>();
+  for (const [name, file] of Object.entries(config.kubernetes.clusters)) {
+    try {
+      clusters.set(name, clusterFromKubeconfigFile(name, file));
+    } catch (e) {
+      throw new Error(`SLIPWAY_CLUSTERS: cluster ${name}: cannot load the kubeconfig ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const ctx: DeployContext = {
+    ...jobs,
+    targets: { docker: createDockerTarget(shared.docker), ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}) },
+  };
   const worker = watchFailures(ctx, new Worker<DeployJob>(QUEUE_NAMES.deploy, async (job, token) => {
     observeQueueWait(shared.metrics, QUEUE_NAMES.deploy, job);
     const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));

@@ -1,6 +1,11 @@
+import { Approvals } from '../approvals/approvals.js';
 import { createApp } from '../http/app.js';
+import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
+import { createWatchApi, lostEventLines } from '../http/watch-api.js';
+import { ProjectWatch } from '../runs/project-watch.js';
+import { failManualJob, setManualReason, startManualJob } from '../scheduler/manual-step.js';
 import { VariableStore } from '../variables/variable-store.js';
 import { listen } from './listen.js';
 import type { RunningRole, Shared } from './shared.js';
@@ -12,10 +17,23 @@ import { metricsEndpoint } from './status.js';
  */
 export async function startHttpRole(shared: Shared): Promise<RunningRole & { url: string | undefined }> {
   const { config, logger, store, queues } = shared;
+  // Approving starts the step through the scheduler, with the context every job gets.
+  const approvals = new Approvals({
+    store, gitlab: shared.gitlab, redis: shared.failFastRedis, prefix: config.redisPrefix,
+    gate: {
+      start: async (runId, job, reason) => void (await startManualJob(shared.jobs, runId, job, reason)),
+      fail: async (runId, job, reason) => void (await failManualJob(shared.jobs, runId, job, reason)),
+      stillWaiting: (runId, job, reason) => setManualReason(shared.jobs, runId, job, reason),
+    },
+  });
+  const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
   const app = createApp({
     store,
+    lostEvents: () => lostEventLines(watch),
     routers: [
+      createWatchApi(watch),
       createPlanApi({ gitlab: shared.gitlab, logger }),
+      createApprovalsApi({ approvals, logger }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
     ],
     redis: shared.failFastRedis,
@@ -32,6 +50,8 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       metrics: shared.metrics,
       async accept(request, dedupeKey, deliveryId) {
         const { runId, created } = await store.accept(request, dedupeKey, deliveryId);
+        // The reconciler's "when did this project last send a webhook" (and the projects it knows).
+        await watch.webhookSeen(request.project).catch((err: unknown) => logger.warn({ err, project: request.project.id }, 'could not record the webhook for the reconciler'));
         if (!created) {
           // A resend of a delivery we stored but may not have queued (crash in between): queue it now.
           const run = await store.get(runId);

@@ -2,12 +2,17 @@ import { Worker } from 'bullmq';
 import { planRun } from '../planner/plan-run.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { QUEUE_NAMES, type PlanJob } from '../queues/names.js';
+import { startReconciler } from '../reconcile/reconciler.js';
+import { ProjectWatch } from '../runs/project-watch.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
 
 const RECONCILE_EVERY_MS = 30_000;
 
-/** The planner role: the worker on queue "events", and the reconciler for runs stored but never queued. */
+/**
+ * The planner role: the worker on queue "events", the reconciler for runs stored but never queued,
+ * and the reconciler with GitLab for events its webhooks dropped (reconcile/).
+ */
 export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
   const { config, jobs: ctx, logger, metrics } = shared;
   // Workers get the worker connection; BullMQ duplicates it for its blocking reads.
@@ -35,9 +40,13 @@ export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: numb
     }
   };
   const timer = setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every);
+  const gitlabReconciler = startReconciler({
+    gitlab: ctx.gitlab, store: ctx.store, watch: new ProjectWatch(shared.workerRedis, config.redisPrefix), queues: ctx.queues, logger,
+  }, config.reconcile);
   return {
     async stop() {
       clearInterval(timer);
+      await gitlabReconciler.stop();
       await worker.close();
     },
   };

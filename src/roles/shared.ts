@@ -12,11 +12,14 @@ import type { JobContext } from '../jobs/context.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createMasker } from '../logging/mask.js';
 import { createMetrics, type SlipwayMetrics } from '../metrics/metrics.js';
+import { createChatNotifier } from '../notify/chat-notifier.js';
 import { createReporter } from '../notify/reporter.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { RunStore } from '../runs/run-store.js';
 import { parseKey } from '../variables/crypto.js';
 import { VariableStore } from '../variables/variable-store.js';
+
+const CHAT_DRAIN_MS = 5_000;
 
 export type Role = 'http' | 'planner' | 'build' | 'deploy';
 export const ALL_ROLES: readonly Role[] = ['http', 'planner', 'build', 'deploy'];
@@ -89,12 +92,13 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   const key = parseKey(variablesKey.token);
   // Read at scrape time on the fail-fast connection: a scrape while Redis is down fails fast too.
   const metrics = createMetrics({ queues: { events: queues.events, build: queues.build, deploy: queues.deploy }, approvalsWaiting: () => store.approvalsWaiting() });
+  const chat = createChatNotifier({ config: config.notify, store: workerStore, logger });
   const jobs: JobContext = {
     config,
     store: workerStore,
     queues: workerQueues,
     gitlab,
-    reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger }),
+    reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat }),
     docker,
     executor: createDockerExecutor(docker),
     logger,
@@ -107,7 +111,9 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   return {
     config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, metrics, jobs, redisWarnings,
     async close() {
-      // After every role has stopped: queues, then Redis, then the embedded server.
+      // After every role has stopped: chat sends in flight (bounded: their outcome goes to Redis),
+      // then queues, then Redis, then the embedded server.
+      await Promise.race([chat.idle(), new Promise((resolve) => setTimeout(resolve, CHAT_DRAIN_MS).unref())]);
       await Promise.all([queues.close(), workerQueues.close()]);
       await Promise.all([quit(workerRedis), quit(failFastRedis)]);
       if (embedded) await embedded.stop();

@@ -32,6 +32,12 @@ export function runKeys(prefix: string) {
     environment: (service: string, env: string) => `${prefix}:env:${service}:${env}`,
     /** Deploy jobs waiting for an approval (member `<run>:<job>`, score: since when), for slipway_approvals_waiting. */
     approvalsWaiting: `${prefix}:approvals:waiting`,
+    /** Projects Slipway reconciles with GitLab: those it has had webhooks from, and configured ones. */
+    knownProjects: `${prefix}:projects:known`,
+    /** What the reconciler knows of one project: when webhooks came, branch heads seen, problems. */
+    projectWatch: (projectId: number) => `${prefix}:project:${projectId}:watch`,
+    /** Something done at most once (a chat notification per run, channel and event). */
+    once: (key: string) => `${prefix}:once:${key}`,
   };
 }
 

@@ -47,6 +47,7 @@ const artifacts = schemaOf<PlannedArtifacts>()(z.object({
   junit: strings,
   when: z.enum(['on_success', 'on_failure', 'always']),
   expireInMs: z.number().exactOptional(),
+  neverExpire: z.boolean().exactOptional(),
 }));
 
 const scriptJob = schemaOf<PlannedScriptJob>()(z.object({
@@ -88,7 +89,11 @@ const spec = schemaOf<EnvironmentSpec>()(z.object({
   variables: stringMap.exactOptional(),
 }));
 
-const approval = schemaOf<ApprovalSpec>()(z.object({ required: z.number(), groups: strings, users: strings }));
+const approval = schemaOf<ApprovalSpec>()(z.object({
+  required: z.number(), groups: strings, users: strings,
+  minAccess: z.enum(['developer', 'maintainer', 'owner']).exactOptional(),
+  allowAuthor: z.boolean().exactOptional(),
+}));
 
 const step = schemaOf<StrategyStep>()(z.union([z.object({ setWeight: z.number() }), z.object({ pauseMs: z.number().nullable() })]));
 

@@ -51,6 +51,16 @@ export const jobSchema = schemaOf<JobRecord>()(z.object({
   allowedFailure: z.boolean().exactOptional(),
   attempt: z.number().exactOptional(),
   supersededBy: z.string().exactOptional(),
+  artifacts: z.object({
+    reference: z.string(),
+    repository: z.string(),
+    tag: z.string(),
+    digest: z.string(),
+    blobDigest: z.string(),
+    files: z.number(),
+    bytes: z.number(),
+    expiresAt: z.string().exactOptional(),
+  }).exactOptional(),
   tests: z.object({
     passed: z.number(),
     failed: z.number(),

@@ -140,6 +140,11 @@ export class RunStore {
     return count;
   }
 
+  /** True the first time a key is claimed (within the records' retention), false ever after: for side effects done once. */
+  async claimOnce(key: string): Promise<boolean> {
+    return (await this.redis.set(this.keys.once(key), '1', 'EX', RETENTION_SECONDS, 'NX')) === 'OK';
+  }
+
   /** Runs accepted more than `olderThanMs` ago that no planner has picked up (a crash between accept and enqueue). */
   async staleReceived(olderThanMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.received, 0, Date.now() - olderThanMs);

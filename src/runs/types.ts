@@ -33,6 +33,22 @@ export interface JobRecord {
   supersededBy?: string;
   /** Dependency cache outcome, as shown in the job log ("cache hit: node-modules-3f2a…"). */
   cache?: string[];
+  /** Where the job's artifacts are in the registry: later jobs of the run fetch them from there, on any node. */
+  artifacts?: ArtifactsRecord;
+}
+
+export interface ArtifactsRecord {
+  /** `registry/repository:tag@digest` */
+  reference: string;
+  repository: string;
+  tag: string;
+  /** Manifest digest; `blobDigest` is the sha256 of the tar. */
+  digest: string;
+  blobDigest: string;
+  files: number;
+  bytes: number;
+  /** ISO time the sweep deletes them; absent: never (`expire_in: never`). */
+  expiresAt?: string;
 }
 
 export interface TestSummary {

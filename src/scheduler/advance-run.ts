@@ -31,9 +31,13 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
     for (const job of plan.jobs) {
       const rec = records.get(job.name);
       if (rec?.status.phase !== 'pending') continue;
-      const d = decide(job, job.needs.map((n) => records.get(n)));
+      const d = decide(job, job.needs.map((n) => records.get(n)), run.request.project.path);
       if (d.kind === 'wait') {
-        if (rec.status.reason !== d.reason) await ctx.store.updateJob(runId, job.name, 'pending', d.reason);
+        // Kept in `records` too: the check below must see "waiting for manual job" written in this pass.
+        if (rec.status.reason !== d.reason) {
+          const updated = await ctx.store.updateJob(runId, job.name, 'pending', d.reason);
+          if (updated) records.set(job.name, updated);
+        }
       } else if (d.kind === 'skip') {
         await set(job.name, 'skipped', d.reason);
       } else if (d.kind === 'manual') {
@@ -57,7 +61,8 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
   });
 }
 
-async function enqueue(ctx: JobContext, runId: string, job: PlannedJob): Promise<void> {
+/** Hands a ready job to its queue; the job id (run + job) makes a second call a no-op. */
+export async function enqueue(ctx: JobContext, runId: string, job: PlannedJob): Promise<void> {
   if (job.kind === 'deploy') await ctx.queues.enqueueDeploy({ runId, environment: job.environment });
   else await ctx.queues.enqueueBuild({ runId, job: job.name });
 }

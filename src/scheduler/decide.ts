@@ -1,5 +1,6 @@
 import type { PlannedJob } from '../pipeline/plan.js';
 import type { JobRecord } from '../runs/types.js';
+import { ruleOf, waitingReason } from '../approvals/rule.js';
 
 export type Decision =
   | { kind: 'wait'; reason: string }
@@ -17,9 +18,9 @@ function passed(j: JobRecord): boolean {
 /**
  * Pure: what to do with one pending job, given the records of the jobs it needs. GitLab's rules:
  * on_success runs when every need passed; on_failure only when one failed; always either way;
- * manual waits for a person. A job whose need was skipped or canceled is skipped too.
+ * manual waits for a person (src/approvals/). A job whose need was skipped or canceled is skipped too.
  */
-export function decide(job: PlannedJob, needs: ReadonlyArray<JobRecord | undefined>): Decision {
+export function decide(job: PlannedJob, needs: ReadonlyArray<JobRecord | undefined>, projectPath: string): Decision {
   const known = needs.filter((n): n is JobRecord => n !== undefined);
   const waitingOn = known.find((n) => ACTIVE.has(n.status.phase));
   if (waitingOn) return { kind: 'wait', reason: `waiting for ${waitingOn.name}` };
@@ -33,12 +34,8 @@ export function decide(job: PlannedJob, needs: ReadonlyArray<JobRecord | undefin
       return failed ? { kind: 'run' } : { kind: 'skip', reason: 'skipped: no earlier job failed (when: on_failure)' };
     case 'manual':
       if (failed) return { kind: 'skip', reason: `skipped: ${failed.name} ${failed.status.phase}` };
-      return {
-        kind: 'manual',
-        reason: job.kind === 'deploy' && job.approval
-          ? `waiting for ${job.approval.required} approval${job.approval.required === 1 ? '' : 's'} to deploy to ${job.environment}`
-          : 'manual job: waiting for someone to start it',
-      };
+      // Says who may approve (or start) it: "waiting: 1 more approval by a Maintainer of team/shop".
+      return { kind: 'manual', reason: waitingReason(ruleOf(job), [], projectPath) };
     case 'on_success':
       return failed ? { kind: 'skip', reason: `skipped: ${failed.name} ${failed.status.phase}` } : { kind: 'run' };
   }

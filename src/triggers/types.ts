@@ -36,6 +36,16 @@ export function isIgnored(d: TriggerDecision): d is Ignored {
 }
 
 /**
+ * A merge request pipeline whose code comes from a fork (`source_project_id` ≠ `target_project_id`).
+ * Its code is written by someone outside the project, so it gets no secret, no registry
+ * credentials, no deploy and no host network (GitLab gives fork pipelines none of the project's
+ * protected settings). Once merged, the code is the target branch's and is trusted like it.
+ */
+export function runsForkCode(req: { event: string; mergeRequest?: { fork: boolean } | undefined }): boolean {
+  return req.event === 'mr' && req.mergeRequest?.fork === true;
+}
+
+/**
  * The ref a pipeline runs for, as GitLab names it: a merge request's pipeline runs for
  * refs/merge-requests/<iid>/head, not for its source branch, so it is a pipeline of its own beside
  * the branch's; a merge runs for its target branch (where the push it causes lands).

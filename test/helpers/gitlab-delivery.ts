@@ -60,20 +60,24 @@ export function pushEvent(opts: { projectId: number; path: string; sha: string; 
   });
 }
 
-/** A merge request opened (GitLab's captured `open` payload), pointed at one of our projects. */
-export function openMergeRequestEvent(opts: { projectId: number; path: string; sha: string; iid: number; sourceBranch: string; targetBranch?: string; title?: string }): Record<string, unknown> {
+/**
+ * A merge request opened (GitLab's captured `open` payload), pointed at one of our projects. With
+ * `fromFork`, the source is another project (a fork): `source_project_id` ≠ `target_project_id`.
+ */
+export function openMergeRequestEvent(opts: { projectId: number; path: string; sha: string; iid: number; sourceBranch: string; targetBranch?: string; title?: string; fromFork?: { id: number; path: string } }): Record<string, unknown> {
   const body = fixture('merge-request-hook-open.json') as { project: Record<string, unknown>; object_attributes: Record<string, unknown> };
   body.project = { ...body.project, id: opts.projectId, path_with_namespace: opts.path, default_branch: opts.targetBranch ?? 'main' };
   body.object_attributes = {
     ...body.object_attributes,
     action: 'open',
     iid: opts.iid,
-    source_project_id: opts.projectId,
+    source_project_id: opts.fromFork?.id ?? opts.projectId,
     target_project_id: opts.projectId,
     source_branch: opts.sourceBranch,
     target_branch: opts.targetBranch ?? 'main',
     title: opts.title ?? 'Add greeting',
     last_commit: { ...(body.object_attributes['last_commit'] as object), id: opts.sha },
+    ...(opts.fromFork ? { source: { ...(body.object_attributes['source'] as object), path_with_namespace: opts.fromFork.path } } : {}),
   };
   return body;
 }

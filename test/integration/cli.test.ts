@@ -67,12 +67,12 @@ describe('slipway validate, plan, --help and --version (processes)', () => {
   });
 
   it('validate: exit 1 for a setting Slipway does not act on yet, at its line and column', async () => {
-    writeFileSync(path.join(dir, 'later.yml'), 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production:\n      port: 28080\n      clusters: [bj-1]\n');
+    writeFileSync(path.join(dir, 'later.yml'), 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production:\n      port: 28080\n      resource_group: prod\n');
     const r = await slipway(['validate', 'later.yml'], dir);
     expect(r).toEqual({
       code: 1,
       stdout: '',
-      stderr: "later.yml:6:7: 'deploy.environments.production.clusters' is not supported yet: it picks Kubernetes clusters, and deploys run on the Docker host only\nlater.yml: 1 problem\n",
+      stderr: "later.yml:6:7: 'deploy.environments.production.resource_group' is not supported yet: a deploy holds its environment's lock instead (one deploy per service and environment at a time)\nlater.yml: 1 problem\n",
     });
   });
 

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extract } from 'tar-stream';
 import { archiveStream, exportTree, syncMirror } from '../../src/git/git-mirror.js';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
+import { startFakeGitlab } from '../../src/standins/gitlab/gitlab-server.js';
+import { fetchBranchHead } from '../../src/git/mirror-revisions.js';
 import { uniqueId } from '../helpers/services.js';
 import { git } from '../helpers/git-cli.js';
 
@@ -141,5 +144,50 @@ describe('syncMirror (real git)', { timeout: 30_000 }, () => {
     await exportTree({ mirrorDir: dir, sha, dest });
     expect(readFileSync(join(dest, 'branch.txt'), 'utf8')).toBe('hostile');
     for (const d of [base, root, dir, process.cwd()]) expect(existsSync(join(d, 'pwned'))).toBe(false);
+  });
+
+  it('fetches a private GitLab project with credentials in a header, never in the mirror or an error', async () => {
+    const gl = await startFakeGitlab();
+    try {
+      const secret = await gl.addProject({ id: 1, pathWithNamespace: 'acme/secret', visibility: 'private' });
+      const one = await commitFiles(secret.bareDir, 'main', { 'a.txt': 'one' }, 'one');
+      const p = project();
+      // Anonymous: GitLab's 401, and nothing left behind.
+      const anonymous = syncMirror({ root, project: p, cloneUrl: secret.cloneUrl, sha: one, timeoutMs: 20_000 });
+      await expect(anonymous).rejects.toThrow(/git clone exit 128: .*(Authentication failed|could not read Username)/);
+      const wrong = await syncMirror({ root, project: p, cloneUrl: secret.cloneUrl, sha: one, timeoutMs: 20_000, auth: { username: 'oauth2', password: 'wrong-token' } }).catch((e: unknown) => e);
+      expect(String(wrong)).not.toContain('wrong-token');
+
+      const deniedBefore = gl.calls.filter((c) => c.status === 401).length;
+      expect(deniedBefore).toBeGreaterThan(0);
+      const auth = { username: 'oauth2', password: gl.token };
+      const a = await syncMirror({ root, project: p, cloneUrl: secret.cloneUrl, sha: one, timeoutMs: 20_000, auth });
+      expect(a.cloned).toBe(true);
+      const two = await commitFiles(secret.bareDir, 'main', { 'a.txt': 'two' }, 'two');
+      const b = await syncMirror({ root, project: p, cloneUrl: secret.cloneUrl, sha: two, ref: 'refs/heads/main', timeoutMs: 20_000, auth });
+      expect(b).toEqual({ dir: a.dir, cloned: false, fetched: true });
+      // The mirror keeps the plain URL: the token lives in no file of it.
+      expect(git(base, '--git-dir', a.dir, 'config', 'remote.origin.url')).toBe(secret.cloneUrl);
+      expect(readFileSync(join(a.dir, 'config'), 'utf8')).not.toContain(gl.token);
+      expect(readFileSync(join(a.dir, 'config'), 'utf8')).not.toContain(Buffer.from(`oauth2:${gl.token}`).toString('base64'));
+      // With the header, git never needed a challenge.
+      expect(gl.calls.filter((c) => c.status === 401).length).toBe(deniedBefore);
+    } finally {
+      await gl.close();
+    }
+  });
+
+  it('fetches a branch head into an existing mirror (a merge request target) and refuses names that are not branches', async () => {
+    const p = project();
+    await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000 });
+    const target = commit('target.txt', 'moved', 'target-branch');
+    expect(await fetchBranchHead({ root, project: p, cloneUrl, branch: 'target-branch', timeoutMs: 20_000 })).toBe(target);
+    const hostile = commit('branch.txt', 'hostile target', HOSTILE_BRANCH);
+    expect(await fetchBranchHead({ root, project: p, cloneUrl, branch: HOSTILE_BRANCH, timeoutMs: 20_000 })).toBe(hostile);
+    for (const bad of ['--upload-pack=touch x', 'a..b', 'main:refs/heads/x', 'x^{commit}']) {
+      await expect(fetchBranchHead({ root, project: p, cloneUrl, branch: bad, timeoutMs: 5_000 })).rejects.toThrow(/not a valid branch name/);
+    }
+    await expect(fetchBranchHead({ root, project: p, cloneUrl, branch: 'no-such-branch', timeoutMs: 20_000 })).rejects.toThrow(/couldn't find remote ref/);
+    for (const d of [base, root, process.cwd()]) expect(existsSync(join(d, 'pwned'))).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleServiceFiles } from '../../src/cli/sample-service.js';
 import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
@@ -129,5 +130,50 @@ describe('a GitLab merge becomes a running service', () => {
       expect(status?.description).toContain('.slipway.yml:');
       expect(h.gitlab.notes(projectId, iid)[0]?.body).toContain(".slipway.yml:3:3: unknown key 'scirpt'");
     });
+  });
+
+  it('a private project is fetched with the GitLab token, which never shows in a git argv or a log', async () => {
+    const secretId = projectId + 1;
+    const secret = await h.gitlab.addProject({ id: secretId, pathWithNamespace: `team/${service}-private`, visibility: 'private' });
+    // At each git request the fetching processes wait for the answer: their argv is what `ps` shows.
+    const seen: string[][] = [];
+    h.gitlab.onGitRequest((path) => {
+      if (!path.startsWith(`/${secret.pathWithNamespace}.git/`)) return;
+      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        let argv: string[];
+        try {
+          argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        } catch {
+          continue; // gone meanwhile
+        }
+        if (/(^|\/)git(-remote-https?)?$/.test(argv[0] ?? '')) seen.push(argv);
+      }
+    });
+    const pipeline = 'unit:\n  image: slipway/busybox:1\n  script: [cat private.txt]\n';
+    const mergePrivate = async (content: string) => {
+      const sha = await commitFiles(secret.bareDir, 'main', { '.slipway.yml': pipeline, 'private.txt': `${content}\n` }, content);
+      iid += 1;
+      const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId: secretId, path: secret.pathWithNamespace, sha, iid }), WEBHOOK_SECRET);
+      expect(res.status).toBe(202);
+      return h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 60_000);
+    };
+    // The first merge clones the mirror, the second fetches into it.
+    for (const content of [`first ${suffix}`, `second ${suffix}`]) {
+      const run = await mergePrivate(content);
+      expect(run.status.phase).toBe('succeeded');
+      const log = (await h.api<{ lines: Array<{ job: string; line: string }> }>(`/api/runs/${run.id}/log`)).body.lines;
+      expect(log).toContainEqual(expect.objectContaining({ job: 'unit', line: content }));
+      expect(JSON.stringify(log)).not.toContain(h.gitlab.token);
+    }
+    const header = Buffer.from(`oauth2:${h.gitlab.token}`).toString('base64');
+    expect(seen.some((argv) => argv.includes('clone'))).toBe(true);
+    expect(seen.some((argv) => argv.includes('fetch'))).toBe(true);
+    expect(seen.some((argv) => /git-remote-https?$/.test(argv[0] ?? '') || argv.includes('remote-http'))).toBe(true);
+    for (const argv of seen) {
+      expect(argv.join(' ')).not.toContain(h.gitlab.token);
+      expect(argv.join(' ')).not.toContain(header);
+    }
+    expect(h.logs.join('\n')).not.toContain(h.gitlab.token);
+    expect(h.gitlab.calls.filter((c) => c.path.startsWith(`/${secret.pathWithNamespace}.git/`) && c.status === 401)).toEqual([]);
   });
 });

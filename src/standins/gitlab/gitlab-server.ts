@@ -9,6 +9,12 @@
  *  - doc/api/notes.md, merge request notes (list newest first, paginated; create 201; update 200)
  *  - doc/api/repository_files.md, "Get raw file from repository" (404 {"message":"404 File Not Found"})
  *  - doc/api/members.md, "Get a member of a group or project, including inherited and invited members"
+ *    (project and group; 404 {"message":"404 Not found"} for a non-member)
+ *  - doc/api/users.md, "Get the current user" (GET /user, for the bot's token or a user's own)
+ *  - doc/api/merge_requests.md, "Get single MR"
+ *  - doc/api/branches.md "List repository branches", doc/api/merge_requests.md "List project merge
+ *    requests" (state, updated_after, order_by, sort), doc/api/project_webhooks.md "List webhooks for
+ *    a project" (alert_status executable | disabled | temporarily_disabled, disabled_until)
  *  - doc/api/rest/index.md, authentication (PRIVATE-TOKEN or Authorization: Bearer; 401
  *    {"message":"401 Unauthorized"}), status codes, namespaced path encoding (group%2Fproject) and
  *    offset pagination headers (X-Total, X-Next-Page, Link).
@@ -16,6 +22,7 @@
  * Anything the fake does not know answers 404 and is recorded as an unexpected call, so a test can
  * fail on requests nobody planned for (as Renovate's HTTP mock does).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,16 +34,21 @@ import { gitOk } from './git.js';
 import { parseGitPath, runHttpBackend } from './http-backend.js';
 import { addNote, apiRouter } from './routes.js';
 import { FakeState } from './state.js';
-import type { CallMatch, CommitStatus, FakeProject, Note, RecordedCall, UserBasic } from './types.js';
+import type { CallMatch, CommitStatus, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
-export type { CallMatch, CommitStatus, FakeProject, Note, RecordedCall, UserBasic } from './types.js';
+export type { CallMatch, CommitStatus, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
 export interface FakeGitlab {
   url: string; // http://127.0.0.1:PORT
   token: string;
   // The user the token belongs to (author of statuses and notes the client creates).
   currentUser: UserBasic;
-  addProject(p: { id: number; pathWithNamespace: string; defaultBranch?: string }): Promise<FakeProject>;
+  // visibility defaults to public (anonymous clones work); a private project refuses anonymous git
+  // over HTTP with GitLab's basic-auth challenge.
+  addProject(p: { id: number; pathWithNamespace: string; defaultBranch?: string; visibility?: 'public' | 'private' }): Promise<FakeProject>;
+  // Called with the path of each git request just before it is answered. The client's git
+  // processes are alive then (they wait for the answer), so a test can look at them.
+  onGitRequest(observer: (path: string) => void): void;
   calls: RecordedCall[];
   unexpectedCalls(): RecordedCall[];
   // Accepted status posts, in order received.
@@ -45,6 +57,20 @@ export interface FakeGitlab {
   // A note written by someone else (e.g. a reviewer quoting our marker).
   seedNote(projectId: number, iid: number, body: string, authorId: number): Note;
   setMember(projectId: number, userId: number, accessLevel: number): void;
+  // A person with a personal access token of their own (for GET /user). Their token may call
+  // nothing else here: any other call with it is answered 403 and flagged unexpected, so a test
+  // sees a person's token used where Slipway's own belongs.
+  addUser(u: { id: number; username: string; name?: string }): { user: UserBasic; token: string };
+  // A member of a group (created on first use), by path (team/release-managers).
+  setGroupMember(groupPath: string, userId: number, accessLevel: number): void;
+  // An open merge request by that author (GET /projects/:id/merge_requests/:iid). Adding a merge
+  // request (open or merged) with an iid the project already has replaces the earlier one.
+  addMergeRequest(projectId: number, mr: { iid: number; authorId: number; title?: string; sourceBranch?: string; targetBranch?: string; sha?: string }): MergeRequest;
+  // A merge request that is merged (the fake does not merge: the test moves the target branch itself).
+  // mergeCommitSha null = a fast-forward merge.
+  addMergedMergeRequest(projectId: number, mr: { iid: number; sourceBranch: string; targetBranch?: string; sha: string; mergeCommitSha: string | null; title?: string; mergedAt?: string }): MergeRequest;
+  // A project webhook; alertStatus as GitLab's auto-disabling sets it (executable by default).
+  addHook(projectId: number, hook: { url: string; alertStatus?: ProjectHook['alert_status']; disabledUntil?: string | null }): ProjectHook;
   // Fault injection before auth, like a proxy or rate limiter in front of GitLab. 429 carries
   // Retry-After (default 1 s, override through opts.headers).
   failNext(match: CallMatch, status: number, times?: number, opts?: { headers?: Record<string, string> }): void;
@@ -80,6 +106,19 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
 
   const recordOf = (res: Response): RecordedCall => res.locals['call'] as RecordedCall;
 
+  // One record per (project, iid): a merge request added again (opened, then merged) replaces the earlier one.
+  const putMergeRequest = (p: FakeProject, mr: Omit<MergeRequest, 'web_url' | 'references'>): MergeRequest => {
+    const full: MergeRequest = {
+      ...mr,
+      web_url: `${url}/${p.pathWithNamespace}/-/merge_requests/${mr.iid}`,
+      references: { short: `!${mr.iid}`, relative: `!${mr.iid}`, full: `${p.pathWithNamespace}!${mr.iid}` },
+    };
+    const at = state.mergeRequests.findIndex((m) => m.project_id === mr.project_id && m.iid === mr.iid);
+    if (at >= 0) state.mergeRequests[at] = full;
+    else state.mergeRequests.push(full);
+    return full;
+  };
+
   app.use((req, res, next) => {
     const q: Record<string, string> = {};
     for (const [k, v] of new URLSearchParams(req.originalUrl.split('?')[1] ?? '')) q[k] = v;
@@ -105,24 +144,34 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
     res.status(status).json(body);
   };
 
-  // Git smart HTTP (read-only). Anonymous or basic auth with the token as password, as GitLab accepts
-  // a personal access token there.
+  // Git smart HTTP (read-only). Basic auth with the token as password and any user name (GitLab's
+  // docs use oauth2), as GitLab accepts a personal access token there; anonymous only for public
+  // projects. A refusal is GitLab's: 401 with a Basic challenge for realm "GitLab".
+  const gitObservers: Array<(path: string) => void> = [];
+  const denied = (res: Response): void => {
+    res.status(401).set('WWW-Authenticate', 'Basic realm="GitLab"').send('HTTP Basic: Access denied\n');
+  };
   app.use((req, res, next) => {
     const git = parseGitPath(req.path);
     if (!git) {
       next();
       return;
     }
+    for (const observe of gitObservers) observe(req.path);
     const auth = req.get('authorization');
     if (auth !== undefined) {
       const m = /^Basic (.+)$/i.exec(auth);
       const password = m?.[1] ? Buffer.from(m[1], 'base64').toString('utf8').split(':').slice(1).join(':') : '';
       if (password !== token) {
-        res.status(401).set('WWW-Authenticate', 'Basic realm="GitLab"').send('HTTP Basic: Access denied\n');
+        denied(res);
         return;
       }
     }
     const project = state.findProject(decodeURIComponent(git.repoPath));
+    if (project?.visibility === 'private' && auth === undefined) {
+      denied(res);
+      return;
+    }
     const service = typeof req.query['service'] === 'string' ? req.query['service'] : undefined;
     if (!project || (git.action === 'info/refs' && service !== 'git-upload-pack')) {
       unexpected(res);
@@ -146,7 +195,14 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
   app.use('/api/v4', (req, res, next) => {
     const bearer = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
     const given = req.get('private-token') ?? bearer;
-    if (given !== token) {
+    const userId = given === undefined ? undefined : state.userTokens.get(given);
+    if (userId !== undefined) {
+      if (req.method !== 'GET' || req.path !== '/user') {
+        unexpected(res, 403, { message: '403 Forbidden' });
+        return;
+      }
+      res.locals['caller'] = state.user(userId);
+    } else if (given !== token) {
       res.status(401).json({ message: '401 Unauthorized' });
       return;
     }
@@ -195,9 +251,13 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
         defaultBranch,
         bareDir,
         cloneUrl: `${url}/${p.pathWithNamespace}.git`,
+        visibility: p.visibility ?? 'public',
       };
       state.projects.set(p.id, project);
       return project;
+    },
+    onGitRequest(observer) {
+      gitObservers.push(observer);
     },
     unexpectedCalls: () => state.calls.filter((c) => c.unexpected),
     statuses: (projectId, sha) =>
@@ -212,6 +272,60 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
         expires_at: null,
         membership_state: 'active',
       });
+    },
+    addUser(u) {
+      const user: UserBasic = { id: u.id, username: u.username, name: u.name ?? u.username, state: 'active', avatar_url: null, web_url: `${url}/${u.username}` };
+      state.users.set(u.id, user);
+      const userToken = `glpat-${u.username}-${randomBytes(8).toString('hex')}`;
+      state.userTokens.set(userToken, u.id);
+      return { user, token: userToken };
+    },
+    setGroupMember(groupPath, userId, accessLevel) {
+      const group = groupPath.toLowerCase();
+      state.groups.add(group);
+      state.groupMembers.set(`${group}:${userId}`, {
+        ...state.user(userId),
+        access_level: accessLevel,
+        created_at: new Date().toISOString(),
+        expires_at: null,
+        membership_state: 'active',
+      });
+    },
+    addMergeRequest(projectId, m) {
+      const p = state.projects.get(projectId);
+      if (!p) throw new Error(`no project ${projectId}`);
+      const now = new Date().toISOString();
+      // The fake does not read the source branch: a test that needs the head passes sha.
+      return putMergeRequest(p, {
+        id: state.id(), iid: m.iid, project_id: projectId, title: m.title ?? `Merge request ${m.iid}`, description: '',
+        state: 'opened', created_at: now, updated_at: now, merged_at: null, merged_by: null, merge_user: null, closed_at: null, closed_by: null,
+        target_branch: m.targetBranch ?? p.defaultBranch, source_branch: m.sourceBranch ?? 'feature', source_project_id: projectId, target_project_id: projectId,
+        author: state.user(m.authorId), draft: false, sha: m.sha ?? '0'.repeat(40), merge_commit_sha: null, squash_commit_sha: null, squash: false,
+      });
+    },
+    addMergedMergeRequest(projectId, m) {
+      const at = m.mergedAt ?? new Date().toISOString();
+      const user = state.user(42);
+      const p = state.projects.get(projectId);
+      if (!p) throw new Error(`no project ${projectId}`);
+      return putMergeRequest(p, {
+        id: state.id(), iid: m.iid, project_id: projectId, title: m.title ?? `Merge ${m.sourceBranch}`, description: '',
+        state: 'merged', created_at: at, updated_at: at, merged_at: at, merged_by: user, merge_user: user, closed_at: null, closed_by: null,
+        target_branch: m.targetBranch ?? p.defaultBranch, source_branch: m.sourceBranch, source_project_id: projectId, target_project_id: projectId,
+        author: user, draft: false, sha: m.sha, merge_commit_sha: m.mergeCommitSha, squash_commit_sha: null, squash: false,
+      });
+    },
+    addHook(projectId, h) {
+      const hook: ProjectHook = {
+        id: state.id(), url: h.url, name: '', description: '', project_id: projectId,
+        push_events: true, push_events_branch_filter: '', issues_events: false, confidential_issues_events: false,
+        merge_requests_events: true, tag_push_events: true, note_events: true, confidential_note_events: false,
+        job_events: false, pipeline_events: false, wiki_page_events: false, deployment_events: false, releases_events: false,
+        enable_ssl_verification: true, repository_update_events: false, created_at: new Date().toISOString(),
+        alert_status: h.alertStatus ?? 'executable', disabled_until: h.disabledUntil ?? null,
+      };
+      state.hooks.push(hook);
+      return hook;
     },
     failNext(match, status, times = 1, o = {}) {
       const headers = status === 429 ? { 'Retry-After': '1', ...o.headers } : { ...o.headers };

@@ -39,3 +39,28 @@ export async function firstBranchContaining(bareDir: string, sha: string): Promi
   const first = r.stdout.toString('utf8').split('\n').find((l) => l.trim() !== '');
   return first?.trim() ?? null;
 }
+
+export interface BranchHead {
+  name: string;
+  sha: string;
+  parents: string[];
+  subject: string;
+  body: string;
+  authorName: string;
+  authorEmail: string;
+  authorDate: string;
+  committerName: string;
+  committerEmail: string;
+  committerDate: string;
+}
+
+// Every branch with its head commit, sorted by name (GitLab's default order for the branches API).
+export async function listBranchHeads(bareDir: string): Promise<BranchHead[]> {
+  const fields = ['%(refname:short)', '%(objectname)', '%(parent)', '%(authorname)', '%(authoremail:trim)', '%(authordate:iso-strict)', '%(committername)', '%(committeremail:trim)', '%(committerdate:iso-strict)', '%(subject)', '%(body)'];
+  const r = await runGit(['--git-dir', bareDir, 'for-each-ref', '--sort=refname', `--format=${fields.join('%00')}%1e`, 'refs/heads']);
+  if (r.code !== 0) return [];
+  return r.stdout.toString('utf8').split('\x1e').map((rec) => rec.replace(/^\n/, '')).filter((rec) => rec !== '').map((rec) => {
+    const [name = '', sha = '', parents = '', authorName = '', authorEmail = '', authorDate = '', committerName = '', committerEmail = '', committerDate = '', subject = '', body = ''] = rec.split('\0');
+    return { name, sha, parents: parents.split(' ').filter(Boolean), subject, body: body.trimEnd(), authorName, authorEmail, authorDate, committerName, committerEmail, committerDate };
+  });
+}

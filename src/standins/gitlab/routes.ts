@@ -3,10 +3,10 @@ import type { Request, Response, Router } from 'express';
 import { str } from './body.js';
 import type { ParsedBody } from './body.js';
 import { paginate } from './pagination.js';
-import { firstBranchContaining, readBlob, resolveCommit } from './repo-queries.js';
+import { firstBranchContaining, listBranchHeads, readBlob, resolveCommit } from './repo-queries.js';
 import { applyStatus } from './state.js';
 import type { FakeState } from './state.js';
-import type { CommitStatusState, FakeProject, Note } from './types.js';
+import type { CommitStatusState, CurrentUser, FakeProject, Note, UserBasic } from './types.js';
 
 // The GitLab API v4 endpoints Slipway uses, with GitLab's status codes and error bodies.
 
@@ -39,9 +39,33 @@ export function apiRouter(state: FakeState): Router {
       await h(req, res, p, (res.locals['body'] as ParsedBody | null | undefined) ?? null);
     };
 
+  // GET /user answers for whoever the token belongs to: the bot, or a user with their own token.
   r.get('/user', (_req, res) => {
-    res.json(state.currentUser);
+    res.json(currentUserView(res.locals['caller'] as UserBasic | undefined ?? state.currentUser));
   });
+
+  // doc/api/members.md, "Get a member of a group or project, including inherited and invited members".
+  r.get('/groups/:id/members/all/:user_id', (req, res) => {
+    const group = param(req, 'id').toLowerCase();
+    if (!state.groups.has(group)) {
+      res.status(404).json({ message: '404 Group Not Found' });
+      return;
+    }
+    const m = state.groupMembers.get(`${group}:${param(req, 'user_id')}`);
+    if (!m) res.status(404).json({ message: '404 Not found' });
+    else res.json(m);
+  });
+
+  // doc/api/merge_requests.md, "Get single MR".
+  r.get(
+    '/projects/:id/merge_requests/:iid',
+    project((req, res, p) => {
+      const iid = Number(param(req, 'iid'));
+      const mr = state.mergeRequests.find((m) => m.project_id === p.id && m.iid === iid);
+      if (!mr) res.status(404).json({ message: '404 Not found' });
+      else res.json(mr);
+    }),
+  );
 
   r.get(
     '/projects/:id',
@@ -55,7 +79,7 @@ export function apiRouter(state: FakeState): Router {
         path: name,
         path_with_namespace: p.pathWithNamespace,
         default_branch: p.defaultBranch,
-        visibility: 'private',
+        visibility: p.visibility,
         web_url: `${state.baseUrl}/${p.pathWithNamespace}`,
         http_url_to_repo: p.cloneUrl,
         ssh_url_to_repo: `git@127.0.0.1:${p.pathWithNamespace}.git`,
@@ -212,6 +236,87 @@ export function apiRouter(state: FakeState): Router {
     }),
   );
 
+  // Query parameters each list route knows; anything else is a call nobody planned for: 400 and
+  // recorded as unexpected (GitLab would ignore it, which would hide a client bug here).
+  const onlyParams = (req: Request, res: Response, known: readonly string[]): boolean => {
+    const extra = Object.keys(req.query as object).filter((k) => !known.includes(k) && k !== 'page' && k !== 'per_page');
+    if (extra.length === 0) return true;
+    (res.locals['call'] as { unexpected: boolean }).unexpected = true;
+    res.status(400).json({ error: `the fake does not support ${extra.join(', ')}` });
+    return false;
+  };
+
+  // doc/api/branches.md, "List repository branches": sorted by name, each with its head commit.
+  r.get(
+    '/projects/:id/repository/branches',
+    project(async (req, res, p) => {
+      if (!onlyParams(req, res, [])) return;
+      const heads = await listBranchHeads(p.bareDir);
+      const web = `${state.baseUrl}/${p.pathWithNamespace}`;
+      res.json(paginate(req, res, state.baseUrl, heads.map((b) => ({
+        name: b.name,
+        merged: false,
+        protected: b.name === p.defaultBranch,
+        default: b.name === p.defaultBranch,
+        developers_can_push: false,
+        developers_can_merge: false,
+        can_push: true,
+        web_url: `${web}/-/tree/${b.name}`,
+        commit: {
+          id: b.sha,
+          short_id: b.sha.slice(0, 8),
+          created_at: b.committerDate,
+          parent_ids: b.parents,
+          title: b.subject,
+          message: b.body ? `${b.subject}\n\n${b.body}` : b.subject,
+          author_name: b.authorName,
+          author_email: b.authorEmail,
+          authored_date: b.authorDate,
+          committer_name: b.committerName,
+          committer_email: b.committerEmail,
+          committed_date: b.committerDate,
+          trailers: {},
+          web_url: `${web}/-/commit/${b.sha}`,
+        },
+      }))));
+    }),
+  );
+
+  // doc/api/merge_requests.md, "List project merge requests": state, updated_after, order_by
+  // (created_at | updated_at), sort (asc | desc; default created_at desc).
+  r.get(
+    '/projects/:id/merge_requests',
+    project((req, res, p) => {
+      if (!onlyParams(req, res, ['state', 'updated_after', 'order_by', 'sort', 'scope'])) return;
+      const wanted = query(req, 'state') ?? 'all';
+      if (!['opened', 'closed', 'locked', 'merged', 'all'].includes(wanted)) {
+        res.status(400).json({ error: 'state does not have a valid value' });
+        return;
+      }
+      const after = query(req, 'updated_after');
+      if (after !== undefined && Number.isNaN(Date.parse(after))) {
+        res.status(400).json({ error: 'updated_after is invalid' });
+        return;
+      }
+      const key = query(req, 'order_by') === 'updated_at' ? 'updated_at' : 'created_at';
+      const asc = query(req, 'sort') === 'asc';
+      const list = state.mergeRequests
+        .filter((m) => m.project_id === p.id && (wanted === 'all' || wanted === m.state))
+        .filter((m) => after === undefined || Date.parse(m.updated_at) >= Date.parse(after))
+        .sort((a, b) => (asc ? 1 : -1) * (a[key].localeCompare(b[key]) || a.iid - b.iid));
+      res.json(paginate(req, res, state.baseUrl, list));
+    }),
+  );
+
+  // doc/api/project_webhooks.md, "List webhooks for a project".
+  r.get(
+    '/projects/:id/hooks',
+    project((req, res, p) => {
+      if (!onlyParams(req, res, [])) return;
+      res.json(paginate(req, res, state.baseUrl, state.hooks.filter((x) => x.project_id === p.id)));
+    }),
+  );
+
   r.get(
     '/projects/:id/members/all/:user_id',
     project((req, res, p) => {
@@ -249,4 +354,26 @@ export function addNote(state: FakeState, projectId: number, iid: number, body: 
   };
   state.notes.push(note);
   return note;
+}
+
+function currentUserView(u: UserBasic): CurrentUser {
+  return {
+    ...u,
+    locked: false,
+    created_at: '2024-01-02T03:04:05.000Z',
+    bot: false,
+    public_email: null,
+    email: `${u.username}@example.com`,
+    commit_email: `${u.username}@example.com`,
+    last_sign_in_at: null,
+    confirmed_at: '2024-01-02T03:04:05.000Z',
+    last_activity_on: null,
+    can_create_group: true,
+    can_create_project: true,
+    two_factor_enabled: false,
+    external: false,
+    private_profile: false,
+    projects_limit: 100000,
+    identities: [],
+  };
 }

@@ -1,6 +1,7 @@
-import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, Note, RecordedCall, UserBasic } from './types.js';
+import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
-// In-memory GitLab: projects, commit statuses, MR notes, members, the call log and injected faults.
+// In-memory GitLab: projects, commit statuses, MR notes, members (of projects and groups), users'
+// personal access tokens, merge requests, the call log and injected faults.
 
 export interface Fault {
   match: CallMatch;
@@ -19,6 +20,14 @@ export class FakeState {
   readonly statusLog: { projectId: number; status: CommitStatus }[] = [];
   readonly notes: Note[] = [];
   readonly members = new Map<string, Member>();
+  // "group path (lower case):user id" -> membership; groups that exist, by lower-case path.
+  readonly groupMembers = new Map<string, Member>();
+  readonly groups = new Set<string>();
+  // Personal access tokens of users other than the bot: token -> user id.
+  readonly userTokens = new Map<string, number>();
+  // One record per merge request (project_id, iid): the list endpoint filters it, the single read finds in it.
+  readonly mergeRequests: MergeRequest[] = [];
+  readonly hooks: ProjectHook[] = [];
   readonly users = new Map<number, UserBasic>();
   readonly calls: RecordedCall[] = [];
   readonly faults: Fault[] = [];

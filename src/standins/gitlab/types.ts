@@ -55,6 +55,27 @@ export interface Member extends UserBasic {
   membership_state: 'active';
 }
 
+// Entities::UserPublic (GET /user for a user who is not an administrator), the fields GitLab
+// always sends; the profile fields (bio, skype, ...) are left out.
+export interface CurrentUser extends UserBasic {
+  locked: boolean;
+  created_at: string;
+  bot: boolean;
+  public_email: string | null;
+  email: string;
+  commit_email: string;
+  last_sign_in_at: string | null;
+  confirmed_at: string;
+  last_activity_on: string | null;
+  can_create_group: boolean;
+  can_create_project: boolean;
+  two_factor_enabled: boolean;
+  external: boolean;
+  private_profile: boolean;
+  projects_limit: number;
+  identities: never[];
+}
+
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
 export interface RecordedCall {
@@ -78,9 +99,71 @@ export interface FakeProject {
   bareDir: string;
   // HTTP URL of the .git, as http_url_to_repo.
   cloneUrl: string;
+  // public: anyone may clone over HTTP; private: git over HTTP needs the token (basic auth).
+  visibility: 'public' | 'private';
 }
 
 export interface CallMatch {
   method?: string;
   pathIncludes: string;
+}
+
+// Entities::MergeRequestBasic (doc/api/merge_requests.md, "List project merge requests" and, for
+// the fields Slipway reads, "Get single MR"): one record per merge request, served by both the list
+// (the reconciler's merged ones) and the single read (the approval check's author).
+export interface MergeRequest {
+  id: number;
+  iid: number;
+  project_id: number;
+  title: string;
+  description: string;
+  state: 'opened' | 'merged' | 'closed';
+  created_at: string;
+  updated_at: string;
+  // null until merged (merged_by, merge_user likewise).
+  merged_at: string | null;
+  merged_by: UserBasic | null;
+  merge_user: UserBasic | null;
+  closed_at: null;
+  closed_by: null;
+  target_branch: string;
+  source_branch: string;
+  source_project_id: number;
+  target_project_id: number;
+  author: UserBasic;
+  draft: boolean;
+  // Head of the source branch.
+  sha: string;
+  merge_commit_sha: string | null;
+  squash_commit_sha: string | null;
+  squash: boolean;
+  web_url: string;
+  references: { short: string; relative: string; full: string };
+}
+
+// Entities::ProjectHook (doc/api/project_webhooks.md, "List webhooks for a project").
+export interface ProjectHook {
+  id: number;
+  url: string;
+  name: string;
+  description: string;
+  project_id: number;
+  push_events: boolean;
+  push_events_branch_filter: string;
+  issues_events: boolean;
+  confidential_issues_events: boolean;
+  merge_requests_events: boolean;
+  tag_push_events: boolean;
+  note_events: boolean;
+  confidential_note_events: boolean;
+  job_events: boolean;
+  pipeline_events: boolean;
+  wiki_page_events: boolean;
+  deployment_events: boolean;
+  releases_events: boolean;
+  enable_ssl_verification: boolean;
+  repository_update_events: boolean;
+  created_at: string;
+  alert_status: 'executable' | 'disabled' | 'temporarily_disabled';
+  disabled_until: string | null;
 }

@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheKey } from '../../../src/caches/cache-key.js';
 import { entryName, entryPath } from '../../../src/caches/cache-path.js';
 import { CacheStore, cacheLogLine } from '../../../src/caches/cache-store.js';
+import { cacheTag } from '../../../src/caches/job-cache.js';
+import { layerOf, STORE_TYPES } from '../../../src/caches/registry-store.js';
 
 let base = '';
 beforeEach(async () => {
@@ -125,5 +127,26 @@ describe('CacheStore (real file system, GNU tar)', () => {
     expect(await readdir(base)).not.toContain('escape.tar');
     expect(await readdir(root)).toEqual([expect.stringMatching(/^escape-[0-9a-f]{16}\.tar$/)]);
     expect((await store.restore({ key: '../../escape', dest: join(base, 'd') })).status).toBe('hit');
+  });
+});
+
+describe('registry entries of artifacts and caches', () => {
+  it.each(['..', 'a/b', 'x'.repeat(500), ' spaces ', '-lead', 'npm-0a1b:.npm'])('makes a valid registry tag of cache key %j', (key) => {
+    const tag = cacheTag(key);
+    expect(tag).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/);
+    expect(cacheTag(`${key}x`)).not.toBe(tag);
+  });
+
+  it('reads the tar layer of its own manifests and refuses anything else pushed over the tag', () => {
+    const digest = `sha256:${'a'.repeat(64)}`;
+    const manifest = (over: Record<string, unknown>) => Buffer.from(JSON.stringify({
+      schemaVersion: 2, artifactType: STORE_TYPES.artifacts.artifactType,
+      config: { mediaType: STORE_TYPES.artifacts.config, digest, size: 2 },
+      layers: [{ mediaType: STORE_TYPES.artifacts.layer, digest, size: 10240 }], ...over,
+    }));
+    expect(layerOf('artifacts', manifest({}))).toEqual({ digest, size: 10240 });
+    expect(() => layerOf('cache', manifest({}))).toThrow('not a Slipway cache manifest');
+    expect(() => layerOf('artifacts', manifest({ artifactType: undefined, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: 2 } }))).toThrow('not a Slipway artifacts manifest');
+    expect(() => layerOf('artifacts', manifest({ layers: [] }))).toThrow('exactly one layer');
   });
 });

@@ -18,7 +18,7 @@ const COMMANDS = createProgram({ stdout: () => undefined, stderr: () => undefine
 
 describe('slipway --help, --version and usage errors', () => {
   it('has the documented commands', () => {
-    expect(COMMANDS).toEqual(['demo', 'validate', 'plan', 'server']);
+    expect(COMMANDS).toEqual(['demo', 'validate', 'plan', 'approve', 'reject', 'render', 'server']);
   });
 
   it('--help lists every command with its summary, on stdout, exit 0', async () => {
@@ -48,6 +48,22 @@ describe('slipway --help, --version and usage errors', () => {
     expect(plan.stdout).toContain('--json');
     expect(plan.stdout).toMatch(/--event <event>\s+the event to plan for \(choices: "merge", "mr", "push",\s+"tag", "manual", default: "merge"\)/);
     expect(plan.stdout).toContain('Exit codes: 0 planned, 1 invalid file, 2 bad usage or the file cannot be read.');
+  });
+
+  it('approve and reject need a server and tokens from the environment or files, never argv; reject needs a reason', async () => {
+    const run = async (args: string[], env: NodeJS.ProcessEnv) => {
+      let stderr = '';
+      const code = await runCli(args, { stdout: () => undefined, stderr: (t) => void (stderr += t), isTTY: false, env });
+      return { code, stderr };
+    };
+    expect(await run(['approve', 'r1', 'deploy:production'], {})).toEqual({ code: 2, stderr: 'slipway approve: the Slipway server is unknown: pass --url or set SLIPWAY_URL (http://host:port)\n' });
+    expect(await run(['approve', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1', SLIPWAY_TOKEN: 't' })).toEqual({
+      code: 2, stderr: 'slipway approve: your GitLab personal access token (it says who approves) is missing: set SLIPWAY_GITLAB_TOKEN or pass --gitlab-token-file <file>\n',
+    });
+    expect((await run(['reject', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1' })).code).toBe(2);
+    expect((await run(['approve', 'r1', 'deploy:production', '--token', 'secret'], {})).code).toBe(2);
+    // A server that does not answer: 3, not 1 (nothing was decided).
+    expect(await run(['approve', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1', SLIPWAY_TOKEN: 't', SLIPWAY_GITLAB_TOKEN: 'g' })).toMatchObject({ code: 3 });
   });
 
   it('--version prints the package version, exit 0', async () => {

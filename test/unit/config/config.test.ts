@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { readConfig } from '../../../src/config/config.js';
+import { readConfig, secretsOf } from '../../../src/config/config.js';
 
 const base = { GITLAB_URL: 'https://gitlab.example.com', GITLAB_TOKEN: 'glpat-secret-value', SLIPWAY_WEBHOOK_SECRET: 'hook-secret' };
 
 describe('readConfig', () => {
+  it('reads SLIPWAY_CLUSTERS as name=kubeconfig pairs and names a bad one', () => {
+    const r = readConfig({ ...base, SLIPWAY_CLUSTERS: 'pre=/k/pre.kubeconfig, prod-a=/k/a.kubeconfig' });
+    expect(r.ok && r.config.kubernetes.clusters).toEqual({ pre: '/k/pre.kubeconfig', 'prod-a': '/k/a.kubeconfig' });
+    expect(readConfig(base)).toMatchObject({ ok: true, config: { kubernetes: { clusters: {} } } });
+    const bad = readConfig({ ...base, SLIPWAY_CLUSTERS: 'Pre:/k' });
+    expect(bad.ok === false && bad.problems[0]).toContain('SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs');
+    const twice = readConfig({ ...base, SLIPWAY_CLUSTERS: 'a=/x,a=/y' });
+    expect(twice.ok === false && twice.problems[0]).toContain('names cluster a twice');
+  });
+
   it('fills the embedded defaults', () => {
     const r = readConfig(base);
     expect(r.ok).toBe(true);
@@ -30,8 +40,71 @@ describe('readConfig', () => {
     expect(readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'yes' })).toEqual({ ok: false, problems: ['SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false'] });
   });
 
+  it('refuses credentials in GITLAB_URL or SLIPWAY_GIT_BASE_URL, naming the variable and never the value', () => {
+    const r = readConfig({ ...base, GITLAB_URL: 'https://root:glpat-in-url@gitlab.example.com', SLIPWAY_GIT_BASE_URL: 'https://oauth2:glpat-in-git-url@git.example.com/' });
+    expect(r).toEqual({
+      ok: false,
+      problems: [
+        'GITLAB_URL must not contain credentials (user:token@): remove them; Slipway sends GITLAB_TOKEN to GitLab and to git in a header',
+        'SLIPWAY_GIT_BASE_URL must not contain credentials (user:token@): remove them; Slipway sends GITLAB_TOKEN to GitLab and to git in a header',
+      ],
+    });
+    expect(readConfig({ ...base, SLIPWAY_GIT_BASE_URL: 'https://oauth2@git.example.com' }).ok).toBe(false);
+    const plain = readConfig({ ...base, SLIPWAY_GIT_BASE_URL: 'https://git.example.com/' });
+    expect(plain.ok && plain.config.gitBaseUrl).toBe('https://git.example.com');
+  });
+
     it('requires a webhook secret', () => {
     const r = readConfig({ GITLAB_URL: base.GITLAB_URL, GITLAB_TOKEN: base.GITLAB_TOKEN });
     expect(r).toEqual({ ok: false, problems: [expect.stringContaining('SLIPWAY_WEBHOOK_SECRET')] });
   });
+
+  it('reads notification channels from SLIPWAY_NOTIFY_<NAME>_* and masks their tokens', () => {
+    const r = readConfig({
+      ...base,
+      SLIPWAY_NOTIFY_TEAM_A_URL: 'https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789',
+      SLIPWAY_NOTIFY_TEAM_A_FORMAT: 'dingtalk',
+      SLIPWAY_NOTIFY_TEAM_A_SECRET: 'SEC0123456789',
+      SLIPWAY_NOTIFY_OPS_URL: 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX',
+      SLIPWAY_NOTIFY_OPS_FORMAT: 'slack',
+      SLIPWAY_NOTIFY_OPS_EVENTS: 'pipeline-failed, deployed',
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.notify.channels).toEqual([
+      { name: 'ops', url: 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX', format: 'slack', events: ['pipeline-failed', 'deployed'], signSecret: undefined },
+      { name: 'team_a', url: 'https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789', format: 'dingtalk', events: ['pipeline-failed', 'approval-requested', 'deployed', 'rolled-back', 'analysis-aborted'], signSecret: 'SEC0123456789' },
+    ]);
+    const secrets = secretsOf(r.config);
+    for (const s of ['abcdef0123456789', 'XXXXXXXXXXXXXXXXXXXXXXXX', 'SEC0123456789']) expect(secrets).toContain(s);
+  });
+
+  it('reports every notification problem at once, with the other problems, never a value', () => {
+    const r = readConfig({
+      GITLAB_URL: 'not a url',
+      GITLAB_TOKEN: 'glpat-secret-value',
+      SLIPWAY_WEBHOOK_SECRET: 'hook-secret',
+      SLIPWAY_NOTIFY_A_URL: 'ftp://leaky-token-value',
+      SLIPWAY_NOTIFY_A_FORMAT: 'teams',
+      SLIPWAY_NOTIFY_B_URL: 'https://example.com/hook',
+      SLIPWAY_NOTIFY_B_FORMAT: 'slack',
+      SLIPWAY_NOTIFY_B_EVENTS: 'deployed,exploded',
+      SLIPWAY_NOTIFY_B_SECRET: 'secret-for-slack',
+      SLIPWAY_NOTIFY_C_FORMAT: 'json',
+      SLIPWAY_NOTIFY_D_CHANNEL: '#general',
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems).toEqual([
+      expect.stringContaining('GITLAB_URL'),
+      expect.stringContaining('SLIPWAY_NOTIFY_D_CHANNEL is not a notification setting'),
+      'SLIPWAY_NOTIFY_A_URL must be an absolute http(s) URL',
+      'SLIPWAY_NOTIFY_A_FORMAT must be one of slack, dingtalk, wecom, json',
+      "SLIPWAY_NOTIFY_B_EVENTS: unknown event 'exploded' (known: all, pipeline-failed, approval-requested, deployed, rolled-back, analysis-aborted)",
+      'SLIPWAY_NOTIFY_B_SECRET is only for format dingtalk (its signed requests)',
+      "SLIPWAY_NOTIFY_C_URL is required (the channel's incoming webhook URL)",
+    ]);
+    expect(r.problems.join('\n')).not.toContain('leaky-token-value');
+  });
 });
+

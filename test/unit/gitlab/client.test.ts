@@ -147,6 +147,46 @@ describe('memberAccessLevel', () => {
   });
 });
 
+describe('groupMemberAccessLevel', () => {
+  it('returns the access level in a group named by path, null for a non-member, and throws for a missing group', async () => {
+    gl.setGroupMember('team/release-managers', 7, 30);
+    const c = client();
+    expect(await c.groupMemberAccessLevel('team/release-managers', 7)).toBe(30);
+    expect(await c.groupMemberAccessLevel('team/release-managers', 8)).toBeNull();
+    const err = await failure(c.groupMemberAccessLevel('team/nobody', 7));
+    expect(err).toMatchObject({ status: 404, retryable: false });
+    expect(gl.calls.map((x) => [x.path, x.query])).toEqual([
+      ['/api/v4/groups/team%2Frelease-managers/members/all/7', {}],
+      ['/api/v4/groups/team%2Frelease-managers/members/all/8', {}],
+      ['/api/v4/groups/team%2Fnobody/members/all/7', {}],
+    ]);
+  });
+});
+
+describe('userOfToken', () => {
+  it("asks GitLab who owns a person's token, with that token and not Slipway's", async () => {
+    const alice = gl.addUser({ id: 77, username: 'alice' });
+    expect(await client().userOfToken(alice.token)).toEqual({ id: 77, username: 'alice' });
+    expect(gl.calls.map((x) => [x.method, x.path, x.status])).toEqual([['GET', '/api/v4/user', 200]]);
+  });
+
+  it('a token GitLab refuses is a 401 that never names the token', async () => {
+    const err = await failure(client().userOfToken('glpat-not-a-real-one'));
+    expect(err).toMatchObject({ status: 401, retryable: false, attempts: 1 });
+    expect(err.message).not.toContain('glpat');
+  });
+});
+
+describe('mergeRequestAuthor', () => {
+  it('returns the author of a merge request, null when GitLab does not know it', async () => {
+    gl.addUser({ id: 51, username: 'bob' });
+    gl.addMergeRequest(42, { iid: 3, authorId: 51 });
+    const c = client();
+    expect(await c.mergeRequestAuthor(42, 3)).toEqual({ id: 51, username: 'bob' });
+    expect(await c.mergeRequestAuthor(42, 4)).toBeNull();
+  });
+});
+
 describe('failures', () => {
   it('a wrong token gives a clear, non-retryable error without the token in it', async () => {
     const err = await failure(client({ token: 'glpat-wrong-secret' }).memberAccessLevel(42, 7));

@@ -62,6 +62,28 @@ describe('git smart HTTP', () => {
     expect(bad.headers.get('www-authenticate')).toBe('Basic realm="GitLab"');
   });
 
+  it('refuses anonymous git over HTTP for a private project, as GitLab does, and serves it with the token', async () => {
+    const secret = await gl.addProject({ id: 6, pathWithNamespace: 'acme/secret', visibility: 'private' });
+    await commitFiles(secret.bareDir, 'main', { 'a.txt': 'private' }, 'init');
+    const refs = `${secret.cloneUrl}/info/refs?service=git-upload-pack`;
+    const anonymous = await fetch(refs);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Basic realm="GitLab"');
+    // The real git CLI gets the challenge and, with no credentials and no prompt, gives up.
+    await expect(gitOk(['clone', '--quiet', '--', secret.cloneUrl, join(work, 'anon')], { env: { GIT_ASKPASS: 'false' } })).rejects.toThrow(/Authentication failed|could not read Username/);
+    // Any user name with the token as password (GitLab's docs use oauth2).
+    for (const user of ['oauth2', 'slipway']) {
+      const basic = `Basic ${Buffer.from(`${user}:${gl.token}`).toString('base64')}`;
+      expect((await fetch(refs, { headers: { Authorization: basic } })).status).toBe(200);
+    }
+    const header = `Authorization: Basic ${Buffer.from(`oauth2:${gl.token}`).toString('base64')}`;
+    await gitOk(['-c', `http.extraHeader=${header}`, 'clone', '--quiet', '--', secret.cloneUrl, join(work, 'ok')]);
+    expect(await readFile(join(work, 'ok', 'a.txt'), 'utf8')).toBe('private');
+    // The public project next to it still clones anonymously.
+    expect((await fetch(`${project.cloneUrl}/info/refs?service=git-upload-pack`)).status).toBe(200);
+    expect((await api('/projects/6').then((r) => r.json()) as { visibility: string }).visibility).toBe('private');
+  });
+
   it('is read-only: push (receive-pack) is refused and recorded as unexpected', async () => {
     const res = await fetch(`${project.cloneUrl}/info/refs?service=git-receive-pack`);
     expect(res.status).toBe(404);
