@@ -44,3 +44,10 @@ if grep -v '^\s*//' "$TREE"/pkg/proxy/userspace/proxier.go | grep -q '"KUBE-'; t
 SO="$TREE"/cmd/kube-proxy/app/server_others.go
 sed -i 's|^\tcanUseIPVS, err := ipvs.CanUseIPVSProxier(kernelHandler, ipsetInterface, config.IPVS.Scheduler)$|\tcanUseIPVS, err := false, error(nil) // slipway test bed: no modprobe unless the IPVS mode is asked for\n\tif string(config.Mode) == proxyModeIPVS {\n\t\tcanUseIPVS, err = ipvs.CanUseIPVSProxier(kernelHandler, ipsetInterface, config.IPVS.Scheduler)\n\t}|' "$SO"
 grep -q 'slipway test bed: no modprobe unless the IPVS mode' "$SO"
+
+# 3. The userspace mode (the fallback where the namespace's netfilter lacks what the iptables mode
+#    writes) raises its open-file limit to 64000 and refuses to start when it cannot; root here lacks
+#    CAP_SYS_RESOURCE and the hard limit may be lower. The test bed's few connections need no such limit.
+US="$TREE"/pkg/proxy/userspace/proxier.go
+sed -i 's|^\t\treturn nil, fmt.Errorf("failed to set open file handler limit: %v", err)$|\t\tklog.Warningf("slipway test bed: open file limit left as it is (raising it to 64000 failed: %v)", err)|' "$US"
+grep -q 'slipway test bed: open file limit left as it is' "$US"
