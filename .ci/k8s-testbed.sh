@@ -332,7 +332,9 @@ RULES
 }
 
 start_kube_proxy() { # kube-proxy for one cluster; chains prefixed KUBE-A-/KUBE-B- (patch-kube-proxy.sh, 1)
-  local c=$1 mode=$2
+  local c=$1 mode=$2 extra=()
+  # 1.20's userspace proxier ignores EndpointSlices (a no-op handler): it must watch Endpoints instead.
+  [ "$mode" = userspace ] && extra=(--feature-gates=EndpointSliceProxying=false)
   # A route to the Service range, so that connections from the namespace reach the nat table's DNAT
   # (without one, connect() to a ClusterIP fails with "network unreachable" before any rule is seen).
   ip route add "${SVC_RANGE[$c]}" dev "${BRIDGE[$c]}" src "${NODE_IP[$c]}"
@@ -343,10 +345,11 @@ start_kube_proxy() { # kube-proxy for one cluster; chains prefixed KUBE-A-/KUBE-
     --proxy-mode="$mode" --healthz-bind-address="127.0.0.1:${PROXY_HEALTHZ[$c]}" \
     --metrics-bind-address="127.0.0.1:${PROXY_METRICS[$c]}" --oom-score-adj=0 \
     --conntrack-max-per-core=0 --conntrack-min=0 --conntrack-tcp-timeout-established=0 \
-    --conntrack-tcp-timeout-close-wait=0 --iptables-min-sync-period=200ms --profiling=false
+    --conntrack-tcp-timeout-close-wait=0 --iptables-min-sync-period=200ms --profiling=false "${extra[@]}"
 }
 # The apiserver's own Service (default/kubernetes, the range's first address) answers through the proxy.
 service_routes() { curl -sk --max-time 1 -o /dev/null "https://${SVC_RANGE[$1]%0/24}1/readyz"; }
+service_routes_or_dead() { ! alive "$RUN/pids/kube-proxy-$1.pid" || service_routes "$1"; }
 
 pause_image() { # pause from the same tree, static, FROM scratch, pushed to the test bed's registry
   local ctx="$STATE/pause-ctx" dk=(docker -H "unix://$RUN/a/docker.sock")
@@ -409,7 +412,8 @@ YML
     # Exit 3: the control plane is fine but a real kubelet is not (up may fall back to the simulator).
     for c in "${cs[@]}"; do wait_for 30 "node-$c Ready" node_ready_or_dead "$c" && alive "$RUN/pids/kubelet-$c.pid" || return 3; done
     for c in "${cs[@]}"; do
-      wait_for 20 "kube-proxy $c ($pmode mode) routing Services" service_routes "$c" || return 1
+      wait_for 20 "kube-proxy $c ($pmode mode) routing Services" service_routes_or_dead "$c" \
+        && alive "$RUN/pids/kube-proxy-$c.pid" || { log "kube-proxy $c is not routing Services (log: $STATE/log/kube-proxy-$c.log)"; return 1; }
     done
     log "kube-proxy: $pmode mode"
   else
