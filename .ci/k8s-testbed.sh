@@ -18,6 +18,8 @@
 #   SLIPWAY_K8S_KUBELET auto (default: real kubelets; if one cannot start, the simulator, announced loudly)
 #                       | real (never fall back) | sim (no kubelet; tests drive pods with test/helpers/kubelet-sim.ts)
 #   SLIPWAY_K8S_KUBELET_ARGS  extra kubelet flags, for debugging (e.g. --v=4)
+#   SLIPWAY_K8S_PROXY   auto (default: kube-proxy in iptables mode if this namespace's netfilter takes its rules,
+#                       else userspace) | iptables | userspace. No kube-proxy on the simulator (no pods to route to).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +30,7 @@ STATE=${SLIPWAY_K8S_STATE:-/var/tmp/slipway-k8s}
 RUN=${SLIPWAY_K8S_RUN:-/run/slipway-k8s}
 NETNS=${SLIPWAY_K8S_NETNS:-slipway-k8s}
 KUBELET_MODE=${SLIPWAY_K8S_KUBELET:-auto}
+PROXY_MODE=${SLIPWAY_K8S_PROXY:-auto}
 
 K8S_VERSION=1.20.2
 SRC_PKG=kubernetes
@@ -35,6 +38,10 @@ SRC_PKG=kubernetes
 TOOL_DEBS=(golang-1.19-go golang-1.19-src rsync libpopt0 golang-github-modern-go-reflect2-dev etcd-server kubernetes-client)
 KEY="$K8S_VERSION-$(sha256sum "$HERE/k8s-testbed/patch.sh" | cut -c1-12)"
 BIN="$CACHE/bin/$KEY"
+# kube-proxy is cached apart, under a key of its own (patch.sh + patch-kube-proxy.sh): a machine that has
+# the other binaries builds kube-proxy alone, and a change to its patch rebuilds only kube-proxy.
+PROXY_KEY="$KEY-kube-proxy-$(sha256sum "$HERE/k8s-testbed/patch-kube-proxy.sh" | cut -c1-12)"
+PROXY_BIN="$CACHE/bin/$PROXY_KEY"
 
 # Ports: all off the defaults (6443, 2379/2380, 10250-10259, 8080, 5000) and only inside the netns.
 ETCD_PORT=23790 ETCD_PEER_PORT=23800 REGISTRY_PORT=5052
@@ -43,6 +50,7 @@ PAUSE_IMAGE="$REGISTRY/slipway/pause:$K8S_VERSION"
 # Per cluster: apiserver port, kubelet port, kubelet healthz, controller-manager, scheduler, bridge, subnet, services.
 declare -A API_PORT=([a]=16443 [b]=16444) KUBELET_PORT=([a]=17250 [b]=17350) KUBELET_HEALTHZ=([a]=17248 [b]=17348)
 declare -A KCM_PORT=([a]=17257 [b]=17357) SCHED_PORT=([a]=17259 [b]=17359)
+declare -A PROXY_HEALTHZ=([a]=17256 [b]=17356) PROXY_METRICS=([a]=17249 [b]=17349)
 declare -A BRIDGE=([a]=sk8s-br-a [b]=sk8s-br-b) NODE_IP=([a]=10.213.0.1 [b]=10.214.0.1)
 declare -A SVC_RANGE=([a]=10.96.0.0/24 [b]=10.97.0.0/24)
 
@@ -53,7 +61,7 @@ need_root() { [ "$(id -u)" = 0 ] || die "must run as root (network namespaces, m
 # ---------------------------------------------------------------------------------------------- install
 # command -> Debian package, for what must be on the machine itself.
 declare -A HOST_PKG=([ip]=iproute2 [gcc]=gcc [dockerd]=docker.io [docker]=docker.io [docker-registry]=docker-registry
-  [busybox]=busybox-static [openssl]=openssl [curl]=curl [dpkg-source]=dpkg-dev [file]=file [nsenter]=util-linux)
+  [busybox]=busybox-static [iptables]=iptables [iptables-restore]=iptables [openssl]=openssl [curl]=curl [dpkg-source]=dpkg-dev [file]=file [nsenter]=util-linux)
 
 install_host() {
   local missing=() cmd
@@ -115,9 +123,21 @@ unpack_debs() { # toolchain + runtime debs into $CACHE/root (dpkg -x: no system 
   touch "$root/.done"
 }
 
+go_make() { # go_make WORK TARGETS...: make WHAT=... in GOPATH mode as debian/rules does, logged to WORK/make.log
+  local work=$1 root="$CACHE/root"; shift
+  (cd "$work/gopath/src/k8s.io/kubernetes" && env HOME="$work/home" GOPATH="$work/gopath" GOROOT="$root/usr/lib/go-1.19" \
+    PATH="$root/usr/lib/go-1.19/bin:$root/usr/bin:$PATH" LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" \
+    CGO_ENABLED=0 GOPROXY=off GOFLAGS= GO111MODULE=off \
+    make WHAT="$*" >>"$work/make.log" 2>&1) \
+    || { tail -30 "$work/make.log" >&2; die "kubernetes build failed: see $work/make.log"; }
+}
+
 build() {
   install_host
-  if [ -f "$BIN/.complete" ]; then log "binaries for $KEY already built in $BIN"; return 0; fi
+  local need_core=1 need_proxy=1
+  [ -f "$BIN/.complete" ] && need_core=0
+  [ -f "$PROXY_BIN/.complete" ] && need_proxy=0
+  if [ $need_core = 0 ] && [ $need_proxy = 0 ]; then log "binaries for $KEY already built in $BIN and $PROXY_BIN"; return 0; fi
   need_root
   local t0=$SECONDS
   fetch; unpack_debs
@@ -130,26 +150,41 @@ build() {
     || die "a source patch did not apply (see .ci/k8s-testbed/patch.sh)"
   # GOPATH mode as debian/rules does it (go build -mod=vendor does not work on this tree).
   mkdir -p "$work/gopath/src/k8s.io"; ln -s "$work/tree" "$work/gopath/src/k8s.io/kubernetes"
-  log "building kube-apiserver kube-controller-manager kube-scheduler kubelet (about 5 minutes on 2 cores)"
-  (cd "$work/gopath/src/k8s.io/kubernetes" && env HOME="$work/home" GOPATH="$work/gopath" GOROOT="$root/usr/lib/go-1.19" \
-    PATH="$root/usr/lib/go-1.19/bin:$root/usr/bin:$PATH" LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu" \
-    CGO_ENABLED=0 GOPROXY=off GOFLAGS= GO111MODULE=off \
-    make WHAT="cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubelet" >"$work/make.log" 2>&1) \
-    || { tail -30 "$work/make.log" >&2; die "kubernetes build failed: see $work/make.log"; }
-  local out; out=$(cd "$work/tree/_output" && pwd -P)
-  mkdir -p "$BIN.tmp"
-  cp "$out"/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet} "$BIN.tmp/"
-  # The pause binary from the same tree, static: it goes into a FROM scratch image.
-  gcc -Os -static -o "$BIN.tmp/pause" "$work/tree/build/pause/linux/pause.c" -DVERSION="$K8S_VERSION" \
-    || die "gcc -static pause.c failed"
-  cp "$root/usr/bin/etcd" "$BIN.tmp/etcd"
-  cp "$root/usr/bin/kubectl" "$BIN.tmp/kubectl" # Debian's kubernetes-client 1.20: an independent real client
-  touch "$BIN.tmp/.complete"; rm -rf "$BIN"; mv "$BIN.tmp" "$BIN"
+  local out
+  if [ $need_core = 1 ]; then
+    local tc=$SECONDS
+    log "building kube-apiserver kube-controller-manager kube-scheduler kubelet (about 5 minutes on 2 cores)"
+    go_make "$work" cmd/kube-apiserver cmd/kube-controller-manager cmd/kube-scheduler cmd/kubelet
+    out=$(cd "$work/tree/_output" && pwd -P)
+    mkdir -p "$BIN.tmp"
+    cp "$out"/bin/{kube-apiserver,kube-controller-manager,kube-scheduler,kubelet} "$BIN.tmp/"
+    # The pause binary from the same tree, static: it goes into a FROM scratch image.
+    gcc -Os -static -o "$BIN.tmp/pause" "$work/tree/build/pause/linux/pause.c" -DVERSION="$K8S_VERSION" \
+      || die "gcc -static pause.c failed"
+    cp "$root/usr/bin/etcd" "$BIN.tmp/etcd"
+    cp "$root/usr/bin/kubectl" "$BIN.tmp/kubectl" # Debian's kubernetes-client 1.20: an independent real client
+    touch "$BIN.tmp/.complete"; rm -rf "$BIN"; mv "$BIN.tmp" "$BIN"
+    log "built the control plane and kubelet in $((SECONDS - tc)) s"
+  fi
+  if [ $need_proxy = 1 ]; then
+    # After the others (its patch touches a package the kubelet links too), in the same tree: with the Go
+    # build cache of the build above, only what kube-proxy alone needs is compiled.
+    local tp=$SECONDS
+    TREE="$work/tree" bash "$HERE/k8s-testbed/patch-kube-proxy.sh" \
+      || die "a kube-proxy source patch did not apply (see .ci/k8s-testbed/patch-kube-proxy.sh)"
+    log "building kube-proxy"
+    go_make "$work" cmd/kube-proxy
+    out=$(cd "$work/tree/_output" && pwd -P)
+    mkdir -p "$PROXY_BIN.tmp"
+    cp "$out/bin/kube-proxy" "$PROXY_BIN.tmp/"
+    touch "$PROXY_BIN.tmp/.complete"; rm -rf "$PROXY_BIN"; mv "$PROXY_BIN.tmp" "$PROXY_BIN"
+    log "built kube-proxy in $((SECONDS - tp)) s"
+  fi
   # Binaries of older patch sets (~400 MB each) are never used again.
-  find "$CACHE/bin" -mindepth 1 -maxdepth 1 ! -name "$KEY" -exec rm -rf {} +
+  find "$CACHE/bin" -mindepth 1 -maxdepth 1 ! -name "$KEY" ! -name "$PROXY_KEY" -exec rm -rf {} +
   # The tree and its Go build cache are ~2.3 GB: keep only the binaries.
   rm -rf "$work"
-  log "built $KEY in $((SECONDS - t0)) s: $(ls "$BIN" | tr '\n' ' ')"
+  log "built in $((SECONDS - t0)) s: $(ls "$BIN" | tr '\n' ' ')kube-proxy"
 }
 
 # ---------------------------------------------------------------------------------------------- up
@@ -276,6 +311,46 @@ start_kubelet() { # a real kubelet (dockershim) on its own engine; every path un
     --register-node=true --protect-kernel-defaults=false --max-pods=50 ${SLIPWAY_K8S_KUBELET_ARGS:-}
 }
 
+proxy_mode() { # iptables if this namespace's netfilter takes what the iptables proxier writes, else userspace
+  [ "$PROXY_MODE" = auto ] || { echo "$PROXY_MODE"; return; }
+  local probe=SLIPWAY-PROBE
+  if iptables-restore --noflush >/dev/null 2>&1 <<RULES
+*nat
+:$probe - [0:0]
+-A $probe -p tcp -m comment --comment probe -m statistic --mode random --probability 0.5 -j DNAT --to-destination 127.0.0.1:1
+-A $probe -m recent --name probe --rcheck --seconds 10 --reap -j MARK --or-mark 0x4000
+-A $probe -m mark --mark 0x4000/0x4000 -m addrtype --dst-type LOCAL -j MASQUERADE
+COMMIT
+RULES
+  then
+    echo iptables
+  else
+    echo userspace
+  fi
+  iptables -w -t nat -F "$probe" 2>/dev/null || true
+  iptables -w -t nat -X "$probe" 2>/dev/null || true
+}
+
+start_kube_proxy() { # kube-proxy for one cluster; chains prefixed KUBE-A-/KUBE-B- (patch-kube-proxy.sh, 1)
+  local c=$1 mode=$2 extra=()
+  # 1.20's userspace proxier ignores EndpointSlices (a no-op handler): it must watch Endpoints instead.
+  [ "$mode" = userspace ] && extra=(--feature-gates=EndpointSliceProxying=false)
+  # A route to the Service range, so that connections from the namespace reach the nat table's DNAT
+  # (without one, connect() to a ClusterIP fails with "network unreachable" before any rule is seen).
+  ip route add "${SVC_RANGE[$c]}" dev "${BRIDGE[$c]}" src "${NODE_IP[$c]}"
+  # The conntrack and OOM settings left alone: they are kernel-wide (nf_conntrack hashsize) or need
+  # CAP_SYS_RESOURCE. --iptables-min-sync-period: rules rewritten at most every 0.2 s (upstream: 1 s), so tests see endpoint changes sooner.
+  spawn "kube-proxy-$c" env SLIPWAY_KUBE_PROXY_CHAIN_PREFIX="KUBE-${c^^}-" "$PROXY_BIN/kube-proxy" \
+    --kubeconfig="$STATE/$c/kubeconfig" --hostname-override="node-$c" --bind-address="${NODE_IP[$c]}" \
+    --proxy-mode="$mode" --healthz-bind-address="127.0.0.1:${PROXY_HEALTHZ[$c]}" \
+    --metrics-bind-address="127.0.0.1:${PROXY_METRICS[$c]}" --oom-score-adj=0 \
+    --conntrack-max-per-core=0 --conntrack-min=0 --conntrack-tcp-timeout-established=0 \
+    --conntrack-tcp-timeout-close-wait=0 --iptables-min-sync-period=200ms --profiling=false "${extra[@]}"
+}
+# The apiserver's own Service (default/kubernetes, the range's first address) answers through the proxy.
+service_routes() { curl -sk --max-time 1 -o /dev/null "https://${SVC_RANGE[$1]%0/24}1/readyz"; }
+service_routes_or_dead() { ! alive "$RUN/pids/kube-proxy-$1.pid" || service_routes "$1"; }
+
 pause_image() { # pause from the same tree, static, FROM scratch, pushed to the test bed's registry
   local ctx="$STATE/pause-ctx" dk=(docker -H "unix://$RUN/a/docker.sock")
   mkdir -p "$ctx"; cp "$BIN/pause" "$ctx/pause"
@@ -330,8 +405,17 @@ YML
       wait_for 30 "docker engine $c" docker_ok "$c" || return 1
       start_kubelet "$c"
     done
+    # kube-proxy only with real pods: nothing runs behind a simulated pod.
+    local pmode; pmode=$(proxy_mode)
+    echo "$pmode" >"$STATE/proxy-mode"
+    for c in "${cs[@]}"; do start_kube_proxy "$c" "$pmode"; done
     # Exit 3: the control plane is fine but a real kubelet is not (up may fall back to the simulator).
     for c in "${cs[@]}"; do wait_for 30 "node-$c Ready" node_ready_or_dead "$c" && alive "$RUN/pids/kubelet-$c.pid" || return 3; done
+    for c in "${cs[@]}"; do
+      wait_for 20 "kube-proxy $c ($pmode mode) routing Services" service_routes_or_dead "$c" \
+        && alive "$RUN/pids/kube-proxy-$c.pid" || { log "kube-proxy $c is not routing Services (log: $STATE/log/kube-proxy-$c.log)"; return 1; }
+    done
+    log "kube-proxy: $pmode mode"
   else
     log "SIMULATED KUBELET: no real kubelet started; tests must drive pods with test/helpers/kubelet-sim.ts"
   fi
@@ -356,6 +440,9 @@ up() {
   [[ $n = 1 || $n = 2 ]] || die "up takes 1 or 2 clusters"
   need_root
   [ -f "$BIN/.complete" ] || die "binaries for $KEY not built: run $0 build"
+  [ "$KUBELET_MODE" = sim ] || [ -f "$PROXY_BIN/.complete" ] || die "kube-proxy for $PROXY_KEY not built: run $0 build"
+  [[ $PROXY_MODE = auto || $PROXY_MODE = iptables || $PROXY_MODE = userspace ]] \
+    || die "SLIPWAY_K8S_PROXY must be auto, iptables or userspace (got '$PROXY_MODE')"
   if ip netns list | grep -qw "$NETNS"; then
     [ "$(clusters | wc -w)" -ge "$n" ] && status >/dev/null 2>&1 && { log "already up: $(clusters)"; return 0; }
     log "a previous test bed is still there: taking it down first"; down
@@ -365,6 +452,7 @@ up() {
   record_host_state
   echo "$([ "$n" = 2 ] && echo a b || echo a)" >"$STATE/clusters"
   echo "$([ "$KUBELET_MODE" = sim ] && echo sim || echo real)" >"$STATE/kubelet-mode"
+  echo none >"$STATE/proxy-mode"
   ip netns add "$NETNS"
   local rc=0
   in_ns_private_mounts bash "$0" _ns-start "$n" || rc=$?
@@ -404,7 +492,7 @@ stop_pids() { # stop_pids NAME...: TERM all at once, then KILL what is left afte
 down() {
   need_root
   local c
-  stop_pids kubelet-a kubelet-b # first, so nothing restarts pods
+  stop_pids kubelet-a kubelet-b kube-proxy-a kube-proxy-b # first, so nothing restarts pods
   for c in a b; do
     if [ -S "$RUN/$c/docker.sock" ] && alive "$RUN/pids/dockerd-$c.pid"; then
       local ids; ids=$(docker -H "unix://$RUN/$c/docker.sock" ps -aq 2>/dev/null || true)
@@ -470,6 +558,7 @@ print_env() {
   echo "SLIPWAY_K8S_NETNS=$NETNS"
   echo "SLIPWAY_K8S_CLUSTERS=$(clusters | tr ' ' ',')"
   echo "SLIPWAY_K8S_KUBELET=$(cat "$STATE/kubelet-mode")"
+  echo "SLIPWAY_K8S_PROXY=$(cat "$STATE/proxy-mode" 2>/dev/null || echo none)"
   echo "SLIPWAY_K8S_REGISTRY=$REGISTRY"
   echo "SLIPWAY_K8S_DOCKER_HOST=unix://$RUN/a/docker.sock"
   echo "SLIPWAY_K8S_KUBECTL=$BIN/kubectl"
@@ -521,7 +610,7 @@ verify_clean() { # verify_clean [HOST_PATHS_BEFORE]: `down` left nothing behind
   ip netns list | grep -qw "$NETNS" && { log "LEFT BEHIND: netns $NETNS"; bad=1; }
   ip link show 2>/dev/null | grep -q 'sk8s-br' && { log "LEFT BEHIND: bridge"; bad=1; }
   grep -qE " ($STATE|$RUN)" /proc/self/mountinfo && { log "LEFT BEHIND: mounts"; bad=1; }
-  pgrep -f "$BIN/|$RUN/|$STATE/" >/dev/null && { log "LEFT BEHIND: processes $(pgrep -f "$BIN/|$RUN/|$STATE/" | tr '\n' ' ')"; bad=1; }
+  pgrep -f "$BIN/|$PROXY_BIN/|$RUN/|$STATE/" >/dev/null && { log "LEFT BEHIND: processes $(pgrep -f "$BIN/|$PROXY_BIN/|$RUN/|$STATE/" | tr '\n' ' ')"; bad=1; }
   [ -e "$STATE" ] || [ -e "$RUN" ] && { log "LEFT BEHIND: $STATE or $RUN"; bad=1; }
   [ $bad = 0 ] && log "verified: no processes, mounts, namespace, bridge or containers of ours left"
   return $bad

@@ -14,6 +14,8 @@ export interface TestbedCluster {
 export interface Testbed {
   readonly netns: string;
   readonly kubelet: 'real' | 'sim';
+  /** kube-proxy's mode on every node; 'none' on the kubelet simulator (no pods to route to). */
+  readonly proxy: 'iptables' | 'userspace' | 'none';
   readonly registry: string;
   readonly dockerHost: string;
   readonly kubectl: string;
@@ -45,9 +47,12 @@ function cluster(name: ClusterName): TestbedCluster {
 export function testbed(): Testbed {
   const kubelet = need('SLIPWAY_K8S_KUBELET');
   if (kubelet !== 'real' && kubelet !== 'sim') throw new Error(`SLIPWAY_K8S_KUBELET=${kubelet}`);
+  const proxy = need('SLIPWAY_K8S_PROXY');
+  if (proxy !== 'iptables' && proxy !== 'userspace' && proxy !== 'none') throw new Error(`SLIPWAY_K8S_PROXY=${proxy}`);
   return {
     netns: need('SLIPWAY_K8S_NETNS'),
     kubelet,
+    proxy,
     registry: need('SLIPWAY_K8S_REGISTRY'),
     dockerHost: need('SLIPWAY_K8S_DOCKER_HOST'),
     kubectl: need('SLIPWAY_K8S_KUBECTL'),
