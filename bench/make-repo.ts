@@ -60,7 +60,11 @@ export async function makeSyntheticRepo(opts: SyntheticRepoOptions = {}): Promis
     const commit = (msg: string, changes: Array<[string, Buffer]>): void => {
       emit(`commit refs/heads/main\ncommitter Bench <bench@example.com> ${time++} +0000\ndata ${Buffer.byteLength(msg)}\n${msg}\n`);
       if (commits > 0 && stream.length === 1) emit('from refs/heads/main^0\n');
-      for (const [path, data] of changes) emit(`M 100644 inline ${path}\ndata ${data.length}\n`), emit(data), emit('\n');
+      for (const [path, data] of changes) {
+        emit(`M 100644 inline ${path}\ndata ${data.length}\n`);
+        emit(data);
+        emit('\n');
+      }
       commits++;
     };
     if (batch === 0) {

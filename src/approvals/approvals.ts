@@ -101,7 +101,7 @@ export class Approvals {
     const notWaiting = notWaitingWhy(run, planned.name);
     if (notWaiting) return refuse(409, notWaiting);
 
-    let verdict;
+    let verdict: Awaited<ReturnType<typeof checkApprover>>;
     try {
       verdict = await checkApprover(gitlab, rule, run.request.project, user);
       if (verdict.ok && action === 'approve' && !rule.allowAuthor) {

@@ -111,7 +111,7 @@ export async function restoreArtifacts(store: RegistryStore, runId: string, sour
       lines.push(`artifacts: job '${job}' stored none`);
       continue;
     }
-    let got;
+    let got: Awaited<ReturnType<typeof store.fetch>>;
     try {
       got = await store.fetch('artifacts', artifacts.repository, artifacts.digest);
       await store.local.extractBlob(got.path, workdir);

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import dockerignore from '@balena/dockerignore';
 import { RE2JS } from 're2js';

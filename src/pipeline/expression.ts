@@ -177,6 +177,7 @@ export function evaluate(e: Expr, vars: Vars): boolean {
       const l = valueOf(e.l, vars);
       if (e.op === '==' || e.op === '!=') return (l === valueOf(e.r, vars)) === (e.op === '==');
       const re = regexOf(e.r, vars);
+      // biome-ignore lint/complexity/useOptionalChain: an empty string is a value to match here; `l && …` would treat it as no value
       const hit = l !== null && re !== null && re.test(l.slice(0, 10_000));
       return e.op === '=~' ? hit : !hit;
     }

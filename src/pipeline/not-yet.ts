@@ -95,7 +95,9 @@ export function notYetProblems(data: Record<string, unknown>, sources: readonly 
   const visit = (value: unknown, path: PropertyKey[]) => {
     report(path, value);
     if (path.length >= MAX_DEPTH) return;
-    if (Array.isArray(value)) value.forEach((v, i) => visit(v, [...path, i]));
+    if (Array.isArray(value)) {
+      for (const [i, v] of value.entries()) visit(v, [...path, i]);
+    }
     else if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
   };
   for (const [key, value] of Object.entries(data)) visit(value, [key]);

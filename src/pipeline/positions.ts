@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, LineCounter, type Document, type Node, type Pair } from 'yaml';
+import { isMap, isScalar, isSeq, type LineCounter, type Document, type Node, type Pair } from 'yaml';
 
 export interface Position {
   line: number;

@@ -63,5 +63,9 @@ export function parseManifest(bytes: Buffer, contentType: string | null): { medi
 export function blobsOf(content: Extract<ManifestContent, { kind: 'image' }>): Descriptor[] {
   const layers = content.layers.filter((l) => !FOREIGN_LAYER_TYPES.includes(l.mediaType ?? '') && !(l.urls && l.urls.length > 0));
   const seen = new Set<string>();
-  return [content.config, ...layers].filter((d) => (seen.has(d.digest) ? false : (seen.add(d.digest), true)));
+  return [content.config, ...layers].filter((d) => {
+    if (seen.has(d.digest)) return false;
+    seen.add(d.digest);
+    return true;
+  });
 }

@@ -30,7 +30,7 @@ function mutate(text: string, rnd: () => number): string {
     const r = rnd();
     if (r < 0.35) t = t.slice(0, at) + TOKENS[Math.floor(rnd() * TOKENS.length)]! + t.slice(at);
     else if (r < 0.55) t = t.slice(0, at) + t.slice(at + 1 + Math.floor(rnd() * 8));
-    else if (r < 0.7) t = t.slice(0, at) + KEYS[Math.floor(rnd() * KEYS.length)]! + ': ' + t.slice(at);
+    else if (r < 0.7) t = `${t.slice(0, at) + KEYS[Math.floor(rnd() * KEYS.length)]!}: ${t.slice(at)}`;
     else if (r < 0.85) {
       const from = Math.floor(rnd() * t.length);
       t = t.slice(0, at) + t.slice(from, from + Math.floor(rnd() * 40)) + t.slice(at);
@@ -57,7 +57,7 @@ function generate(rnd: () => number): string {
     }
   }
   if (rnd() < 0.1) lines.push(`deep: ${'['.repeat(20 + Math.floor(rnd() * 200))}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 const REQUEST: PlanRequest = {

@@ -124,9 +124,11 @@ export class KubeFaultProxy {
     this.log.push(fault?.kind ?? 'pass');
     switch (fault?.kind) {
       case 'status':
-        return statusResponse(res, fault.status, fault.message ?? 'injected by kube-fault-proxy', {});
+        statusResponse(res, fault.status, fault.message ?? 'injected by kube-fault-proxy', {});
+        return;
       case 'throttle':
-        return statusResponse(res, 429, 'Too many requests (injected)', { 'retry-after': String(fault.retryAfterSeconds) });
+        statusResponse(res, 429, 'Too many requests (injected)', { 'retry-after': String(fault.retryAfterSeconds) });
+        return;
       case 'hang':
         return; // never answer; the socket is destroyed on clear/close
       case 'reset': // RST, as a crashed load balancer or a killed apiserver sends
@@ -136,9 +138,11 @@ export class KubeFaultProxy {
         req.socket.destroy();
         return;
       case 'drop-watch':
-        return this.forward(req, res, info.watch ? fault.afterMs : undefined);
+        this.forward(req, res, info.watch ? fault.afterMs : undefined);
+        return;
       case undefined:
-        return this.forward(req, res, undefined);
+        this.forward(req, res, undefined);
+        return;
     }
   }
 

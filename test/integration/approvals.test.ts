@@ -38,7 +38,7 @@ describe('approvals', () => {
     '  image: slipway/busybox:1',
     '  when: manual',
     '  script: [echo smoke ran]',
-    'build: { image: demo/' + service + ' }',
+    `build: { image: demo/${service} }`,
     'deploy:',
     `  service: ${service}`,
     '  environments:',

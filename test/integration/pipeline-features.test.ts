@@ -62,7 +62,7 @@ describe('pipeline features in the workers', () => {
     '  image: slipway/busybox:1',
     '  allow_failure: true',
     '  script: [exit 7]',
-    'build: { image: demo/' + service + ' }',
+    `build: { image: demo/${service} }`,
     'deploy:',
     `  service: ${service}`,
     '  environments:',

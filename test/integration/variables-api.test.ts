@@ -59,7 +59,7 @@ describe('variables API', () => {
     expect((await call('DELETE', `${vars}/REGION?environment=production`)).status).toBe(204);
     expect(await call('DELETE', `${vars}/REGION?environment=production`)).toMatchObject({ status: 404, body: { error: `no variable REGION for environment production in project ${project}` } });
     expect((await call('DELETE', `${vars}/REGION`)).status).toBe(204); // default scope '*'
-    expect(((await call('GET', vars)).body?.['variables'] as VariableView[]).map((v) => v.name)).toEqual(['DB_PASSWORD']);
+    expect((((await call('GET', vars)).body?.['variables'] ?? []) as VariableView[]).map((v) => v.name)).toEqual(['DB_PASSWORD']);
   });
 
   it('rejects invalid requests with a 400 that says what is wrong', async () => {
@@ -81,6 +81,6 @@ describe('variables API', () => {
       if (typeof error === 'string') expect(res.body?.['error']).toBe(error);
       else expect(res.body?.['error']).toMatch(error);
     }
-    expect(((await call('GET', vars)).body?.['variables'] as VariableView[]).map((v) => v.name)).toEqual(['DB_PASSWORD']);
+    expect((((await call('GET', vars)).body?.['variables'] ?? []) as VariableView[]).map((v) => v.name)).toEqual(['DB_PASSWORD']);
   });
 });

@@ -1,6 +1,6 @@
 // Test-only reference: Slipway's own .dockerignore matcher before @balena/dockerignore (src/images/dockerignore.ts).
 // Kept so test/unit/images/dockerignore-differential.test.ts can show where the two differ, and why.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
 import { compileGlob } from '../../src/pipeline/glob.js';
 import type { SafeRegex } from './old-safe-regex.js';

@@ -154,7 +154,7 @@ export async function startFakeHarbor(opts: { username?: string; password?: stri
       // One decode by the router, one by Harbor's handler: "a%252Fb" → "a/b".
       const repository = decodeURIComponent(decodeURIComponent(seg[3] ?? ''));
       const tag = decodeURIComponent(seg[5] ?? '');
-      if (!p || !p.artifacts.has(`${repository}:${tag}`)) return send(res, call, 404, err('NOT_FOUND', `artifact ${p?.name}/${repository}:${tag} not found`));
+      if (!p?.artifacts.has(`${repository}:${tag}`)) return send(res, call, 404, err('NOT_FOUND', `artifact ${p?.name}/${repository}:${tag} not found`));
       return send(res, call, 200, { id: 1, type: 'IMAGE', digest: `sha256:${'0'.repeat(64)}`, tags: [{ name: tag, immutable: p.rules.length > 0 }] });
     }
     unexpected.add(call);

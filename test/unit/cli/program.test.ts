@@ -8,7 +8,12 @@ import { createProgram, runCli, type CliIo } from '../../../src/cli/program.js';
 async function slipway(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CliIo = { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), isTTY: false };
+  const io: CliIo = { stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    }, isTTY: false };
   const code = await runCli(args, io);
   return { code, stdout, stderr };
 }
@@ -53,7 +58,9 @@ describe('slipway --help, --version and usage errors', () => {
   it('approve and reject need a server and tokens from the environment or files, never argv; reject needs a reason', async () => {
     const run = async (args: string[], env: NodeJS.ProcessEnv) => {
       let stderr = '';
-      const code = await runCli(args, { stdout: () => undefined, stderr: (t) => void (stderr += t), isTTY: false, env });
+      const code = await runCli(args, { stdout: () => undefined, stderr: (t) => {
+          stderr += t;
+        }, isTTY: false, env });
       return { code, stderr };
     };
     expect(await run(['approve', 'r1', 'deploy:production'], {})).toEqual({ code: 2, stderr: 'slipway approve: the Slipway server is unknown: pass --url or set SLIPWAY_URL (http://host:port)\n' });

@@ -77,7 +77,7 @@ describe('Kubernetes manifest rendering', () => {
   });
 
   it('renders the built-in set into valid objects that YAML readers parse back the same', async () => {
-    const r = await renderRelease('kubernetes', { identity, image: 'reg/web@sha256:' + 'a'.repeat(64), port: 8080, healthPath: '/healthz', variables: { MAX_REPLICAS: '5', INGRESS_HOST: 'web.example', MIN_AVAILABLE: '1', GREETING: '---' }, secrets: {} }, noRepo);
+    const r = await renderRelease('kubernetes', { identity, image: `reg/web@sha256:${'a'.repeat(64)}`, port: 8080, healthPath: '/healthz', variables: { MAX_REPLICAS: '5', INGRESS_HOST: 'web.example', MIN_AVAILABLE: '1', GREETING: '---' }, secrets: {} }, noRepo);
     expect(r.ok, JSON.stringify(!r.ok && r.problems)).toBe(true);
     if (!r.ok) return;
     expect(r.manifests.map((m) => m.object.kind)).toEqual(['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'PodDisruptionBudget', 'Service']);

@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { extract, pack } from 'tar-stream';
 import { filterContext, isIgnored, parseDockerignore } from '../../../src/images/dockerignore.js';

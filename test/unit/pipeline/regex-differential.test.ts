@@ -186,7 +186,7 @@ describe('regular expressions on re2js', () => {
     for (let n = 0; n < 2000; n++) {
       const gen = genAlt(rnd, 0);
       const flags = pick(rnd, ['', 'i']);
-      let old;
+      let old: ReturnType<typeof oldCompileRegex> | undefined;
       try {
         old = oldCompileRegex(gen.src, flags);
       } catch {
@@ -236,13 +236,13 @@ describe('globs on re2js', () => {
     let matched = 0;
     for (let n = 0; n < 1500; n++) {
       const glob = genGlob(rnd);
-      let old;
+      let old: ReturnType<typeof oldCompileGlob> | undefined;
       try {
         old = oldCompileGlob(glob);
       } catch {
         continue; // refused before; ours may accept more (`[!]a]` as fnmatch reads it)
       }
-      let ours;
+      let ours: ReturnType<typeof compileGlob> | undefined;
       try {
         ours = compileGlob(glob);
       } catch (err) {

@@ -25,7 +25,7 @@ describe('imageTags', () => {
     expect(branchTag('ünïcødé')).toBe('n-c-d');
     expect(branchTag('日本語')).toBeUndefined();
     expect(branchTag('a'.repeat(300))).toHaveLength(128);
-    for (const b of ['$(rm -rf /)', '../../x', 'a b\tc\n', '-', 'x'.repeat(200) + '/---']) {
+    for (const b of ['$(rm -rf /)', '../../x', 'a b\tc\n', '-', `${'x'.repeat(200)}/---`]) {
       const t = branchTag(b);
       if (t !== undefined) expect(t).toMatch(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/);
     }

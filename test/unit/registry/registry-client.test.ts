@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256Digest } from '../../../src/registry/manifest.js';
 import { DOCKER_MANIFEST } from '../../../src/registry/media-types.js';
-import { RegistryClient, RegistryError } from '../../../src/registry/registry-client.js';
+import { RegistryClient, type RegistryError } from '../../../src/registry/registry-client.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 const servers: Server[] = [];

@@ -192,8 +192,8 @@ describe('parseJunit refuses hostile reports with an error naming the problem', 
     ['a billion laughs', laughs, /DOCTYPE declaring entities \(lol\) is not accepted/],
     ['a quadratic blow-up', `<!DOCTYPE t [<!ENTITY a "${'a'.repeat(5000)}">]><testsuite name="${'&a;'.repeat(5000)}"/>`, /DOCTYPE declaring entities \(a\) is not accepted/],
     ['an external entity', '<!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/passwd">]><testsuite name="&x;"/>', /not well-formed XML/],
-    ['a deep document', '<testsuites>' + '<testsuite>'.repeat(10_000) + '</testsuite>'.repeat(10_000) + '</testsuites>', /nested too deeply/],
-    ['a deep unclosed document', '<testsuites>' + '<testsuite>'.repeat(100_000), /nested too deeply/],
+    ['a deep document', `<testsuites>${'<testsuite>'.repeat(10_000)}${'</testsuite>'.repeat(10_000)}</testsuites>`, /nested too deeply/],
+    ['a deep unclosed document', `<testsuites>${'<testsuite>'.repeat(100_000)}`, /nested too deeply/],
     ['an over-large document', `<testsuite>${' '.repeat(MAX_REPORT_BYTES)}</testsuite>`, /larger than 20971520 bytes/],
   ])('%s', (_what, xml, why) => {
     const started = Date.now();

@@ -71,7 +71,7 @@ describe('parseJunit', () => {
   });
 
   it('survives deep nesting without overflowing the stack', () => {
-    expect(() => parseJunit('<testsuites>' + '<testsuite>'.repeat(100_000), 'deep.xml')).toThrow(/nested too deeply/);
+    expect(() => parseJunit(`<testsuites>${'<testsuite>'.repeat(100_000)}`, 'deep.xml')).toThrow(/nested too deeply/);
   });
 
   it('caps the failure list so a run of 10,000 failures stays a readable note', () => {

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gateVerdict, waitForQualityGate } from '../../../src/sonar/quality-gate.js';
 import { parseReportTask, type ReportTask } from '../../../src/sonar/report-task.js';
-import { SonarError } from '../../../src/sonar/sonar-client.js';
+import type { SonarError } from '../../../src/sonar/sonar-client.js';
 import { startFakeSonar, type FakeSonar } from '../../../src/standins/sonar/sonar-server.js';
 
 let sonar: FakeSonar;
