@@ -20,7 +20,10 @@ export interface SyntheticRepoOptions {
   minPackBytes?: number;
 }
 
-const WORDS = 'const let return if else for while function class import export from async await new this value result error config index item list map filter reduce push length string number boolean null undefined true false'.split(' ');
+const WORDS =
+  'const let return if else for while function class import export from async await new this value result error config index item list map filter reduce push length string number boolean null undefined true false'.split(
+    ' ',
+  );
 
 export interface SyntheticRepo {
   dir: string;
@@ -82,7 +85,8 @@ export async function makeSyntheticRepo(opts: SyntheticRepoOptions = {}): Promis
           text.set(p, next);
           changes.push([p, Buffer.from(next)]);
         }
-        for (let k = 0; k < 4; k++) changes.push([binary[Math.floor(rand() * binary.length)] as string, randomBytes(rand, 50_000 + Math.floor(rand() * 300_000))]);
+        for (let k = 0; k < 4; k++)
+          changes.push([binary[Math.floor(rand() * binary.length)] as string, randomBytes(rand, 50_000 + Math.floor(rand() * 300_000))]);
         commit(`change ${commits}`, changes);
       }
     }
@@ -101,7 +105,9 @@ function sourceText(rand: () => number, size: number): string {
   let len = 0;
   while (len < size) {
     const n = 3 + Math.floor(rand() * 9);
-    const words = Array.from({ length: n }, () => (rand() < 0.3 ? `id${Math.floor(rand() * 1e6).toString(36)}` : (WORDS[Math.floor(rand() * WORDS.length)] as string)));
+    const words = Array.from({ length: n }, () =>
+      rand() < 0.3 ? `id${Math.floor(rand() * 1e6).toString(36)}` : (WORDS[Math.floor(rand() * WORDS.length)] as string),
+    );
     const line = `${'  '.repeat(Math.floor(rand() * 4))}${words.join(' ')};`;
     lines.push(line);
     len += line.length + 1;

@@ -17,7 +17,9 @@ import { archiveStream, exportTree, syncMirror } from '../src/git/git-mirror.js'
 import { startGitDaemon } from './git-daemon.js';
 import { makeSyntheticRepo } from './make-repo.js';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, disk: { type: 'string', default: '/var/tmp' }, tmpfs: { type: 'string', default: '/dev/shm' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '3' }, disk: { type: 'string', default: '/var/tmp' }, tmpfs: { type: 'string', default: '/dev/shm' } },
+});
 const runs = Number(values.runs);
 
 const git = (...args: string[]): string => execFileSync('git', args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).trim();
@@ -40,14 +42,20 @@ const url = daemon.url('app.git');
 /** One new commit on main changing one file, written into the served repository. */
 function pushOneCommit(n: number): string {
   const dir = join(served, 'app.git');
-  const blob = execFileSync('git', ['--git-dir', dir, 'hash-object', '-w', '--stdin'], { input: `change ${n} ${Date.now()}\n` }).toString().trim();
+  const blob = execFileSync('git', ['--git-dir', dir, 'hash-object', '-w', '--stdin'], { input: `change ${n} ${Date.now()}\n` })
+    .toString()
+    .trim();
   const parent = git('--git-dir', dir, 'rev-parse', 'main');
-  const entries = git('--git-dir', dir, 'ls-tree', parent).split('\n').filter((l) => !l.endsWith('\tBENCH_CHANGE.txt'));
+  const entries = git('--git-dir', dir, 'ls-tree', parent)
+    .split('\n')
+    .filter((l) => !l.endsWith('\tBENCH_CHANGE.txt'));
   const tree = execFileSync('git', ['--git-dir', dir, 'mktree'], { input: `${[...entries, `100644 blob ${blob}\tBENCH_CHANGE.txt`].join('\n')}\n` })
     .toString()
     .trim();
   const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@e', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@e' };
-  const sha = execFileSync('git', ['--git-dir', dir, 'commit-tree', tree, '-p', parent, '-m', `bench ${n}`], { env }).toString().trim();
+  const sha = execFileSync('git', ['--git-dir', dir, 'commit-tree', tree, '-p', parent, '-m', `bench ${n}`], { env })
+    .toString()
+    .trim();
   git('--git-dir', dir, 'update-ref', 'refs/heads/main', sha);
   return sha;
 }
@@ -64,14 +72,23 @@ try {
     await rm(dest, { recursive: true, force: true });
   }
   const root = join(work, 'mirrors');
-  const first = await syncMirror({ root, project: 'bench/app', cloneUrl: url, sha: git('--git-dir', join(served, 'app.git'), 'rev-parse', 'main'), timeoutMs: 600_000 });
+  const first = await syncMirror({
+    root,
+    project: 'bench/app',
+    cloneUrl: url,
+    sha: git('--git-dir', join(served, 'app.git'), 'rev-parse', 'main'),
+    timeoutMs: 600_000,
+  });
   for (let i = 0; i < runs; i++) {
     const sha = pushOneCommit(i);
     results['fetch']?.push(await timed(() => syncMirror({ root, project: 'bench/app', cloneUrl: url, sha, ref: 'refs/heads/main', timeoutMs: 600_000 })));
   }
   const sha = git('--git-dir', first.dir, 'rev-parse', 'main');
   for (let i = 0; i < runs; i++) {
-    for (const [name, base] of [['exportDisk', values.disk], ['exportTmpfs', values.tmpfs]] as const) {
+    for (const [name, base] of [
+      ['exportDisk', values.disk],
+      ['exportTmpfs', values.tmpfs],
+    ] as const) {
       const dest = await mkdtemp(join(base, 'slipway-bench-tree-'));
       results[name]?.push(await timed(() => exportTree({ mirrorDir: first.dir, sha, dest })));
       await rm(dest, { recursive: true, force: true });
@@ -87,7 +104,9 @@ try {
   console.log('| --- | --- | --- |');
   console.log(`| full clone with checkout over git:// to ${values.disk} (baseline 1) | ${ms(m['fullClone'])} | 100% |`);
   console.log(`| clone --mirror over git:// (no checkout) | ${ms(m['clone'])} | ${pct(m['clone'], m['fullClone'])} |`);
-  console.log(`| syncMirror: fetch of one new commit | ${ms(m['fetch'])} | ${pct(m['fetch'], m['fullClone'])} of a full clone (goal ≤ 5%); ${pct(m['fetch'], m['clone'])} of a mirror clone |`);
+  console.log(
+    `| syncMirror: fetch of one new commit | ${ms(m['fetch'])} | ${pct(m['fetch'], m['fullClone'])} of a full clone (goal ≤ 5%); ${pct(m['fetch'], m['clone'])} of a mirror clone |`,
+  );
   console.log(`| exportTree to disk (${values.disk}) (baseline 2) | ${ms(m['exportDisk'])} | 100% |`);
   console.log(`| exportTree to tmpfs (${values.tmpfs}) | ${ms(m['exportTmpfs'])} | ${pct(m['exportTmpfs'], m['exportDisk'])} |`);
   console.log(`| archiveStream, no checkout (build context) | ${ms(m['archive'])} | ${pct(m['archive'], m['exportDisk'])} |`);

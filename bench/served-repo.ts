@@ -27,7 +27,11 @@ export async function serveCopy(source: string, workRoot: string): Promise<Serve
   execFileSync('git', ['clone', '-q', '--bare', '--local', source, gitDir]);
   const daemon = await startGitDaemon(served);
   const git = (args: string[], opts: { input?: string; env?: Record<string, string> } = {}): string =>
-    execFileSync('git', ['--git-dir', gitDir, ...args], { encoding: 'utf8', env: { ...process.env, ...opts.env }, ...(opts.input !== undefined ? { input: opts.input } : {}) }).trim();
+    execFileSync('git', ['--git-dir', gitDir, ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...opts.env },
+      ...(opts.input !== undefined ? { input: opts.input } : {}),
+    }).trim();
   return {
     url: daemon.url('app.git'),
     gitDir,

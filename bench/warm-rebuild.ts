@@ -51,7 +51,9 @@ const work = await mkdtemp(join(values.disk, 'slipway-bench-warm-'));
 const warmRepo = `${registry}/bench/warm-${id}`;
 const coldRepos: string[] = [];
 served.commit({ Dockerfile: DOCKERFILE, 'BENCH_CHANGE.txt': 'v0\n' }, 'add Dockerfile');
-const srcFile = execFileSync('git', ['--git-dir', served.gitDir, 'ls-tree', '-r', '--name-only', 'main', 'src'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')[0] ?? '';
+const srcFile =
+  execFileSync('git', ['--git-dir', served.gitDir, 'ls-tree', '-r', '--name-only', 'main', 'src'], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')[0] ??
+  '';
 
 type Phases = { fetch: number; build: number; push: number; total: number; cached: number };
 
@@ -67,7 +69,11 @@ async function cold(n: number): Promise<Phases> {
       const tar = spawn('tar', ['-C', join(dir, 'app'), '--exclude=./.git', '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
       const context = tar.stdout;
       const abort = new AbortController();
-      const opts = { ...toBuildOptions({ dockerfile: 'Dockerfile', tags: [`${image}:main`], labels: {}, buildArgs: {} }), nocache: true, abortSignal: abort.signal };
+      const opts = {
+        ...toBuildOptions({ dockerfile: 'Dockerfile', tags: [`${image}:main`], labels: {}, buildArgs: {} }),
+        nocache: true,
+        abortSignal: abort.signal,
+      };
       await followProgress(docker, await docker.buildImage(context, opts), { timeoutMs: TIMEOUT_MS, abort });
     });
     const [push] = await timed(() => pushImage(docker, { image, tag: 'main', onLog: quiet, timeoutMs: TIMEOUT_MS }));
@@ -85,11 +91,23 @@ async function coldSlipway(n: number): Promise<Phases> {
   coldRepos.push(image);
   try {
     const sha = served.head();
-    const [fetch, mirror] = await timed(() => syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }));
-    const [build] = await timed(() => buildImageWithBuildKit(docker, {
-      mirrorDir: mirror.dir, sha, dockerfile: 'Dockerfile', sharedKey: `bench/cold-${id}-${n}`, noCache: true, tags: [`${image}:main`],
-      labels: {}, buildArgs: {}, timeoutMs: TIMEOUT_MS, onLog: quiet,
-    }));
+    const [fetch, mirror] = await timed(() =>
+      syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }),
+    );
+    const [build] = await timed(() =>
+      buildImageWithBuildKit(docker, {
+        mirrorDir: mirror.dir,
+        sha,
+        dockerfile: 'Dockerfile',
+        sharedKey: `bench/cold-${id}-${n}`,
+        noCache: true,
+        tags: [`${image}:main`],
+        labels: {},
+        buildArgs: {},
+        timeoutMs: TIMEOUT_MS,
+        onLog: quiet,
+      }),
+    );
     const [push] = await timed(() => pushImage(docker, { image, tag: 'main', onLog: quiet, timeoutMs: TIMEOUT_MS }));
     return { fetch, build, push, total: fetch + build + push, cached: 0 };
   } finally {
@@ -101,12 +119,22 @@ async function coldSlipway(n: number): Promise<Phases> {
 /** (c) Slipway's image job after one new commit: fetch into the warm mirror, build from git archive, push. */
 async function warm(sha: string): Promise<Phases> {
   const root = join(work, 'mirrors');
-  const [fetch, mirror] = await timed(() => syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }));
+  const [fetch, mirror] = await timed(() =>
+    syncMirror({ root, project: 'bench/app', cloneUrl: served.url, sha, ref: 'refs/heads/main', timeoutMs: TIMEOUT_MS }),
+  );
   let cached = 0;
   const [build] = await timed(async () => {
     const r = await buildImageWithBuildKit(docker, {
-      mirrorDir: mirror.dir, sha, dockerfile: 'Dockerfile', sharedKey: 'bench/app', tags: [`${warmRepo}:${sha.slice(0, 8)}`, `${warmRepo}:main`],
-      labels: { 'org.opencontainers.image.revision': sha }, buildArgs: {}, cacheFrom: [`${warmRepo}:main`], timeoutMs: TIMEOUT_MS, onLog: quiet,
+      mirrorDir: mirror.dir,
+      sha,
+      dockerfile: 'Dockerfile',
+      sharedKey: 'bench/app',
+      tags: [`${warmRepo}:${sha.slice(0, 8)}`, `${warmRepo}:main`],
+      labels: { 'org.opencontainers.image.revision': sha },
+      buildArgs: {},
+      cacheFrom: [`${warmRepo}:main`],
+      timeoutMs: TIMEOUT_MS,
+      onLog: quiet,
     });
     cached = r.cachedSteps;
   });
@@ -134,13 +162,17 @@ try {
   console.log('| path | fetch | build | push | total | ratio to cold (docker build) | ratio to cold (Slipway) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   const row = (name: string, k: keyof typeof results): void =>
-    console.log(`| ${name} | ${s(m(k, 'fetch'))} | ${s(m(k, 'build'))} (${m(k, 'cached')} steps from cache) | ${s(m(k, 'push'))} | ${s(m(k, 'total'))} | ${pct(m(k, 'total'), 'cold')} | ${pct(m(k, 'total'), 'coldSlipway')} |`);
+    console.log(
+      `| ${name} | ${s(m(k, 'fetch'))} | ${s(m(k, 'build'))} (${m(k, 'cached')} steps from cache) | ${s(m(k, 'push'))} | ${s(m(k, 'total'))} | ${pct(m(k, 'total'), 'cold')} | ${pct(m(k, 'total'), 'coldSlipway')} |`,
+    );
   row('cold: clone + `docker build` (classic, no cache) + push to a new repository (baseline 1)', 'cold');
   row('cold: Slipway with nothing cached: mirror clone + BuildKit (no cache, every file sent) + push to a new repository (baseline 2)', 'coldSlipway');
   row('warm: one-file change in the last layer (BENCH_CHANGE.txt)', 'warmLast');
   row(`warm: one-file change in src/ (${srcFile})`, 'warmSrc');
   const verdict = (k: 'warmLast' | 'warmSrc', base: 'cold' | 'coldSlipway'): string => (m(k, 'total') <= 0.1 * m(base, 'total') ? 'met' : 'NOT met');
-  console.log(`goal warm ≤ 10% of cold: last-layer change ${verdict('warmLast', 'cold')} (baseline 1), ${verdict('warmLast', 'coldSlipway')} (baseline 2); src change ${verdict('warmSrc', 'cold')} / ${verdict('warmSrc', 'coldSlipway')}`);
+  console.log(
+    `goal warm ≤ 10% of cold: last-layer change ${verdict('warmLast', 'cold')} (baseline 1), ${verdict('warmLast', 'coldSlipway')} (baseline 2); src change ${verdict('warmSrc', 'cold')} / ${verdict('warmSrc', 'coldSlipway')}`,
+  );
   console.log(`raw ms: ${JSON.stringify(results)}`);
 } finally {
   await served.stop();

@@ -18,7 +18,9 @@ function resolveSecretFile(configured: string | undefined, dataDir: string, name
   try {
     const existing = readFileSync(file, 'utf8').trim();
     if (existing.length >= 16) return { token: existing, file };
-  } catch { /* first start */ }
+  } catch {
+    /* first start */
+  }
   mkdirSync(dataDir, { recursive: true });
   const token = make();
   writeFileSync(file, `${token}\n`, { mode: 0o600 });

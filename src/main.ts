@@ -20,7 +20,10 @@ export async function main(roles: readonly Role[] = rolesFromEnv()): Promise<voi
 function rolesFromEnv(): Role[] {
   const raw = process.env['SLIPWAY_ROLES'];
   if (!raw) return [...ALL_ROLES];
-  const roles = raw.split(',').map((r) => r.trim()).filter(Boolean);
+  const roles = raw
+    .split(',')
+    .map((r) => r.trim())
+    .filter(Boolean);
   const bad = roles.filter((r) => !(ALL_ROLES as readonly string[]).includes(r));
   if (bad.length > 0) {
     process.stderr.write(`slipway: unknown role(s) in SLIPWAY_ROLES: ${bad.join(', ')} (known: ${ALL_ROLES.join(', ')})\n`);

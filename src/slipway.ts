@@ -26,7 +26,11 @@ export interface Slipway {
  * workers/ entrypoints run one each. Everything shared lives in Redis, so any number of processes
  * can serve the same queues. Each role is wired in its own file under roles/; this only composes.
  */
-export async function startSlipway(config: SlipwayConfig, roles: readonly Role[] = ALL_ROLES, opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {}): Promise<Slipway> {
+export async function startSlipway(
+  config: SlipwayConfig,
+  roles: readonly Role[] = ALL_ROLES,
+  opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {},
+): Promise<Slipway> {
   const shared = await openShared(config, opts.logDestination ? { logDestination: opts.logDestination } : {});
   const workers: RunningRole[] = [];
   if (roles.includes('planner')) workers.push(startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));

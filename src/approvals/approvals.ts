@@ -44,7 +44,12 @@ export interface DecisionInput {
 export type DecisionResult =
   | { status: 200; decision: 'approved' | 'rejected'; started: boolean; approvedBy: string[]; required: number; job: JobRecord; audit: string }
   | DecisionError;
-export interface DecisionError { status: 400 | 401 | 403 | 404 | 409 | 502; error: string; rule?: string; audit?: string }
+export interface DecisionError {
+  status: 400 | 401 | 403 | 404 | 409 | 502;
+  error: string;
+  rule?: string;
+  audit?: string;
+}
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
 export const MAX_REASON = 1000;
@@ -88,15 +93,29 @@ export class Approvals {
     const path = run.request.project.path;
     const audit = async (outcome: AuditEntry['outcome'], detail: string, started = false) =>
       this.audit.append({
-        at: new Date().toISOString(), action, outcome, started, user, source: input.source,
-        project: { id: run.request.project.id, path }, runId: run.id, job: planned.name,
+        at: new Date().toISOString(),
+        action,
+        outcome,
+        started,
+        user,
+        source: input.source,
+        project: { id: run.request.project.id, path },
+        runId: run.id,
+        job: planned.name,
         service,
         environment: planned.kind === 'deploy' ? planned.environment : null,
-        sha: run.request.sha, digest: run.image?.digest ?? null,
-        rule: describeRule(rule, path), detail, reason: input.reason ?? null,
+        sha: run.request.sha,
+        digest: run.image?.digest ?? null,
+        rule: describeRule(rule, path),
+        detail,
+        reason: input.reason ?? null,
       });
-    const refuse = async (status: 403 | 409, why: string): Promise<DecisionResult> =>
-      ({ status, error: why, rule: describeRule(rule, path), audit: await audit('refused', why) });
+    const refuse = async (status: 403 | 409, why: string): Promise<DecisionResult> => ({
+      status,
+      error: why,
+      rule: describeRule(rule, path),
+      audit: await audit('refused', why),
+    });
 
     const notWaiting = notWaitingWhy(run, planned.name);
     if (notWaiting) return refuse(409, notWaiting);
@@ -106,7 +125,8 @@ export class Approvals {
       verdict = await checkApprover(gitlab, rule, run.request.project, user);
       if (verdict.ok && action === 'approve' && !rule.allowAuthor) {
         const author = authorRole(await authorsOf(gitlab, run), user);
-        if (author) verdict = { ok: false as const, why: `@${user.username} ${author.as}: authors may not approve their own change (approval.allow_author: false)` };
+        if (author)
+          verdict = { ok: false as const, why: `@${user.username} ${author.as}: authors may not approve their own change (approval.allow_author: false)` };
       }
     } catch (err) {
       return gitlabFailed(err);
@@ -123,10 +143,18 @@ export class Approvals {
         await this.deps.gate.fail(run.id, planned.name, `rejected by @${user.username}: ${input.reason ?? ''}`);
         return this.answer('rejected', run.id, planned.name, false, await approvers(this.deps.redis, key), rule, await audit('rejected', via));
       }
-      const added = await this.deps.redis.hsetnx(key, String(user.id), JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }));
+      const added = await this.deps.redis.hsetnx(
+        key,
+        String(user.id),
+        JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }),
+      );
       await this.deps.redis.expire(key, RETENTION_SECONDS);
       const by = await approvers(this.deps.redis, key);
-      if (added === 0) return refuse(409, `@${user.username} already approved ${planned.name}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`);
+      if (added === 0)
+        return refuse(
+          409,
+          `@${user.username} already approved ${planned.name}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`,
+        );
       const done = by.length >= rule.required;
       if (done) await this.deps.gate.start(run.id, planned.name, `approved by ${by.map((u) => `@${u}`).join(', ')}`);
       else await this.deps.gate.stillWaiting(run.id, planned.name, waitingReason(rule, by, path));
@@ -135,7 +163,15 @@ export class Approvals {
     });
   }
 
-  private async answer(decision: 'approved' | 'rejected', runId: string, name: string, started: boolean, approvedBy: string[], rule: ApprovalRule, audit: string): Promise<DecisionResult> {
+  private async answer(
+    decision: 'approved' | 'rejected',
+    runId: string,
+    name: string,
+    started: boolean,
+    approvedBy: string[],
+    rule: ApprovalRule,
+    audit: string,
+  ): Promise<DecisionResult> {
     const job = await this.deps.store.getJob(runId, name);
     if (!job) return { status: 404, error: `run ${runId} has no job '${name}'` };
     return { status: 200, decision, started, approvedBy, required: rule.required, job, audit };
@@ -150,7 +186,10 @@ export class Approvals {
       return await this.deps.gitlab.userOfToken(token);
     } catch (err) {
       if (err instanceof GitlabApiError && (err.status === 401 || err.status === 403)) {
-        return { status: 401, error: `GitLab refused the token in X-Gitlab-Approver-Token (HTTP ${err.status}): it must be a valid personal access token with the read_user or api scope` };
+        return {
+          status: 401,
+          error: `GitLab refused the token in X-Gitlab-Approver-Token (HTTP ${err.status}): it must be a valid personal access token with the read_user or api scope`,
+        };
       }
       return gitlabFailed(err);
     }

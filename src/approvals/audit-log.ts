@@ -69,7 +69,10 @@ const PAGE = 500;
 export class AuditLog {
   readonly key: string;
 
-  constructor(private readonly redis: Redis, prefix: string) {
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
     this.key = `${prefix}:audit`;
   }
 

@@ -46,7 +46,10 @@ export async function recordBuiltImage(ctx: JobContext, projectId: number, finge
  * manifest PUT, no build). Undefined when there is none, or when the registry no longer has it
  * (garbage-collected): the caller then builds.
  */
-export async function reuseBuiltImage(ctx: JobContext, opts: { projectId: number; fingerprint: string; image: string; tags: readonly string[]; onLog: (line: string) => void }): Promise<BuiltImage | undefined> {
+export async function reuseBuiltImage(
+  ctx: JobContext,
+  opts: { projectId: number; fingerprint: string; image: string; tags: readonly string[]; onLog: (line: string) => void },
+): Promise<BuiltImage | undefined> {
   const raw = await ctx.redis.get(ctx.store.keys.builtImage(opts.projectId, opts.fingerprint));
   if (!raw) return undefined;
   const built = JSON.parse(raw) as BuiltImage;

@@ -26,23 +26,36 @@ export async function runImageJob(ctx: BuildContext, run: RunRecord, job: Planne
   // over the project's tags) from a fork's code even when a recorded plan says otherwise.
   if (runsForkCode(run.request)) return { phase: 'failed', reason: FORK_REASONS.image };
   const repository = `${config.registry.host}/${job.build.image}`;
-  const tags = [...new Set([
-    ...imageTags({ sha: run.request.sha, ...(run.request.event === 'tag' ? { gitTags: [run.request.ref] } : { branch: run.request.ref }), defaultBranch: run.request.project.defaultBranch, latestOnDefault: false }),
-    ...job.build.tags,
-  ])];
+  const tags = [
+    ...new Set([
+      ...imageTags({
+        sha: run.request.sha,
+        ...(run.request.event === 'tag' ? { gitTags: [run.request.ref] } : { branch: run.request.ref }),
+        defaultBranch: run.request.project.defaultBranch,
+        latestOnDefault: false,
+      }),
+      ...job.build.tags,
+    ]),
+  ];
   const [primary, ...others] = tags;
   if (!primary) return { phase: 'failed', reason: 'no image tag could be made for this run' };
   await store.updateJob(run.id, job.name, 'running', `building ${repository}:${primary}`);
   await reporter.jobChanged(run.id, job.name);
   const onLog = (line: string) => void store.appendLog(run.id, job.name, 'stdout', line);
-  const auth = config.registry.username && config.registry.password
-    ? { username: config.registry.username, password: config.registry.password, serveraddress: config.registry.host }
-    : undefined;
+  const auth =
+    config.registry.username && config.registry.password
+      ? { username: config.registry.username, password: config.registry.password, serveraddress: config.registry.host }
+      : undefined;
   try {
     if (config.harbor && auth) {
       const verdict = await harborPreflight({
-        url: config.harbor.url, username: auth.username, password: auth.password,
-        image: job.build.image, tags, timeoutMs: HARBOR_TIMEOUT_MS, onLog,
+        url: config.harbor.url,
+        username: auth.username,
+        password: auth.password,
+        image: job.build.image,
+        tags,
+        timeoutMs: HARBOR_TIMEOUT_MS,
+        onLog,
       });
       if (!verdict.ok) return { phase: 'failed', reason: verdict.reason };
     }

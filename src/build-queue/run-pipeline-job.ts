@@ -13,7 +13,6 @@ import { runImageJob } from './run-image-job.js';
 import { runScriptJob } from './run-script-job.js';
 import { runSonarJob } from './run-sonar-job.js';
 
-
 export type PipelineJobResult = { done: true } | { done: false; reason: string; retryInMs: number };
 
 const SLOT_RETRY_MS = 2_000;
@@ -52,11 +51,12 @@ export async function runPipelineJob(ctx: BuildContext, runId: string, jobName: 
   const cancel = watchCancel(ctx.redis, ctx.store.keys.cancel(runId), signal);
   let outcome: JobOutcome;
   try {
-    outcome = job.kind === 'script'
-      ? await runScriptJob(ctx, run, job, cancel.signal)
-      : job.kind === 'image'
-        ? await runImageJob(ctx, run, job, fingerprint)
-        : await runSonarJob(ctx, run, job, cancel.signal);
+    outcome =
+      job.kind === 'script'
+        ? await runScriptJob(ctx, run, job, cancel.signal)
+        : job.kind === 'image'
+          ? await runImageJob(ctx, run, job, fingerprint)
+          : await runSonarJob(ctx, run, job, cancel.signal);
   } catch (err) {
     // Retrying cannot bring a missing image or a bad setting into being: fail the job now.
     // Anything else (engine or git unreachable) is thrown to BullMQ, which retries with backoff.
@@ -64,7 +64,11 @@ export async function runPipelineJob(ctx: BuildContext, runId: string, jobName: 
     outcome = { phase: 'failed', reason: messageOf(err) };
   } finally {
     cancel.stop();
-    await releaseSlots(ctx.redis, holder, slots.map((s) => s.key));
+    await releaseSlots(
+      ctx.redis,
+      holder,
+      slots.map((s) => s.key),
+    );
   }
   if (outcome.phase === 'canceled' && cancel.reason()) outcome = { phase: 'canceled', reason: cancel.reason() ?? 'canceled' };
   await finishJob(ctx, runId, job, outcome);
@@ -78,13 +82,21 @@ function slotsFor(ctx: BuildContext, run: RunRecord, job: PlannedJob, imageFinge
   const slots: SlotRequest[] = [];
   if (imageFingerprint) {
     // Taken first: a run waiting for the same image holds no build slot meanwhile.
-    slots.push({ key: keys.imageSlots(project.id, imageFingerprint), limit: 1, describe: () => `another run is building this image (same commit and build settings); it will be reused` });
+    slots.push({
+      key: keys.imageSlots(project.id, imageFingerprint),
+      limit: 1,
+      describe: () => `another run is building this image (same commit and build settings); it will be reused`,
+    });
   }
   if (job.resourceGroup) {
     slots.push({ key: keys.groupSlots(project.id, job.resourceGroup), limit: 1, describe: () => `resource group ${job.resourceGroup} is busy` });
   }
   if (limits.buildsPerProject > 0) {
-    slots.push({ key: keys.projectSlots(project.id), limit: limits.buildsPerProject, describe: (n) => `project ${project.path} has ${n} build jobs running (limit ${limits.buildsPerProject})` });
+    slots.push({
+      key: keys.projectSlots(project.id),
+      limit: limits.buildsPerProject,
+      describe: (n) => `project ${project.path} has ${n} build jobs running (limit ${limits.buildsPerProject})`,
+    });
   }
   if (limits.buildsGlobal > 0) {
     slots.push({ key: keys.globalSlots, limit: limits.buildsGlobal, describe: (n) => `${n} build jobs running in all (limit ${limits.buildsGlobal})` });

@@ -53,7 +53,10 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
     let failure: RetryReason | undefined;
     for (;;) {
       attempt += 1;
-      await store.updateJob(run.id, job.name, 'running', `running in ${job.image}${attempt > 1 ? ` (attempt ${attempt})` : ''}`, { attempt, cache: cacheLines });
+      await store.updateJob(run.id, job.name, 'running', `running in ${job.image}${attempt > 1 ? ` (attempt ${attempt})` : ''}`, {
+        attempt,
+        cache: cacheLines,
+      });
       await ctx.reporter.jobChanged(run.id, job.name);
       for (const line of job.script) await log(`$ ${line}`);
       result = await runOnce(ctx, run, job, { workdir, env, mask }, attempt, signal);
@@ -63,8 +66,9 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
     }
 
     const succeeded = !failure && !result.canceled;
-    for (const line of await saveCaches(sharedCaches, caches, workdir, succeeded).catch((err: unknown) => [`cache not saved: ${messageOf(err)}`])) await log(line);
-    const extra = { ...await collectReports(ctx, run, job, workdir, mask), ...await coverageOf(store, run.id, job) };
+    for (const line of await saveCaches(sharedCaches, caches, workdir, succeeded).catch((err: unknown) => [`cache not saved: ${messageOf(err)}`]))
+      await log(line);
+    const extra = { ...(await collectReports(ctx, run, job, workdir, mask)), ...(await coverageOf(store, run.id, job)) };
 
     if (result.canceled) return { phase: 'canceled', reason: 'canceled' };
     const kept = await keepArtifacts(ctx, stores, run, job, workdir, succeeded);
@@ -82,7 +86,14 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
   }
 }
 
-function runOnce(ctx: JobContext, run: RunRecord, job: PlannedScriptJob, step: { workdir: string; env: Record<string, string>; mask: (s: string) => string }, attempt: number, signal?: AbortSignal): Promise<StepResult> {
+function runOnce(
+  ctx: JobContext,
+  run: RunRecord,
+  job: PlannedScriptJob,
+  step: { workdir: string; env: Record<string, string>; mask: (s: string) => string },
+  attempt: number,
+  signal?: AbortSignal,
+): Promise<StepResult> {
   const { workdir, env, mask } = step;
   return ctx.executor.runStep(
     {
@@ -119,14 +130,30 @@ function artifactSources(run: RunRecord, names: readonly string[]): Array<{ job:
 }
 
 /** Pushes the job's artifacts to the registry when its `when` matches the outcome. */
-async function keepArtifacts(ctx: JobContext, stores: Stores, run: RunRecord, job: PlannedScriptJob, workdir: string, succeeded: boolean): Promise<{ artifacts?: ArtifactsRecord } | { error: string }> {
+async function keepArtifacts(
+  ctx: JobContext,
+  stores: Stores,
+  run: RunRecord,
+  job: PlannedScriptJob,
+  workdir: string,
+  succeeded: boolean,
+): Promise<{ artifacts?: ArtifactsRecord } | { error: string }> {
   const a = job.artifacts;
   if (!a || a.paths.length === 0) return {};
   if (!(a.when === 'always' || (a.when === 'on_success') === succeeded)) return {};
   const log = (line: string) => ctx.store.appendLog(run.id, job.name, 'system', line);
-  const expireInMs = a.neverExpire ? null : a.expireInMs ?? ctx.config.store.artifactsExpireMs;
+  const expireInMs = a.neverExpire ? null : (a.expireInMs ?? ctx.config.store.artifactsExpireMs);
   try {
-    const saved = await saveArtifacts(stores, { projectId: run.request.project.id, runId: run.id, jobName: job.name, workdir, paths: a.paths, exclude: a.exclude, expireInMs, nowMs: Date.now() });
+    const saved = await saveArtifacts(stores, {
+      projectId: run.request.project.id,
+      runId: run.id,
+      jobName: job.name,
+      workdir,
+      paths: a.paths,
+      exclude: a.exclude,
+      expireInMs,
+      nowMs: Date.now(),
+    });
     if (!saved) {
       await log(`artifacts: no file matched ${a.paths.join(', ')}; nothing stored`);
       return {};
@@ -150,7 +177,10 @@ async function collectReports(ctx: JobContext, run: RunRecord, job: PlannedScrip
       const { summary, problems } = await readJunitReports(files.map((f) => path.join(workdir, f)));
       for (const p of problems) await log(`JUnit report problem: ${mask(p)}`);
       extra.tests = {
-        passed: summary.passed, failed: summary.failed, skipped: summary.skipped, errors: summary.errors,
+        passed: summary.passed,
+        failed: summary.failed,
+        skipped: summary.skipped,
+        errors: summary.errors,
         // Test output may print a masked variable: it goes into the run record and the MR note.
         failures: summary.failures.slice(0, 50).map((f) => ({ suite: mask(f.suite), name: mask(f.name), message: mask(f.message).slice(0, 500) })),
       };

@@ -59,7 +59,11 @@ export async function runSonarJob(ctx: JobContext, run: RunRecord, job: PlannedS
     );
     if (result.canceled) return { phase: 'canceled', reason: 'canceled' };
     if (result.exitCode !== 0 || result.timedOut) {
-      return { phase: 'failed', reason: `sonar scanner ${result.timedOut ? 'timed out' : `failed with exit code ${result.exitCode}`}`, exitCode: result.exitCode };
+      return {
+        phase: 'failed',
+        reason: `sonar scanner ${result.timedOut ? 'timed out' : `failed with exit code ${result.exitCode}`}`,
+        exitCode: result.exitCode,
+      };
     }
     const report = await readReportTask(path.join(workdir, '.scannerwork', 'report-task.txt'));
     const gate = await waitForQualityGate(report, { client: { url, token }, deadlineMs: GATE_DEADLINE_MS, onLog: log });

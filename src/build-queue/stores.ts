@@ -13,7 +13,10 @@ export interface Stores {
 /** The registry every build node reaches, holding artifacts and caches, with this node's copy in front. */
 export function openStores(config: JobContext['config'], redis: Redis): Stores {
   const { username, password } = config.registry;
-  const client = new RegistryClient({ registry: config.registry.host, ...(username !== undefined && password !== undefined ? { auth: { username, password } } : {}) });
+  const client = new RegistryClient({
+    registry: config.registry.host,
+    ...(username !== undefined && password !== undefined ? { auth: { username, password } } : {}),
+  });
   return {
     store: new RegistryStore(client, new CacheStore(config.cache.dir, config.cache.maxBytes), config.store.repository),
     index: new StoreIndex(redis, config.redisPrefix),

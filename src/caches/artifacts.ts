@@ -64,7 +64,16 @@ export function artifactsTag(runId: string, jobName: string): string {
  */
 export async function saveArtifacts(
   stores: { store: RegistryStore; index: StoreIndex },
-  opts: { projectId: number; runId: string; jobName: string; workdir: string; paths: readonly string[]; exclude: readonly string[]; expireInMs: number | null; nowMs: number },
+  opts: {
+    projectId: number;
+    runId: string;
+    jobName: string;
+    workdir: string;
+    paths: readonly string[];
+    exclude: readonly string[];
+    expireInMs: number | null;
+    nowMs: number;
+  },
 ): Promise<ArtifactsRef | undefined> {
   const files = await matchFiles(opts.workdir, opts.paths, opts.exclude);
   if (files.length === 0) return undefined;
@@ -85,10 +94,19 @@ export async function saveArtifacts(
     'io.slipway.job': opts.jobName,
     ...(expiresAt ? { 'io.slipway.expires': expiresAt } : {}),
   };
-  const entry = await store.push('artifacts', repository, tag, blob, { config: { runId: opts.runId, job: opts.jobName, files: files.length, bytes, created, ...(expiresAt ? { expiresAt } : {}) }, annotations });
+  const entry = await store.push('artifacts', repository, tag, blob, {
+    config: { runId: opts.runId, job: opts.jobName, files: files.length, bytes, created, ...(expiresAt ? { expiresAt } : {}) },
+    annotations,
+  });
   if (expiresAt) await index.expireAt(repository, entry.digest, opts.nowMs + (opts.expireInMs ?? 0));
   return {
-    reference: store.describe(entry), repository, tag, digest: entry.digest, blobDigest: blob.digest, files: files.length, bytes,
+    reference: store.describe(entry),
+    repository,
+    tag,
+    digest: entry.digest,
+    blobDigest: blob.digest,
+    files: files.length,
+    bytes,
     ...(expiresAt ? { expiresAt } : {}),
   };
 }
@@ -104,7 +122,12 @@ export class ArtifactsFetchError extends Error {
  * fetched (expired, deleted, registry down) throws, naming the job, the run, the entry and the
  * registry's answer. Returns the job log lines.
  */
-export async function restoreArtifacts(store: RegistryStore, runId: string, sources: ReadonlyArray<{ job: string; artifacts: ArtifactsRef | undefined }>, workdir: string): Promise<string[]> {
+export async function restoreArtifacts(
+  store: RegistryStore,
+  runId: string,
+  sources: ReadonlyArray<{ job: string; artifacts: ArtifactsRef | undefined }>,
+  workdir: string,
+): Promise<string[]> {
   const lines: string[] = [];
   for (const { job, artifacts } of sources) {
     if (!artifacts) {
@@ -116,7 +139,9 @@ export async function restoreArtifacts(store: RegistryStore, runId: string, sour
       got = await store.fetch('artifacts', artifacts.repository, artifacts.digest);
       await store.local.extractBlob(got.path, workdir);
     } catch (err) {
-      throw new ArtifactsFetchError(`cannot fetch the artifacts of job '${job}' (run ${runId}) from ${artifacts.reference}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new ArtifactsFetchError(
+        `cannot fetch the artifacts of job '${job}' (run ${runId}) from ${artifacts.reference}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     lines.push(`artifacts of job '${job}': ${artifacts.files} files from ${artifacts.reference}${got.local ? ' (copy on this node)' : ''}`);
   }

@@ -13,7 +13,10 @@ export function entryName(key: string): string {
   if (key.length === 0) throw new Error('cache key is empty');
   if (key.includes('\0')) throw new Error('cache key contains a NUL byte');
   if (PLAIN.test(key)) return `${key}.tar`;
-  const readable = key.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^[-_]+|[-_]+$/g, '').slice(0, 60);
+  const readable = key
+    .replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^[-_]+|[-_]+$/g, '')
+    .slice(0, 60);
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
   return `${readable || 'key'}-${hash}.tar`;
 }

@@ -71,7 +71,19 @@ export class CacheStore {
     const list = join(this.root, `.tmp-${randomUUID()}.list`);
     try {
       await writeFile(list, files.map((f) => `${f}\0`).join(''));
-      return await this.pack((tmp) => ['--create', '--hard-dereference', '--file', tmp, '--directory', dir, '--no-recursion', '--null', '--verbatim-files-from', '--files-from', list]);
+      return await this.pack((tmp) => [
+        '--create',
+        '--hard-dereference',
+        '--file',
+        tmp,
+        '--directory',
+        dir,
+        '--no-recursion',
+        '--null',
+        '--verbatim-files-from',
+        '--files-from',
+        list,
+      ]);
     } finally {
       await rm(list, { force: true });
     }
@@ -81,7 +93,12 @@ export class CacheStore {
   async blobPath(digest: string): Promise<string | undefined> {
     const path = entryPath(this.root, blobKey(digest));
     const now = new Date();
-    return (await utimes(path, now, now).then(() => true, () => false)) ? path : undefined;
+    return (await utimes(path, now, now).then(
+      () => true,
+      () => false,
+    ))
+      ? path
+      : undefined;
   }
 
   /**
@@ -101,7 +118,9 @@ export class CacheStore {
       },
     });
     try {
-      await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), count, createWriteStream(tmp), { signal: AbortSignal.timeout(this.timeoutMs) });
+      await pipeline(Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>), count, createWriteStream(tmp), {
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
       const got = `sha256:${hash.digest('hex')}`;
       if (got !== digest || bytes !== size) throw new Error(`blob ${digest}: downloaded ${bytes} bytes hashing to ${got}`);
       return await this.adopt(tmp, digest, size);
@@ -168,7 +187,12 @@ export class CacheStore {
     await mkdir(this.root, { recursive: true });
     const tmp = join(this.root, `.tmp-${randomUUID()}.tar`);
     const result = (saved: boolean, bytes: number, evicted: string[], reason?: string): SaveResult => ({
-      saved, key: opts.key, bytes, evicted, ...(reason ? { reason } : {}), ms: Date.now() - started,
+      saved,
+      key: opts.key,
+      bytes,
+      evicted,
+      ...(reason ? { reason } : {}),
+      ms: Date.now() - started,
     });
     try {
       if (!(await stat(opts.src).catch(() => undefined))?.isDirectory()) return result(false, 0, [], `${opts.src} is not a directory`);
@@ -186,9 +210,9 @@ export class CacheStore {
   /** Removes least recently used entries until the total fits; `keep` (just saved) stays. */
   async evict(keep?: string): Promise<string[]> {
     const names = (await readdir(this.root).catch(() => [] as string[])).filter((n) => n.endsWith('.tar') && !n.startsWith('.tmp-'));
-    const entries = (
-      await Promise.all(names.map(async (name) => ({ name, info: await stat(join(this.root, name)).catch(() => undefined) })))
-    ).flatMap((e) => (e.info ? [{ name: e.name, size: e.info.size, used: e.info.mtimeMs }] : []));
+    const entries = (await Promise.all(names.map(async (name) => ({ name, info: await stat(join(this.root, name)).catch(() => undefined) })))).flatMap((e) =>
+      e.info ? [{ name: e.name, size: e.info.size, used: e.info.mtimeMs }] : [],
+    );
     let total = entries.reduce((sum, e) => sum + e.size, 0);
     const evicted: string[] = [];
     for (const e of entries.sort((a, b) => a.used - b.used)) {

@@ -44,7 +44,10 @@ export interface SharedCaches {
 
 /** The registry tag of a cache key (keys are free text: a readable part plus a hash of the whole key). */
 export function cacheTag(key: string): string {
-  const readable = key.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+|[-.]+$/g, '').slice(0, 80);
+  const readable = key
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+    .slice(0, 80);
   return `cache-${readable ? `${readable}-` : ''}${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
@@ -56,7 +59,12 @@ export async function restoreCaches(shared: SharedCaches, caches: readonly Resol
     for (const p of cache.paths) {
       const path = safeCachePath(p);
       const full = `${key}:${path}`;
-      lines.push(await restoreOne(shared, full, join(workdir, path)).then(cacheLogLine, (err: unknown) => `cache miss for key ${full}: ${err instanceof Error ? err.message : String(err)}`));
+      lines.push(
+        await restoreOne(shared, full, join(workdir, path)).then(
+          cacheLogLine,
+          (err: unknown) => `cache miss for key ${full}: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+      );
     }
   }
   return lines;
@@ -94,7 +102,12 @@ async function saveOne(shared: SharedCaches, key: string, src: string): Promise<
   const started = Date.now();
   const { store, index, projectId } = shared;
   const result = (saved: boolean, bytes: number, evicted: string[], reason?: string): SaveResult => ({
-    saved, key, bytes, evicted, ...(reason ? { reason } : {}), ms: Date.now() - started,
+    saved,
+    key,
+    bytes,
+    evicted,
+    ...(reason ? { reason } : {}),
+    ms: Date.now() - started,
   });
   if (!(await stat(src).catch(() => undefined))?.isDirectory()) return result(false, 0, [], `${src} is not a directory`);
   const blob = await store.local.packDirectory(src);

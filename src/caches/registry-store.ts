@@ -75,20 +75,28 @@ export class RegistryStore {
     return `${this.client.registry}/${entry.repository}:${entry.tag}${entry.digest ? `@${entry.digest}` : ''}`;
   }
 
-  async push(kind: StoreKind, repository: string, tag: string, blob: LocalBlob, meta: { config: Record<string, unknown>; annotations: Record<string, string> }): Promise<StoredEntry> {
+  async push(
+    kind: StoreKind,
+    repository: string,
+    tag: string,
+    blob: LocalBlob,
+    meta: { config: Record<string, unknown>; annotations: Record<string, string> },
+  ): Promise<StoredEntry> {
     const types = STORE_TYPES[kind];
     await this.ensureBlobFromFile(repository, blob);
     const config = Buffer.from(JSON.stringify(meta.config));
     const configDigest = sha256Digest(config);
     if (!(await this.client.headBlob(repository, configDigest))) await this.client.uploadBlob(repository, configDigest, config);
-    const manifest = Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: types.artifactType,
-      config: { mediaType: types.config, digest: configDigest, size: config.length },
-      layers: [{ mediaType: types.layer, digest: blob.digest, size: blob.size }],
-      annotations: meta.annotations,
-    }));
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: types.artifactType,
+        config: { mediaType: types.config, digest: configDigest, size: config.length },
+        layers: [{ mediaType: types.layer, digest: blob.digest, size: blob.size }],
+        annotations: meta.annotations,
+      }),
+    );
     const digest = await this.client.putManifest(repository, tag, { bytes: manifest, mediaType: OCI_MANIFEST });
     return { repository, tag, digest, blob: { digest: blob.digest, size: blob.size } };
   }

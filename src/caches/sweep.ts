@@ -45,7 +45,9 @@ export function startArtifactSweeper(store: RegistryStore, index: StoreIndex, ev
     running = true;
     sweepExpiredArtifacts(store, index, Date.now())
       .then(report, (err: unknown) => report(err instanceof Error ? err : new Error(String(err))))
-      .finally(() => { running = false; });
+      .finally(() => {
+        running = false;
+      });
   };
   const timer = setInterval(tick, everyMs);
   timer.unref();

@@ -31,7 +31,15 @@ interface Answer {
  * SLIPWAY_GITLAB_TOKEN) or from files named by flags, never from argv, where every user of the
  * machine could read them (ps). The server asks GitLab who owns the GitLab token: that person decides.
  */
-export async function decideCommand(action: 'approve' | 'reject', runId: string, job: string, opts: ServerOptions, env: NodeJS.ProcessEnv, out: (l: string) => void, err: (l: string) => void): Promise<number> {
+export async function decideCommand(
+  action: 'approve' | 'reject',
+  runId: string,
+  job: string,
+  opts: ServerOptions,
+  env: NodeJS.ProcessEnv,
+  out: (l: string) => void,
+  err: (l: string) => void,
+): Promise<number> {
   const url = (opts.url ?? env['SLIPWAY_URL'] ?? '').replace(/\/+$/, '');
   if (!/^https?:\/\/[^\s]+$/.test(url)) {
     err(`slipway ${action}: the Slipway server is unknown: pass --url or set SLIPWAY_URL (http://host:port)`);
@@ -41,7 +49,13 @@ export async function decideCommand(action: 'approve' | 'reject', runId: string,
   let gitlabToken: string;
   try {
     apiToken = await secret(opts.tokenFile, env['SLIPWAY_TOKEN'], '--token-file', 'SLIPWAY_TOKEN', "Slipway's API token");
-    gitlabToken = await secret(opts.gitlabTokenFile, env['SLIPWAY_GITLAB_TOKEN'], '--gitlab-token-file', 'SLIPWAY_GITLAB_TOKEN', 'your GitLab personal access token (it says who approves)');
+    gitlabToken = await secret(
+      opts.gitlabTokenFile,
+      env['SLIPWAY_GITLAB_TOKEN'],
+      '--gitlab-token-file',
+      'SLIPWAY_GITLAB_TOKEN',
+      'your GitLab personal access token (it says who approves)',
+    );
   } catch (e) {
     err(`slipway ${action}: ${e instanceof Error ? e.message : String(e)}`);
     return EXIT_USAGE;
@@ -92,9 +106,11 @@ function describe(runId: string, job: string, a: Answer): string {
 
 async function secret(file: string | undefined, fromEnv: string | undefined, flag: string, name: string, what: string): Promise<string> {
   if (file !== undefined) {
-    const text = (await readFile(file, 'utf8').catch((e: unknown) => {
-      throw new Error(`cannot read ${flag} ${file}: ${e instanceof Error ? e.message : String(e)}`);
-    })).trim();
+    const text = (
+      await readFile(file, 'utf8').catch((e: unknown) => {
+        throw new Error(`cannot read ${flag} ${file}: ${e instanceof Error ? e.message : String(e)}`);
+      })
+    ).trim();
     if (text === '') throw new Error(`${flag} ${file} is empty`);
     return text;
   }

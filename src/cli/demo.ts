@@ -67,7 +67,9 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
   const pre = run.deployments.find((d) => d.environment === 'pre');
   say('');
   if (pre) {
-    const page = await fetch(pre.url).then((r) => r.text()).catch((e: unknown) => `unreachable: ${String(e)}`);
+    const page = await fetch(pre.url)
+      .then((r) => r.text())
+      .catch((e: unknown) => `unreachable: ${String(e)}`);
     const heading = /<h1>(.*)<\/h1>/.exec(page)?.[1] ?? page.slice(0, 80);
     say(`GET ${pre.url} → "${heading}"`);
     if (!heading.includes('Hello')) code = 1;
@@ -78,7 +80,12 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
   say(`Result:   ${run.status.phase} — ${run.status.reason}`);
   if (run.image) say(`Image:    ${run.image.ref}`);
   if (pre) say(`Service:  ${pre.url}  (container slipway-svc-hello-service-pre-*, keeps running after the demo)`);
-  say(`GitLab saw: ${gitlab.statuses(PROJECT.id, sha).map((s) => `${s.name}=${s.status}`).join(', ')}`);
+  say(
+    `GitLab saw: ${gitlab
+      .statuses(PROJECT.id, sha)
+      .map((s) => `${s.name}=${s.status}`)
+      .join(', ')}`,
+  );
 
   const stop = async () => {
     await slipway.stop();
@@ -97,8 +104,14 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
 function mergeHookBody(sha: string, gitlabUrl: string): Record<string, unknown> {
   const web = `${gitlabUrl}/${PROJECT.pathWithNamespace}`;
   const project = {
-    id: PROJECT.id, name: 'hello-service', web_url: web, git_http_url: `${web}.git`, namespace: 'demo',
-    path_with_namespace: PROJECT.pathWithNamespace, default_branch: 'main', visibility_level: 0,
+    id: PROJECT.id,
+    name: 'hello-service',
+    web_url: web,
+    git_http_url: `${web}.git`,
+    namespace: 'demo',
+    path_with_namespace: PROJECT.pathWithNamespace,
+    default_branch: 'main',
+    visibility_level: 0,
   };
   return {
     object_kind: 'merge_request',
@@ -106,11 +119,27 @@ function mergeHookBody(sha: string, gitlabUrl: string): Record<string, unknown> 
     user: { id: 1, name: 'Demo Developer', username: 'demo', avatar_url: null },
     project,
     object_attributes: {
-      id: 90001, iid: 7, title: 'Add a greeting page', state: 'merged', action: 'merge',
-      source_branch: 'feature/greeting', target_branch: 'main', source_project_id: PROJECT.id, target_project_id: PROJECT.id,
-      merge_commit_sha: sha, merge_status: 'can_be_merged', url: `${web}/-/merge_requests/7`,
-      source: project, target: project,
-      last_commit: { id: sha, message: 'Add a greeting page\n', timestamp: new Date().toISOString(), url: `${web}/-/commit/${sha}`, author: { name: 'Demo Developer', email: 'demo@example.com' } },
+      id: 90001,
+      iid: 7,
+      title: 'Add a greeting page',
+      state: 'merged',
+      action: 'merge',
+      source_branch: 'feature/greeting',
+      target_branch: 'main',
+      source_project_id: PROJECT.id,
+      target_project_id: PROJECT.id,
+      merge_commit_sha: sha,
+      merge_status: 'can_be_merged',
+      url: `${web}/-/merge_requests/7`,
+      source: project,
+      target: project,
+      last_commit: {
+        id: sha,
+        message: 'Add a greeting page\n',
+        timestamp: new Date().toISOString(),
+        url: `${web}/-/commit/${sha}`,
+        author: { name: 'Demo Developer', email: 'demo@example.com' },
+      },
     },
     labels: [],
     changes: { state: { previous: 'locked', current: 'merged' } },

@@ -8,7 +8,7 @@ runCli(process.argv.slice(2), {
 }).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`slipway: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`slipway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     process.exit(1);
   },
 );

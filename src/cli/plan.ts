@@ -69,7 +69,9 @@ export async function validateCommand(file: string, opts: { json: boolean }, out
     return 1;
   }
   const count = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
-  out(`${file}: valid (${count(result.file.jobs.length, 'job')}${result.file.includes.length > 0 ? `, ${count(result.file.includes.length, 'included file')}` : ''})`);
+  out(
+    `${file}: valid (${count(result.file.jobs.length, 'job')}${result.file.includes.length > 0 ? `, ${count(result.file.includes.length, 'included file')}` : ''})`,
+  );
   return 0;
 }
 
@@ -112,7 +114,8 @@ function localRequest(event: PlanEvent, ref: string | undefined, target: string 
     sha: '0'.repeat(40),
     ref: event === 'merge' ? (target ?? 'main') : branch,
     before: undefined,
-    mergeRequest: event === 'mr' || event === 'merge' ? { iid: 1, title: 'local plan', sourceBranch: branch, targetBranch: target ?? 'main', fork: false } : undefined,
+    mergeRequest:
+      event === 'mr' || event === 'merge' ? { iid: 1, title: 'local plan', sourceBranch: branch, targetBranch: target ?? 'main', fork: false } : undefined,
     actor: undefined,
   };
 }

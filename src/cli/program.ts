@@ -101,10 +101,12 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
       .option('--gitlab-token-file <file>', 'a file holding your GitLab personal access token, which says who decides (default: $SLIPWAY_GITLAB_TOKEN)')
       .option('--json', "print the server's answer as one JSON object ({ status, ... })");
     if (name === 'reject') c.requiredOption('--reason <text>', 'why the step must not run (shown on the commit status and in the MR note)');
-    c.addHelpText('after', '\nTokens are read from the environment or from files, never from the command line.\nExit codes: 0 recorded, 1 refused (not allowed, not waiting, unknown run or job), 2 bad usage or a missing URL or token, 3 Slipway or GitLab could not be reached or refused the API token.')
-      .action(async (run: string, job: string, opts: ServerOptions) => {
-        setExit(await decideCommand(name, run, job, opts, io.env ?? process.env, out, err));
-      });
+    c.addHelpText(
+      'after',
+      '\nTokens are read from the environment or from files, never from the command line.\nExit codes: 0 recorded, 1 refused (not allowed, not waiting, unknown run or job), 2 bad usage or a missing URL or token, 3 Slipway or GitLab could not be reached or refused the API token.',
+    ).action(async (run: string, job: string, opts: ServerOptions) => {
+      setExit(await decideCommand(name, run, job, opts, io.env ?? process.env, out, err));
+    });
   };
   serverCommand('approve', 'approve a step waiting for an approval (a deploy, a manual job); the approval that satisfies its rule starts it');
   serverCommand('reject', 'reject a step waiting for an approval: it ends failed with the reason');

@@ -67,26 +67,38 @@ export async function renderCommand(file: string, opts: RenderOptions, out: Out,
   }
   const service = opts.service ?? deploy.service ?? serviceNameOf(path.basename(root));
   const runId = opts.run ?? 'render';
-  const rendered = await renderRelease(deploy.template, {
-    identity: { service, environment: opts.env, commitSha: opts.commit ?? '0'.repeat(40), runId, runUrl: opts.runUrl ?? `http://127.0.0.1:8080/runs/${runId}` },
-    image: opts.image,
-    port: env.port,
-    healthPath: env.health,
-    variables: varsToStrings(env.variables),
-    secrets: opts.var ?? {},
-  }, {
-    file: (p) => {
-      const full = inside(root, p);
-      return Promise.resolve(full && existsSync(full) && statSync(full).isFile() ? readFileSync(full, 'utf8') : null);
+  const rendered = await renderRelease(
+    deploy.template,
+    {
+      identity: {
+        service,
+        environment: opts.env,
+        commitSha: opts.commit ?? '0'.repeat(40),
+        runId,
+        runUrl: opts.runUrl ?? `http://127.0.0.1:8080/runs/${runId}`,
+      },
+      image: opts.image,
+      port: env.port,
+      healthPath: env.health,
+      variables: varsToStrings(env.variables),
+      secrets: opts.var ?? {},
     },
-    dir: (p) => {
-      const full = inside(root, p);
-      if (!full || !existsSync(full) || !statSync(full).isDirectory()) return Promise.resolve(null);
-      const names = readdirSync(full).filter((n) => /\.ya?ml$/.test(n) && statSync(path.join(full, n)).isFile()).sort();
-      const clean = p.replace(/\/+$/, '');
-      return Promise.resolve(names.map((n) => ({ name: `${clean}/${n}`, text: readFileSync(path.join(full, n), 'utf8') })));
+    {
+      file: (p) => {
+        const full = inside(root, p);
+        return Promise.resolve(full && existsSync(full) && statSync(full).isFile() ? readFileSync(full, 'utf8') : null);
+      },
+      dir: (p) => {
+        const full = inside(root, p);
+        if (!full || !existsSync(full) || !statSync(full).isDirectory()) return Promise.resolve(null);
+        const names = readdirSync(full)
+          .filter((n) => /\.ya?ml$/.test(n) && statSync(path.join(full, n)).isFile())
+          .sort();
+        const clean = p.replace(/\/+$/, '');
+        return Promise.resolve(names.map((n) => ({ name: `${clean}/${n}`, text: readFileSync(path.join(full, n), 'utf8') })));
+      },
     },
-  });
+  );
   if (!rendered.ok) {
     for (const p of rendered.problems) err(formatProblem(p));
     err(`${opts.env}: ${rendered.problems.length} problem${rendered.problems.length === 1 ? '' : 's'}; nothing would be applied`);

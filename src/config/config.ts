@@ -113,8 +113,12 @@ export interface ReconcileConfig {
 export type ConfigResult = { ok: true; config: SlipwayConfig } | { ok: false; problems: string[] };
 
 const intFrom = (name: string, def: number, min: number, max: number) =>
-  z.coerce.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`)
-    .min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`).default(def);
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`)
+    .default(def);
 
 const urlFrom = (name: string) => z.url({ error: `${name} must be an absolute URL` });
 
@@ -122,15 +126,21 @@ const secretMap = z.string().transform((raw, ctx) => {
   try {
     const parsed = z.record(z.string(), z.string().min(8)).safeParse(JSON.parse(raw));
     if (parsed.success) return parsed.data;
-  } catch { /* reported below */ }
+  } catch {
+    /* reported below */
+  }
   ctx.addIssue({ code: 'custom', message: 'SLIPWAY_WEBHOOK_PROJECT_SECRETS must be a JSON object of "project id or path": "secret (8+ chars)"' });
   return z.NEVER;
 });
 
-const CLUSTERS_FORMAT = 'SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs separated by commas (names: lowercase letters, digits and -), e.g. pre=/etc/slipway/pre.kubeconfig,prod-a=/etc/slipway/prod-a.kubeconfig';
+const CLUSTERS_FORMAT =
+  'SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs separated by commas (names: lowercase letters, digits and -), e.g. pre=/etc/slipway/pre.kubeconfig,prod-a=/etc/slipway/prod-a.kubeconfig';
 const clusterMap = z.string().transform((raw, ctx) => {
   const out: Record<string, string> = {};
-  for (const part of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const m = /^([a-z0-9-]+)=(.+)$/.exec(part);
     if (!m?.[1] || !m[2] || m[1] in out) {
       ctx.addIssue({ code: 'custom', message: m?.[1] && m[1] in out ? `SLIPWAY_CLUSTERS names cluster ${m[1]} twice` : CLUSTERS_FORMAT });
@@ -145,26 +155,48 @@ const envSchema = z.object({
   SLIPWAY_HOST: z.string().default('127.0.0.1'),
   SLIPWAY_PORT: intFrom('SLIPWAY_PORT', 8080, 0, 65535),
   SLIPWAY_PUBLIC_URL: urlFrom('SLIPWAY_PUBLIC_URL').optional(),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')
+    .optional(),
   SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: z.enum(['true', 'false'], { error: 'SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false' }).default('false'),
-  SLIPWAY_REDIS_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'SLIPWAY_REDIS_PREFIX must be lowercase letters, digits, _ and - (at most 40)').default('slipway'),
+  SLIPWAY_REDIS_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'SLIPWAY_REDIS_PREFIX must be lowercase letters, digits, _ and - (at most 40)')
+    .default('slipway'),
   SLIPWAY_DATA_DIR: z.string().default('.slipway'),
   SLIPWAY_WORKSPACE_DIR: z.string().optional(),
   SLIPWAY_API_TOKEN: z.string().min(16, 'SLIPWAY_API_TOKEN must be at least 16 characters').optional(),
   SLIPWAY_METRICS_TOKEN: z.string().min(16, 'SLIPWAY_METRICS_TOKEN must be at least 16 characters').optional(),
-  SLIPWAY_METRICS_PORT: z.coerce.number({ error: 'SLIPWAY_METRICS_PORT must be a number' }).int('SLIPWAY_METRICS_PORT must be a whole number')
-    .min(0, 'SLIPWAY_METRICS_PORT must be at least 0').max(65535, 'SLIPWAY_METRICS_PORT must be at most 65535').optional(),
-  SLIPWAY_VARIABLES_KEY: z.string().regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'SLIPWAY_VARIABLES_KEY must be 32 bytes as 64 hex characters or base64').optional(),
+  SLIPWAY_METRICS_PORT: z.coerce
+    .number({ error: 'SLIPWAY_METRICS_PORT must be a number' })
+    .int('SLIPWAY_METRICS_PORT must be a whole number')
+    .min(0, 'SLIPWAY_METRICS_PORT must be at least 0')
+    .max(65535, 'SLIPWAY_METRICS_PORT must be at most 65535')
+    .optional(),
+  SLIPWAY_VARIABLES_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'SLIPWAY_VARIABLES_KEY must be 32 bytes as 64 hex characters or base64')
+    .optional(),
   SLIPWAY_WEBHOOK_SECRET: z.string().min(8, 'SLIPWAY_WEBHOOK_SECRET must be at least 8 characters').optional(),
   SLIPWAY_WEBHOOK_PROJECT_SECRETS: secretMap.optional(),
-  SLIPWAY_WEBHOOK_SIGNING_SECRET: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, 'SLIPWAY_WEBHOOK_SIGNING_SECRET must look like whsec_<base64>').optional(),
+  SLIPWAY_WEBHOOK_SIGNING_SECRET: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]+$/, 'SLIPWAY_WEBHOOK_SIGNING_SECRET must look like whsec_<base64>')
+    .optional(),
   SLIPWAY_WEBHOOK_MAX_BYTES: intFrom('SLIPWAY_WEBHOOK_MAX_BYTES', 25 * 1024 * 1024, 1024, 100 * 1024 * 1024),
   GITLAB_URL: urlFrom('GITLAB_URL'),
   GITLAB_TOKEN: z.string({ error: 'GITLAB_TOKEN is required (a token with api scope)' }).min(1, 'GITLAB_TOKEN is required'),
   SLIPWAY_GIT_BASE_URL: urlFrom('SLIPWAY_GIT_BASE_URL').optional(),
-  DOCKER_HOST: z.string().regex(/^unix:\/\//, 'DOCKER_HOST must be a unix:// socket').default('unix:///run/slipway-docker.sock'),
+  DOCKER_HOST: z
+    .string()
+    .regex(/^unix:\/\//, 'DOCKER_HOST must be a unix:// socket')
+    .default('unix:///run/slipway-docker.sock'),
   SLIPWAY_IMAGE_BUILDER: z.enum(['buildkit', 'classic'], { error: 'SLIPWAY_IMAGE_BUILDER must be buildkit or classic' }).default('buildkit'),
-  SLIPWAY_REGISTRY: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'SLIPWAY_REGISTRY must be host[:port]').default('127.0.0.1:5050'),
+  SLIPWAY_REGISTRY: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'SLIPWAY_REGISTRY must be host[:port]')
+    .default('127.0.0.1:5050'),
   SLIPWAY_REGISTRY_USERNAME: z.string().optional(),
   SLIPWAY_REGISTRY_PASSWORD: z.string().optional(),
   HARBOR_URL: urlFrom('HARBOR_URL').optional(),
@@ -177,7 +209,13 @@ const envSchema = z.object({
   SLIPWAY_CACHE_DIR: z.string().optional(),
   SLIPWAY_CACHE_MAX_BYTES: intFrom('SLIPWAY_CACHE_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
   SLIPWAY_CACHE_PROJECT_MAX_BYTES: intFrom('SLIPWAY_CACHE_PROJECT_MAX_BYTES', 5 * 1024 ** 3, 1024 * 1024, 1024 ** 4),
-  SLIPWAY_STORE_REPOSITORY: z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, 'SLIPWAY_STORE_REPOSITORY must be a repository path: lowercase letters, digits, separators . _ - and /').default('slipway/store'),
+  SLIPWAY_STORE_REPOSITORY: z
+    .string()
+    .regex(
+      /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/,
+      'SLIPWAY_STORE_REPOSITORY must be a repository path: lowercase letters, digits, separators . _ - and /',
+    )
+    .default('slipway/store'),
   SLIPWAY_ARTIFACTS_EXPIRE_DAYS: intFrom('SLIPWAY_ARTIFACTS_EXPIRE_DAYS', 30, 0, 36_500),
   SLIPWAY_ARTIFACTS_SWEEP_MS: intFrom('SLIPWAY_ARTIFACTS_SWEEP_MS', 10 * 60_000, 1_000, 24 * 3_600_000),
   SONAR_HOST_URL: urlFrom('SONAR_HOST_URL').optional(),
@@ -188,8 +226,14 @@ const envSchema = z.object({
   SLIPWAY_NOTIFY_RETRIES: intFrom('SLIPWAY_NOTIFY_RETRIES', 3, 0, 10),
   SLIPWAY_NOTIFY_BACKOFF_MS: intFrom('SLIPWAY_NOTIFY_BACKOFF_MS', 1_000, 1, 60_000),
   SLIPWAY_RECONCILE_EVERY_MS: intFrom('SLIPWAY_RECONCILE_EVERY_MS', 300_000, 0, 86_400_000),
-  SLIPWAY_RECONCILE_PROJECTS: z.string().regex(/^\s*(\d+\s*(,\s*\d+\s*)*)?$/, 'SLIPWAY_RECONCILE_PROJECTS must be project ids separated by commas').default(''),
-  SLIPWAY_RECONCILE_BRANCHES: z.string().regex(/^[^\s,]*(,[^\s,]+)*$/, 'SLIPWAY_RECONCILE_BRANCHES must be branch names separated by commas (no spaces)').default(''),
+  SLIPWAY_RECONCILE_PROJECTS: z
+    .string()
+    .regex(/^\s*(\d+\s*(,\s*\d+\s*)*)?$/, 'SLIPWAY_RECONCILE_PROJECTS must be project ids separated by commas')
+    .default(''),
+  SLIPWAY_RECONCILE_BRANCHES: z
+    .string()
+    .regex(/^[^\s,]*(,[^\s,]+)*$/, 'SLIPWAY_RECONCILE_BRANCHES must be branch names separated by commas (no spaces)')
+    .default(''),
   SLIPWAY_RECONCILE_SILENT_AFTER_MS: intFrom('SLIPWAY_RECONCILE_SILENT_AFTER_MS', 3_600_000, 1_000, 30 * 86_400_000),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -199,7 +243,9 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
   const parsed = envSchema.safeParse(env);
   const channels = readNotifyChannels(env);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => i.message.startsWith(String(i.path[0])) || i.path.length === 0 ? i.message : `${String(i.path[0])}: ${i.message}`);
+    const problems = parsed.error.issues.map((i) =>
+      i.message.startsWith(String(i.path[0])) || i.path.length === 0 ? i.message : `${String(i.path[0])}: ${i.message}`,
+    );
     return { ok: false, problems: [...problems, ...channels.problems] };
   }
   const e = parsed.data;
@@ -251,7 +297,11 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
       limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL, affinityWaitMs: e.SLIPWAY_AFFINITY_WAIT_MS },
-      cache: { dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')), maxBytes: e.SLIPWAY_CACHE_MAX_BYTES, projectMaxBytes: e.SLIPWAY_CACHE_PROJECT_MAX_BYTES },
+      cache: {
+        dir: path.resolve(e.SLIPWAY_CACHE_DIR ?? path.join(dataDir, 'cache')),
+        maxBytes: e.SLIPWAY_CACHE_MAX_BYTES,
+        projectMaxBytes: e.SLIPWAY_CACHE_PROJECT_MAX_BYTES,
+      },
       store: {
         repository: e.SLIPWAY_STORE_REPOSITORY,
         artifactsExpireMs: e.SLIPWAY_ARTIFACTS_EXPIRE_DAYS === 0 ? null : e.SLIPWAY_ARTIFACTS_EXPIRE_DAYS * 86_400_000,
@@ -259,10 +309,18 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
-      notify: { channels: channels.channels, timeoutMs: e.SLIPWAY_NOTIFY_TIMEOUT_MS, retries: e.SLIPWAY_NOTIFY_RETRIES, backoffMs: e.SLIPWAY_NOTIFY_BACKOFF_MS },
+      notify: {
+        channels: channels.channels,
+        timeoutMs: e.SLIPWAY_NOTIFY_TIMEOUT_MS,
+        retries: e.SLIPWAY_NOTIFY_RETRIES,
+        backoffMs: e.SLIPWAY_NOTIFY_BACKOFF_MS,
+      },
       reconcile: {
         everyMs: e.SLIPWAY_RECONCILE_EVERY_MS,
-        projects: e.SLIPWAY_RECONCILE_PROJECTS.split(',').map((x) => x.trim()).filter(Boolean).map(Number),
+        projects: e.SLIPWAY_RECONCILE_PROJECTS.split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+          .map(Number),
         branches: e.SLIPWAY_RECONCILE_BRANCHES.split(',').filter(Boolean),
         silentAfterMs: e.SLIPWAY_RECONCILE_SILENT_AFTER_MS,
       },
@@ -291,7 +349,9 @@ function readNotifyChannels(env: Record<string, string | undefined>): { channels
     if (!key.startsWith('SLIPWAY_NOTIFY_') || NOTIFY_GLOBALS.has(key) || value === undefined) continue;
     const m = NOTIFY_SETTING.exec(key);
     if (!m?.[1] || !m[2]) {
-      problems.push(`${key} is not a notification setting: use SLIPWAY_NOTIFY_<NAME>_URL, _FORMAT, _EVENTS or _SECRET (or SLIPWAY_NOTIFY_TIMEOUT_MS, _RETRIES, _BACKOFF_MS)`);
+      problems.push(
+        `${key} is not a notification setting: use SLIPWAY_NOTIFY_<NAME>_URL, _FORMAT, _EVENTS or _SECRET (or SLIPWAY_NOTIFY_TIMEOUT_MS, _RETRIES, _BACKOFF_MS)`,
+      );
       continue;
     }
     const entry = byName.get(m[1]) ?? {};
@@ -307,11 +367,15 @@ function readNotifyChannels(env: Record<string, string | undefined>): { channels
     const format = NOTIFY_FORMATS.find((f) => f === s.FORMAT);
     if (s.FORMAT === undefined) problems.push(`${at}_FORMAT is required: ${NOTIFY_FORMATS.join(', ')}`);
     else if (!format) problems.push(`${at}_FORMAT must be one of ${NOTIFY_FORMATS.join(', ')}`);
-    const wanted = (s.EVENTS ?? 'all').split(',').map((x) => x.trim()).filter(Boolean);
+    const wanted = (s.EVENTS ?? 'all')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean);
     const unknown = wanted.filter((w) => w !== 'all' && !NOTIFY_EVENTS.some((k) => k === w));
     if (unknown.length > 0) problems.push(`${at}_EVENTS: unknown event ${unknown.map((u) => `'${u}'`).join(', ')} (known: all, ${NOTIFY_EVENTS.join(', ')})`);
     if (wanted.length === 0) problems.push(`${at}_EVENTS names no event (leave it unset for all)`);
-    if (s.SECRET !== undefined && format !== undefined && format !== 'dingtalk') problems.push(`${at}_SECRET is only for format dingtalk (its signed requests)`);
+    if (s.SECRET !== undefined && format !== undefined && format !== 'dingtalk')
+      problems.push(`${at}_SECRET is only for format dingtalk (its signed requests)`);
     if (s.SECRET !== undefined && s.SECRET.length < 8) problems.push(`${at}_SECRET must be at least 8 characters`);
     if (problems.length > before || !format || s.URL === undefined) continue;
     const events = wanted.includes('all') ? [...NOTIFY_EVENTS] : NOTIFY_EVENTS.filter((k) => wanted.includes(k));
@@ -327,7 +391,9 @@ function urlSecrets(raw: string): string[] {
     const u = new URL(raw);
     out.push(...u.pathname.split('/').filter((seg) => seg.length >= 16));
     for (const v of u.searchParams.values()) if (v.length >= 8) out.push(v);
-  } catch { /* validated at start */ }
+  } catch {
+    /* validated at start */
+  }
   return out;
 }
 

@@ -5,8 +5,16 @@ import { ensureImage } from '../executors/docker-image.js';
 import { lastLogLines } from './container-logs.js';
 import { DeployFailedError } from './deploy-errors.js';
 import {
-  assertName, LABELS, otherSlot, pickLive, RELEASED_RESTART_POLICY, serviceContainerName, slotPort, toServiceContainerOptions,
-  type Slot, type SlotContainer,
+  assertName,
+  LABELS,
+  otherSlot,
+  pickLive,
+  RELEASED_RESTART_POLICY,
+  serviceContainerName,
+  slotPort,
+  toServiceContainerOptions,
+  type Slot,
+  type SlotContainer,
 } from './docker-spec.js';
 import { waitHealthy } from './health-check.js';
 import { messageOf } from '../errors/errors.js';
@@ -94,7 +102,16 @@ export function createDockerTarget(docker: Dockerode, opts: { host?: string } = 
 
       onLog(`starting ${spec.image} in slot ${slot} on port ${port}`);
       const container = await docker.createContainer({
-        ...toServiceContainerOptions({ service, environment, slot, basePort: spec.port, image: spec.image, env: spec.env, runId: spec.runId, ...(spec.command ? { command: spec.command } : {}) }),
+        ...toServiceContainerOptions({
+          service,
+          environment,
+          slot,
+          basePort: spec.port,
+          image: spec.image,
+          env: spec.env,
+          runId: spec.runId,
+          ...(spec.command ? { command: spec.command } : {}),
+        }),
         abortSignal: api(),
       });
       try {
@@ -173,9 +190,7 @@ async function listSlots(docker: Dockerode, service: string, environment: string
   });
   const names = new Set((['blue', 'green'] as const).map((s) => `/${serviceContainerName(service, environment, s)}`));
   // Only our two slot names count, so a stray container that copied our labels is never touched.
-  return list
-    .filter((c) => c.Names.some((n) => names.has(n)))
-    .map((c) => ({ id: c.Id, state: c.State, created: c.Created, labels: c.Labels }));
+  return list.filter((c) => c.Names.some((n) => names.has(n))).map((c) => ({ id: c.Id, state: c.State, created: c.Created, labels: c.Labels }));
 }
 
 function slotOf(c: SlotContainer): Slot {

@@ -1,13 +1,16 @@
 import type { Redis } from 'ioredis';
 import { RELEASE_IF_HOLDER } from '../runs/run-lock.js';
 
-
 /**
  * One deploy at a time per (service, environment). The lock expires by itself, so a crashed
  * worker cannot block an environment forever; only the holder can release it.
  */
 export class EnvironmentLock {
-  constructor(private readonly redis: Redis, private readonly key: string, private readonly ttlMs: number) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly ttlMs: number,
+  ) {}
 
   /** Returns null when acquired, else the run id that holds it (the "why is this waiting" answer). */
   async acquire(runId: string): Promise<string | null> {

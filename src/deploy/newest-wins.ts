@@ -50,7 +50,10 @@ return 1`;
  * job while it holds the environment lock; kept without expiry (one small hash per environment).
  */
 export class LastDeploymentRecord {
-  constructor(private readonly redis: Redis, private readonly key: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+  ) {}
 
   async read(): Promise<LastDeployment | null> {
     const raw = await this.redis.hget(this.key, 'applied');

@@ -24,7 +24,6 @@ function isRepoPath(template: string): boolean {
   return template.includes('/') || /\.ya?ml$/.test(template);
 }
 
-
 /**
  * The deploy job of a run for one environment: lock the environment, render the template with the
  * image digest, then roll out through the `DeployTarget` seam (apply, wait for the verdict, roll
@@ -77,9 +76,10 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   if (!target) {
     return {
       phase: 'failed',
-      reason: job.spec.target === 'kubernetes'
-        ? 'deploy target kubernetes: no clusters are configured on this deploy worker (SLIPWAY_CLUSTERS)'
-        : `deploy target '${job.spec.target}' is not available (${Object.keys(ctx.targets).join(', ')} only)`,
+      reason:
+        job.spec.target === 'kubernetes'
+          ? 'deploy target kubernetes: no clusters are configured on this deploy worker (SLIPWAY_CLUSTERS)'
+          : `deploy target '${job.spec.target}' is not available (${Object.keys(ctx.targets).join(', ')} only)`,
     };
   }
   await store.updateJob(run.id, job.name, 'running', `deploying ${run.image.ref} to ${environment}`);
@@ -89,7 +89,10 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   // Environment-scoped project variables are available to the template by name (${DB_PASSWORD}).
   const secrets = await variablesFor(ctx.variables, run, environment);
   const variables = Object.fromEntries(Object.entries(job.spec.variables ?? {}).map(([k, v]) => [k, String(v)]));
-  const prepared = job.spec.target === 'kubernetes' ? await kubernetesRelease(ctx, run, job, secrets.values, variables) : await dockerRelease(ctx, run, job, secrets.values, variables);
+  const prepared =
+    job.spec.target === 'kubernetes'
+      ? await kubernetesRelease(ctx, run, job, secrets.values, variables)
+      : await dockerRelease(ctx, run, job, secrets.values, variables);
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
@@ -109,16 +112,33 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
 type Prepared = { ok: true; spec: ReleaseSpec; source?: string } | { ok: false; reason: string };
 
 function baseSpec(run: RunRecord, job: PlannedDeployJob): ReleaseSpec {
-  return { service: job.service, environment: job.environment, image: run.image?.ref ?? '', env: {}, port: job.spec.port, healthPath: job.spec.health, runId: run.id };
+  return {
+    service: job.service,
+    environment: job.environment,
+    image: run.image?.ref ?? '',
+    env: {},
+    port: job.spec.port,
+    healthPath: job.spec.health,
+    runId: run.id,
+  };
 }
 
 /** The docker host: one template file (built-in or in the repository) giving the command and environment. */
-async function dockerRelease(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, secrets: Record<string, string>, variables: Record<string, string>): Promise<Prepared> {
+async function dockerRelease(
+  ctx: DeployContext,
+  run: RunRecord,
+  job: PlannedDeployJob,
+  secrets: Record<string, string>,
+  variables: Record<string, string>,
+): Promise<Prepared> {
   const text = isRepoPath(job.template)
     ? await ctx.gitlab.readFile(run.request.project.id, job.template, run.request.sha)
     : await readFile(builtinDeployTemplate(job.template), 'utf8').catch(() => null);
   if (text === null) {
-    return { ok: false, reason: `deploy template '${job.template}' not found${isRepoPath(job.template) ? ` at ${run.request.sha.slice(0, 8)}` : ' among the built-in templates'}` };
+    return {
+      ok: false,
+      reason: `deploy template '${job.template}' not found${isRepoPath(job.template) ? ` at ${run.request.sha.slice(0, 8)}` : ' among the built-in templates'}`,
+    };
   }
   const values = {
     ...secrets,
@@ -135,18 +155,34 @@ async function dockerRelease(ctx: DeployContext, run: RunRecord, job: PlannedDep
 }
 
 /** Kubernetes: the repository's manifests or the built-in set, rendered into parsed YAML and validated. */
-async function kubernetesRelease(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob, secrets: Record<string, string>, variables: Record<string, string>): Promise<Prepared> {
-  const rendered = await renderRelease(job.template, {
-    identity: { service: job.service, environment: job.environment, commitSha: run.request.sha, runId: run.id, runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}` },
-    image: run.image?.ref ?? '',
-    port: job.spec.port,
-    healthPath: job.spec.health,
-    variables,
-    secrets,
-  }, {
-    file: (path) => ctx.gitlab.readFile(run.request.project.id, path, run.request.sha),
-    dir: (path) => readDirAt(ctx, run, path, (name) => /\.ya?ml$/.test(name)),
-  });
+async function kubernetesRelease(
+  ctx: DeployContext,
+  run: RunRecord,
+  job: PlannedDeployJob,
+  secrets: Record<string, string>,
+  variables: Record<string, string>,
+): Promise<Prepared> {
+  const rendered = await renderRelease(
+    job.template,
+    {
+      identity: {
+        service: job.service,
+        environment: job.environment,
+        commitSha: run.request.sha,
+        runId: run.id,
+        runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}`,
+      },
+      image: run.image?.ref ?? '',
+      port: job.spec.port,
+      healthPath: job.spec.health,
+      variables,
+      secrets,
+    },
+    {
+      file: (path) => ctx.gitlab.readFile(run.request.project.id, path, run.request.sha),
+      dir: (path) => readDirAt(ctx, run, path, (name) => /\.ya?ml$/.test(name)),
+    },
+  );
   if (!rendered.ok) return { ok: false, reason: `deploy manifests are invalid, nothing was applied:\n${rendered.problems.map(formatProblem).join('\n')}` };
   return {
     ok: true,

@@ -49,4 +49,3 @@ export function renderTemplate(text: string, values: Record<string, string>, fil
   }
   return { ok: true, spec: parsed.data };
 }
-

@@ -20,8 +20,7 @@ export type RedisSettings = Partial<Record<(typeof REQUIRED)[number]['name'], st
 
 /** Pure: one line per wrong setting, naming what it is and the fix. */
 export function durabilityProblems(settings: RedisSettings): string[] {
-  return REQUIRED.filter((r) => settings[r.name] !== r.want)
-    .map((r) => `${r.name} is '${settings[r.name] ?? 'unknown'}': set ${r.name} ${r.want}`);
+  return REQUIRED.filter((r) => settings[r.name] !== r.want).map((r) => `${r.name} is '${settings[r.name] ?? 'unknown'}': set ${r.name} ${r.want}`);
 }
 
 /**
@@ -52,16 +51,20 @@ export async function checkRedisDurability(target: RedisTarget, acceptWeak: bool
     if (!(err instanceof Error) || err.name !== 'ReplyError') throw err;
     const unreadable = `cannot read the Redis server's settings (CONFIG GET answered: ${err.message}); CONFIG is renamed or disabled, or this user may not run it, so Slipway cannot check that acknowledged events reach disk and keys are never evicted`;
     if (acceptWeak) return [`redis durability not verified (${ACCEPT_WEAK_DURABILITY}=true): ${unreadable}`];
-    throw new PermanentError(`${unreadable}. Make sure the server runs with appendonly yes, appendfsync always and maxmemory-policy noeviction, then set ${ACCEPT_WEAK_DURABILITY}=true to start without the check`);
+    throw new PermanentError(
+      `${unreadable}. Make sure the server runs with appendonly yes, appendfsync always and maxmemory-policy noeviction, then set ${ACCEPT_WEAK_DURABILITY}=true to start without the check`,
+    );
   } finally {
     redis.disconnect();
   }
   const problems = durabilityProblems(settings);
   if (problems.length === 0) return [];
   if (acceptWeak) return problems.map((p) => `redis durability accepted as weak (${ACCEPT_WEAK_DURABILITY}=true): ${p}`);
-  throw new PermanentError([
-    'the Redis at REDIS_URL may lose acknowledged events or evict queue keys:',
-    ...problems.map((p) => `  - ${p}`),
-    `Fix these in redis.conf (or CONFIG SET, then CONFIG REWRITE to keep them), or set ${ACCEPT_WEAK_DURABILITY}=true to run anyway: a crash may then lose events GitLab was told are stored, and /readyz and the logs will say so.`,
-  ].join('\n'));
+  throw new PermanentError(
+    [
+      'the Redis at REDIS_URL may lose acknowledged events or evict queue keys:',
+      ...problems.map((p) => `  - ${p}`),
+      `Fix these in redis.conf (or CONFIG SET, then CONFIG REWRITE to keep them), or set ${ACCEPT_WEAK_DURABILITY}=true to run anyway: a crash may then lose events GitLab was told are stored, and /readyz and the logs will say so.`,
+    ].join('\n'),
+  );
 }

@@ -24,16 +24,39 @@ export async function startEmbeddedRedis(dataDir: string, log: (msg: string) => 
 
   if (await answers(socketPath)) {
     log(`embedded redis already running on ${socketPath}`);
-    return { socketPath, stop: async () => { /* not ours to stop: another Slipway process started it */ } };
+    return {
+      socketPath,
+      stop: async () => {
+        /* not ours to stop: another Slipway process started it */
+      },
+    };
   }
   if (!hasRedisServer()) {
     throw new PermanentError('redis-server not found: install the Debian package redis-server (apt-get install redis-server) or set REDIS_URL');
   }
   const args = [
-    '--port', '0', '--unixsocket', socketPath, '--unixsocketperm', '700',
-    '--dir', dir, '--pidfile', pidFile, '--logfile', path.join(dir, 'redis.log'),
-    '--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction',
-    '--save', '', '--daemonize', 'no',
+    '--port',
+    '0',
+    '--unixsocket',
+    socketPath,
+    '--unixsocketperm',
+    '700',
+    '--dir',
+    dir,
+    '--pidfile',
+    pidFile,
+    '--logfile',
+    path.join(dir, 'redis.log'),
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'always',
+    '--maxmemory-policy',
+    'noeviction',
+    '--save',
+    '',
+    '--daemonize',
+    'no',
   ];
   const child = spawn('redis-server', args, { stdio: 'ignore', detached: false });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -87,4 +110,3 @@ async function answers(socketPath: string): Promise<boolean> {
     c.disconnect();
   }
 }
-

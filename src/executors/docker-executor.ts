@@ -70,10 +70,12 @@ async function attachStartWait(
   const out = createLineSplitter((line) => onLog(line, 'stdout'));
   const err = createLineSplitter((line) => onLog(line, 'stderr'));
   const sink = (s: ReturnType<typeof createLineSplitter>): Writable =>
-    new Writable({ write: (chunk: Buffer, _enc, cb) => {
-      s.write(chunk);
-      cb();
-    } });
+    new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        s.write(chunk);
+        cb();
+      },
+    });
 
   // Attach before start so the first lines are never lost.
   const logAbort = new AbortController();

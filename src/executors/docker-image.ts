@@ -10,11 +10,7 @@ export type PullPolicy = 'missing' | 'never';
  * when absent (like `docker run`); any failure becomes an ImageNotFoundError
  * naming the image, so the run record says which image, not "HTTP 404".
  */
-export async function ensureImage(
-  docker: Dockerode,
-  image: string,
-  opts: { policy: PullPolicy; apiTimeoutMs: number; pullTimeoutMs: number },
-): Promise<void> {
+export async function ensureImage(docker: Dockerode, image: string, opts: { policy: PullPolicy; apiTimeoutMs: number; pullTimeoutMs: number }): Promise<void> {
   try {
     await withTimeout(docker.getImage(image).inspect(), opts.apiTimeoutMs, `inspect image ${image}`);
     return;

@@ -22,11 +22,7 @@ interface Holder {
 // after this long it counts as stale.
 const EMPTY_STALE_MS = 10_000;
 
-export async function withFileLock<T>(
-  lockPath: string,
-  opts: { timeoutMs: number; pollMs?: number },
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function withFileLock<T>(lockPath: string, opts: { timeoutMs: number; pollMs?: number }, fn: () => Promise<T>): Promise<T> {
   const token = await acquire(lockPath, opts.timeoutMs, opts.pollMs ?? 50);
   try {
     return await fn();

@@ -122,7 +122,9 @@ function collectGit(
       if (code === 0 && !timedOut && !overflowed) return resolve({ stdout, stderr });
       const why = overflowed
         ? `printed more than ${limit.maxStdout} bytes`
-        : timedOut ? `timed out after ${timeoutMs}ms` : `exit ${code}: ${redact(stderr.trim())}`;
+        : timedOut
+          ? `timed out after ${timeoutMs}ms`
+          : `exit ${code}: ${redact(stderr.trim())}`;
       reject(new GitError(`git ${describe(args)} ${why}`, code, redact(stderr), stdout.toString('utf8')));
     });
   });

@@ -76,7 +76,8 @@ export async function extractArchive(opts: { mirrorDir: string; sha: string; des
 /** A directory of the repository, relative, without '..' (it comes from the pipeline file). */
 function normalizeSubdir(dir: string): string {
   const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.some((p) => p === '..') || dir.startsWith('/') || dir.startsWith('-')) throw new Error(`build context ${JSON.stringify(dir)} must be a directory inside the repository`);
+  if (parts.some((p) => p === '..') || dir.startsWith('/') || dir.startsWith('-'))
+    throw new Error(`build context ${JSON.stringify(dir)} must be a directory inside the repository`);
   return parts.join('/');
 }
 

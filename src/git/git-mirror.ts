@@ -149,9 +149,7 @@ async function fsckOk(dir: string, timeoutMs: number): Promise<boolean> {
 /** Leftovers of clones interrupted by a crash (we hold the lock, so none is in progress). */
 async function removeTempClones(root: string, name: string): Promise<void> {
   const entries = await readdir(root);
-  await Promise.all(
-    entries.filter((e) => e.startsWith(`${name}.tmp-`)).map((e) => rm(join(root, e), { recursive: true, force: true })),
-  );
+  await Promise.all(entries.filter((e) => e.startsWith(`${name}.tmp-`)).map((e) => rm(join(root, e), { recursive: true, force: true })));
 }
 
 // The build job imports everything git from here.

@@ -75,5 +75,8 @@ export async function parentsOf(mirrorDir: string, sha: string, timeoutMs: numbe
 }
 
 async function validRefName(ref: string, timeoutMs: number): Promise<boolean> {
-  return runGit(['check-ref-format', ref], timeoutMs).then(() => true, () => false);
+  return runGit(['check-ref-format', ref], timeoutMs).then(
+    () => true,
+    () => false,
+  );
 }

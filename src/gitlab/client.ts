@@ -1,4 +1,15 @@
-import { Branches, Commits, GroupMembers, MergeRequestNotes, MergeRequests, ProjectHooks, ProjectMembers, Projects, RepositoryFiles, Users } from '@gitbeaker/rest';
+import {
+  Branches,
+  Commits,
+  GroupMembers,
+  MergeRequestNotes,
+  MergeRequests,
+  ProjectHooks,
+  ProjectMembers,
+  Projects,
+  RepositoryFiles,
+  Users,
+} from '@gitbeaker/rest';
 import type { z } from 'zod';
 import { AttemptFailure, GitlabApiError } from './errors.js';
 import { hiddenMarker, pickOwnNote } from './notes.js';
@@ -167,7 +178,8 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
           throw invalid(call, 0, `unexpected body type ${typeof raw}`);
         } catch (err) {
           // A missing ref is the include's problem (wrong ref), like a missing file.
-          if (err instanceof AttemptFailure && err.status === 404 && (err.description === '404 File Not Found' || err.description === '404 Commit Not Found')) return null;
+          if (err instanceof AttemptFailure && err.status === 404 && (err.description === '404 File Not Found' || err.description === '404 Commit Not Found'))
+            return null;
           throw err;
         }
       });
@@ -244,19 +256,33 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
 
     async listBranches(projectId) {
       return run({ call: 'list branches', projectId }, async () =>
-        parse(Branch.array(), await branches.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list branches', projectId));
+        parse(Branch.array(), await branches.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list branches', projectId),
+      );
     },
 
     async listMergedMergeRequests(projectId, updatedAfter) {
       return run({ call: 'list merged merge requests', projectId }, async () =>
-        parse(MergedMergeRequest.array(), await mergeRequests.all({
-          projectId, state: 'merged', updatedAfter, orderBy: 'updated_at', sort: 'desc', perPage: PER_PAGE, maxPages: MAX_PAGES,
-        }), 'list merged merge requests', projectId));
+        parse(
+          MergedMergeRequest.array(),
+          await mergeRequests.all({
+            projectId,
+            state: 'merged',
+            updatedAfter,
+            orderBy: 'updated_at',
+            sort: 'desc',
+            perPage: PER_PAGE,
+            maxPages: MAX_PAGES,
+          }),
+          'list merged merge requests',
+          projectId,
+        ),
+      );
     },
 
     async listHooks(projectId) {
       return run({ call: 'list hooks', projectId }, async () =>
-        parse(ProjectHook.array(), await hooks.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list hooks', projectId));
+        parse(ProjectHook.array(), await hooks.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list hooks', projectId),
+      );
     },
   };
 }

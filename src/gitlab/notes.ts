@@ -12,7 +12,5 @@ export function hiddenMarker(marker: string): string {
 // note), not a system note, and starting with the marker line. If a past race left two, the oldest
 // wins so every run edits the same one.
 export function pickOwnNote(notes: readonly MergeRequestNote[], selfId: number, tag: string): MergeRequestNote | undefined {
-  return notes
-    .filter((n) => n.author.id === selfId && !n.system && (n.body === tag || n.body.startsWith(`${tag}\n`)))
-    .sort((a, b) => a.id - b.id)[0];
+  return notes.filter((n) => n.author.id === selfId && !n.system && (n.body === tag || n.body.startsWith(`${tag}\n`))).sort((a, b) => a.id - b.id)[0];
 }

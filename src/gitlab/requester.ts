@@ -17,12 +17,7 @@ export function createRequester(timeoutMs: number, fetchImpl: typeof fetch = fet
   );
 }
 
-async function requestOnce(
-  endpoint: string,
-  options: Record<string, unknown>,
-  timeoutMs: number,
-  fetchImpl: typeof fetch,
-): Promise<FormattedResponse> {
+async function requestOnce(endpoint: string, options: Record<string, unknown>, timeoutMs: number, fetchImpl: typeof fetch): Promise<FormattedResponse> {
   const prefix = typeof options['prefixUrl'] === 'string' ? options['prefixUrl'] : '';
   const url = new URL(endpoint, prefix.endsWith('/') ? prefix : `${prefix}/`);
   url.search = typeof options['searchParams'] === 'string' ? options['searchParams'] : '';

@@ -44,12 +44,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 // Runs `op` until it succeeds, fails with a non-retryable error, or runs out of attempts.
 // `op` is a whole operation (it may make several requests), so it must be safe to run again.
-export async function withRetry<T>(
-  ctx: CallContext,
-  policy: RetryPolicy,
-  op: () => Promise<T>,
-  logger?: RetryLogger,
-): Promise<T> {
+export async function withRetry<T>(ctx: CallContext, policy: RetryPolicy, op: () => Promise<T>, logger?: RetryLogger): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await op();

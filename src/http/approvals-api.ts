@@ -20,7 +20,8 @@ export function createApprovalsApi(deps: { approvals: Approvals; logger: Logger 
 
   const decision = (action: 'approve' | 'reject') => async (req: Request, res: Response) => {
     const body: unknown = req.body;
-    const reason = typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined;
+    const reason =
+      typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined;
     const input = {
       runId: String(req.params['id']),
       job: String(req.params['job']),
@@ -29,7 +30,8 @@ export function createApprovalsApi(deps: { approvals: Approvals; logger: Logger 
       ...(reason !== undefined ? { reason } : {}),
     };
     const result: DecisionResult = action === 'approve' ? await deps.approvals.approve(input) : await deps.approvals.reject(input);
-    if (result.status === 200) deps.logger.info({ run: input.runId, job: input.job, decision: result.decision, started: result.started, audit: result.audit }, 'approval decision');
+    if (result.status === 200)
+      deps.logger.info({ run: input.runId, job: input.job, decision: result.decision, started: result.started, audit: result.audit }, 'approval decision');
     else deps.logger.info({ run: input.runId, job: input.job, action, status: result.status, error: result.error }, 'approval decision refused');
     const { status, ...rest } = result;
     res.status(status).json(rest);

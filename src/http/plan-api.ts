@@ -22,18 +22,29 @@ export interface PlanApiDeps {
 const byRef = z.strictObject({
   project: z.strictObject({ id: z.number().int().positive(), path: z.string().min(1), defaultBranch: z.string().min(1).default('main') }),
   ref: z.string().min(1).max(255),
-  sha: z.string().regex(/^[0-9a-f]{40}$/).optional(),
+  sha: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .optional(),
   event: z.enum(['merge', 'mr', 'push', 'tag', 'manual']),
-  mergeRequest: z.strictObject({ iid: z.number().int().positive(), sourceBranch: z.string(), targetBranch: z.string(), fork: z.boolean().default(false) }).optional(),
+  mergeRequest: z
+    .strictObject({ iid: z.number().int().positive(), sourceBranch: z.string(), targetBranch: z.string(), fork: z.boolean().default(false) })
+    .optional(),
   changedFiles: z.array(z.string()).max(100_000).optional(),
   /** An uncommitted pipeline file to plan instead of the one in the repository (editor preview). */
-  pipeline: z.string().max(1024 * 1024).optional(),
+  pipeline: z
+    .string()
+    .max(1024 * 1024)
+    .optional(),
 });
 const byEvent = z.strictObject({
   gitlabEvent: z.string().min(1),
   payload: z.unknown(),
   changedFiles: z.array(z.string()).max(100_000).optional(),
-  pipeline: z.string().max(1024 * 1024).optional(),
+  pipeline: z
+    .string()
+    .max(1024 * 1024)
+    .optional(),
 });
 
 /**
@@ -47,9 +58,12 @@ export function jsonBodyErrors(): ErrorRequestHandler {
       next(err);
       return;
     }
-    const error = e.type === 'entity.parse.failed' ? `the body is not valid JSON: ${String(e.message)}`
-      : e.type === 'entity.too.large' ? 'the body is too large'
-      : String(e.message);
+    const error =
+      e.type === 'entity.parse.failed'
+        ? `the body is not valid JSON: ${String(e.message)}`
+        : e.type === 'entity.too.large'
+          ? 'the body is too large'
+          : String(e.message);
     res.status(e.status).json({ error });
   };
 }
@@ -100,7 +114,10 @@ export function createPlanApi(deps: PlanApiDeps): Router {
       changedFiles = d.changedFiles;
       inline = d.pipeline;
     } else {
-      res.status(400).json({ error: 'body must be { gitlabEvent, payload } or { project: { id, path }, ref, event }', detail: asRef?.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`) });
+      res.status(400).json({
+        error: 'body must be { gitlabEvent, payload } or { project: { id, path }, ref, event }',
+        detail: asRef?.error.issues.slice(0, 5).map((i) => `${i.path.join('.') || 'body'}: ${i.message}`),
+      });
       return;
     }
 

@@ -40,7 +40,9 @@ export function createVariablesApi(deps: VariablesApiDeps): Router {
     const id = projectOf(req.params.id);
     const parsed = body.safeParse(req.body);
     if (id === null || !parsed.success) {
-      res.status(400).json({ error: id === null ? 'project id must be numeric' : parsed.error?.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
+      res.status(400).json({
+        error: id === null ? 'project id must be numeric' : parsed.error?.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '),
+      });
       return;
     }
     const input = { name: req.params.name, ...parsed.data };

@@ -58,7 +58,16 @@ export function createClassicBuilder(docker: Dockerode): ImageBuilder {
         context = withExtraFile(context, TEMPLATE_DOCKERFILE, req.dockerfileContent);
         dockerfile = TEMPLATE_DOCKERFILE;
       }
-      return buildImage(docker, { context, dockerfile, tags: req.tags, labels: req.labels, buildArgs: req.buildArgs, cacheFrom, onLog, timeoutMs: req.timeoutMs });
+      return buildImage(docker, {
+        context,
+        dockerfile,
+        tags: req.tags,
+        labels: req.labels,
+        buildArgs: req.buildArgs,
+        cacheFrom,
+        onLog,
+        timeoutMs: req.timeoutMs,
+      });
     },
   };
 }
@@ -93,11 +102,7 @@ export async function buildImage(docker: Dockerode, opts: BuildImageOptions): Pr
     if (e.aux?.ID) imageId = e.aux.ID;
   };
   try {
-    const stream = await withTimeout(
-      docker.buildImage(opts.context, { ...toBuildOptions(opts), abortSignal: abort.signal }),
-      opts.timeoutMs,
-      'image build',
-    );
+    const stream = await withTimeout(docker.buildImage(opts.context, { ...toBuildOptions(opts), abortSignal: abort.signal }), opts.timeoutMs, 'image build');
     await followProgress(docker, stream, { timeoutMs: Math.max(1, deadline - Date.now()), abort, onEvent });
   } catch (err) {
     abort.abort();

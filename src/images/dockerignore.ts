@@ -38,7 +38,8 @@ const createIgnore = dockerignore.default;
 
 export function parseDockerignore(text: string): IgnoreRules {
   const lib = createIgnore({ ignorecase: false }).add(text) as unknown as LibraryInternals;
-  if (!Array.isArray(lib._rules) || typeof lib._test !== 'function') throw new Error('@balena/dockerignore: unexpected internals (rules or _test missing); see src/images/dockerignore.ts');
+  if (!Array.isArray(lib._rules) || typeof lib._test !== 'function')
+    throw new Error('@balena/dockerignore: unexpected internals (rules or _test missing); see src/images/dockerignore.ts');
   for (const rule of lib._rules) {
     const re = compileRule(rule.pattern);
     rule.regexp = re ? { test: (p: string) => re.matches(p) } : NEVER;

@@ -48,11 +48,7 @@ async function present(docker: Dockerode, ref: string): Promise<boolean> {
 async function pull(docker: Dockerode, ref: string, auth: RegistryAuth | undefined, timeoutMs: number): Promise<true | string> {
   const abort = new AbortController();
   try {
-    const stream = await withTimeout(
-      docker.pull(ref, { abortSignal: abort.signal, ...(auth ? { authconfig: auth } : {}) }),
-      timeoutMs,
-      `pull ${ref}`,
-    );
+    const stream = await withTimeout(docker.pull(ref, { abortSignal: abort.signal, ...(auth ? { authconfig: auth } : {}) }), timeoutMs, `pull ${ref}`);
     await followProgress(docker, stream, { timeoutMs, abort });
     return true;
   } catch (err) {
@@ -73,7 +69,11 @@ export async function registryCacheSources(opts: {
   auth?: RegistryAuth;
   onLog: (line: string) => void;
 }): Promise<string[]> {
-  const client = new RegistryClient({ registry: opts.registry, timeoutMs: INSPECT_TIMEOUT_MS, ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}) });
+  const client = new RegistryClient({
+    registry: opts.registry,
+    timeoutMs: INSPECT_TIMEOUT_MS,
+    ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
+  });
   for (const ref of new Set(opts.candidates)) {
     const { repo, tag } = splitTag(ref);
     if (!repo.startsWith(`${opts.registry}/`)) continue; // only our registry is asked

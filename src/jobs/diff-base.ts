@@ -33,14 +33,18 @@ export async function diffBaseFor(ctx: Pick<JobContext, 'config'>, run: RunRecor
       case 'merge': {
         const parents = await parentsOf(mirrorDir, request.sha, GIT_TIMEOUT_MS);
         const [first] = parents;
-        if (parents.length < 2 || first === undefined) return { unknown: `${request.sha.slice(0, 8)} is not a merge commit (fast-forward merge): the target branch's previous head is unknown` };
+        if (parents.length < 2 || first === undefined)
+          return { unknown: `${request.sha.slice(0, 8)} is not a merge commit (fast-forward merge): the target branch's previous head is unknown` };
         return { base: first, what: `the merge's first parent ${first.slice(0, 8)}` };
       }
       case 'mr': {
         const mr = request.mergeRequest;
         if (!mr) return { unknown: 'the merge request has no target branch' };
-        const targetHead = await fetchBranchHead({ ...mirrorSource(ctx, request.project.path), branch: mr.targetBranch, timeoutMs: FETCH_TIMEOUT_MS })
-          .catch((err: unknown) => { throw new Error(`target branch ${mr.targetBranch} not fetched: ${err instanceof Error ? err.message : String(err)}`); });
+        const targetHead = await fetchBranchHead({ ...mirrorSource(ctx, request.project.path), branch: mr.targetBranch, timeoutMs: FETCH_TIMEOUT_MS }).catch(
+          (err: unknown) => {
+            throw new Error(`target branch ${mr.targetBranch} not fetched: ${err instanceof Error ? err.message : String(err)}`);
+          },
+        );
         const base = await mergeBase(mirrorDir, targetHead, request.sha, GIT_TIMEOUT_MS);
         if (!base) return { unknown: `${request.sha.slice(0, 8)} shares no history with ${mr.targetBranch}` };
         return { base, what: `the merge base ${base.slice(0, 8)} with ${mr.targetBranch}` };

@@ -12,7 +12,11 @@ export function isProtectedRef(req: RunRecord['request']): boolean {
 }
 
 /** The project's (and environment's) variables for one job; none for fork merge requests. */
-export async function variablesFor(store: VariableStore | undefined, run: RunRecord, environment?: string): Promise<{ values: Record<string, string>; masked: string[] }> {
+export async function variablesFor(
+  store: VariableStore | undefined,
+  run: RunRecord,
+  environment?: string,
+): Promise<{ values: Record<string, string>; masked: string[] }> {
   if (!store) return { values: {}, masked: [] };
   return store.resolve(run.request.project.id, {
     environment,

@@ -6,7 +6,12 @@ import type { PipelineRequest } from '../triggers/types.js';
  * job's own. Event data (branch names, titles) reaches steps only this way, as environment values:
  * never spliced into a command line.
  */
-export function predefinedVariables(runId: string, req: PipelineRequest, extra: Record<string, string> = {}, built?: { image?: string; environment?: string }): Record<string, string> {
+export function predefinedVariables(
+  runId: string,
+  req: PipelineRequest,
+  extra: Record<string, string> = {},
+  built?: { image?: string; environment?: string },
+): Record<string, string> {
   return {
     ...predefined({
       pipelineId: runId,

@@ -49,7 +49,12 @@ export function refOf(req: RunRecord['request']): string {
 }
 
 /** The files directly in a repository directory at the run's SHA (name → text), or null when it does not exist. */
-export async function readDirAt(ctx: JobContext, run: RunRecord, dir: string, accept: (name: string) => boolean): Promise<{ name: string; text: string }[] | null> {
+export async function readDirAt(
+  ctx: JobContext,
+  run: RunRecord,
+  dir: string,
+  accept: (name: string) => boolean,
+): Promise<{ name: string; text: string }[] | null> {
   const mirrorDir = await mirrorFor(ctx, run);
   const names = await listFilesAt(mirrorDir, run.request.sha, dir);
   if (names === null) return null;

@@ -44,7 +44,10 @@ export function createMasker(secrets: readonly string[]): Masker {
   return (text) => {
     const whole = text.replace(pattern, MASK);
     if (splittable.length === 0) return whole;
-    return whole.split('\n').map((line) => maskFragments(line, splittable)).join('\n');
+    return whole
+      .split('\n')
+      .map((line) => maskFragments(line, splittable))
+      .join('\n');
   };
 }
 

@@ -49,32 +49,86 @@ export function createMetrics(sources: MetricsSources): SlipwayMetrics {
   const readTimeoutMs = sources.readTimeoutMs ?? 2_000;
   const registers = [registry];
 
-  const received = new Counter({ name: 'slipway_webhooks_received_total', help: 'Webhook deliveries received, by X-Gitlab-Event (other: an event Slipway does not know)', labelNames: ['event'], registers });
-  const deduplicated = new Counter({ name: 'slipway_webhooks_deduplicated_total', help: 'Deliveries answered with an existing run (the same delivery or the same commit and kind again)', labelNames: ['event'], registers });
-  const ignored = new Counter({ name: 'slipway_webhooks_ignored_total', help: 'Valid deliveries that start nothing (202 with the reason)', labelNames: ['event'], registers });
-  const rejected = new Counter({ name: 'slipway_webhooks_rejected_total', help: 'Deliveries refused or not stored, by reason', labelNames: ['reason'], registers });
-  const wait = new Histogram({ name: 'slipway_queue_wait_seconds', help: 'Time from queueing a job to the first time a worker took it', labelNames: ['queue'], buckets: WAIT_BUCKETS, registers });
-  const duration = new Histogram({ name: 'slipway_job_duration_seconds', help: 'Job run time, by kind (plan, script, image, sonar, deploy) and outcome (success, failed, canceled)', labelNames: ['kind', 'outcome'], buckets: DURATION_BUCKETS, registers });
-  const deploys = new Counter({ name: 'slipway_deploys_total', help: 'Finished deploy jobs, by environment and outcome (success, failed, canceled: superseded by a newer run)', labelNames: ['environment', 'outcome'], registers });
-  const rollbacks = new Counter({ name: 'slipway_rollbacks_total', help: 'Releases rolled back after a failed health verdict', labelNames: ['environment'], registers });
-  const readFailures = new Counter({ name: 'slipway_metrics_read_failures_total', help: 'Reads at scrape time that failed or timed out (the gauge then has no sample)', labelNames: ['source'], registers });
+  const received = new Counter({
+    name: 'slipway_webhooks_received_total',
+    help: 'Webhook deliveries received, by X-Gitlab-Event (other: an event Slipway does not know)',
+    labelNames: ['event'],
+    registers,
+  });
+  const deduplicated = new Counter({
+    name: 'slipway_webhooks_deduplicated_total',
+    help: 'Deliveries answered with an existing run (the same delivery or the same commit and kind again)',
+    labelNames: ['event'],
+    registers,
+  });
+  const ignored = new Counter({
+    name: 'slipway_webhooks_ignored_total',
+    help: 'Valid deliveries that start nothing (202 with the reason)',
+    labelNames: ['event'],
+    registers,
+  });
+  const rejected = new Counter({
+    name: 'slipway_webhooks_rejected_total',
+    help: 'Deliveries refused or not stored, by reason',
+    labelNames: ['reason'],
+    registers,
+  });
+  const wait = new Histogram({
+    name: 'slipway_queue_wait_seconds',
+    help: 'Time from queueing a job to the first time a worker took it',
+    labelNames: ['queue'],
+    buckets: WAIT_BUCKETS,
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'slipway_job_duration_seconds',
+    help: 'Job run time, by kind (plan, script, image, sonar, deploy) and outcome (success, failed, canceled)',
+    labelNames: ['kind', 'outcome'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const deploys = new Counter({
+    name: 'slipway_deploys_total',
+    help: 'Finished deploy jobs, by environment and outcome (success, failed, canceled: superseded by a newer run)',
+    labelNames: ['environment', 'outcome'],
+    registers,
+  });
+  const rollbacks = new Counter({
+    name: 'slipway_rollbacks_total',
+    help: 'Releases rolled back after a failed health verdict',
+    labelNames: ['environment'],
+    registers,
+  });
+  const readFailures = new Counter({
+    name: 'slipway_metrics_read_failures_total',
+    help: 'Reads at scrape time that failed or timed out (the gauge then has no sample)',
+    labelNames: ['source'],
+    registers,
+  });
 
   new Gauge({
-    name: 'slipway_queue_jobs', help: 'Jobs in each queue by state, read from Redis at scrape time (the same value in every process)', labelNames: ['queue', 'state'], registers,
+    name: 'slipway_queue_jobs',
+    help: 'Jobs in each queue by state, read from Redis at scrape time (the same value in every process)',
+    labelNames: ['queue', 'state'],
+    registers,
     async collect() {
       this.reset();
-      await Promise.all(Object.entries(sources.queues).map(async ([queue, q]) => {
-        try {
-          const counts = await withTimeout(q.getJobCounts(...QUEUE_STATES), readTimeoutMs, `queue ${queue}`);
-          for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
-        } catch {
-          readFailures.inc({ source: `queue:${queue}` });
-        }
-      }));
+      await Promise.all(
+        Object.entries(sources.queues).map(async ([queue, q]) => {
+          try {
+            const counts = await withTimeout(q.getJobCounts(...QUEUE_STATES), readTimeoutMs, `queue ${queue}`);
+            for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state] ?? 0);
+          } catch {
+            readFailures.inc({ source: `queue:${queue}` });
+          }
+        }),
+      );
     },
   });
   new Gauge({
-    name: 'slipway_approvals_waiting', help: 'Deploy jobs waiting for an approval, read from Redis at scrape time (the same value in every process)', registers,
+    name: 'slipway_approvals_waiting',
+    help: 'Deploy jobs waiting for an approval, read from Redis at scrape time (the same value in every process)',
+    registers,
     async collect() {
       this.reset();
       try {
@@ -104,9 +158,12 @@ export function createMetrics(sources: MetricsSources): SlipwayMetrics {
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-    })]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -116,7 +173,11 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
  * A worker took a queue job: record how long it waited, on its first start only (a job parked by
  * DelayedError or retried after a failure would otherwise count its wait again).
  */
-export function observeQueueWait(metrics: Pick<SlipwayMetrics, 'queueWait'>, queue: string, job: { attemptsStarted: number; processedOn?: number | undefined; timestamp: number }): void {
+export function observeQueueWait(
+  metrics: Pick<SlipwayMetrics, 'queueWait'>,
+  queue: string,
+  job: { attemptsStarted: number; processedOn?: number | undefined; timestamp: number },
+): void {
   if (job.attemptsStarted > 1) return;
   metrics.queueWait(queue, ((job.processedOn ?? Date.now()) - job.timestamp) / 1000);
 }

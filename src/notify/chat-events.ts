@@ -33,7 +33,15 @@ const base = (run: RunSummary, publicUrl: string) => ({
 /** Pure: the event a run-phase change means, if any. Today: pipeline-failed. */
 export function eventOfRun(run: RunSummary, publicUrl: string): ChatEvent | undefined {
   if (run.status.phase !== 'failed') return undefined;
-  return { ...base(run, publicUrl), kind: 'pipeline-failed', job: undefined, environment: undefined, reason: run.status.reason, at: run.status.at, dedupeKey: 'pipeline-failed' };
+  return {
+    ...base(run, publicUrl),
+    kind: 'pipeline-failed',
+    job: undefined,
+    environment: undefined,
+    reason: run.status.reason,
+    at: run.status.at,
+    dedupeKey: 'pipeline-failed',
+  };
 }
 
 /**

@@ -58,7 +58,19 @@ export function chatBody(format: NotifyFormat, e: ChatEvent): Record<string, unk
       // https://developer.work.weixin.qq.com/document/path/91770 (was work.weixin.qq.com/api/doc/90000/90136/91770)
       return { msgtype: 'markdown', markdown: { content: cutBytes(markdown(e), 4096) } };
     case 'json':
-      return { event: e.kind, run: e.runId, url: e.runUrl, project: e.project, ref: e.ref, sha: e.sha, job: e.job ?? null, environment: e.environment ?? null, reason: e.reason, at: e.at, text: plain(e) };
+      return {
+        event: e.kind,
+        run: e.runId,
+        url: e.runUrl,
+        project: e.project,
+        ref: e.ref,
+        sha: e.sha,
+        job: e.job ?? null,
+        environment: e.environment ?? null,
+        reason: e.reason,
+        at: e.at,
+        text: plain(e),
+      };
   }
 }
 

@@ -33,10 +33,20 @@ export function createChatNotifier(deps: { config: NotifyConfig; store: RunStore
       const fields = { run: event.runId, channel: channel.name, format: channel.format, event: event.kind, attempts: result.attempts };
       if (result.ok) {
         logger.info(fields, 'notification sent');
-        await store.appendLog(event.runId, NOTIFY_LOG_JOB, 'system', `notified ${channel.name} (${channel.format}) of ${event.kind} after ${result.attempts} attempt(s)`);
+        await store.appendLog(
+          event.runId,
+          NOTIFY_LOG_JOB,
+          'system',
+          `notified ${channel.name} (${channel.format}) of ${event.kind} after ${result.attempts} attempt(s)`,
+        );
       } else {
         logger.warn({ ...fields, err: result.error }, 'notification failed');
-        await store.appendLog(event.runId, NOTIFY_LOG_JOB, 'system', `could not notify ${channel.name} (${channel.format}) of ${event.kind} after ${result.attempts} attempt(s): ${result.error}`);
+        await store.appendLog(
+          event.runId,
+          NOTIFY_LOG_JOB,
+          'system',
+          `could not notify ${channel.name} (${channel.format}) of ${event.kind} after ${result.attempts} attempt(s): ${result.error}`,
+        );
       }
     }
   };

@@ -20,7 +20,11 @@ const MAX_RETRY_AFTER_MS = 60_000;
 const RATE_LIMITED = new Set([130101, 45009]);
 
 class Attempt extends Error {
-  constructor(message: string, readonly retryable: boolean, readonly retryAfterMs: number | undefined = undefined) {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly retryAfterMs: number | undefined = undefined,
+  ) {
     super(message);
   }
 }
@@ -31,7 +35,12 @@ class Attempt extends Error {
  * and rate-limit errcodes. Never throws; the result says what happened. Error texts never contain
  * the URL (it holds the channel's token).
  */
-export async function sendToChannel(channel: NotifyChannel, body: Record<string, unknown>, policy: SendPolicy, sleep: (ms: number) => Promise<void> = delay): Promise<SendResult> {
+export async function sendToChannel(
+  channel: NotifyChannel,
+  body: Record<string, unknown>,
+  policy: SendPolicy,
+  sleep: (ms: number) => Promise<void> = delay,
+): Promise<SendResult> {
   const payload = JSON.stringify(body);
   for (let attempt = 1; ; attempt += 1) {
     try {
@@ -63,7 +72,11 @@ async function attemptOnce(channel: NotifyChannel, payload: string, timeoutMs: n
   if (res.status < 200 || res.status >= 300) {
     const retryable = res.status === 408 || res.status === 429 || res.status >= 500;
     const after = Number(res.headers.get('retry-after'));
-    throw new Attempt(`HTTP ${res.status}${text.trim() ? `: ${text.trim().slice(0, 200)}` : ''}`, retryable, Number.isFinite(after) && after > 0 ? after * 1000 : undefined);
+    throw new Attempt(
+      `HTTP ${res.status}${text.trim() ? `: ${text.trim().slice(0, 200)}` : ''}`,
+      retryable,
+      Number.isFinite(after) && after > 0 ? after * 1000 : undefined,
+    );
   }
   if (channel.format === 'dingtalk' || channel.format === 'wecom') {
     let reply: { errcode?: unknown; errmsg?: unknown } = {};

@@ -47,7 +47,11 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
         const post = statusFor(run, job, publicUrl);
         if (!post) return;
         await gitlab.setCommitStatus(run.request.project.id, post.sha, {
-          state: post.state, name: post.name, ref: post.ref, targetUrl: post.targetUrl, description: post.description,
+          state: post.state,
+          name: post.name,
+          ref: post.ref,
+          targetUrl: post.targetUrl,
+          description: post.description,
           ...(post.coverage !== undefined ? { coverage: post.coverage } : {}),
         });
       });
@@ -62,7 +66,11 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
           const post = statusFor(run, { name: 'pipeline', status: { phase: 'failed', reason: run.status.reason, at: run.status.at } }, publicUrl);
           if (post) {
             await gitlab.setCommitStatus(run.request.project.id, post.sha, {
-              state: post.state, name: post.name, ref: post.ref, targetUrl: post.targetUrl, description: post.description,
+              state: post.state,
+              name: post.name,
+              ref: post.ref,
+              targetUrl: post.targetUrl,
+              description: post.description,
             });
           }
         }

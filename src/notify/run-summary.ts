@@ -2,7 +2,12 @@ import type { JobRecord, RunSummary, SonarRecord, TestSummary } from '../runs/ty
 import { cell, inline } from './markdown.js';
 
 const ICON: Record<string, string> = {
-  success: '✅', failed: '❌', running: '🔄', pending: '⏳', skipped: '⏭️', canceled: '⏹️',
+  success: '✅',
+  failed: '❌',
+  running: '🔄',
+  pending: '⏳',
+  skipped: '⏭️',
+  canceled: '⏹️',
 };
 
 /** Enough failing tests to act on; the run page has the full log. Keeps the note far under GitLab's size limit. */
@@ -21,13 +26,16 @@ export function runSummaryMarkdown(run: RunSummary, publicUrl: string): string {
     '',
     `| ${head.join(' | ')} |`,
     `| ${head.map(() => '---').join(' | ')} |`,
-    ...run.jobs.map((j) => `| ${[
-      cell(j.name, 100),
-      `${ICON[j.status.phase] ?? ''} ${j.status.phase}`,
-      ...(withTests ? [j.tests ? testCounts(j.tests) : ''] : []),
-      ...(withCoverage ? [j.coverage !== undefined ? `${j.coverage}%` : ''] : []),
-      cell(j.status.reason),
-    ].join(' | ')} |`),
+    ...run.jobs.map(
+      (j) =>
+        `| ${[
+          cell(j.name, 100),
+          `${ICON[j.status.phase] ?? ''} ${j.status.phase}`,
+          ...(withTests ? [j.tests ? testCounts(j.tests) : ''] : []),
+          ...(withCoverage ? [j.coverage !== undefined ? `${j.coverage}%` : ''] : []),
+          cell(j.status.reason),
+        ].join(' | ')} |`,
+    ),
   ];
   lines.push(...failingTests(run.jobs));
   if (run.sonar) lines.push('', sonarLine(run.sonar));

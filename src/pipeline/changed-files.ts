@@ -10,10 +10,15 @@ const MAX_BUFFER = 64 * 1024 * 1024;
 
 function git(dir: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('git', ['--git-dir', dir, ...args], { timeout: timeoutMs, maxBuffer: MAX_BUFFER, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }, (err, stdout) => {
-      if (err) reject(err);
-      else resolve(stdout);
-    });
+    execFile(
+      'git',
+      ['--git-dir', dir, ...args],
+      { timeout: timeoutMs, maxBuffer: MAX_BUFFER, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } },
+      (err, stdout) => {
+        if (err) reject(err);
+        else resolve(stdout);
+      },
+    );
   });
 }
 

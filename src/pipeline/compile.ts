@@ -80,7 +80,8 @@ export function compileSources(root: SourceFile, included: readonly SourceFile[]
     // Required here rather than in the schema: `extends` and `default` may supply them (a job
     // whose extends failed already has its problem).
     for (const k of ['image', 'script'] as const) {
-      if (withDefaults[k] === undefined && !extended.broken.has(name)) problems.push(problemAt(originOf(name), [name, k], `job '${name}': missing required key '${k}'`));
+      if (withDefaults[k] === undefined && !extended.broken.has(name))
+        problems.push(problemAt(originOf(name), [name, k], `job '${name}': missing required key '${k}'`));
     }
     const r = jobSchema.safeParse(withDefaults);
     if (!r.success) {

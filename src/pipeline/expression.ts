@@ -6,20 +6,16 @@ import { compileRegex, RegexSyntaxError, type SafeRegex } from './regex.js';
  * variable is true when it is set and not empty. Parsed once at compile time (syntax errors get a
  * position), evaluated per event with no I/O.
  */
-type Operand =
-  | { t: 'var'; name: string }
-  | { t: 'str'; value: string }
-  | { t: 'null' }
-  | { t: 'regex'; re: SafeRegex };
+type Operand = { t: 'var'; name: string } | { t: 'str'; value: string } | { t: 'null' } | { t: 'regex'; re: SafeRegex };
 
-export type Expr =
-  | { t: 'or' | 'and'; l: Expr; r: Expr }
-  | { t: 'cmp'; op: '==' | '!=' | '=~' | '!~'; l: Operand; r: Operand }
-  | { t: 'truthy'; v: Operand };
+export type Expr = { t: 'or' | 'and'; l: Expr; r: Expr } | { t: 'cmp'; op: '==' | '!=' | '=~' | '!~'; l: Operand; r: Operand } | { t: 'truthy'; v: Operand };
 
 export class ExpressionError extends Error {
   override readonly name = 'ExpressionError';
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(message);
   }
 }
@@ -80,7 +76,10 @@ function tokenize(src: string): Token[] {
 
 class ExprParser {
   private i = 0;
-  constructor(private readonly toks: Token[], private readonly length: number) {}
+  constructor(
+    private readonly toks: Token[],
+    private readonly length: number,
+  ) {}
 
   parse(): Expr {
     const e = this.or(0);
@@ -167,8 +166,10 @@ function regexOf(o: Operand, vars: Vars): SafeRegex | null {
 
 export function evaluate(e: Expr, vars: Vars): boolean {
   switch (e.t) {
-    case 'or': return evaluate(e.l, vars) || evaluate(e.r, vars);
-    case 'and': return evaluate(e.l, vars) && evaluate(e.r, vars);
+    case 'or':
+      return evaluate(e.l, vars) || evaluate(e.r, vars);
+    case 'and':
+      return evaluate(e.l, vars) && evaluate(e.r, vars);
     case 'truthy': {
       const v = valueOf(e.v, vars);
       return v !== null && v !== '';

@@ -9,7 +9,10 @@ export const MAX_EXTENDS_DEPTH = 10;
  * Resolve `extends` for every job (hidden `.templates` too): parents merge in order, the job's own
  * keys last. Unknown parents, cycles and chains deeper than MAX_EXTENDS_DEPTH are problems.
  */
-export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string) => SourceFile): { jobs: Map<string, Json>; problems: PipelineProblem[]; broken: Set<string> } {
+export function resolveExtends(
+  jobs: Map<string, Json>,
+  originOf: (name: string) => SourceFile,
+): { jobs: Map<string, Json>; problems: PipelineProblem[]; broken: Set<string> } {
   const problems: PipelineProblem[] = [];
   const broken = new Set<string>();
   const done = new Map<string, Json>();
@@ -37,7 +40,9 @@ export function resolveExtends(jobs: Map<string, Json>, originOf: (name: string)
       if (!jobs.has(parent)) {
         broken.add(name);
         const hint = didYouMean(parent, names);
-        problems.push(problemAt(originOf(name), [name, 'extends'], `job '${name}' extends '${parent}', which is not defined${hint ? ` — did you mean '${hint}'?` : ''}`));
+        problems.push(
+          problemAt(originOf(name), [name, 'extends'], `job '${name}' extends '${parent}', which is not defined${hint ? ` — did you mean '${hint}'?` : ''}`),
+        );
         continue;
       }
       merged = deepMerge(merged, resolve(parent, [...chain, parent]));

@@ -30,7 +30,12 @@ function targetsOf(item: unknown, from: Origin, reader: IncludeReader): Target[]
   const local = (path: string): Target => {
     const clean = path.replace(/^\/+/, '');
     if (from.kind === 'project') {
-      return { id: `project:${from.project}@${from.ref ?? ''}:${clean}`, label: `${from.project}:${clean}`, origin: from, read: () => reader.project(from.project, from.ref, clean) };
+      return {
+        id: `project:${from.project}@${from.ref ?? ''}:${clean}`,
+        label: `${from.project}:${clean}`,
+        origin: from,
+        read: () => reader.project(from.project, from.ref, clean),
+      };
     }
     if (from.kind === 'template') return { id: `template-local:${clean}`, label: clean, origin: from, read: () => Promise.resolve(null) };
     return { id: `local:${clean}`, label: clean, origin: from, read: () => reader.local(clean) };
@@ -101,7 +106,10 @@ export async function resolveIncludes(root: SourceFile, reader: IncludeReader): 
           continue;
         }
         if (text === null) {
-          const why = origin.kind === 'template' && t.origin.kind === 'template' && !t.id.startsWith('template:') ? ' (built-in templates include only other templates)' : '';
+          const why =
+            origin.kind === 'template' && t.origin.kind === 'template' && !t.id.startsWith('template:')
+              ? ' (built-in templates include only other templates)'
+              : '';
           problems.push(problemAt(src, path, `included file ${t.label} not found${why}`));
           continue;
         }

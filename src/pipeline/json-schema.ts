@@ -19,7 +19,8 @@ export function pipelineJsonSchema(): Record<string, unknown> {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'https://slipway.dev/schema/slipway.json',
     title: '.slipway.yml',
-    description: 'Slipway pipeline file: stages, jobs (GitLab CI style), build, sonar and deploy blocks. Any other top-level key is a job; keys starting with "." are hidden templates for extends.',
+    description:
+      'Slipway pipeline file: stages, jobs (GitLab CI style), build, sonar and deploy blocks. Any other top-level key is a job; keys starting with "." are hidden templates for extends.',
     type: 'object',
     properties: top.properties,
     patternProperties: { '^\\.': { type: 'object', description: 'hidden job: a template for extends, never run' } },
@@ -53,7 +54,8 @@ function describeNotYet(schema: SchemaNode): void {
   }
   for (const [node, byWhy] of notes) {
     const said = [...byWhy].map(([why, values]) =>
-      values.length === 0 ? `Not supported yet: ${why}.` : `${values.join(' and ')} ${values.length > 1 ? 'are' : 'is'} not supported yet: ${why}.`);
+      values.length === 0 ? `Not supported yet: ${why}.` : `${values.join(' and ')} ${values.length > 1 ? 'are' : 'is'} not supported yet: ${why}.`,
+    );
     node['description'] = [typeof node['description'] === 'string' ? node['description'] : undefined, ...said].filter(Boolean).join(' ');
   }
 }

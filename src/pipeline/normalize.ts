@@ -84,9 +84,9 @@ export function strategyOf(s: EnvironmentBlock['strategy'], target: EnvironmentB
   if (s === 'blue-green') return { type: 'blue-green' };
   return {
     type: 'canary',
-    steps: s.canary.steps.map((step) => ('weight' in step
-      ? { setWeight: step.weight }
-      : { pauseMs: step.pause === 'manual' ? null : durationMs(step.pause, 0) })),
+    steps: s.canary.steps.map((step) =>
+      'weight' in step ? { setWeight: step.weight } : { pauseMs: step.pause === 'manual' ? null : durationMs(step.pause, 0) },
+    ),
   };
 }
 
@@ -96,7 +96,9 @@ export function approvalOf(env: string, a: EnvironmentBlock['approval']): Approv
   if (a === undefined && env === 'pre') return undefined;
   if (a === undefined || a === true || a === false) return { required: 1, groups: [], users: [] };
   return {
-    required: a.required ?? 1, groups: a.groups ?? [], users: a.users ?? [],
+    required: a.required ?? 1,
+    groups: a.groups ?? [],
+    users: a.users ?? [],
     ...(a.min_access !== undefined ? { minAccess: a.min_access } : {}),
     ...(a.allow_author !== undefined ? { allowAuthor: a.allow_author } : {}),
   };

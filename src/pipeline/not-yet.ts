@@ -87,9 +87,11 @@ export function notYetProblems(data: Record<string, unknown>, sources: readonly 
       if (entry.value && !entry.value.test(value)) continue;
       const src = [...sources].reverse().find((s) => has(s.data, path)) ?? sources[sources.length - 1];
       if (!src) continue;
-      problems.push(entry.value
-        ? problemAt(src, path, `${describe(path)}: ${entry.value.name} is not supported yet: ${entry.why}`)
-        : problemAt(src, path.slice(0, -1), `${describe(path)} is not supported yet: ${entry.why}`, String(path[path.length - 1])));
+      problems.push(
+        entry.value
+          ? problemAt(src, path, `${describe(path)}: ${entry.value.name} is not supported yet: ${entry.why}`)
+          : problemAt(src, path.slice(0, -1), `${describe(path)} is not supported yet: ${entry.why}`, String(path[path.length - 1])),
+      );
     }
   };
   const visit = (value: unknown, path: PropertyKey[]) => {
@@ -97,8 +99,7 @@ export function notYetProblems(data: Record<string, unknown>, sources: readonly 
     if (path.length >= MAX_DEPTH) return;
     if (Array.isArray(value)) {
       for (const [i, v] of value.entries()) visit(v, [...path, i]);
-    }
-    else if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
+    } else if (isPlainObject(value)) for (const [k, v] of Object.entries(value)) visit(v, [...path, k]);
   };
   for (const [key, value] of Object.entries(data)) visit(value, [key]);
   return problems;

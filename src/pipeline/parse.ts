@@ -15,7 +15,10 @@ export function parsePipelineFile(text: string, fileName = '.slipway.yml'): Pars
   if (!loaded.ok) return loaded;
   if (loaded.source.data['include'] !== undefined) {
     const { line, column } = { line: 1, column: 1 };
-    return { ok: false, problems: [{ file: fileName, line, column, message: 'this file uses include: check it with compilePipeline (slipway validate reads included files)' }] };
+    return {
+      ok: false,
+      problems: [{ file: fileName, line, column, message: 'this file uses include: check it with compilePipeline (slipway validate reads included files)' }],
+    };
   }
   return compileSources(loaded.source, []);
 }

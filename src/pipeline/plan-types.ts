@@ -4,7 +4,14 @@
  * front to back; a DAG scheduler starts any job whose needs are done.
  */
 export type JobWhen = 'on_success' | 'on_failure' | 'manual' | 'always';
-export type RetryReason = 'always' | 'unknown_failure' | 'script_failure' | 'api_failure' | 'stuck_or_timeout_failure' | 'runner_system_failure' | 'job_execution_timeout';
+export type RetryReason =
+  | 'always'
+  | 'unknown_failure'
+  | 'script_failure'
+  | 'api_failure'
+  | 'stuck_or_timeout_failure'
+  | 'runner_system_failure'
+  | 'job_execution_timeout';
 
 export interface PlannedCommon {
   name: string;

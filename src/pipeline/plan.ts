@@ -60,12 +60,29 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
   const stageRank = (s: string) => (file.stages.indexOf(s) < 0 ? file.stages.length : file.stages.indexOf(s)) * 10_000;
   const skipped: SkippedJob[] = [];
   const candidates: Candidate[] = [];
-  const common = (name: string, stage: string, outcome: Extract<RuleOutcome, { run: true }>, extra: Partial<Omit<PlannedCommon, 'name' | 'stage'>> & { timeoutMs: number }): PlannedCommon => ({
-    name, stage, needs: [], artifactsFrom: [], when: outcome.when,
+  const common = (
+    name: string,
+    stage: string,
+    outcome: Extract<RuleOutcome, { run: true }>,
+    extra: Partial<Omit<PlannedCommon, 'name' | 'stage'>> & { timeoutMs: number },
+  ): PlannedCommon => ({
+    name,
+    stage,
+    needs: [],
+    artifactsFrom: [],
+    when: outcome.when,
     allowFailure: allowFailureOf(undefined, outcome.allowFailure, outcome.when),
-    retry: { max: 0, when: ['always'] }, interruptible: false, ...extra,
+    retry: { max: 0, when: ['always'] },
+    interruptible: false,
+    ...extra,
   });
-  const decide = (name: string, rules: RuleSpec[] | undefined, when: RuleSpec['when'], vars: Record<string, string>, defaultRule?: () => string | null): RuleOutcome => {
+  const decide = (
+    name: string,
+    rules: RuleSpec[] | undefined,
+    when: RuleSpec['when'],
+    vars: Record<string, string>,
+    defaultRule?: () => string | null,
+  ): RuleOutcome => {
     const why = rules === undefined && defaultRule ? defaultRule() : null;
     if (why !== null) {
       skipped.push({ name, reason: why });
@@ -121,7 +138,11 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
       : decide('image', b.rules, undefined, base, () => (builds ? null : `${request.event} pipelines run CI only; images are built on merge`));
     if (outcome.run) {
       // Expanded values (branch names) may hold characters a tag cannot: made tag-safe.
-      const tagSafe = (t: string) => t.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '').slice(0, 128);
+      const tagSafe = (t: string) =>
+        t
+          .replace(/[^A-Za-z0-9_.-]/g, '-')
+          .replace(/^[.-]+/, '')
+          .slice(0, 128);
       const tags = (b.tags ?? []).map((t) => tagSafe(expandVariables(t, base))).filter((t) => t !== '');
       if (request.event === 'tag') tags.push(tagSafe(request.ref));
       const stage = b.stage ?? 'build';
@@ -155,7 +176,10 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
         rank: stageRank(stage) + n + 1,
         job: {
           ...common('sonar', stage, outcome, { timeoutMs: durationMs(s.timeout, DEFAULT_JOB_TIMEOUT_MS) }),
-          kind: 'sonar', name: 'sonar', projectKey: s.project_key, gate: s.gate,
+          kind: 'sonar',
+          name: 'sonar',
+          projectKey: s.project_key,
+          gate: s.gate,
           allowFailure: s.gate === 'advisory',
           ...(s.image !== undefined ? { image: s.image } : {}),
         },
@@ -167,10 +191,31 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
   return { jobs: order(candidates, skipped), skipped, stages: file.stages, includes: file.includes };
 }
 
-type Decide = (name: string, rules: RuleSpec[] | undefined, when: RuleSpec['when'], vars: Record<string, string>, defaultRule?: () => string | null) => RuleOutcome;
-type Common = (name: string, stage: string, outcome: Extract<RuleOutcome, { run: true }>, extra: Partial<Omit<PlannedCommon, 'name' | 'stage'>> & { timeoutMs: number }) => PlannedCommon;
+type Decide = (
+  name: string,
+  rules: RuleSpec[] | undefined,
+  when: RuleSpec['when'],
+  vars: Record<string, string>,
+  defaultRule?: () => string | null,
+) => RuleOutcome;
+type Common = (
+  name: string,
+  stage: string,
+  outcome: Extract<RuleOutcome, { run: true }>,
+  extra: Partial<Omit<PlannedCommon, 'name' | 'stage'>> & { timeoutMs: number },
+) => PlannedCommon;
 
-function planDeploys(file: PipelineFile, request: PlanRequest, base: Record<string, string>, candidates: Candidate[], skipped: SkippedJob[], decide: Decide, common: Common, stageRank: (s: string) => number, rank0: number): void {
+function planDeploys(
+  file: PipelineFile,
+  request: PlanRequest,
+  base: Record<string, string>,
+  candidates: Candidate[],
+  skipped: SkippedJob[],
+  decide: Decide,
+  common: Common,
+  stageRank: (s: string) => number,
+  rank0: number,
+): void {
   const deploy = file.deploy!;
   const service = deploy.service ?? serviceNameOf(request.project.path);
   const deploys = request.kind === 'full' || request.event === 'manual';
@@ -201,14 +246,24 @@ function planDeploys(file: PipelineFile, request: PlanRequest, base: Record<stri
     // Environments are promoted in the order they are listed: production after pre.
     if (previous) needs.push(previous);
     const job: PlannedDeployJob = {
-      ...common(name, stage, { ...outcome, when }, {
-        timeoutMs: durationMs(env.timeout, DEFAULT_DEPLOY_TIMEOUT_MS),
-        resourceGroup: env.resource_group !== undefined ? expandVariables(env.resource_group, vars) : `deploy:${service}:${environment}`,
-        allowFailure: false,
-      }),
-      kind: 'deploy', environment, service, template: deploy.template,
+      ...common(
+        name,
+        stage,
+        { ...outcome, when },
+        {
+          timeoutMs: durationMs(env.timeout, DEFAULT_DEPLOY_TIMEOUT_MS),
+          resourceGroup: env.resource_group !== undefined ? expandVariables(env.resource_group, vars) : `deploy:${service}:${environment}`,
+          allowFailure: false,
+        },
+      ),
+      kind: 'deploy',
+      environment,
+      service,
+      template: deploy.template,
       spec: {
-        target: env.target, port: env.port, health: env.health,
+        target: env.target,
+        port: env.port,
+        health: env.health,
         ...(env.timeout !== undefined ? { timeout: env.timeout } : {}),
         ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
       },
@@ -226,7 +281,7 @@ function planDeploys(file: PipelineFile, request: PlanRequest, base: Record<stri
 /** Resolve needs against what is planned, drop jobs whose hard needs are out, order topologically. */
 function order(candidates: Candidate[], skipped: SkippedJob[]): PlannedJob[] {
   let live = [...candidates];
-  for (let changed = true; changed;) {
+  for (let changed = true; changed; ) {
     changed = false;
     const names = new Set(live.map((c) => c.job.name));
     const next: Candidate[] = [];
@@ -259,12 +314,21 @@ function order(candidates: Candidate[], skipped: SkippedJob[]): PlannedJob[] {
     }
   }
   const rankOf = new Map(live.map((c) => [c.job.name, c.rank]));
-  return topoOrder(live.map((c) => c.job), (j) => j.name, (j) => j.needs, (j) => rankOf.get(j.name) ?? 0);
+  return topoOrder(
+    live.map((c) => c.job),
+    (j) => j.name,
+    (j) => j.needs,
+    (j) => rankOf.get(j.name) ?? 0,
+  );
 }
 
 /** A DNS-label-safe service name from the project path (group/My_App → my-app). */
 export function serviceNameOf(projectPath: string): string {
   const last = projectPath.split('/').pop() ?? 'service';
-  const name = last.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 42);
+  const name = last
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 42);
   return name || 'service';
 }

@@ -13,9 +13,7 @@ export interface RuleInputs {
   repoFiles: readonly string[] | undefined;
 }
 
-export type RuleOutcome =
-  | { run: true; when: JobWhen; allowFailure: boolean | undefined; variables: Record<string, string> }
-  | { run: false; reason: string };
+export type RuleOutcome = { run: true; when: JobWhen; allowFailure: boolean | undefined; variables: Record<string, string> } | { run: false; reason: string };
 
 // Compiled once per process: a file's rules are parsed by compile already, this only avoids
 // redoing it for every event.

@@ -10,10 +10,10 @@ const EXPIRE_IN = /^\s*(?:never|(?:\d+\s*(?:s|sec|seconds?|m|mins?|minutes?|h|hr
  * normalising (durations, shorthands) happens in normalize.ts.
  */
 export const DURATION = /^(\d+\s*(s|m|h)\s*)+$/;
-export const duration = z.union([
-  z.number().int().positive(),
-  z.string().regex(DURATION, "must be a duration like '90s', '10m', '1h 30m', or a number of seconds"),
-], { error: "must be a duration like '90s', '10m', '1h 30m', or a number of seconds" });
+export const duration = z.union(
+  [z.number().int().positive(), z.string().regex(DURATION, "must be a duration like '90s', '10m', '1h 30m', or a number of seconds")],
+  { error: "must be a duration like '90s', '10m', '1h 30m', or a number of seconds" },
+);
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'must be a string, number or boolean' });
@@ -40,15 +40,26 @@ const needSchema = z.union([
   z.strictObject({ job: z.string().min(1), optional: z.boolean().optional(), artifacts: z.boolean().optional() }),
 ]);
 
-export const RETRY_WHEN = ['always', 'unknown_failure', 'script_failure', 'api_failure', 'stuck_or_timeout_failure', 'runner_system_failure', 'job_execution_timeout'] as const;
-const retrySchema = z.union([
-  z.number().int().min(0).max(2),
-  z.strictObject({
-    max: z.number().int().min(0).max(2),
-    when: z.union([z.enum(RETRY_WHEN), z.array(z.enum(RETRY_WHEN))]).optional(),
-    exit_codes: z.union([z.number().int(), z.array(z.number().int())]).optional(),
-  }),
-], { error: 'must be 0-2 or { max, when }' });
+export const RETRY_WHEN = [
+  'always',
+  'unknown_failure',
+  'script_failure',
+  'api_failure',
+  'stuck_or_timeout_failure',
+  'runner_system_failure',
+  'job_execution_timeout',
+] as const;
+const retrySchema = z.union(
+  [
+    z.number().int().min(0).max(2),
+    z.strictObject({
+      max: z.number().int().min(0).max(2),
+      when: z.union([z.enum(RETRY_WHEN), z.array(z.enum(RETRY_WHEN))]).optional(),
+      exit_codes: z.union([z.number().int(), z.array(z.number().int())]).optional(),
+    }),
+  ],
+  { error: 'must be 0-2 or { max, when }' },
+);
 
 const cacheSchema = z.strictObject({
   key: z.union([z.string().min(1).max(250), z.strictObject({ files: z.array(z.string().min(1)).min(1).max(2), prefix: z.string().optional() })]).optional(),
@@ -73,13 +84,17 @@ const commands = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)],
  * GitLab's `coverage: '/Total: \d+\.\d+%/'`. Compiled with RE2 (./regex.ts, the engine GitLab also
  * uses), so a pattern RE2 refuses (backreferences, lookaround) is refused at plan time.
  */
-const coverageSchema = z.string().min(1).max(500).superRefine((raw, ctx) => {
-  try {
-    compileRegex(/^\/(.*)\/$/s.exec(raw)?.[1] ?? raw);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `not a usable coverage pattern: ${(err as Error).message}` });
-  }
-});
+const coverageSchema = z
+  .string()
+  .min(1)
+  .max(500)
+  .superRefine((raw, ctx) => {
+    try {
+      compileRegex(/^\/(.*)\/$/s.exec(raw)?.[1] ?? raw);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `not a usable coverage pattern: ${(err as Error).message}` });
+    }
+  });
 
 /** A job. Keys are optional here because `extends` and `default` may supply them; compile checks. */
 export const jobSchema = z.strictObject({
@@ -113,10 +128,16 @@ export const defaultSchema = z.strictObject({
 export const buildSchema = z.strictObject({
   image: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/, 'an image repository like group/service (lowercase)'),
   dockerfile: z.string().min(1).default('Dockerfile'),
-  template: z.string().regex(/^[a-z0-9-]+$/, 'a built-in template name like node or php-fpm').optional(),
+  template: z
+    .string()
+    .regex(/^[a-z0-9-]+$/, 'a built-in template name like node or php-fpm')
+    .optional(),
   context: z.string().min(1).optional(),
   args: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
-  tags: z.array(z.string().regex(/^[A-Za-z0-9_${}][A-Za-z0-9_.${}-]{0,127}$/, 'a tag: letters, digits, _ . - (variables allowed)')).max(10).optional(),
+  tags: z
+    .array(z.string().regex(/^[A-Za-z0-9_${}][A-Za-z0-9_.${}-]{0,127}$/, 'a tag: letters, digits, _ . - (variables allowed)'))
+    .max(10)
+    .optional(),
   stage: z.string().min(1).optional(),
   needs: z.array(needSchema).max(50).optional(),
   rules: rulesSchema.optional(),
@@ -133,17 +154,24 @@ export const sonarSchema = z.strictObject({
   timeout: duration.optional(),
 });
 
-const strategySchema = z.union([
-  z.enum(['rolling', 'blue-green']),
-  z.strictObject({
-    canary: z.strictObject({
-      steps: z.array(z.union([
-        z.strictObject({ weight: z.number().int().min(1).max(100) }),
-        z.strictObject({ pause: z.union([duration, z.literal('manual')]) }),
-      ], { error: "a step is { weight: 1-100 } or { pause: 10m | manual }" })).min(1).max(20),
+const strategySchema = z.union(
+  [
+    z.enum(['rolling', 'blue-green']),
+    z.strictObject({
+      canary: z.strictObject({
+        steps: z
+          .array(
+            z.union([z.strictObject({ weight: z.number().int().min(1).max(100) }), z.strictObject({ pause: z.union([duration, z.literal('manual')]) })], {
+              error: 'a step is { weight: 1-100 } or { pause: 10m | manual }',
+            }),
+          )
+          .min(1)
+          .max(20),
+      }),
     }),
-  }),
-], { error: "must be 'rolling', 'blue-green' or { canary: { steps } }" });
+  ],
+  { error: "must be 'rolling', 'blue-green' or { canary: { steps } }" },
+);
 
 export const environmentSchema = z.strictObject({
   target: z.enum(['docker', 'kubernetes']).default('docker'),
@@ -151,37 +179,58 @@ export const environmentSchema = z.strictObject({
   health: z.string().startsWith('/').default('/'),
   timeout: duration.optional(),
   variables: variables.optional(),
-  approval: z.union([z.boolean(), z.strictObject({
-    required: z.number().int().min(1).max(10).optional(),
-    min_access: z.enum(['developer', 'maintainer', 'owner']).optional(),
-    groups: z.array(z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a GitLab group path like team/release-managers')).max(20).optional(),
-    users: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a GitLab username')).max(50).optional(),
-    allow_author: z.boolean().optional(),
-  })]).optional(),
-  clusters: z.array(z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -')).min(1).max(10).optional(),
+  approval: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        required: z.number().int().min(1).max(10).optional(),
+        min_access: z.enum(['developer', 'maintainer', 'owner']).optional(),
+        groups: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a GitLab group path like team/release-managers'))
+          .max(20)
+          .optional(),
+        users: z
+          .array(z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a GitLab username'))
+          .max(50)
+          .optional(),
+        allow_author: z.boolean().optional(),
+      }),
+    ])
+    .optional(),
+  clusters: z
+    .array(z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -'))
+    .min(1)
+    .max(10)
+    .optional(),
   strategy: strategySchema.optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
 });
 
 export const deploySchema = z.strictObject({
-  service: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/, 'a service name: lowercase letters, digits and -').optional(),
+  service: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,40}[a-z0-9])?$/, 'a service name: lowercase letters, digits and -')
+    .optional(),
   template: z.string().min(1).default('docker-service'),
   strategy: strategySchema.optional(),
   stage: z.string().min(1).optional(),
   environments: z.record(z.string().regex(/^[a-z0-9-]+$/, 'environment names are lowercase letters, digits and -'), environmentSchema),
 });
 
-const includeItem = z.union([
-  z.string().min(1),
-  z.strictObject({ local: z.string().min(1) }),
-  z.strictObject({ template: z.string().regex(/^[a-z0-9-]+$/, 'a built-in template name') }),
-  z.strictObject({
-    project: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'a project path like group/project'),
-    ref: z.string().min(1).optional(),
-    file: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-  }),
-], { error: 'an include is a path, { local }, { template } or { project, ref, file }' });
+const includeItem = z.union(
+  [
+    z.string().min(1),
+    z.strictObject({ local: z.string().min(1) }),
+    z.strictObject({ template: z.string().regex(/^[a-z0-9-]+$/, 'a built-in template name') }),
+    z.strictObject({
+      project: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)+$/, 'a project path like group/project'),
+      ref: z.string().min(1).optional(),
+      file: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    }),
+  ],
+  { error: 'an include is a path, { local }, { template } or { project, ref, file }' },
+);
 export const includeSchema = z.union([includeItem, z.array(includeItem).max(50)]);
 
 export const RESERVED_KEYS = ['stages', 'variables', 'default', 'include', 'build', 'sonar', 'deploy'] as const;

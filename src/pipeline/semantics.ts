@@ -15,7 +15,11 @@ export function defaultStageOf(block: 'build' | 'sonar' | 'deploy'): string {
 }
 
 /** Checks across keys: stages exist, needs point somewhere and form no cycle, rules compile. */
-export function checkSemantics(file: PipelineFile, originOf: (key: string) => SourceFile, jobNames: readonly string[] = file.jobs.map((j) => j.name)): PipelineProblem[] {
+export function checkSemantics(
+  file: PipelineFile,
+  originOf: (key: string) => SourceFile,
+  jobNames: readonly string[] = file.jobs.map((j) => j.name),
+): PipelineProblem[] {
   const problems: PipelineProblem[] = [];
   const at = (key: string, path: PropertyKey[], message: string) => problems.push(problemAt(originOf(key), [key, ...path], message));
 
@@ -29,7 +33,11 @@ export function checkSemantics(file: PipelineFile, originOf: (key: string) => So
     const s = stage ?? fallback;
     if (file.stages.includes(s)) return;
     const hint = didYouMean(s, file.stages);
-    at(key, stage === undefined ? path.slice(0, -1) : path, `${who}: stage '${s}' is not in stages (${file.stages.join(', ')})${hint ? ` — did you mean '${hint}'?` : stage === undefined ? ` — add it to stages or set 'stage:'` : ''}`);
+    at(
+      key,
+      stage === undefined ? path.slice(0, -1) : path,
+      `${who}: stage '${s}' is not in stages (${file.stages.join(', ')})${hint ? ` — did you mean '${hint}'?` : stage === undefined ? ` — add it to stages or set 'stage:'` : ''}`,
+    );
   };
 
   const names = new Set(jobNames);
@@ -112,8 +120,11 @@ export function checkSemantics(file: PipelineFile, originOf: (key: string) => So
           at(key, [...path, i, 'if'], `rules[${i}].if: ${err.message} (at character ${err.offset + 1} of '${rule.if}')`);
         }
       }
-      const changes = Array.isArray(rule.changes) ? rule.changes : rule.changes?.paths ?? [];
-      for (const [kind, list] of [['changes', changes], ['exists', rule.exists ?? []]] as const) {
+      const changes = Array.isArray(rule.changes) ? rule.changes : (rule.changes?.paths ?? []);
+      for (const [kind, list] of [
+        ['changes', changes],
+        ['exists', rule.exists ?? []],
+      ] as const) {
         for (const g of list) {
           try {
             compileGlob(g);

@@ -45,7 +45,8 @@ export function loadYaml(text: string, name: string): LoadResult {
       ok: false,
       problems: doc.errors.slice(0, 50).map((e) => {
         const pos = lc.linePos(e.pos[0]);
-        const message = e.code === 'DUPLICATE_KEY' ? 'duplicate key: map keys must be unique (each key once per mapping)' : e.message.split('\n')[0] ?? e.message;
+        const message =
+          e.code === 'DUPLICATE_KEY' ? 'duplicate key: map keys must be unique (each key once per mapping)' : (e.message.split('\n')[0] ?? e.message);
         return at(pos.line, pos.col, message);
       }),
     };

@@ -53,9 +53,13 @@ export function zodProblems(issues: readonly z.core.$ZodIssue[], prefix: Propert
       continue;
     }
     const missing = valueAt(root, path) === undefined;
-    out.push(problemAt(src, path, missing
-      ? `${describe(path.slice(0, -1))}: missing required key '${String(path[path.length - 1])}'`
-      : `${describe(path)}: ${issue.message}`));
+    out.push(
+      problemAt(
+        src,
+        path,
+        missing ? `${describe(path.slice(0, -1))}: missing required key '${String(path[path.length - 1])}'` : `${describe(path)}: ${issue.message}`,
+      ),
+    );
   }
   return out;
 }

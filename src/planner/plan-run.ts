@@ -65,9 +65,13 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
   const plan = planPipeline(compiled.file, run.request, { pipelineId: runId, ...files, variables });
   const now = new Date().toISOString();
   const jobs: JobRecord[] = plan.jobs.map((j) => ({
-    name: j.name, kind: j.kind, stage: j.stage,
+    name: j.name,
+    kind: j.kind,
+    stage: j.stage,
     status: { phase: 'pending', reason: j.when === 'manual' ? 'waiting for someone to start it' : 'waiting for earlier jobs', at: now },
-    startedAt: undefined, finishedAt: undefined, exitCode: undefined,
+    startedAt: undefined,
+    finishedAt: undefined,
+    exitCode: undefined,
   }));
   for (const s of plan.skipped) await store.appendLog(runId, 'plan', 'system', `skipped ${s.name}: ${s.reason}`);
   await store.setPlan(runId, plan, jobs);

@@ -8,7 +8,15 @@ import type { PipelineRequest, ProjectRef } from '../triggers/types.js';
  */
 export function pushRequestOf(project: ProjectRef, branch: Branch, before: string | undefined): PipelineRequest {
   return {
-    kind: 'ci', event: 'push', project, sha: branch.commit.id, ref: branch.name, before, mergeRequest: undefined, actor: undefined, refProtected: branch.protected,
+    kind: 'ci',
+    event: 'push',
+    project,
+    sha: branch.commit.id,
+    ref: branch.name,
+    before,
+    mergeRequest: undefined,
+    actor: undefined,
+    refProtected: branch.protected,
   };
 }
 
@@ -22,8 +30,19 @@ export function mergeRequestOf(project: ProjectRef, mr: MergedMergeRequest, sinc
   const sha = mr.merge_commit_sha ?? mr.sha;
   if (!sha) return undefined;
   return {
-    kind: 'full', event: 'merge', project, sha, ref: mr.target_branch, before: undefined,
-    mergeRequest: { iid: mr.iid, title: mr.title, sourceBranch: mr.source_branch, targetBranch: mr.target_branch, fork: mr.source_project_id !== mr.target_project_id },
+    kind: 'full',
+    event: 'merge',
+    project,
+    sha,
+    ref: mr.target_branch,
+    before: undefined,
+    mergeRequest: {
+      iid: mr.iid,
+      title: mr.title,
+      sourceBranch: mr.source_branch,
+      targetBranch: mr.target_branch,
+      fork: mr.source_project_id !== mr.target_project_id,
+    },
     actor: mr.merged_by?.username ?? undefined,
   };
 }

@@ -47,7 +47,10 @@ export async function reconcileProject(deps: ReconcileDeps, projectId: number, n
     await deps.queues.enqueuePlan({ runId });
     started.push(runId);
     lastMissedAt = now;
-    logger.warn({ project: ref.path, run: runId, sha: request.sha, ref: request.ref, event: request.event }, `no webhook came for ${what}: the reconciler started the run`);
+    logger.warn(
+      { project: ref.path, run: runId, sha: request.sha, ref: request.ref, event: request.event },
+      `no webhook came for ${what}: the reconciler started the run`,
+    );
   };
 
   const merged = await gitlab.listMergedMergeRequests(projectId, new Date(Math.max(since, (state.mergeCursor ?? since) - CURSOR_OVERLAP_MS)).toISOString());
@@ -78,7 +81,11 @@ export async function reconcileProject(deps: ReconcileDeps, projectId: number, n
     else logger.info({ project: ref.path }, 'events from this project arrive again');
   }
   await watch.update(projectId, {
-    heads, mergeCursor: now, lastCheckedAt: now, problems, ...(lastMissedAt !== undefined ? { lastMissedAt } : {}),
+    heads,
+    mergeCursor: now,
+    lastCheckedAt: now,
+    problems,
+    ...(lastMissedAt !== undefined ? { lastMissedAt } : {}),
   });
   return { started };
 }

@@ -30,9 +30,11 @@ export function startReconciler(deps: Omit<ReconcileDeps, 'branches' | 'silentAf
     }
   };
   const runOnce = () => {
-    current ??= pass().catch((err: unknown) => deps.logger.warn({ err }, 'reconcile pass failed')).finally(() => {
-      current = undefined;
-    });
+    current ??= pass()
+      .catch((err: unknown) => deps.logger.warn({ err }, 'reconcile pass failed'))
+      .finally(() => {
+        current = undefined;
+      });
     return current;
   };
 

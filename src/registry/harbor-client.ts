@@ -15,9 +15,7 @@ export interface HarborClientOptions {
   backoff?: BackoffPolicy;
 }
 
-export type TagWritable =
-  | { writable: true; exists: boolean }
-  | { writable: false; reason: string; ruleId: number | undefined };
+export type TagWritable = { writable: true; exists: boolean } | { writable: false; reason: string; ruleId: number | undefined };
 
 /**
  * Harbor API v2.0, the few calls a build needs: make sure the project exists
@@ -99,7 +97,10 @@ export class HarborClient {
         const headers: Record<string, string> = { Authorization: this.authorization, Accept: 'application/json', 'X-Is-Resource-Name': 'true' };
         if (body !== undefined) headers['Content-Type'] = 'application/json';
         const res = await fetch(`${this.base}${path}`, {
-          method, headers, signal: AbortSignal.timeout(this.timeoutMs), ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+          method,
+          headers,
+          signal: AbortSignal.timeout(this.timeoutMs),
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         });
         if (res.ok || expect.includes(res.status)) return res;
         status = res.status;

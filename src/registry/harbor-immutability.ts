@@ -8,7 +8,10 @@ export const immutableRuleSchema = z.object({
   disabled: z.boolean().optional(),
   action: z.string().optional(),
   tag_selectors: z.array(selector).default([]),
-  scope_selectors: z.object({ repository: z.array(selector).default([]) }).partial().default({}),
+  scope_selectors: z
+    .object({ repository: z.array(selector).default([]) })
+    .partial()
+    .default({}),
 });
 export type ImmutableRule = z.infer<typeof immutableRuleSchema>;
 
@@ -20,7 +23,9 @@ export type ImmutableRule = z.infer<typeof immutableRuleSchema>;
  * we err towards "immutable" and never overwrite by guess.
  */
 export function coveringRule(rules: readonly ImmutableRule[], repository: string, tag: string): ImmutableRule | undefined {
-  return rules.find((r) => !r.disabled && selectorsMatch(r.scope_selectors.repository ?? [], repository, 'repoExcludes') && selectorsMatch(r.tag_selectors, tag, 'excludes'));
+  return rules.find(
+    (r) => !r.disabled && selectorsMatch(r.scope_selectors.repository ?? [], repository, 'repoExcludes') && selectorsMatch(r.tag_selectors, tag, 'excludes'),
+  );
 }
 
 function selectorsMatch(selectors: ReadonlyArray<z.infer<typeof selector>>, value: string, excludes: string): boolean {

@@ -37,7 +37,11 @@ export function imageTags(input: ImageTagInput): string[] {
 
 /** Docker tag rules: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. Other characters become "-". */
 export function branchTag(branch: string): string | undefined {
-  let tag = branch.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/-{2,}/g, '-').replace(/^[.-]+/, '').replace(/-+$/, '');
+  let tag = branch
+    .replace(/[^A-Za-z0-9_.-]+/g, '-')
+    .replace(/-{2,}/g, '-')
+    .replace(/^[.-]+/, '')
+    .replace(/-+$/, '');
   if (!tag) return undefined;
   if (tag === 'latest' || SEMVER.test(tag) || /^[0-9a-f]{7,40}$/.test(tag)) tag = `branch-${tag}`;
   tag = tag.slice(0, 128).replace(/-+$/, '');

@@ -16,9 +16,7 @@ export type Descriptor = z.infer<typeof descriptor>;
 const imageManifest = z.object({ config: descriptor, layers: z.array(descriptor) });
 const indexManifest = z.object({ manifests: z.array(descriptor) });
 
-export type ManifestContent =
-  | { kind: 'image'; config: Descriptor; layers: Descriptor[] }
-  | { kind: 'index'; manifests: Descriptor[] };
+export type ManifestContent = { kind: 'image'; config: Descriptor; layers: Descriptor[] } | { kind: 'index'; manifests: Descriptor[] };
 
 export function sha256Digest(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;

@@ -51,12 +51,21 @@ export async function promoteImage(opts: PromoteOptions): Promise<PromoteResult>
         `target serves ${served?.digest ?? 'nothing'} instead of ${top.digest}`,
     );
   }
-  log(`promoted ${top.digest}: ${result.copiedBlobs.length} blobs copied (${result.copiedBytes} bytes), ${result.mountedBlobs.length} mounted, ${result.skippedBlobs.length} already there`);
+  log(
+    `promoted ${top.digest}: ${result.copiedBlobs.length} blobs copied (${result.copiedBytes} bytes), ${result.mountedBlobs.length} mounted, ${result.skippedBlobs.length} already there`,
+  );
   return result;
 }
 
 /** Children before parents: a registry may refuse a manifest whose blobs or child manifests are missing. */
-async function copyManifestTree(ends: BlobEnds, manifest: RawManifest, reference: string, result: PromoteResult, concurrency: number, log: (l: string) => void): Promise<void> {
+async function copyManifestTree(
+  ends: BlobEnds,
+  manifest: RawManifest,
+  reference: string,
+  result: PromoteResult,
+  concurrency: number,
+  log: (l: string) => void,
+): Promise<void> {
   const { mediaType, content } = parseManifest(manifest.bytes, manifest.mediaType);
   if (!result.mediaType) result.mediaType = mediaType;
   if (content.kind === 'index') {
@@ -81,5 +90,8 @@ async function copyManifestTree(ends: BlobEnds, manifest: RawManifest, reference
 }
 
 function normalizeHost(registry: string): string {
-  return registry.toLowerCase().replace(/^localhost(?=:|$)/, '127.0.0.1').replace(/:443$/, '');
+  return registry
+    .toLowerCase()
+    .replace(/^localhost(?=:|$)/, '127.0.0.1')
+    .replace(/:443$/, '');
 }

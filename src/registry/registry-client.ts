@@ -63,8 +63,12 @@ export class RegistryClient {
   async headManifest(repository: string, reference: string): Promise<ManifestHead | undefined> {
     const call = `HEAD manifest ${repository}${sep(reference)}`;
     const res = await this.http.send({
-      call, method: 'HEAD', target: manifestPath(repository, reference), scopes: [pullScope(repository)],
-      headers: { Accept: MANIFEST_ACCEPT }, expect: [404],
+      call,
+      method: 'HEAD',
+      target: manifestPath(repository, reference),
+      scopes: [pullScope(repository)],
+      headers: { Accept: MANIFEST_ACCEPT },
+      expect: [404],
     });
     if (res.status === 404) return undefined;
     const digest = res.headers.get('docker-content-digest');
@@ -76,8 +80,12 @@ export class RegistryClient {
   async getManifest(repository: string, reference: string): Promise<RawManifest> {
     const call = `GET manifest ${repository}${sep(reference)}`;
     const res = await this.http.send({
-      call, method: 'GET', target: manifestPath(repository, reference), scopes: [pullScope(repository)],
-      headers: { Accept: MANIFEST_ACCEPT }, expect: [],
+      call,
+      method: 'GET',
+      target: manifestPath(repository, reference),
+      scopes: [pullScope(repository)],
+      headers: { Accept: MANIFEST_ACCEPT },
+      expect: [],
     });
     const bytes = Buffer.from(await res.arrayBuffer());
     const digest = sha256Digest(bytes);
@@ -92,8 +100,13 @@ export class RegistryClient {
   async putManifest(repository: string, reference: string, manifest: { bytes: Buffer; mediaType: string }): Promise<string> {
     const call = `PUT manifest ${repository}${sep(reference)}`;
     const res = await this.http.send({
-      call, method: 'PUT', target: manifestPath(repository, reference), scopes: [pushScope(repository)],
-      headers: { 'Content-Type': manifest.mediaType }, body: manifest.bytes, expect: [],
+      call,
+      method: 'PUT',
+      target: manifestPath(repository, reference),
+      scopes: [pushScope(repository)],
+      headers: { 'Content-Type': manifest.mediaType },
+      body: manifest.bytes,
+      expect: [],
     });
     await res.body?.cancel();
     return res.headers.get('docker-content-digest') ?? sha256Digest(manifest.bytes);
@@ -107,8 +120,11 @@ export class RegistryClient {
   async deleteManifest(repository: string, digest: string): Promise<boolean> {
     if (!isDigest(digest)) throw new Error(`deleting needs a manifest digest, not ${JSON.stringify(digest)}`);
     const res = await this.http.send({
-      call: `DELETE manifest ${repository}@${digest}`, method: 'DELETE', target: manifestPath(repository, digest),
-      scopes: [deleteScope(repository)], expect: [404],
+      call: `DELETE manifest ${repository}@${digest}`,
+      method: 'DELETE',
+      target: manifestPath(repository, digest),
+      scopes: [deleteScope(repository)],
+      expect: [404],
     });
     await res.body?.cancel();
     return res.status !== 404;
@@ -117,8 +133,11 @@ export class RegistryClient {
   /** HEAD blob; undefined when this repository does not have it. */
   async headBlob(repository: string, digest: string): Promise<{ size: number } | undefined> {
     const res = await this.http.send({
-      call: `HEAD blob ${repository}@${digest}`, method: 'HEAD', target: blobPath(repository, digest),
-      scopes: [pullScope(repository)], expect: [404],
+      call: `HEAD blob ${repository}@${digest}`,
+      method: 'HEAD',
+      target: blobPath(repository, digest),
+      scopes: [pullScope(repository)],
+      expect: [404],
     });
     await res.body?.cancel();
     return res.status === 404 ? undefined : { size: Number(res.headers.get('content-length') ?? 0) };
@@ -141,8 +160,12 @@ export class RegistryClient {
     const call = `POST mount ${repository}@${digest} from ${from}`;
     const q = new URLSearchParams({ mount: digest, from: checkRepository(from) });
     const res = await this.http.send({
-      call, method: 'POST', target: `/v2/${checkRepository(repository)}/blobs/uploads/?${q}`,
-      scopes: [pushScope(repository), pullScope(from)], expect: [], headers: { 'Content-Length': '0' },
+      call,
+      method: 'POST',
+      target: `/v2/${checkRepository(repository)}/blobs/uploads/?${q}`,
+      scopes: [pushScope(repository), pullScope(from)],
+      expect: [],
+      headers: { 'Content-Length': '0' },
     });
     await res.body?.cancel();
     if (res.status === 201) return { mounted: true };
@@ -153,8 +176,12 @@ export class RegistryClient {
   async startUpload(repository: string): Promise<string> {
     const call = `POST upload ${repository}`;
     const res = await this.http.send({
-      call, method: 'POST', target: `/v2/${checkRepository(repository)}/blobs/uploads/`, scopes: [pushScope(repository)],
-      expect: [], headers: { 'Content-Length': '0' },
+      call,
+      method: 'POST',
+      target: `/v2/${checkRepository(repository)}/blobs/uploads/`,
+      scopes: [pushScope(repository)],
+      expect: [],
+      headers: { 'Content-Length': '0' },
     });
     await res.body?.cancel();
     return this.location(call, res);
@@ -168,9 +195,15 @@ export class RegistryClient {
     const url = new URL(this.http.url(uploadUrl));
     url.searchParams.set('digest', digest);
     const res = await this.http.send({
-      call: `PUT blob ${repository}@${digest}`, method: 'PUT', target: url.toString(), scopes: [pushScope(repository)],
+      call: `PUT blob ${repository}@${digest}`,
+      method: 'PUT',
+      target: url.toString(),
+      scopes: [pushScope(repository)],
       headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-      body, expect: [], blob: true, retry: Buffer.isBuffer(body),
+      body,
+      expect: [],
+      blob: true,
+      retry: Buffer.isBuffer(body),
     });
     await res.body?.cancel();
   }

@@ -8,7 +8,11 @@ import { coverageRegex, parseCoverage } from './coverage.js';
  * repository's pattern cannot make the worker backtrack over a log. A problem only means "no
  * coverage", never a failed job.
  */
-export async function coverageOf(store: Pick<RunStore, 'readLog'>, runId: string, job: Pick<PlannedScriptJob, 'name' | 'coverage'>): Promise<{ coverage?: number }> {
+export async function coverageOf(
+  store: Pick<RunStore, 'readLog'>,
+  runId: string,
+  job: Pick<PlannedScriptJob, 'name' | 'coverage'>,
+): Promise<{ coverage?: number }> {
   if (job.coverage === undefined) return {};
   try {
     const re = coverageRegex(job.coverage);

@@ -22,17 +22,27 @@ export function startBuildRole(shared: Shared): RunningRole {
     if (r instanceof Error) shared.logger.warn({ err: r.message }, 'artifact sweep failed');
     else if (r.deleted.length > 0 || r.failed.length > 0) shared.logger.info({ deleted: r.deleted.length, failed: r.failed }, 'expired artifacts deleted');
   });
-  const worker = watchFailures(ctx, new Worker<BuildJob>(QUEUE_NAMES.build, async (job, token, signal) => {
-    observeQueueWait(shared.metrics, QUEUE_NAMES.build, job);
-    const result = await failCorrupt(() => runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal));
-    if (!result.done) {
-      // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.
-      await job.moveToDelayed(Date.now() + result.retryInMs, token);
-      throw new DelayedError();
-    }
-  }, {
-    connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.build, lockDuration: 60_000,
-  }));
+  const worker = watchFailures(
+    ctx,
+    new Worker<BuildJob>(
+      QUEUE_NAMES.build,
+      async (job, token, signal) => {
+        observeQueueWait(shared.metrics, QUEUE_NAMES.build, job);
+        const result = await failCorrupt(() => runPipelineJob(ctx, job.data.runId, job.data.job, job.timestamp, signal));
+        if (!result.done) {
+          // A limit is full or another node holds the mirror: wait without spending an attempt; the record says why.
+          await job.moveToDelayed(Date.now() + result.retryInMs, token);
+          throw new DelayedError();
+        }
+      },
+      {
+        connection: shared.workerRedis,
+        prefix: config.redisPrefix,
+        concurrency: config.concurrency.build,
+        lockDuration: 60_000,
+      },
+    ),
+  );
   return {
     async stop() {
       stopHeartbeat?.();

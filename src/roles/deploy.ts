@@ -28,14 +28,21 @@ export function startDeployRole(shared: Shared): RunningRole {
     ...jobs,
     targets: { docker: createDockerTarget(shared.docker), ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}) },
   };
-  const worker = watchFailures(ctx, new Worker<DeployJob>(QUEUE_NAMES.deploy, async (job, token) => {
-    observeQueueWait(shared.metrics, QUEUE_NAMES.deploy, job);
-    const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
-    if (!outcome.done) {
-      // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
-      await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
-      throw new DelayedError();
-    }
-  }, { connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.deploy }));
+  const worker = watchFailures(
+    ctx,
+    new Worker<DeployJob>(
+      QUEUE_NAMES.deploy,
+      async (job, token) => {
+        observeQueueWait(shared.metrics, QUEUE_NAMES.deploy, job);
+        const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
+        if (!outcome.done) {
+          // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
+          await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
+          throw new DelayedError();
+        }
+      },
+      { connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.deploy },
+    ),
+  );
   return { stop: () => worker.close() };
 }

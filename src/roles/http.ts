@@ -19,7 +19,10 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
   const { config, logger, store, queues } = shared;
   // Approving starts the step through the scheduler, with the context every job gets.
   const approvals = new Approvals({
-    store, gitlab: shared.gitlab, redis: shared.failFastRedis, prefix: config.redisPrefix,
+    store,
+    gitlab: shared.gitlab,
+    redis: shared.failFastRedis,
+    prefix: config.redisPrefix,
     gate: {
       start: async (runId, job, reason) => void (await startManualJob(shared.jobs, runId, job, reason)),
       fail: async (runId, job, reason) => void (await failManualJob(shared.jobs, runId, job, reason)),
@@ -51,7 +54,9 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       async accept(request, dedupeKey, deliveryId) {
         const { runId, created } = await store.accept(request, dedupeKey, deliveryId);
         // The reconciler's "when did this project last send a webhook" (and the projects it knows).
-        await watch.webhookSeen(request.project).catch((err: unknown) => logger.warn({ err, project: request.project.id }, 'could not record the webhook for the reconciler'));
+        await watch
+          .webhookSeen(request.project)
+          .catch((err: unknown) => logger.warn({ err, project: request.project.id }, 'could not record the webhook for the reconciler'));
         if (!created) {
           // A resend of a delivery we stored but may not have queued (crash in between): queue it now.
           const run = await store.get(runId);

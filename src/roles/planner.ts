@@ -16,21 +16,30 @@ const RECONCILE_EVERY_MS = 30_000;
 export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
   const { config, jobs: ctx, logger, metrics } = shared;
   // Workers get the worker connection; BullMQ duplicates it for its blocking reads.
-  const worker = watchFailures(ctx, new Worker<PlanJob>(QUEUE_NAMES.events, async (job) => {
-    observeQueueWait(metrics, QUEUE_NAMES.events, job);
-    const started = performance.now();
-    try {
-      await failCorrupt(() => planRun(ctx, job.data.runId));
-    } catch (err) {
-      metrics.jobFinished('plan', 'failed', (performance.now() - started) / 1000);
-      throw err;
-    }
-    // A pipeline file with problems is planned work too, but the run failed: so does the plan.
-    const run = await ctx.store.summary(job.data.runId).catch(() => null);
-    metrics.jobFinished('plan', run?.status.phase === 'failed' ? 'failed' : 'success', (performance.now() - started) / 1000);
-  }, {
-    connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.planner,
-  }));
+  const worker = watchFailures(
+    ctx,
+    new Worker<PlanJob>(
+      QUEUE_NAMES.events,
+      async (job) => {
+        observeQueueWait(metrics, QUEUE_NAMES.events, job);
+        const started = performance.now();
+        try {
+          await failCorrupt(() => planRun(ctx, job.data.runId));
+        } catch (err) {
+          metrics.jobFinished('plan', 'failed', (performance.now() - started) / 1000);
+          throw err;
+        }
+        // A pipeline file with problems is planned work too, but the run failed: so does the plan.
+        const run = await ctx.store.summary(job.data.runId).catch(() => null);
+        metrics.jobFinished('plan', run?.status.phase === 'failed' ? 'failed' : 'success', (performance.now() - started) / 1000);
+      },
+      {
+        connection: shared.workerRedis,
+        prefix: config.redisPrefix,
+        concurrency: config.concurrency.planner,
+      },
+    ),
+  );
   const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;
   const reconcile = async () => {
     // A crash between storing a run and queueing it leaves it "received": queue it again (idempotent by job id).
@@ -40,9 +49,16 @@ export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: numb
     }
   };
   const timer = setInterval(() => void reconcile().catch((err: unknown) => logger.warn({ err }, 'reconcile failed')), every);
-  const gitlabReconciler = startReconciler({
-    gitlab: ctx.gitlab, store: ctx.store, watch: new ProjectWatch(shared.workerRedis, config.redisPrefix), queues: ctx.queues, logger,
-  }, config.reconcile);
+  const gitlabReconciler = startReconciler(
+    {
+      gitlab: ctx.gitlab,
+      store: ctx.store,
+      watch: new ProjectWatch(shared.workerRedis, config.redisPrefix),
+      queues: ctx.queues,
+      logger,
+    },
+    config.reconcile,
+  );
   return {
     async stop() {
       clearInterval(timer);

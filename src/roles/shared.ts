@@ -91,7 +91,10 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
   const key = parseKey(variablesKey.token);
   // Read at scrape time on the fail-fast connection: a scrape while Redis is down fails fast too.
-  const metrics = createMetrics({ queues: { events: queues.events, build: queues.build, deploy: queues.deploy }, approvalsWaiting: () => store.approvalsWaiting() });
+  const metrics = createMetrics({
+    queues: { events: queues.events, build: queues.build, deploy: queues.deploy },
+    approvalsWaiting: () => store.approvalsWaiting(),
+  });
   const chat = createChatNotifier({ config: config.notify, store: workerStore, logger });
   const jobs: JobContext = {
     config,
@@ -109,7 +112,19 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   };
 
   return {
-    config, logger, apiToken, variablesKey: key, failFastRedis, workerRedis, queues, store, gitlab, docker, metrics, jobs, redisWarnings,
+    config,
+    logger,
+    apiToken,
+    variablesKey: key,
+    failFastRedis,
+    workerRedis,
+    queues,
+    store,
+    gitlab,
+    docker,
+    metrics,
+    jobs,
+    redisWarnings,
     async close() {
       // After every role has stopped: chat sends in flight (bounded: their outcome goes to Redis),
       // then queues, then Redis, then the embedded server.

@@ -1,7 +1,20 @@
 import { z } from 'zod';
 import type {
-  ApprovalSpec, BuildSpec, DeployStrategy, EnvironmentSpec, Plan, PlannedArtifacts, PlannedCache, PlannedCommon, PlannedDeployJob,
-  PlannedImageJob, PlannedJob, PlannedScriptJob, PlannedSonarJob, SkippedJob, StrategyStep,
+  ApprovalSpec,
+  BuildSpec,
+  DeployStrategy,
+  EnvironmentSpec,
+  Plan,
+  PlannedArtifacts,
+  PlannedCache,
+  PlannedCommon,
+  PlannedDeployJob,
+  PlannedImageJob,
+  PlannedJob,
+  PlannedScriptJob,
+  PlannedSonarJob,
+  SkippedJob,
+  StrategyStep,
 } from '../pipeline/plan-types.js';
 import { schemaOf } from './schema-of.js';
 
@@ -24,7 +37,9 @@ const common = {
   allowFailure: z.union([z.boolean(), z.object({ exitCodes: numbers })]),
   retry: z.object({
     max: z.number(),
-    when: z.array(z.enum(['always', 'unknown_failure', 'script_failure', 'api_failure', 'stuck_or_timeout_failure', 'runner_system_failure', 'job_execution_timeout'])),
+    when: z.array(
+      z.enum(['always', 'unknown_failure', 'script_failure', 'api_failure', 'stuck_or_timeout_failure', 'runner_system_failure', 'job_execution_timeout']),
+    ),
     exitCodes: numbers.exactOptional(),
   }),
   interruptible: z.boolean(),
@@ -33,95 +48,117 @@ const common = {
 };
 schemaOf<PlannedCommon>()(z.object(common));
 
-const cache = schemaOf<PlannedCache>()(z.object({
-  key: z.string(),
-  keyFiles: strings,
-  paths: strings,
-  policy: z.enum(['pull', 'push', 'pull-push']),
-  when: z.enum(['on_success', 'on_failure', 'always']),
-}));
+const cache = schemaOf<PlannedCache>()(
+  z.object({
+    key: z.string(),
+    keyFiles: strings,
+    paths: strings,
+    policy: z.enum(['pull', 'push', 'pull-push']),
+    when: z.enum(['on_success', 'on_failure', 'always']),
+  }),
+);
 
-const artifacts = schemaOf<PlannedArtifacts>()(z.object({
-  paths: strings,
-  exclude: strings,
-  junit: strings,
-  when: z.enum(['on_success', 'on_failure', 'always']),
-  expireInMs: z.number().exactOptional(),
-  neverExpire: z.boolean().exactOptional(),
-}));
+const artifacts = schemaOf<PlannedArtifacts>()(
+  z.object({
+    paths: strings,
+    exclude: strings,
+    junit: strings,
+    when: z.enum(['on_success', 'on_failure', 'always']),
+    expireInMs: z.number().exactOptional(),
+    neverExpire: z.boolean().exactOptional(),
+  }),
+);
 
-const scriptJob = schemaOf<PlannedScriptJob>()(z.object({
-  ...common,
-  kind: z.literal('script'),
-  image: z.string(),
-  script: strings,
-  variables: stringMap,
-  cache: z.array(cache),
-  artifacts: artifacts.exactOptional(),
-  coverage: z.string().exactOptional(),
-}));
+const scriptJob = schemaOf<PlannedScriptJob>()(
+  z.object({
+    ...common,
+    kind: z.literal('script'),
+    image: z.string(),
+    script: strings,
+    variables: stringMap,
+    cache: z.array(cache),
+    artifacts: artifacts.exactOptional(),
+    coverage: z.string().exactOptional(),
+  }),
+);
 
-const build = schemaOf<BuildSpec>()(z.object({
-  image: z.string(),
-  dockerfile: z.string(),
-  template: z.string().exactOptional(),
-  context: z.string(),
-  args: stringMap,
-  tags: strings,
-}));
+const build = schemaOf<BuildSpec>()(
+  z.object({
+    image: z.string(),
+    dockerfile: z.string(),
+    template: z.string().exactOptional(),
+    context: z.string(),
+    args: stringMap,
+    tags: strings,
+  }),
+);
 
 const imageJob = schemaOf<PlannedImageJob>()(z.object({ ...common, kind: z.literal('image'), name: z.literal('image'), build }));
 
-const sonarJob = schemaOf<PlannedSonarJob>()(z.object({
-  ...common,
-  kind: z.literal('sonar'),
-  name: z.literal('sonar'),
-  projectKey: z.string(),
-  gate: z.enum(['required', 'advisory']),
-  image: z.string().exactOptional(),
-}));
+const sonarJob = schemaOf<PlannedSonarJob>()(
+  z.object({
+    ...common,
+    kind: z.literal('sonar'),
+    name: z.literal('sonar'),
+    projectKey: z.string(),
+    gate: z.enum(['required', 'advisory']),
+    image: z.string().exactOptional(),
+  }),
+);
 
-const spec = schemaOf<EnvironmentSpec>()(z.object({
-  target: z.enum(['docker', 'kubernetes']),
-  port: z.number(),
-  health: z.string(),
-  timeout: z.union([z.number(), z.string()]).exactOptional(),
-  variables: stringMap.exactOptional(),
-}));
+const spec = schemaOf<EnvironmentSpec>()(
+  z.object({
+    target: z.enum(['docker', 'kubernetes']),
+    port: z.number(),
+    health: z.string(),
+    timeout: z.union([z.number(), z.string()]).exactOptional(),
+    variables: stringMap.exactOptional(),
+  }),
+);
 
-const approval = schemaOf<ApprovalSpec>()(z.object({
-  required: z.number(), groups: strings, users: strings,
-  minAccess: z.enum(['developer', 'maintainer', 'owner']).exactOptional(),
-  allowAuthor: z.boolean().exactOptional(),
-}));
+const approval = schemaOf<ApprovalSpec>()(
+  z.object({
+    required: z.number(),
+    groups: strings,
+    users: strings,
+    minAccess: z.enum(['developer', 'maintainer', 'owner']).exactOptional(),
+    allowAuthor: z.boolean().exactOptional(),
+  }),
+);
 
 const step = schemaOf<StrategyStep>()(z.union([z.object({ setWeight: z.number() }), z.object({ pauseMs: z.number().nullable() })]));
 
-const strategy = schemaOf<DeployStrategy>()(z.discriminatedUnion('type', [
-  z.object({ type: z.literal('rolling') }),
-  z.object({ type: z.literal('blue-green') }),
-  z.object({ type: z.literal('canary'), steps: z.array(step) }),
-]));
+const strategy = schemaOf<DeployStrategy>()(
+  z.discriminatedUnion('type', [
+    z.object({ type: z.literal('rolling') }),
+    z.object({ type: z.literal('blue-green') }),
+    z.object({ type: z.literal('canary'), steps: z.array(step) }),
+  ]),
+);
 
-const deployJob = schemaOf<PlannedDeployJob>()(z.object({
-  ...common,
-  kind: z.literal('deploy'),
-  environment: z.string(),
-  service: z.string(),
-  template: z.string(),
-  spec,
-  approval: approval.exactOptional(),
-  clusters: strings,
-  strategy,
-}));
+const deployJob = schemaOf<PlannedDeployJob>()(
+  z.object({
+    ...common,
+    kind: z.literal('deploy'),
+    environment: z.string(),
+    service: z.string(),
+    template: z.string(),
+    spec,
+    approval: approval.exactOptional(),
+    clusters: strings,
+    strategy,
+  }),
+);
 
 const job = schemaOf<PlannedJob>()(z.discriminatedUnion('kind', [scriptJob, imageJob, sonarJob, deployJob]));
 
 const skipped = schemaOf<SkippedJob>()(z.object({ name: z.string(), reason: z.string() }));
 
-export const planSchema = schemaOf<Plan>()(z.object({
-  jobs: z.array(job),
-  skipped: z.array(skipped),
-  stages: strings,
-  includes: strings,
-}));
+export const planSchema = schemaOf<Plan>()(
+  z.object({
+    jobs: z.array(job),
+    skipped: z.array(skipped),
+    stages: strings,
+    includes: strings,
+  }),
+);

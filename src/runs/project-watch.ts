@@ -46,17 +46,27 @@ function read<T>(schema: z.ZodType<T>, raw: string | undefined, json: boolean): 
 export class ProjectWatch {
   private readonly keys: RunKeys;
 
-  constructor(private readonly redis: Redis, prefix = 'slipway') {
+  constructor(
+    private readonly redis: Redis,
+    prefix = 'slipway',
+  ) {
     this.keys = runKeys(prefix);
   }
 
   /** A webhook from this project was accepted. */
   async webhookSeen(ref: ProjectRef, at: number = Date.now()): Promise<void> {
     const key = this.keys.projectWatch(ref.id);
-    await this.redis.multi()
+    await this.redis
+      .multi()
       .sadd(this.keys.knownProjects, String(ref.id))
       .hsetnx(key, 'firstSeenAt', String(at))
-      .hset(key, 'lastWebhookAt', String(at), 'ref', JSON.stringify({ id: ref.id, path: ref.path, defaultBranch: ref.defaultBranch, ...(ref.webUrl ? { webUrl: ref.webUrl } : {}) }))
+      .hset(
+        key,
+        'lastWebhookAt',
+        String(at),
+        'ref',
+        JSON.stringify({ id: ref.id, path: ref.path, defaultBranch: ref.defaultBranch, ...(ref.webUrl ? { webUrl: ref.webUrl } : {}) }),
+      )
       .exec();
   }
 
@@ -66,7 +76,10 @@ export class ProjectWatch {
   }
 
   async known(): Promise<number[]> {
-    return (await this.redis.smembers(this.keys.knownProjects)).map(Number).filter((n) => Number.isInteger(n)).sort((a, b) => a - b);
+    return (await this.redis.smembers(this.keys.knownProjects))
+      .map(Number)
+      .filter((n) => Number.isInteger(n))
+      .sort((a, b) => a - b);
   }
 
   async get(projectId: number): Promise<WatchState> {
@@ -90,7 +103,10 @@ export class ProjectWatch {
   }
 
   /** The reconciler's fields (never lastWebhookAt or firstSeenAt, which the webhook path owns). */
-  async update(projectId: number, s: Partial<Pick<WatchState, 'ref' | 'heads' | 'mergeCursor' | 'lastMissedAt' | 'lastCheckedAt' | 'problems'>>): Promise<void> {
+  async update(
+    projectId: number,
+    s: Partial<Pick<WatchState, 'ref' | 'heads' | 'mergeCursor' | 'lastMissedAt' | 'lastCheckedAt' | 'problems'>>,
+  ): Promise<void> {
     const fields: string[] = [];
     if (s.ref) fields.push('ref', JSON.stringify(s.ref));
     if (s.heads) fields.push('heads', JSON.stringify(s.heads));

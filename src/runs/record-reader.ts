@@ -11,7 +11,12 @@ import type { RunRecord, RunSummary } from './types.js';
 export class CorruptRecordError extends Error {
   override readonly name = 'CorruptRecordError';
 
-  constructor(readonly runId: string, readonly field: string, detail: string, where = `field "${field}"`) {
+  constructor(
+    readonly runId: string,
+    readonly field: string,
+    detail: string,
+    where = `field "${field}"`,
+  ) {
     super(`run ${runId}: ${where} ${detail}`);
   }
 }

@@ -27,7 +27,11 @@ export interface AcceptResult {
 export class RunStore {
   readonly keys: RunKeys;
 
-  constructor(private readonly redis: Redis, private readonly mask: Masker, prefix = 'slipway') {
+  constructor(
+    private readonly redis: Redis,
+    private readonly mask: Masker,
+    prefix = 'slipway',
+  ) {
     this.keys = runKeys(prefix);
   }
 
@@ -40,8 +44,17 @@ export class RunStore {
     const reply = (await this.redis.eval(
       ACCEPT_SCRIPT,
       5 + triggerKeys.length,
-      k.delivery(deliveryKey), k.run(id), k.received, k.allRuns, k.projectRuns(request.project.id), ...triggerKeys,
-      id, now.getTime(), RETENTION_SECONDS, JSON.stringify(core), JSON.stringify(status),
+      k.delivery(deliveryKey),
+      k.run(id),
+      k.received,
+      k.allRuns,
+      k.projectRuns(request.project.id),
+      ...triggerKeys,
+      id,
+      now.getTime(),
+      RETENTION_SECONDS,
+      JSON.stringify(core),
+      JSON.stringify(status),
     )) as [number, string];
     return { runId: reply[1], created: reply[0] === 1 };
   }
@@ -78,7 +91,13 @@ export class RunStore {
    * Each job is its own hash field, so jobs of one run running in parallel never overwrite each
    * other; one job is only ever handled by one worker at a time.
    */
-  async updateJob(id: string, name: string, phase: JobPhase, reason: string, extra: Partial<Omit<JobRecord, 'name' | 'kind' | 'stage' | 'status'>> = {}): Promise<JobRecord | undefined> {
+  async updateJob(
+    id: string,
+    name: string,
+    phase: JobPhase,
+    reason: string,
+    extra: Partial<Omit<JobRecord, 'name' | 'kind' | 'stage' | 'status'>> = {},
+  ): Promise<JobRecord | undefined> {
     const key = this.keys.run(id);
     const raw = await this.redis.hget(key, `job:${name}`);
     if (!raw) return undefined;

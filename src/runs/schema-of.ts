@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 
 /** True only when A and B are the same type (same keys, same optionality, same value types). */
-type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false;
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 
 /**
  * `schemaOf<T>()(schema)` returns the schema unchanged, and does not compile unless the schema's

@@ -29,7 +29,12 @@ export interface SlotRequest {
  * Counting semaphores in Redis for limits that span worker processes (per project, global,
  * resource groups). All slots are taken together or none, so two jobs cannot each hold half.
  */
-export async function acquireSlots(redis: Redis, holder: string, requests: readonly SlotRequest[], ttlMs: number): Promise<{ ok: true } | { ok: false; reason: string }> {
+export async function acquireSlots(
+  redis: Redis,
+  holder: string,
+  requests: readonly SlotRequest[],
+  ttlMs: number,
+): Promise<{ ok: true } | { ok: false; reason: string }> {
   const taken: string[] = [];
   for (const r of requests) {
     const now = Date.now();

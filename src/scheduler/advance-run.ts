@@ -31,7 +31,11 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
     for (const job of plan.jobs) {
       const rec = records.get(job.name);
       if (rec?.status.phase !== 'pending') continue;
-      const d = decide(job, job.needs.map((n) => records.get(n)), run.request.project.path);
+      const d = decide(
+        job,
+        job.needs.map((n) => records.get(n)),
+        run.request.project.path,
+      );
       if (d.kind === 'wait') {
         // Kept in `records` too: the check below must see "waiting for manual job" written in this pass.
         if (rec.status.reason !== d.reason) {

@@ -17,12 +17,15 @@ export function watchCancel(redis: Redis, key: string, outer?: AbortSignal): { s
   const onOuter = () => controller.abort();
   outer?.addEventListener('abort', onOuter, { once: true });
   const timer = setInterval(() => {
-    void redis.get(key).then((r) => {
-      if (r !== null && !controller.signal.aborted) {
-        reason = r;
-        controller.abort();
-      }
-    }, () => undefined);
+    void redis.get(key).then(
+      (r) => {
+        if (r !== null && !controller.signal.aborted) {
+          reason = r;
+          controller.abort();
+        }
+      },
+      () => undefined,
+    );
   }, POLL_MS);
   return {
     signal: controller.signal,
@@ -50,7 +53,12 @@ export async function cancelSuperseded(ctx: JobContext, newer: RunRecord): Promi
   if (!older || !plan || older.status.phase !== 'running' || older.request.kind !== newer.request.kind) return undefined;
   const interruptible = new Map(plan.jobs.map((j) => [j.name, j.interruptible]));
   if (older.jobs.some((j) => STARTED.has(j.status.phase) && !interruptible.get(j.name))) {
-    await store.appendLog(older.id, 'plan', 'system', `newer pipeline ${newer.id} for ${newer.request.ref}: not canceled, it has started jobs that are not interruptible`);
+    await store.appendLog(
+      older.id,
+      'plan',
+      'system',
+      `newer pipeline ${newer.id} for ${newer.request.ref}: not canceled, it has started jobs that are not interruptible`,
+    );
     return undefined;
   }
   const reason = `canceled: newer pipeline ${newer.id} for ${newer.request.ref} (${newer.request.sha.slice(0, 8)})`;

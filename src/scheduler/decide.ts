@@ -2,11 +2,7 @@ import type { PlannedJob } from '../pipeline/plan.js';
 import type { JobRecord } from '../runs/types.js';
 import { ruleOf, waitingReason } from '../approvals/rule.js';
 
-export type Decision =
-  | { kind: 'wait'; reason: string }
-  | { kind: 'run' }
-  | { kind: 'skip'; reason: string }
-  | { kind: 'manual'; reason: string };
+export type Decision = { kind: 'wait'; reason: string } | { kind: 'run' } | { kind: 'skip'; reason: string } | { kind: 'manual'; reason: string };
 
 const ACTIVE = new Set(['pending', 'queued', 'running']);
 

@@ -27,7 +27,12 @@ export function failureAllowed(job: Pick<PlannedJob, 'allowFailure'>, exitCode: 
  * Records a job's end, reports it, and lets the scheduler start what became ready. The one way a
  * job finishes, whatever its kind, so GitLab, the API and the run's verdict always agree.
  */
-export async function finishJob(ctx: JobContext, runId: string, job: Pick<PlannedJob, 'name' | 'allowFailure'> & { environment?: string }, outcome: JobOutcome): Promise<void> {
+export async function finishJob(
+  ctx: JobContext,
+  runId: string,
+  job: Pick<PlannedJob, 'name' | 'allowFailure'> & { environment?: string },
+  outcome: JobOutcome,
+): Promise<void> {
   const { store, reporter } = ctx;
   let record: JobRecord | undefined;
   if (outcome.phase === 'failed') {

@@ -58,7 +58,9 @@ export interface GateVerdict {
 /** What the pipeline does with a gate: ERROR fails it, unless the gate is advisory (then it warns). */
 export function gateVerdict(gate: QualityGateResult, opts: { advisory: boolean }): GateVerdict {
   const failing = gate.conditions.filter((c) => c.status === 'ERROR' || c.status === 'WARN');
-  const detail = failing.map((c) => `${c.metricKey} ${c.actualValue ?? '?'} (${c.comparator ?? ''} ${c.errorThreshold ?? ''})`.replace(/\s+\)/, ')')).join(', ');
+  const detail = failing
+    .map((c) => `${c.metricKey} ${c.actualValue ?? '?'} (${c.comparator ?? ''} ${c.errorThreshold ?? ''})`.replace(/\s+\)/, ')'))
+    .join(', ');
   const why = `quality gate ${gate.status}${detail ? `: ${detail}` : ''} — ${gate.dashboardUrl}`;
   if (gate.status === 'ERROR') return { outcome: opts.advisory ? 'warn' : 'fail', reason: why };
   if (gate.status === 'WARN') return { outcome: 'warn', reason: why };

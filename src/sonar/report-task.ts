@@ -39,6 +39,6 @@ export async function readReportTask(path: string): Promise<ReportTask> {
 
 function unescape(s: string): string {
   return s.replace(/\\(u[0-9A-Fa-f]{4}|.)/g, (_, c: string) =>
-    c.length === 5 ? String.fromCharCode(parseInt(c.slice(1), 16)) : ({ t: '\t', n: '\n', r: '\r', f: '\f' } as Record<string, string>)[c] ?? c,
+    c.length === 5 ? String.fromCharCode(parseInt(c.slice(1), 16)) : (({ t: '\t', n: '\n', r: '\r', f: '\f' } as Record<string, string>)[c] ?? c),
   );
 }

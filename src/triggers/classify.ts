@@ -3,7 +3,12 @@ import { triggerKey, type Ignored, type PipelineRequest, type ProjectRef, type T
 
 const ZERO_SHA = '0000000000000000000000000000000000000000';
 
-function projectOf(p: { id: number; path_with_namespace: string; default_branch?: string | null | undefined; web_url?: string | null | undefined }): ProjectRef {
+function projectOf(p: {
+  id: number;
+  path_with_namespace: string;
+  default_branch?: string | null | undefined;
+  web_url?: string | null | undefined;
+}): ProjectRef {
   return { id: p.id, path: p.path_with_namespace, defaultBranch: p.default_branch ?? 'main', webUrl: p.web_url ?? undefined };
 }
 

@@ -44,7 +44,11 @@ export function validateVariable(v: VariableInput): string | null {
  * value sealed with AES-256-GCM. Writes are idempotent (set = upsert).
  */
 export class VariableStore {
-  constructor(private readonly redis: Redis, private readonly key: Buffer, private readonly prefix = 'slipway') {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: Buffer,
+    private readonly prefix = 'slipway',
+  ) {}
 
   private hash(projectId: number): string {
     return `${this.prefix}:vars:${projectId}`;
@@ -77,7 +81,9 @@ export class VariableStore {
         value = decrypt(this.key, r.sealed, this.aad(projectId, environment, name));
       } catch {
         // GCM says only "unable to authenticate": name the variable and the two possible causes.
-        throw new Error(`variable ${name} (environment ${environment}) of project ${projectId} cannot be decrypted: the variables key is not the one it was stored with, or the stored value was altered`);
+        throw new Error(
+          `variable ${name} (environment ${environment}) of project ${projectId} cannot be decrypted: the variables key is not the one it was stored with, or the stored value was altered`,
+        );
       }
       return { name, environment, masked: r.masked, protected: r.protected, value };
     });

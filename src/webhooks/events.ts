@@ -71,10 +71,7 @@ export type GitlabEvent =
   | { name: 'Merge Request Hook'; payload: MergeRequestHook }
   | { name: 'Note Hook'; payload: NoteHook };
 
-export type ParsedEvent =
-  | { ok: true; event: GitlabEvent }
-  | { ok: false; unknownEvent: string }
-  | { ok: false; invalid: string };
+export type ParsedEvent = { ok: true; event: GitlabEvent } | { ok: false; unknownEvent: string } | { ok: false; invalid: string };
 
 const schemas = {
   'Push Hook': pushHookSchema,

@@ -14,8 +14,16 @@ export interface AcceptedDelivery {
 
 /** Why a delivery was not accepted: the `reason` label of slipway_webhooks_rejected_total. */
 export type WebhookRejection =
-  | 'token_missing' | 'token_invalid' | 'token_wrong_project' | 'signature_invalid' | 'event_missing'
-  | 'json_malformed' | 'payload_invalid' | 'body_too_large' | 'body_unreadable' | 'store_unavailable';
+  | 'token_missing'
+  | 'token_invalid'
+  | 'token_wrong_project'
+  | 'signature_invalid'
+  | 'event_missing'
+  | 'json_malformed'
+  | 'payload_invalid'
+  | 'body_too_large'
+  | 'body_unreadable'
+  | 'store_unavailable';
 
 /** What the receiver counts; the label values are bounded (event: a handled event name, `other` or `none`). */
 export interface WebhookMetrics {
@@ -50,75 +58,86 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
   };
 
   // The token is checked before the body is read: strangers cannot make us buffer 25 MB.
-  router.post('/webhooks/gitlab', (req, res, next) => {
-    deps.metrics?.webhookReceived(eventLabel(req.get('x-gitlab-event')));
-    if (!tokenIsKnown(req.get('x-gitlab-token'), deps.secrets)) {
-      if (req.get('x-gitlab-token')) reject(res, 401, 'token_invalid', 'invalid X-Gitlab-Token');
-      else reject(res, 401, 'token_missing', 'missing X-Gitlab-Token header');
-      return;
-    }
-    next();
-  }, express.raw({ type: () => true, limit: deps.maxBodyBytes }), async (req: Request, res: Response) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const deliveryId = req.get('x-gitlab-webhook-uuid') ?? req.get('webhook-id') ?? 'unknown';
-    const log = deps.logger.child({ delivery: deliveryId, event: req.get('x-gitlab-event') });
-
-    if (deps.signingSecret) {
-      const verdict = verifySignature(raw, {
-        id: req.get('webhook-id'), timestamp: req.get('webhook-timestamp'), signature: req.get('webhook-signature'),
-      }, deps.signingSecret);
-      if (!verdict.ok) {
-        reject(res, 401, 'signature_invalid', verdict.reason);
+  router.post(
+    '/webhooks/gitlab',
+    (req, res, next) => {
+      deps.metrics?.webhookReceived(eventLabel(req.get('x-gitlab-event')));
+      if (!tokenIsKnown(req.get('x-gitlab-token'), deps.secrets)) {
+        if (req.get('x-gitlab-token')) reject(res, 401, 'token_invalid', 'invalid X-Gitlab-Token');
+        else reject(res, 401, 'token_missing', 'missing X-Gitlab-Token header');
         return;
       }
-    }
+      next();
+    },
+    express.raw({ type: () => true, limit: deps.maxBodyBytes }),
+    async (req: Request, res: Response) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const deliveryId = req.get('x-gitlab-webhook-uuid') ?? req.get('webhook-id') ?? 'unknown';
+      const log = deps.logger.child({ delivery: deliveryId, event: req.get('x-gitlab-event') });
 
-    const eventName = req.get('x-gitlab-event');
-    if (!eventName) {
-      reject(res, 400, 'event_missing', 'missing X-Gitlab-Event header');
-      return;
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch (err) {
-      reject(res, 400, 'json_malformed', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
-      return;
-    }
-    const parsed = parseEvent(eventName, body);
-    if (!parsed.ok) {
-      if ('unknownEvent' in parsed) {
-        log.info('webhook ignored: event not handled');
-        deps.metrics?.webhookIgnored(eventLabel(eventName));
-        res.status(202).json({ ignored: `event '${parsed.unknownEvent}' is not handled` });
-      } else {
-        reject(res, 400, 'payload_invalid', parsed.invalid);
+      if (deps.signingSecret) {
+        const verdict = verifySignature(
+          raw,
+          {
+            id: req.get('webhook-id'),
+            timestamp: req.get('webhook-timestamp'),
+            signature: req.get('webhook-signature'),
+          },
+          deps.signingSecret,
+        );
+        if (!verdict.ok) {
+          reject(res, 401, 'signature_invalid', verdict.reason);
+          return;
+        }
       }
-      return;
-    }
-    const project = parsed.event.payload.project;
-    if (!tokenFitsProject(req.get('x-gitlab-token') ?? '', { id: project.id, path: project.path_with_namespace }, deps.secrets)) {
-      reject(res, 401, 'token_wrong_project', `X-Gitlab-Token is not the secret of project ${project.path_with_namespace}`);
-      return;
-    }
-    const decision = classify(parsed.event);
-    if (isIgnored(decision)) {
-      log.info({ reason: decision.ignored }, 'webhook ignored');
-      deps.metrics?.webhookIgnored(eventLabel(eventName));
-      res.status(202).json(decision);
-      return;
-    }
-    const dedupeKey = dedupeKeyOf(req.get('idempotency-key'), raw);
-    try {
-      const accepted = await deps.accept(decision, dedupeKey, deliveryId);
-      log.info({ run: accepted.runId, duplicate: accepted.duplicate, kind: decision.kind }, 'webhook accepted');
-      if (accepted.duplicate) deps.metrics?.webhookDeduplicated(eventLabel(eventName));
-      res.status(202).json(accepted.duplicate ? { duplicateOf: accepted.runId } : { runId: accepted.runId });
-    } catch (err) {
-      log.error({ err }, 'webhook could not be stored');
-      reject(res, 503, 'store_unavailable', 'event store unavailable; the delivery was not accepted, resend it');
-    }
-  });
+
+      const eventName = req.get('x-gitlab-event');
+      if (!eventName) {
+        reject(res, 400, 'event_missing', 'missing X-Gitlab-Event header');
+        return;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        reject(res, 400, 'json_malformed', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+        return;
+      }
+      const parsed = parseEvent(eventName, body);
+      if (!parsed.ok) {
+        if ('unknownEvent' in parsed) {
+          log.info('webhook ignored: event not handled');
+          deps.metrics?.webhookIgnored(eventLabel(eventName));
+          res.status(202).json({ ignored: `event '${parsed.unknownEvent}' is not handled` });
+        } else {
+          reject(res, 400, 'payload_invalid', parsed.invalid);
+        }
+        return;
+      }
+      const project = parsed.event.payload.project;
+      if (!tokenFitsProject(req.get('x-gitlab-token') ?? '', { id: project.id, path: project.path_with_namespace }, deps.secrets)) {
+        reject(res, 401, 'token_wrong_project', `X-Gitlab-Token is not the secret of project ${project.path_with_namespace}`);
+        return;
+      }
+      const decision = classify(parsed.event);
+      if (isIgnored(decision)) {
+        log.info({ reason: decision.ignored }, 'webhook ignored');
+        deps.metrics?.webhookIgnored(eventLabel(eventName));
+        res.status(202).json(decision);
+        return;
+      }
+      const dedupeKey = dedupeKeyOf(req.get('idempotency-key'), raw);
+      try {
+        const accepted = await deps.accept(decision, dedupeKey, deliveryId);
+        log.info({ run: accepted.runId, duplicate: accepted.duplicate, kind: decision.kind }, 'webhook accepted');
+        if (accepted.duplicate) deps.metrics?.webhookDeduplicated(eventLabel(eventName));
+        res.status(202).json(accepted.duplicate ? { duplicateOf: accepted.runId } : { runId: accepted.runId });
+      } catch (err) {
+        log.error({ err }, 'webhook could not be stored');
+        reject(res, 503, 'store_unavailable', 'event store unavailable; the delivery was not accepted, resend it');
+      }
+    },
+  );
 
   // Body-parser errors (size limit, aborted request) become JSON answers that name the problem.
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

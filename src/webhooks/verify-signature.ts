@@ -26,10 +26,7 @@ export function verifySignature(
   if (!Number.isInteger(ts)) return { ok: false, reason: 'webhook-timestamp is not a whole number of seconds' };
   if (Math.abs(nowSeconds - ts) > TOLERANCE_SECONDS) return { ok: false, reason: 'webhook-timestamp is more than 5 minutes away from now' };
   const key = Buffer.from(signingSecret.replace(/^whsec_/, ''), 'base64');
-  const expected = createHmac('sha256', key)
-    .update(`${id}.${timestamp}.`)
-    .update(raw)
-    .digest('base64');
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(raw).digest('base64');
   // The header may carry several space-separated signatures (key rotation); any v1 match is enough.
   const matches = signature
     .split(' ')

@@ -11,7 +11,6 @@ import { prng } from '../../bench/prng.js';
 import { planPipeline } from '../../src/pipeline/plan.js';
 import type { PlanRequest } from '../../src/pipeline/predefined-variables.js';
 
-
 const SEEDS = [
   'stages: [test, build, deploy]\nunit:\n  image: alpine\n  script: [make test]\n  needs: []\n  rules:\n    - if: $SLIPWAY_EVENT == "mr" && $X =~ /^a.*b$/\n      changes: [src/**/*.ts]\n',
   'build:\n  image: team/app\n  tags: [latest]\ndeploy:\n  environments:\n    pre: { port: 18080 }\n    production: { port: 28080, approval: true }\n',
@@ -19,8 +18,77 @@ const SEEDS = [
   'variables: { A: "1", B: { value: x } }\ndefault: { image: alpine, timeout: 1h 30m }\nj:\n  script: |\n    echo $A\n  artifacts: { paths: [d/], reports: { junit: r.xml } }\n  allow_failure: { exit_codes: [1] }\n',
   'include: [{ template: node }]\nsonar: { project_key: k, gate: advisory }\n',
 ];
-const TOKENS = ['\n', ' ', '  ', ':', '- ', '[', ']', '{', '}', '&a ', '*a', '"', "'", '#', '|', '>', '!!str ', '? ', ',', '$X', '/(a+)+$/', '==', '=~', '&&', '||', '(', ')', 'needs: [', 'extends: ', 'rules:\n  - if: ', '\t', '%YAML 1.2\n', '---\n', '...', '<<: ', '\u0000', '\ud83d', 'é', '0x1', '~', 'null', 'true'];
-const KEYS = ['stages', 'variables', 'image', 'script', 'needs', 'rules', 'if', 'changes', 'exists', 'when', 'extends', 'include', 'cache', 'artifacts', 'retry', 'timeout', 'build', 'deploy', 'environments', 'sonar', 'default', 'allow_failure', 'interruptible', 'resource_group', 'stage'];
+const TOKENS = [
+  '\n',
+  ' ',
+  '  ',
+  ':',
+  '- ',
+  '[',
+  ']',
+  '{',
+  '}',
+  '&a ',
+  '*a',
+  '"',
+  "'",
+  '#',
+  '|',
+  '>',
+  '!!str ',
+  '? ',
+  ',',
+  '$X',
+  '/(a+)+$/',
+  '==',
+  '=~',
+  '&&',
+  '||',
+  '(',
+  ')',
+  'needs: [',
+  'extends: ',
+  'rules:\n  - if: ',
+  '\t',
+  '%YAML 1.2\n',
+  '---\n',
+  '...',
+  '<<: ',
+  '\u0000',
+  '\ud83d',
+  'é',
+  '0x1',
+  '~',
+  'null',
+  'true',
+];
+const KEYS = [
+  'stages',
+  'variables',
+  'image',
+  'script',
+  'needs',
+  'rules',
+  'if',
+  'changes',
+  'exists',
+  'when',
+  'extends',
+  'include',
+  'cache',
+  'artifacts',
+  'retry',
+  'timeout',
+  'build',
+  'deploy',
+  'environments',
+  'sonar',
+  'default',
+  'allow_failure',
+  'interruptible',
+  'resource_group',
+  'stage',
+];
 
 function mutate(text: string, rnd: () => number): string {
   let t = text;
@@ -49,10 +117,14 @@ function generate(rnd: () => number): string {
     if (rnd() < 0.8) lines.push('  image: alpine');
     if (rnd() < 0.8) lines.push('  script: [run]');
     if (rnd() < 0.4) lines.push(`  needs: [${Array.from({ length: Math.floor(rnd() * 4) }, () => `j${Math.floor(rnd() * jobs)}`).join(', ')}]`);
-    if (rnd() < 0.3) lines.push(`  extends: [${Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => `${rnd() < 0.5 ? '.' : ''}j${Math.floor(rnd() * jobs)}`).join(', ')}]`);
+    if (rnd() < 0.3)
+      lines.push(`  extends: [${Array.from({ length: 1 + Math.floor(rnd() * 3) }, () => `${rnd() < 0.5 ? '.' : ''}j${Math.floor(rnd() * jobs)}`).join(', ')}]`);
     if (rnd() < 0.3) lines.push(`  stage: ${['build', 'test', 'deploy', 'nope'][Math.floor(rnd() * 4)]}`);
     if (rnd() < 0.4) {
-      const expr = Array.from({ length: 1 + Math.floor(rnd() * 20) }, () => ['$A == "x"', '$B =~ /^(a|b)*c{1,3}$/i', '($C)', '$D != null', '$E !~ /x.*y.*z/'][Math.floor(rnd() * 5)]).join(rnd() < 0.5 ? ' && ' : ' || ');
+      const expr = Array.from(
+        { length: 1 + Math.floor(rnd() * 20) },
+        () => ['$A == "x"', '$B =~ /^(a|b)*c{1,3}$/i', '($C)', '$D != null', '$E !~ /x.*y.*z/'][Math.floor(rnd() * 5)],
+      ).join(rnd() < 0.5 ? ' && ' : ' || ');
       lines.push('  rules:', `    - if: '${expr}'`, `      changes: ["src/**/{a,b}*.ts"]`);
     }
   }
@@ -61,9 +133,14 @@ function generate(rnd: () => number): string {
 }
 
 const REQUEST: PlanRequest = {
-  kind: 'ci', event: 'mr', project: { id: 1, path: 'g/p', defaultBranch: 'main', webUrl: undefined },
-  sha: 'a'.repeat(40), ref: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac', before: undefined,
-  mergeRequest: { iid: 1, title: 't', sourceBranch: 'f', targetBranch: 'main', fork: false }, actor: undefined,
+  kind: 'ci',
+  event: 'mr',
+  project: { id: 1, path: 'g/p', defaultBranch: 'main', webUrl: undefined },
+  sha: 'a'.repeat(40),
+  ref: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac',
+  before: undefined,
+  mergeRequest: { iid: 1, title: 't', sourceBranch: 'f', targetBranch: 'main', fork: false },
+  actor: undefined,
 };
 
 describe('pipeline fuzz', () => {

@@ -24,7 +24,13 @@ export function gitlabHeaders(event: string, token: string | undefined, opts: { 
   return headers;
 }
 
-export async function deliver(url: string, event: string, body: unknown, token: string | undefined, opts: { idempotencyKey?: string | null; headers?: Record<string, string> } = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function deliver(
+  url: string,
+  event: string,
+  body: unknown,
+  token: string | undefined,
+  opts: { idempotencyKey?: string | null; headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${url}/webhooks/gitlab`, {
     method: 'POST',
     headers: { ...gitlabHeaders(event, token, opts), ...opts.headers },
@@ -34,7 +40,15 @@ export async function deliver(url: string, event: string, body: unknown, token: 
 }
 
 /** A merge event in GitLab's real shape (the captured fixture), pointed at one of our projects. */
-export function mergeEvent(opts: { projectId: number; path: string; sha: string; iid?: number; sourceBranch?: string; targetBranch?: string; title?: string }): Record<string, unknown> {
+export function mergeEvent(opts: {
+  projectId: number;
+  path: string;
+  sha: string;
+  iid?: number;
+  sourceBranch?: string;
+  targetBranch?: string;
+  title?: string;
+}): Record<string, unknown> {
   const body = fixture('merge-request-hook-merge.json') as { project: Record<string, unknown>; object_attributes: Record<string, unknown> };
   body.project = { ...body.project, id: opts.projectId, path_with_namespace: opts.path, default_branch: opts.targetBranch ?? 'main' };
   body.object_attributes = {
@@ -55,7 +69,10 @@ export function mergeEvent(opts: { projectId: number; path: string; sha: string;
 export function pushEvent(opts: { projectId: number; path: string; sha: string; branch: string; before?: string }): Record<string, unknown> {
   const body = fixture('push-hook.json');
   return Object.assign(body, {
-    ref: `refs/heads/${opts.branch}`, before: opts.before ?? '0'.repeat(40), after: opts.sha, checkout_sha: opts.sha,
+    ref: `refs/heads/${opts.branch}`,
+    before: opts.before ?? '0'.repeat(40),
+    after: opts.sha,
+    checkout_sha: opts.sha,
     project: { ...(body['project'] as object), id: opts.projectId, path_with_namespace: opts.path, default_branch: 'main' },
   });
 }
@@ -64,7 +81,16 @@ export function pushEvent(opts: { projectId: number; path: string; sha: string; 
  * A merge request opened (GitLab's captured `open` payload), pointed at one of our projects. With
  * `fromFork`, the source is another project (a fork): `source_project_id` ≠ `target_project_id`.
  */
-export function openMergeRequestEvent(opts: { projectId: number; path: string; sha: string; iid: number; sourceBranch: string; targetBranch?: string; title?: string; fromFork?: { id: number; path: string } }): Record<string, unknown> {
+export function openMergeRequestEvent(opts: {
+  projectId: number;
+  path: string;
+  sha: string;
+  iid: number;
+  sourceBranch: string;
+  targetBranch?: string;
+  title?: string;
+  fromFork?: { id: number; path: string };
+}): Record<string, unknown> {
   const body = fixture('merge-request-hook-open.json') as { project: Record<string, unknown>; object_attributes: Record<string, unknown> };
   body.project = { ...body.project, id: opts.projectId, path_with_namespace: opts.path, default_branch: opts.targetBranch ?? 'main' };
   body.object_attributes = {

@@ -119,7 +119,11 @@ export class KubeFaultProxy {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://proxy');
-    const info: FaultRequest = { method: req.method ?? 'GET', path: url.pathname, watch: url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1' };
+    const info: FaultRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      watch: url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1',
+    };
     const fault = this.pick(info);
     this.log.push(fault?.kind ?? 'pass');
     switch (fault?.kind) {

@@ -26,7 +26,10 @@ export class KubeletSim {
   /** Pods this simulator marked Running, by namespace/name. */
   readonly started = new Set<string>();
 
-  constructor(private readonly kc: KubeConfig, opts: KubeletSimOptions) {
+  constructor(
+    private readonly kc: KubeConfig,
+    opts: KubeletSimOptions,
+  ) {
     this.core = kc.makeApiClient(CoreV1Api);
     this.opts = opts;
   }
@@ -72,12 +75,18 @@ export class KubeletSim {
       ...node.status,
       capacity: { cpu: '4', memory: '8Gi', pods: '110' },
       allocatable: { cpu: '4', memory: '8Gi', pods: '110' },
-      conditions: [
-        { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet simulator', lastHeartbeatTime: now, lastTransitionTime: now },
-      ],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet simulator', lastHeartbeatTime: now, lastTransitionTime: now }],
       nodeInfo: {
-        architecture: 'amd64', bootID: '', containerRuntimeVersion: 'sim://0', kernelVersion: '', kubeProxyVersion: '',
-        kubeletVersion: 'v1.20.2-sim', machineID: '', operatingSystem: 'linux', osImage: 'kubelet-sim', systemUUID: '',
+        architecture: 'amd64',
+        bootID: '',
+        containerRuntimeVersion: 'sim://0',
+        kernelVersion: '',
+        kubeProxyVersion: '',
+        kubeletVersion: 'v1.20.2-sim',
+        machineID: '',
+        operatingSystem: 'linux',
+        osImage: 'kubelet-sim',
+        systemUUID: '',
       },
     };
     await this.core.replaceNodeStatus({ name: this.opts.nodeName, body: node });
@@ -142,9 +151,7 @@ export class KubeletSim {
         ready: pulled[i] === true,
         restartCount: 0,
         started: pulled[i] === true,
-        state: pulled[i]
-          ? { running: { startedAt: now } }
-          : { waiting: { reason: 'ErrImagePull', message: `kubelet-sim: ${c.image} not in registry` } },
+        state: pulled[i] ? { running: { startedAt: now } } : { waiting: { reason: 'ErrImagePull', message: `kubelet-sim: ${c.image} not in registry` } },
       })),
     };
     await this.core.replaceNamespacedPodStatus({ name, namespace: ns, body: fresh });

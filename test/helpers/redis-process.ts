@@ -30,17 +30,37 @@ async function freePort(): Promise<number> {
 export async function startRedisProcess(args: string[] = [], opts: { password?: string } = {}): Promise<RedisProcess> {
   const dir = mkdtempSync(path.join(tmpdir(), 'slipway-ext-redis-'));
   const port = await freePort();
-  const child = spawn('redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--daemonize', 'no',
-    ...(opts.password ? ['--requirepass', opts.password] : []), ...args,
-  ], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      ...(opts.password ? ['--requirepass', opts.password] : []),
+      ...args,
+    ],
+    { stdio: 'ignore' },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `redis://${opts.password ? `:${encodeURIComponent(opts.password)}@` : ''}127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
     probe.on('error', () => undefined);
-    const ok = await probe.connect().then(() => probe.ping()).then(() => true, () => false);
+    const ok = await probe
+      .connect()
+      .then(() => probe.ping())
+      .then(
+        () => true,
+        () => false,
+      );
     probe.disconnect();
     if (ok) break;
     if (child.exitCode !== null || Date.now() > deadline) {
@@ -50,7 +70,10 @@ export async function startRedisProcess(args: string[] = [], opts: { password?: 
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
-    port, url, dir, child,
+    port,
+    url,
+    dir,
+    child,
     async stop() {
       if (child.exitCode === null) child.kill('SIGKILL');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);

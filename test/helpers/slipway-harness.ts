@@ -46,7 +46,10 @@ export async function startHarness(opts: { roles?: readonly Role[]; env?: Record
   sink.on('data', (chunk: Buffer) => logs.push(...chunk.toString('utf8').split('\n').filter(Boolean)));
   let slipway: Slipway;
   try {
-    slipway = await startSlipway(result.config, opts.roles, { logDestination: sink, ...(opts.reconcileEveryMs ? { reconcileEveryMs: opts.reconcileEveryMs } : {}) });
+    slipway = await startSlipway(result.config, opts.roles, {
+      logDestination: sink,
+      ...(opts.reconcileEveryMs ? { reconcileEveryMs: opts.reconcileEveryMs } : {}),
+    });
   } catch (err) {
     // A Slipway that refuses to start (a test of its start checks) leaves nothing behind.
     await gitlab.close();
@@ -59,7 +62,13 @@ export async function startHarness(opts: { roles?: readonly Role[]; env?: Record
     return { status: res.status, body: (await res.json()) as T };
   };
   return {
-    slipway, gitlab, url, config: result.config, dataDir, logs, api,
+    slipway,
+    gitlab,
+    url,
+    config: result.config,
+    dataDir,
+    logs,
+    api,
     async waitForRun(runId, phases = ['succeeded', 'failed', 'skipped', 'canceled'], timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {

@@ -24,7 +24,9 @@ describe('runs API', () => {
       const res = await fetch(`${h.url}${path}`);
       expect(res.status).toBe(401);
       expect(res.headers.get('content-type')).toMatch(/application\/json/);
-      expect(((await res.json()) as { error: string }).error).toBe('the API token is not accepted in the URL (?token=): send it in the Authorization header (Authorization: Bearer <SLIPWAY_API_TOKEN>)');
+      expect(((await res.json()) as { error: string }).error).toBe(
+        'the API token is not accepted in the URL (?token=): send it in the Authorization header (Authorization: Bearer <SLIPWAY_API_TOKEN>)',
+      );
     }
     // Also with the right header: the token in the URL has leaked already, and the client must learn.
     const both = await fetch(`${h.url}/api/runs?token=${h.slipway.apiToken}`, { headers: { Authorization: `Bearer ${h.slipway.apiToken}` } });
@@ -74,13 +76,17 @@ describe('runs API', () => {
       location: { hash: `#token=${encodeURIComponent(token)}`, pathname: `/runs/${runId}` },
       history: { replaceState: (_s: unknown, _t: string, url: string) => replaced.push(url) },
       localStorage: { getItem: (k: string) => stored.get(k) ?? null, setItem: (k: string, v: string) => stored.set(k, v) },
-      prompt: () => { throw new Error('the page asked for the token although the link carried it'); },
+      prompt: () => {
+        throw new Error('the page asked for the token although the link carried it');
+      },
       document: { getElementById: (id: string) => elements.get(id) ?? elements.set(id, element()).get(id) },
       fetch: async (url: string, init: { headers: Record<string, string> }) => {
         requests.push({ url, headers: init.headers });
         return { json: async () => ({ error: 'stub' }) };
       },
-      URLSearchParams, encodeURIComponent, setTimeout,
+      URLSearchParams,
+      encodeURIComponent,
+      setTimeout,
     });
     await new Promise((r) => setTimeout(r, 50));
     expect(replaced).toEqual([`/runs/${runId}`]); // the fragment leaves the address bar and history

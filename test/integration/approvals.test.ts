@@ -49,12 +49,17 @@ describe('approvals', () => {
 
   const merge = async () => {
     iid += 1;
-    const sha = await commitFiles(project.bareDir, 'main', {
-      '.slipway.yml': pipeline,
-      Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
-      'www/healthz': 'ok\n',
-      'www/index.html': `<h1>${service} ${iid}</h1>\n`,
-    }, `Merge ${iid}`);
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        '.slipway.yml': pipeline,
+        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
+        'www/healthz': 'ok\n',
+        'www/index.html': `<h1>${service} ${iid}</h1>\n`,
+      },
+      `Merge ${iid}`,
+    );
     h.gitlab.addMergeRequest(projectId, { iid, authorId: 204 });
     const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: path_, sha, iid }), WEBHOOK_SECRET);
     expect(res.status).toBe(202);
@@ -81,7 +86,14 @@ describe('approvals', () => {
   beforeAll(async () => {
     h = await startHarness();
     project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: path_, defaultBranch: 'main' });
-    const people: Array<[number, string, number | null]> = [[201, 'ann', 40], [202, 'bert', 40], [203, 'dev', 30], [204, 'carol', 40], [51764, 'sytses', 40], [205, 'rm', null]];
+    const people: Array<[number, string, number | null]> = [
+      [201, 'ann', 40],
+      [202, 'bert', 40],
+      [203, 'dev', 30],
+      [204, 'carol', 40],
+      [51764, 'sytses', 40],
+      [205, 'rm', null],
+    ];
     for (const [id, username, level] of people) {
       tokens[username] = h.gitlab.addUser({ id, username }).token;
       if (level !== null) h.gitlab.setMember(projectId, id, level);
@@ -103,7 +115,10 @@ describe('approvals', () => {
     first = await merge();
     expect(first.status.phase).toBe('succeeded');
     const status = Object.fromEntries(first.jobs.map((j) => [j.name, j.status]));
-    expect(status['deploy:pre']).toMatchObject({ phase: 'manual', reason: `waiting: 2 more approvals by a Maintainer of ${path_} or a member of team/release-managers` });
+    expect(status['deploy:pre']).toMatchObject({
+      phase: 'manual',
+      reason: `waiting: 2 more approvals by a Maintainer of ${path_} or a member of team/release-managers`,
+    });
     expect(status['smoke']).toMatchObject({ phase: 'manual', reason: `waiting: 1 more approval by a Developer of ${path_}` });
     expect(status['deploy:production']?.phase).toBe('pending');
   });
@@ -119,7 +134,10 @@ describe('approvals', () => {
     const one = await decide(first.id, 'deploy:pre', 'approve', 'ann');
     expect(one.status).toBe(200);
     expect(one.body.started).toBe(false);
-    expect(one.body.job?.status).toMatchObject({ phase: 'manual', reason: `waiting: 1 more approval by a Maintainer of ${path_} or a member of team/release-managers (approved by @ann)` });
+    expect(one.body.job?.status).toMatchObject({
+      phase: 'manual',
+      reason: `waiting: 1 more approval by a Maintainer of ${path_} or a member of team/release-managers (approved by @ann)`,
+    });
 
     const again = await decide(first.id, 'deploy:pre', 'approve', 'ann');
     expect(again.status).toBe(409);
@@ -127,7 +145,9 @@ describe('approvals', () => {
 
     const dev = await decide(first.id, 'deploy:pre', 'approve', 'dev');
     expect(dev.status).toBe(403);
-    expect(dev.body.error).toBe(`@dev is Developer (30) of ${path_}, is in none of team/release-managers: only a Maintainer of ${path_} or a member of team/release-managers may decide this step`);
+    expect(dev.body.error).toBe(
+      `@dev is Developer (30) of ${path_}, is in none of team/release-managers: only a Maintainer of ${path_} or a member of team/release-managers may decide this step`,
+    );
 
     const two = await decide(first.id, 'deploy:pre', 'approve', 'rm');
     expect(two.status).toBe(200);
@@ -171,24 +191,37 @@ describe('approvals', () => {
     const second = await merge();
     expect(second.jobs.find((j) => j.name === 'deploy:pre')?.status.phase).toBe('manual');
     const cli = await slipwayCli(['reject', second.id, 'deploy:pre', '--reason', 'release freeze until Monday', '--json'], {
-      SLIPWAY_URL: h.url, SLIPWAY_TOKEN: h.slipway.apiToken, SLIPWAY_GITLAB_TOKEN: tokens['ann'] ?? '',
+      SLIPWAY_URL: h.url,
+      SLIPWAY_TOKEN: h.slipway.apiToken,
+      SLIPWAY_GITLAB_TOKEN: tokens['ann'] ?? '',
     });
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
-    expect(JSON.parse(cli.stdout)).toMatchObject({ status: 200, decision: 'rejected', job: { status: { phase: 'failed', reason: 'rejected by @ann: release freeze until Monday' } } });
+    expect(JSON.parse(cli.stdout)).toMatchObject({
+      status: 200,
+      decision: 'rejected',
+      job: { status: { phase: 'failed', reason: 'rejected by @ann: release freeze until Monday' } },
+    });
 
     const run = await h.waitForRun(second.id, ['failed'], 30_000);
     expect(run.status.reason).toBe('rejected by @ann: release freeze until Monday');
     expect(run.jobs.find((j) => j.name === 'deploy:production')?.status.phase).toBe('skipped');
     await eventually(() => {
-      const s = h.gitlab.statuses(projectId, run.request.sha).filter((x) => x.name === 'slipway/deploy:pre').at(-1);
+      const s = h.gitlab
+        .statuses(projectId, run.request.sha)
+        .filter((x) => x.name === 'slipway/deploy:pre')
+        .at(-1);
       expect(s).toMatchObject({ status: 'failed', description: 'rejected by @ann: release freeze until Monday' });
       // The note breaks @mentions with a zero-width joiner, so GitLab does not ping anyone.
       expect(h.gitlab.notes(projectId, iid).at(-1)?.body).toContain('| deploy:pre | ❌ failed | rejected by @\u200dann: release freeze until Monday |');
     });
 
     // A refusal exits 1 and says why; no reason is bad usage.
-    const late = await slipwayCli(['approve', second.id, 'deploy:pre'], { SLIPWAY_URL: h.url, SLIPWAY_TOKEN: h.slipway.apiToken, SLIPWAY_GITLAB_TOKEN: tokens['bert'] ?? '' });
+    const late = await slipwayCli(['approve', second.id, 'deploy:pre'], {
+      SLIPWAY_URL: h.url,
+      SLIPWAY_TOKEN: h.slipway.apiToken,
+      SLIPWAY_GITLAB_TOKEN: tokens['bert'] ?? '',
+    });
     expect(late.code).toBe(1);
     expect(late.stderr).toContain('deploy:pre is not waiting for an approval (it is failed: rejected by @ann: release freeze until Monday)');
     const noReason = await decide(second.id, 'deploy:production', 'reject', 'ann');
@@ -198,12 +231,21 @@ describe('approvals', () => {
   it('the audit log lists each decision: who, when, where from, the rule and why; filtered by service, environment and time', async () => {
     const production = await audit(`?service=${service}&environment=production`);
     expect(production.map((e) => [e.user.username, e.outcome, e.source])).toEqual([
-      ['bert', 'approved', 'api'], ['carol', 'refused', 'api'], ['sytses', 'refused', 'api'], ['dev', 'refused', 'api'],
+      ['bert', 'approved', 'api'],
+      ['carol', 'refused', 'api'],
+      ['sytses', 'refused', 'api'],
+      ['dev', 'refused', 'api'],
     ]);
     const approved = production[0];
     expect(approved).toMatchObject({
-      action: 'approve', started: true, runId: first.id, job: 'deploy:production', environment: 'production', service,
-      project: { id: projectId, path: path_ }, sha: first.request.sha,
+      action: 'approve',
+      started: true,
+      runId: first.id,
+      job: 'deploy:production',
+      environment: 'production',
+      service,
+      project: { id: projectId, path: path_ },
+      sha: first.request.sha,
       rule: `1 approval by a Maintainer of ${path_} (or a higher role); authors excluded`,
       detail: `@bert is Maintainer (40) of ${path_}; approval 1 of 1: the step starts`,
     });
@@ -211,8 +253,12 @@ describe('approvals', () => {
 
     const pre = await audit(`?service=${service}&environment=pre`);
     expect(pre.map((e) => [e.user.username, e.action, e.outcome, e.source])).toEqual([
-      ['bert', 'approve', 'refused', 'cli'], ['ann', 'reject', 'rejected', 'cli'],
-      ['rm', 'approve', 'approved', 'api'], ['dev', 'approve', 'refused', 'api'], ['ann', 'approve', 'refused', 'api'], ['ann', 'approve', 'approved', 'api'],
+      ['bert', 'approve', 'refused', 'cli'],
+      ['ann', 'reject', 'rejected', 'cli'],
+      ['rm', 'approve', 'approved', 'api'],
+      ['dev', 'approve', 'refused', 'api'],
+      ['ann', 'approve', 'refused', 'api'],
+      ['ann', 'approve', 'approved', 'api'],
     ]);
     expect(pre[1]).toMatchObject({ reason: 'release freeze until Monday', detail: `@ann is Maintainer (40) of ${path_}` });
     expect(pre[2]?.detail).toBe('@rm is a member of team/release-managers; approval 2 of 2: the step starts');
@@ -230,8 +276,13 @@ describe('approvals', () => {
 
 function slipwayCli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', TSX, MAIN, ...args],
+      { env: { PATH: process.env['PATH'] ?? '', ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }

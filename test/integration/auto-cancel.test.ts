@@ -18,7 +18,9 @@ describe('auto-cancel and concurrency limits', () => {
     const sha = await commitFiles(project.bareDir, branch, files, `change on ${branch}`);
     const body = fixture('push-hook.json') as Record<string, unknown>;
     Object.assign(body, {
-      ref: `refs/heads/${branch}`, after: sha, checkout_sha: sha,
+      ref: `refs/heads/${branch}`,
+      after: sha,
+      checkout_sha: sha,
       project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace, default_branch: 'main' },
     });
     const res = await deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET);
@@ -46,7 +48,14 @@ describe('auto-cancel and concurrency limits', () => {
     expect(newer.status.phase).toBe('succeeded');
     const docker = dockerFromEnv();
     expect(await docker.listContainers({ all: true, filters: { label: [`io.slipway.run=${first.runId}`] } })).toEqual([]);
-    await eventually(() => expect(h.gitlab.statuses(projectId, first.sha).filter((s) => s.name === 'slipway/slow').at(-1)?.status).toBe('canceled'));
+    await eventually(() =>
+      expect(
+        h.gitlab
+          .statuses(projectId, first.sha)
+          .filter((s) => s.name === 'slipway/slow')
+          .at(-1)?.status,
+      ).toBe('canceled'),
+    );
   });
 
   it('a run with started jobs that are not interruptible is left to finish', async () => {

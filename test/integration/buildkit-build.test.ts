@@ -34,10 +34,16 @@ const commit = async (files: Record<string, string>, message: string): Promise<s
 const build = async (sha: string, extra: Partial<BuildKitBuildOptions> = {}) => {
   const logs: string[] = [];
   const result = await buildImageWithBuildKit(docker, {
-    mirrorDir, sha, dockerfile: 'Dockerfile', sharedKey: `g/bk-${id}`,
+    mirrorDir,
+    sha,
+    dockerfile: 'Dockerfile',
+    sharedKey: `g/bk-${id}`,
     tags: [`${repo}:${sha.slice(0, 8)}`, `${repo}:main`],
-    labels: imageLabels({ sha, project: 'g/bk', runId: 'run-1' }), buildArgs: {},
-    onLog: (l) => logs.push(l), timeoutMs: 90_000, ...extra,
+    labels: imageLabels({ sha, project: 'g/bk', runId: 'run-1' }),
+    buildArgs: {},
+    onLog: (l) => logs.push(l),
+    timeoutMs: 90_000,
+    ...extra,
   });
   created.add(result.imageId);
   return { ...result, logs, context: result.syncs.filter((s) => s.source === 'context').at(-1) };
@@ -52,30 +58,37 @@ beforeAll(async () => {
   writeFileSync(join(work, 'bin', 'run.sh'), '#!/bin/sh\necho run\n');
   chmodSync(join(work, 'bin', 'run.sh'), 0o755);
   symlinkSync('bin/run.sh', join(work, 'start'));
-  await commit({
-    Dockerfile: [
-      `FROM ${baseImageFromEnv()}`,
-      'COPY vendor /app/vendor',
-      'COPY . /app',
-      // One RUN proves layout, modes, links and ignores inside the built image.
-      'RUN cd /app && ls -la bin start && test -x bin/run.sh && test -L start && cat "dir with space/ünï.txt" -- && ! test -e secrets.env && ! test -e node_modules && cat logs/keep.log && ! test -e logs/drop.log && cat app.txt',
-    ].join('\n'),
-    '.dockerignore': 'secrets.env\nnode_modules\nlogs/*.log\n!logs/keep.log\n',
-    'vendor/lib.txt': 'vendored\n',
-    'dir with space/ünï.txt': 'unicode ok\n',
-    '--': 'a file named like an option\n',
-    'secrets.env': 'TOKEN=do-not-ship\n',
-    'node_modules/x/index.js': 'module.exports = 1;\n',
-    'logs/keep.log': 'kept log\n',
-    'logs/drop.log': 'dropped log\n',
-    // Unique per run: the engine's cache is content-addressed and outlives test runs.
-    'app.txt': `version 1 of ${id}\n`,
-  }, 'app');
+  await commit(
+    {
+      Dockerfile: [
+        `FROM ${baseImageFromEnv()}`,
+        'COPY vendor /app/vendor',
+        'COPY . /app',
+        // One RUN proves layout, modes, links and ignores inside the built image.
+        'RUN cd /app && ls -la bin start && test -x bin/run.sh && test -L start && cat "dir with space/ünï.txt" -- && ! test -e secrets.env && ! test -e node_modules && cat logs/keep.log && ! test -e logs/drop.log && cat app.txt',
+      ].join('\n'),
+      '.dockerignore': 'secrets.env\nnode_modules\nlogs/*.log\n!logs/keep.log\n',
+      'vendor/lib.txt': 'vendored\n',
+      'dir with space/ünï.txt': 'unicode ok\n',
+      '--': 'a file named like an option\n',
+      'secrets.env': 'TOKEN=do-not-ship\n',
+      'node_modules/x/index.js': 'module.exports = 1;\n',
+      'logs/keep.log': 'kept log\n',
+      'logs/drop.log': 'dropped log\n',
+      // Unique per run: the engine's cache is content-addressed and outlives test runs.
+      'app.txt': `version 1 of ${id}\n`,
+    },
+    'app',
+  );
 });
 
 afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
-  for (const image of created) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
+  for (const image of created)
+    await docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => undefined);
 });
 
 describe('BuildKit builds from the mirror (real engine)', { timeout: 180_000 }, () => {
@@ -104,14 +117,18 @@ describe('BuildKit builds from the mirror (real engine)', { timeout: 180_000 }, 
   });
 
   it('builds a Dockerfile below a context directory, and a generated (template) Dockerfile', async () => {
-    const sha = await commit({
-      'services/api/docker/Dockerfile': `FROM ${baseImageFromEnv()}\nCOPY main.txt /main.txt\nRUN cat /main.txt\n`,
-      'services/api/main.txt': `api main ${id}\n`,
-    }, 'api service');
+    const sha = await commit(
+      {
+        'services/api/docker/Dockerfile': `FROM ${baseImageFromEnv()}\nCOPY main.txt /main.txt\nRUN cat /main.txt\n`,
+        'services/api/main.txt': `api main ${id}\n`,
+      },
+      'api service',
+    );
     const sub = await build(sha, { contextDir: 'services/api', dockerfile: 'docker/Dockerfile', sharedKey: `g/bk-${id}:api` });
     expect(output(sub.logs)).toContain(`api main ${id}`);
     const templated = await build(sha, {
-      contextDir: 'services/api', sharedKey: `g/bk-${id}:api`,
+      contextDir: 'services/api',
+      sharedKey: `g/bk-${id}:api`,
       dockerfileContent: `FROM ${baseImageFromEnv()}\nCOPY main.txt /m\nRUN echo "template saw $(cat /m)"\n`,
     });
     expect(output(templated.logs)).toContain(`template saw api main ${id}`);
@@ -126,15 +143,17 @@ describe('BuildKit builds from the mirror (real engine)', { timeout: 180_000 }, 
 
   it('a missing Dockerfile is named with its path and the commit, before the engine is asked', async () => {
     const sha = git(work, 'rev-parse', 'HEAD');
-    await expect(build(sha, { contextDir: 'services/api', dockerfile: 'Nope.Dockerfile' }))
-      .rejects.toThrow(`there is no services/api/Nope.Dockerfile in commit ${sha.slice(0, 8)}`);
+    await expect(build(sha, { contextDir: 'services/api', dockerfile: 'Nope.Dockerfile' })).rejects.toThrow(
+      `there is no services/api/Nope.Dockerfile in commit ${sha.slice(0, 8)}`,
+    );
   });
 
   it('a failing step fails the build with the step and its exit code, and its output in the log', async () => {
     const sha = await commit({ 'Broken.Dockerfile': `FROM ${baseImageFromEnv()}\nRUN echo about to fail && exit 3\n` }, 'broken');
     const logs: string[] = [];
-    await expect(build(sha, { dockerfile: 'Broken.Dockerfile', onLog: (l) => logs.push(l) }))
-      .rejects.toThrow(/step "\[2\/2\] RUN echo about to fail && exit 3" failed: .*exit code: 3/);
+    await expect(build(sha, { dockerfile: 'Broken.Dockerfile', onLog: (l) => logs.push(l) })).rejects.toThrow(
+      /step "\[2\/2\] RUN echo about to fail && exit 3" failed: .*exit code: 3/,
+    );
     expect(output(logs)).toContain('about to fail');
   });
 

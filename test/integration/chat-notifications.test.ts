@@ -28,7 +28,12 @@ type Check = (req: IncomingMessage, url: URL, body: Record<string, unknown>) => 
  * A local chat webhook that checks each request as the platform's docs define it, answers as the
  * platform does, and can fail the first `failFirst` requests (or all of them) with 503/500.
  */
-async function startReceiver(path: string, check: Check, answer: (problems: string[]) => { status: number; body: string }, opts: { failFirst?: number; alwaysFail?: boolean } = {}): Promise<Receiver> {
+async function startReceiver(
+  path: string,
+  check: Check,
+  answer: (problems: string[]) => { status: number; body: string },
+  opts: { failFirst?: number; alwaysFail?: boolean } = {},
+): Promise<Receiver> {
   const seen: Seen[] = [];
   const answers: number[] = [];
   let calls = 0;
@@ -66,10 +71,11 @@ async function startReceiver(path: string, check: Check, answer: (problems: stri
     url: `http://127.0.0.1:${port}${path}`,
     seen,
     answers,
-    close: () => new Promise((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -82,11 +88,13 @@ const slackCheck: Check = (_req, _url, body) => {
   if (typeof body['text'] !== 'string' || body['text'] === '') p.push('text missing');
   const blocks = body['blocks'];
   if (!Array.isArray(blocks) || blocks.length === 0) p.push('blocks missing');
-  else for (const b of blocks) {
-    const block = obj(b);
-    if (!block || !['section', 'context', 'header', 'divider', 'actions'].includes(String(block['type']))) p.push(`block type ${String(block?.['type'])}`);
-    if (block?.['type'] === 'section' && obj(block['text'])?.['type'] !== 'mrkdwn' && obj(block['text'])?.['type'] !== 'plain_text') p.push('section text type');
-  }
+  else
+    for (const b of blocks) {
+      const block = obj(b);
+      if (!block || !['section', 'context', 'header', 'divider', 'actions'].includes(String(block['type']))) p.push(`block type ${String(block?.['type'])}`);
+      if (block?.['type'] === 'section' && obj(block['text'])?.['type'] !== 'mrkdwn' && obj(block['text'])?.['type'] !== 'plain_text')
+        p.push('section text type');
+    }
   return p;
 };
 
@@ -94,33 +102,41 @@ const slackCheck: Check = (_req, _url, body) => {
 // .../customize-robot-security-settings: access_token, timestamp (ms, within an hour) and
 // sign = base64(HmacSHA256(secret, `${timestamp}\n${secret}`)) in the query; msgtype markdown with
 // markdown.title and markdown.text. Answers {errcode, errmsg}; 310000 = bad signature.
-const dingtalkCheck = (token: string, secret: string): Check => (_req, url, body) => {
-  const p: string[] = [];
-  if (url.searchParams.get('access_token') !== token) p.push('access_token');
-  const ts = Number(url.searchParams.get('timestamp'));
-  if (!Number.isFinite(ts) || Math.abs(Date.now() - ts) > 3_600_000) p.push('timestamp');
-  const expected = createHmac('sha256', secret).update(`${ts}\n${secret}`).digest();
-  const given = Buffer.from(url.searchParams.get('sign') ?? '', 'base64');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) p.push('sign');
-  const md = obj(body['markdown']);
-  if (body['msgtype'] !== 'markdown' || typeof md?.['title'] !== 'string' || typeof md['text'] !== 'string' || md['text'] === '') p.push('markdown message');
-  return p;
-};
+const dingtalkCheck =
+  (token: string, secret: string): Check =>
+  (_req, url, body) => {
+    const p: string[] = [];
+    if (url.searchParams.get('access_token') !== token) p.push('access_token');
+    const ts = Number(url.searchParams.get('timestamp'));
+    if (!Number.isFinite(ts) || Math.abs(Date.now() - ts) > 3_600_000) p.push('timestamp');
+    const expected = createHmac('sha256', secret).update(`${ts}\n${secret}`).digest();
+    const given = Buffer.from(url.searchParams.get('sign') ?? '', 'base64');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) p.push('sign');
+    const md = obj(body['markdown']);
+    if (body['msgtype'] !== 'markdown' || typeof md?.['title'] !== 'string' || typeof md['text'] !== 'string' || md['text'] === '') p.push('markdown message');
+    return p;
+  };
 
 // https://developer.work.weixin.qq.com/document/path/91770: ?key=…; msgtype markdown with
 // markdown.content, UTF-8, at most 4096 bytes. Answers {errcode, errmsg}.
-const wecomCheck = (key: string): Check => (_req, url, body) => {
-  const p: string[] = [];
-  if (url.searchParams.get('key') !== key) p.push('key');
-  const content = obj(body['markdown'])?.['content'];
-  if (body['msgtype'] !== 'markdown' || typeof content !== 'string' || content === '') p.push('markdown message');
-  else if (Buffer.byteLength(content) > 4096) p.push('content longer than 4096 bytes');
-  return p;
-};
+const wecomCheck =
+  (key: string): Check =>
+  (_req, url, body) => {
+    const p: string[] = [];
+    if (url.searchParams.get('key') !== key) p.push('key');
+    const content = obj(body['markdown'])?.['content'];
+    if (body['msgtype'] !== 'markdown' || typeof content !== 'string' || content === '') p.push('markdown message');
+    else if (Buffer.byteLength(content) > 4096) p.push('content longer than 4096 bytes');
+    return p;
+  };
 
-const jsonCheck: Check = (_req, _url, body) => ['event', 'run', 'url', 'project', 'ref', 'sha', 'reason', 'at'].filter((k) => typeof body[k] !== 'string').map((k) => `${k} missing`);
+const jsonCheck: Check = (_req, _url, body) =>
+  ['event', 'run', 'url', 'project', 'ref', 'sha', 'reason', 'at'].filter((k) => typeof body[k] !== 'string').map((k) => `${k} missing`);
 
-const errcodeAnswer = (code: number, msg: string) => (problems: string[]) => ({ status: 200, body: JSON.stringify(problems.length === 0 ? { errcode: 0, errmsg: 'ok' } : { errcode: code, errmsg: `${msg}: ${problems.join(', ')}` }) });
+const errcodeAnswer = (code: number, msg: string) => (problems: string[]) => ({
+  status: 200,
+  body: JSON.stringify(problems.length === 0 ? { errcode: 0, errmsg: 'ok' } : { errcode: code, errmsg: `${msg}: ${problems.join(', ')}` }),
+});
 
 describe('chat notifications', () => {
   let h: Harness;
@@ -133,10 +149,17 @@ describe('chat notifications', () => {
   const projectId = 13000 + Math.floor(Math.random() * 1000);
 
   beforeAll(async () => {
-    receivers['slack'] = await startReceiver(`/services/${slackToken}`, slackCheck, (p) => (p.length === 0 ? { status: 200, body: 'ok' } : { status: 400, body: 'invalid_payload' }));
+    receivers['slack'] = await startReceiver(`/services/${slackToken}`, slackCheck, (p) =>
+      p.length === 0 ? { status: 200, body: 'ok' } : { status: 400, body: 'invalid_payload' },
+    );
     receivers['ding'] = await startReceiver('/robot/send', dingtalkCheck(dingToken, dingSecret), errcodeAnswer(310000, 'sign not match or bad message'));
     receivers['wecom'] = await startReceiver('/cgi-bin/webhook/send', wecomCheck(wecomKey), errcodeAnswer(40008, 'invalid message'));
-    receivers['flaky'] = await startReceiver('/hooks/slipway', jsonCheck, (p) => (p.length === 0 ? { status: 204, body: '' } : { status: 400, body: JSON.stringify(p) }), { failFirst: 2 });
+    receivers['flaky'] = await startReceiver(
+      '/hooks/slipway',
+      jsonCheck,
+      (p) => (p.length === 0 ? { status: 204, body: '' } : { status: 400, body: JSON.stringify(p) }),
+      { failFirst: 2 },
+    );
     receivers['down'] = await startReceiver('/hooks/down', jsonCheck, () => ({ status: 204, body: '' }), { alwaysFail: true });
     h = await startHarness({
       env: {
@@ -180,7 +203,13 @@ describe('chat notifications', () => {
     }, 15_000);
     for (const name of ['slack', 'ding', 'wecom', 'flaky']) expect(receivers[name]?.seen[0]?.problems, name).toEqual([]);
     expect(receivers['flaky']?.answers).toEqual([503, 503, 204]);
-    expect(receivers['flaky']?.seen[0]?.body).toMatchObject({ event: 'approval-requested', run: run.id, job: 'release', project: project.pathWithNamespace, ref: 'main' });
+    expect(receivers['flaky']?.seen[0]?.body).toMatchObject({
+      event: 'approval-requested',
+      run: run.id,
+      job: 'release',
+      project: project.pathWithNamespace,
+      ref: 'main',
+    });
     expect(JSON.stringify(receivers['slack']?.seen[0]?.body)).toContain('Approval requested');
     // The channel that is always down: tried 1 + 3 times, the failure in the run log, the run unharmed.
     const log = await eventually(async () => {

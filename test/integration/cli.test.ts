@@ -42,7 +42,10 @@ describe('slipway validate, plan, --help and --version (processes)', () => {
     mkdirSync(path.join(dir, 'ci'));
     writeFileSync(path.join(dir, '.slipway.yml'), VALID);
     writeFileSync(path.join(dir, 'ci/lint.yml'), 'lint:\n  image: slipway/busybox:1\n  script: [make lint]\n');
-    writeFileSync(path.join(dir, 'broken.yml'), 'include: [ci/bad.yml]\nunit:\n  image: slipway/busybox:1\n  scirpt: [make]\ne2e:\n  image: slipway/busybox:1\n  script: [make e2e]\n  needs: [unitt]\n');
+    writeFileSync(
+      path.join(dir, 'broken.yml'),
+      'include: [ci/bad.yml]\nunit:\n  image: slipway/busybox:1\n  scirpt: [make]\ne2e:\n  image: slipway/busybox:1\n  script: [make e2e]\n  needs: [unitt]\n',
+    );
     writeFileSync(path.join(dir, 'ci/bad.yml'), 'lint:\n  imgae: x\n  script: [make]\n');
     writeFileSync(path.join(dir, 'remote.yml'), 'include: [{ project: platform/ci, ref: v2, file: [security.yml] }]\nunit:\n  image: x\n  script: [make]\n');
   });
@@ -58,21 +61,27 @@ describe('slipway validate, plan, --help and --version (processes)', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trimEnd().split('\n');
-    expect(lines).toEqual(expect.arrayContaining([
-      "ci/bad.yml:2:3: unknown key 'imgae' in job 'lint' — did you mean 'image'?",
-      "broken.yml:4:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?",
-    ]));
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        "ci/bad.yml:2:3: unknown key 'imgae' in job 'lint' — did you mean 'image'?",
+        "broken.yml:4:3: unknown key 'scirpt' in job 'unit' — did you mean 'script'?",
+      ]),
+    );
     for (const line of lines.slice(0, -1)) expect(line).toMatch(/^[\w./-]+\.yml:\d+:\d+: \S/);
     expect(lines.at(-1)).toBe(`broken.yml: ${lines.length - 1} problems`);
   });
 
   it('validate: exit 1 for a setting Slipway does not act on yet, at its line and column', async () => {
-    writeFileSync(path.join(dir, 'later.yml'), 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production:\n      port: 28080\n      resource_group: prod\n');
+    writeFileSync(
+      path.join(dir, 'later.yml'),
+      'build: { image: shop/cart }\ndeploy:\n  environments:\n    production:\n      port: 28080\n      resource_group: prod\n',
+    );
     const r = await slipway(['validate', 'later.yml'], dir);
     expect(r).toEqual({
       code: 1,
       stdout: '',
-      stderr: "later.yml:6:7: 'deploy.environments.production.resource_group' is not supported yet: a deploy holds its environment's lock instead (one deploy per service and environment at a time)\nlater.yml: 1 problem\n",
+      stderr:
+        "later.yml:6:7: 'deploy.environments.production.resource_group' is not supported yet: a deploy holds its environment's lock instead (one deploy per service and environment at a time)\nlater.yml: 1 problem\n",
     });
   });
 
@@ -104,14 +113,16 @@ describe('slipway validate, plan, --help and --version (processes)', () => {
     expect(plan.skipped).toEqual([]);
   });
 
-  it('plan: exit 2 for bad arguments (commander\'s message, then the usage, on stderr), 1 for an invalid file', async () => {
+  it("plan: exit 2 for bad arguments (commander's message, then the usage, on stderr), 1 for an invalid file", async () => {
     const [badEvent, unknownFlag, invalid] = await Promise.all([
       slipway(['plan', '--event', 'deploy'], dir),
       slipway(['plan', '--evnt', 'mr'], dir),
       slipway(['plan', 'broken.yml'], dir),
     ]);
     expect(badEvent.code).toBe(2);
-    expect(badEvent.stderr).toMatch(/^error: option '--event <event>' argument 'deploy' is invalid\. Allowed choices are merge, mr, push, tag, manual\.\n\nUsage: slipway plan /);
+    expect(badEvent.stderr).toMatch(
+      /^error: option '--event <event>' argument 'deploy' is invalid\. Allowed choices are merge, mr, push, tag, manual\.\n\nUsage: slipway plan /,
+    );
     expect(unknownFlag.code).toBe(2);
     expect(unknownFlag.stderr).toMatch(/^error: unknown option '--evnt'\n\(Did you mean --event\?\)/);
     expect(unknownFlag.stdout).toBe('');
@@ -130,7 +141,12 @@ describe('slipway validate, plan, --help and --version (processes)', () => {
     expect(valid.code).toBe(0);
     expect(valid.stderr).toBe('');
     expect(JSON.parse(valid.stdout)).toEqual({
-      file: '.slipway.yml', valid: true, problems: [], jobs: ['lint', 'node-test', 'docs'], includes: ['ci/lint.yml', 'template node'], notChecked: [],
+      file: '.slipway.yml',
+      valid: true,
+      problems: [],
+      jobs: ['lint', 'node-test', 'docs'],
+      includes: ['ci/lint.yml', 'template node'],
+      notChecked: [],
     });
 
     expect(invalid.code).toBe(1);

@@ -38,11 +38,12 @@ describe('two runs deploying to one environment', () => {
   const jobOf = async (runId: string, name: string) => (await runOf(runId)).jobs.find((j) => j.name === name);
   const page = async (url: string) => (await fetch(url)).text();
   /** The one running container carrying every label given. */
-  const containerWith = async (labels: Record<string, string>) => eventually(async () => {
-    const found = await docker.listContainers({ filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
-    expect(found).toHaveLength(1);
-    return docker.getContainer(found[0]?.Id ?? '');
-  }, 60_000);
+  const containerWith = async (labels: Record<string, string>) =>
+    eventually(async () => {
+      const found = await docker.listContainers({ filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) } });
+      expect(found).toHaveLength(1);
+      return docker.getContainer(found[0]?.Id ?? '');
+    }, 60_000);
   /** Runs a shell command inside a container and checks that it exited 0. */
   const execIn = async (container: Docker.Container, script: string) => {
     const exec = await container.exec({ Cmd: ['/bin/sh', '-c', script], AttachStdout: true, AttachStderr: true });
@@ -106,7 +107,11 @@ describe('two runs deploying to one environment', () => {
     await h.waitForRun(a.runId);
     const aDone = await runOf(a.runId);
     const reason = `superseded: run ${b.runId} (newer, pipeline for ${b.sha.slice(0, 8)}) deployed pre at ${bPre?.at ?? '?'}`;
-    expect(aDone.jobs.map((j) => [j.name, j.status.phase])).toEqual([['unit', 'success'], ['image', 'success'], ['deploy:pre', 'canceled']]);
+    expect(aDone.jobs.map((j) => [j.name, j.status.phase])).toEqual([
+      ['unit', 'success'],
+      ['image', 'success'],
+      ['deploy:pre', 'canceled'],
+    ]);
     expect(aDone.jobs.find((j) => j.name === 'deploy:pre')).toMatchObject({ status: { reason }, supersededBy: b.runId });
     expect(aDone.status).toMatchObject({ phase: 'canceled', reason });
     expect(aDone.deployments).toEqual([]);
@@ -117,7 +122,10 @@ describe('two runs deploying to one environment', () => {
 
     // GitLab sees why: the commit status (GitLab has no "superseded" state) and the MR note.
     await eventually(() => {
-      const last = h.gitlab.statuses(projectId, a.sha).filter((s) => s.name === 'slipway/deploy:pre').at(-1);
+      const last = h.gitlab
+        .statuses(projectId, a.sha)
+        .filter((s) => s.name === 'slipway/deploy:pre')
+        .at(-1);
       expect(last).toMatchObject({ status: 'canceled', description: reason });
       expect(h.gitlab.notes(projectId, a.iid)[0]?.body).toContain(reason);
     });

@@ -88,10 +88,14 @@ describe('docker executor (real engine)', { timeout: 30_000 }, () => {
   it('cancels on abort', async () => {
     const ac = new AbortController();
     const { lines, sink } = collect();
-    const running = executor.runStep(step('echo started; sleep 30'), (l, s) => {
-      sink(l, s);
-      if (l === 'started') ac.abort();
-    }, ac.signal);
+    const running = executor.runStep(
+      step('echo started; sleep 30'),
+      (l, s) => {
+        sink(l, s);
+        if (l === 'started') ac.abort();
+      },
+      ac.signal,
+    );
     const r = await running;
     expect(r).toMatchObject({ canceled: true, timedOut: false });
     expect(lines).toEqual([['stdout', 'started']]);
@@ -124,7 +128,9 @@ describe('docker executor (real engine)', { timeout: 30_000 }, () => {
       NEWLINE: `a\ntouch /out/${marker}\nb`,
       UNICODE: 'ünïcødé ✓ 🚀',
     };
-    const script = Object.keys(hostile).map((k) => `printf %s "$${k}" > /out/${k}`).join('; ');
+    const script = Object.keys(hostile)
+      .map((k) => `printf %s "$${k}" > /out/${k}`)
+      .join('; ');
     const r = await executor.runStep(step(script, { env: hostile, mounts: [{ source: dir, target: '/out' }] }), () => undefined);
     expect(r.exitCode).toBe(0);
     for (const [k, v] of Object.entries(hostile)) expect(readFileSync(join(dir, k), 'utf8')).toBe(v);

@@ -38,7 +38,13 @@ async function page(url: string): Promise<string> {
 }
 
 async function gone(id: string): Promise<boolean> {
-  return docker.getContainer(id).inspect().then(() => false, (err: unknown) => dockerStatus(err) === 404);
+  return docker
+    .getContainer(id)
+    .inspect()
+    .then(
+      () => false,
+      (err: unknown) => dockerStatus(err) === 404,
+    );
 }
 
 afterAll(async () => {
@@ -107,9 +113,7 @@ describe('docker target blue/green (real engine)', { timeout: 60_000 }, () => {
     const server = createServer((_req, res) => res.end('not ours'));
     await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
     try {
-      await expect(deployRelease(docker, release('F', { service: other, basePort: port }))).rejects.toThrow(
-        `slot port ${port} is already in use`,
-      );
+      await expect(deployRelease(docker, release('F', { service: other, basePort: port }))).rejects.toThrow(`slot port ${port} is already in use`);
     } finally {
       server.close();
     }
@@ -117,7 +121,14 @@ describe('docker target blue/green (real engine)', { timeout: 60_000 }, () => {
   describe('through the DeployTarget seam', () => {
     const target = createDockerTarget(docker);
     const spec = (name: string, image: string): ReleaseSpec => ({
-      service, environment, image, command: serve, env: { RELEASE: name }, port: basePort, healthPath: '/index.html', runId: `run-${name}`,
+      service,
+      environment,
+      image,
+      command: serve,
+      env: { RELEASE: name },
+      port: basePort,
+      healthPath: '/index.html',
+      runId: `run-${name}`,
     });
     let byDigest = '';
 

@@ -39,8 +39,14 @@ describe('the embedded Redis (no REDIS_URL)', () => {
     const first = await startEmbeddedRedis(dir, () => undefined);
     const c = new Redis({ path: first.socketPath });
     const request: PipelineRequest = {
-      kind: 'ci', event: 'push', project: { id: 7, path: 'team/app', defaultBranch: 'main', webUrl: undefined },
-      sha: 'a'.repeat(40), ref: 'main', before: undefined, mergeRequest: undefined, actor: 'dev',
+      kind: 'ci',
+      event: 'push',
+      project: { id: 7, path: 'team/app', defaultBranch: 'main', webUrl: undefined },
+      sha: 'a'.repeat(40),
+      ref: 'main',
+      before: undefined,
+      mergeRequest: undefined,
+      actor: 'dev',
     };
     const { runId, created } = await new RunStore(c, createMasker([])).accept(request, 'delivery-key-1', 'delivery-1');
     expect(created).toBe(true);

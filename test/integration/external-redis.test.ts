@@ -27,7 +27,10 @@ describe('an external Redis (REDIS_URL) is checked at start', () => {
   it('refuses a Redis with the defaults, naming each wrong setting and its fix', async () => {
     // Debian's defaults: no AOF, fsync every second; and a cache-style eviction policy.
     const r = await redis(['--appendonly', 'no', '--appendfsync', 'everysec', '--maxmemory-policy', 'allkeys-lru']);
-    const err = await start(r).then(() => null, (e: unknown) => e as Error);
+    const err = await start(r).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
     expect(err).toBeInstanceOf(Error);
     const message = err?.message ?? '';
     expect(message).toContain("appendonly is 'no': set appendonly yes");
@@ -39,7 +42,10 @@ describe('an external Redis (REDIS_URL) is checked at start', () => {
 
   it('names only what is wrong', async () => {
     const r = await redis(['--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction']);
-    const message = await start(r).then(() => '', (e: unknown) => (e as Error).message);
+    const message = await start(r).then(
+      () => '',
+      (e: unknown) => (e as Error).message,
+    );
     expect(message).toContain("appendfsync is 'everysec'");
     expect(message).not.toContain('appendonly is');
     expect(message).not.toContain('maxmemory-policy is');
@@ -70,8 +76,11 @@ describe('an external Redis (REDIS_URL) is checked at start', () => {
 
   it('when CONFIG is renamed or disabled: says so and requires the explicit setting', async () => {
     const r = await redis([...durable, '--rename-command', 'CONFIG', '']);
-    const message = await start(r).then(() => '', (e: unknown) => (e as Error).message);
-    expect(message).toContain('cannot read the Redis server\'s settings (CONFIG GET');
+    const message = await start(r).then(
+      () => '',
+      (e: unknown) => (e as Error).message,
+    );
+    expect(message).toContain("cannot read the Redis server's settings (CONFIG GET");
     expect(message).toContain('renamed or disabled');
     expect(message).toContain('SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY=true');
 

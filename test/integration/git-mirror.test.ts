@@ -18,7 +18,6 @@ const root = join(base, 'mirrors');
 const cloneUrl = `file://${originDir}`;
 const HOSTILE_BRANCH = 'feature/$(touch${IFS}pwned);rm${IFS}-rf';
 
-
 function commit(file: string, content: string, branch = 'main'): string {
   writeFileSync(join(workDir, file), content);
   git(workDir, 'add', '--', file);
@@ -126,14 +125,10 @@ describe('syncMirror (real git)', { timeout: 30_000 }, () => {
 
   it('fails clearly for a sha that is not in the origin, and rejects bad input', async () => {
     const p = project();
-    await expect(syncMirror({ root, project: p, cloneUrl, sha: 'f'.repeat(40), timeoutMs: 20_000 })).rejects.toThrow(
-      /commit f{40} not found/,
-    );
+    await expect(syncMirror({ root, project: p, cloneUrl, sha: 'f'.repeat(40), timeoutMs: 20_000 })).rejects.toThrow(/commit f{40} not found/);
     await expect(syncMirror({ root, project: p, cloneUrl, sha: 'HEAD', timeoutMs: 1_000 })).rejects.toThrow(/40-hex/);
     await expect(syncMirror({ root, project: '../etc', cloneUrl, sha: first, timeoutMs: 1_000 })).rejects.toThrow(/project path/);
-    await expect(syncMirror({ root, project: p, cloneUrl: '--upload-pack=touch', sha: first, timeoutMs: 1_000 })).rejects.toThrow(
-      /must not start/,
-    );
+    await expect(syncMirror({ root, project: p, cloneUrl: '--upload-pack=touch', sha: first, timeoutMs: 1_000 })).rejects.toThrow(/must not start/);
   });
 
   it('handles hostile branch names as plain data', async () => {
@@ -155,7 +150,14 @@ describe('syncMirror (real git)', { timeout: 30_000 }, () => {
       // Anonymous: GitLab's 401, and nothing left behind.
       const anonymous = syncMirror({ root, project: p, cloneUrl: secret.cloneUrl, sha: one, timeoutMs: 20_000 });
       await expect(anonymous).rejects.toThrow(/git clone exit 128: .*(Authentication failed|could not read Username)/);
-      const wrong = await syncMirror({ root, project: p, cloneUrl: secret.cloneUrl, sha: one, timeoutMs: 20_000, auth: { username: 'oauth2', password: 'wrong-token' } }).catch((e: unknown) => e);
+      const wrong = await syncMirror({
+        root,
+        project: p,
+        cloneUrl: secret.cloneUrl,
+        sha: one,
+        timeoutMs: 20_000,
+        auth: { username: 'oauth2', password: 'wrong-token' },
+      }).catch((e: unknown) => e);
       expect(String(wrong)).not.toContain('wrong-token');
 
       const deniedBefore = gl.calls.filter((c) => c.status === 401).length;

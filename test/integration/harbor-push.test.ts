@@ -23,11 +23,16 @@ describe('image job with Harbor', () => {
 
   const merge = async (before?: (sha: string) => void) => {
     iid += 1;
-    const sha = await commitFiles(project.bareDir, 'main', {
-      '.slipway.yml': `build: { image: ${image} }\n`,
-      Dockerfile: 'FROM slipway/busybox:1\nCOPY index.html /www/index.html\n',
-      'index.html': `<h1>${suffix} ${iid}</h1>\n`,
-    }, `Merge ${iid}`);
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        '.slipway.yml': `build: { image: ${image} }\n`,
+        Dockerfile: 'FROM slipway/busybox:1\nCOPY index.html /www/index.html\n',
+        'index.html': `<h1>${suffix} ${iid}</h1>\n`,
+      },
+      `Merge ${iid}`,
+    );
     before?.(sha);
     const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: project.pathWithNamespace, sha, iid }), WEBHOOK_SECRET);
     expect(res.status).toBe(202);
@@ -47,7 +52,14 @@ describe('image job with Harbor', () => {
     await harbor.close();
     const docker = dockerFromEnv();
     const mine = await docker.listImages({ filters: { reference: [`${registry}/${image}`] } });
-    await Promise.all(mine.map((i) => docker.getImage(i.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      mine.map((i) =>
+        docker
+          .getImage(i.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
   });
 
   it('creates the missing Harbor project, then pushes to the registry', async () => {

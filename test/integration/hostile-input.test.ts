@@ -37,7 +37,11 @@ describe('hostile branch names and messages', () => {
     body.project = { ...body.project, id: projectId, path_with_namespace: project.pathWithNamespace };
     body.object_attributes = {
       ...body.object_attributes,
-      source_project_id: projectId, target_project_id: projectId, source_branch: branch, target_branch: 'main', title,
+      source_project_id: projectId,
+      target_project_id: projectId,
+      source_branch: branch,
+      target_branch: 'main',
+      title,
       last_commit: { id: sha, message: title, title },
     };
     const res = await deliver(h.url, 'Merge Request Hook', body, WEBHOOK_SECRET);

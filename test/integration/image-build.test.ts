@@ -16,7 +16,6 @@ const createdImages: string[] = [];
 let mirrorDir = '';
 let sha = '';
 
-
 beforeAll(async () => {
   const work = join(base, 'work');
   git(base, 'init', '-q', '-b', 'main', work);
@@ -32,7 +31,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(base, { recursive: true, force: true });
-  for (const id of createdImages) await docker.getImage(id).remove({ force: true }).catch(() => undefined);
+  for (const id of createdImages)
+    await docker
+      .getImage(id)
+      .remove({ force: true })
+      .catch(() => undefined);
 });
 
 describe('image build and push (real engine and registry)', { timeout: 120_000 }, () => {

@@ -12,10 +12,7 @@ import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-h
 // Layer reuse across runs when this engine has lost everything of the project (a fresh worker or
 // a prune): the branch's previous image in the registry serves as the cache source. BuildKit (the
 // default) reads the image's inline cache from the registry; the classic builder pulls the image.
-describe.each([
-  { builder: 'buildkit' as const },
-  { builder: 'classic' as const },
-])('docker layer cache across runs ($builder builder)', ({ builder }) => {
+describe.each([{ builder: 'buildkit' as const }, { builder: 'classic' as const }])('docker layer cache across runs ($builder builder)', ({ builder }) => {
   const suffix = randomBytes(3).toString('hex');
   const image = `slipway-test/cache-${builder}-${suffix}`;
   const registry = registryFromEnv();
@@ -28,13 +25,18 @@ describe.each([
 
   const merge = async (app: string) => {
     iid += 1;
-    const sha = await commitFiles(project.bareDir, 'main', {
-      '.slipway.yml': `build: { image: ${image} }\n`,
-      // Unique content, so no other test's layers can stand in for ours.
-      Dockerfile: `FROM slipway/busybox:1\nCOPY vendor.txt /vendor.txt\nRUN echo "prepared ${suffix}" > /prepared\nCOPY app.txt /app.txt\n`,
-      'vendor.txt': `dependencies of ${suffix}\n`.repeat(200),
-      'app.txt': app,
-    }, `Merge ${iid}`);
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        '.slipway.yml': `build: { image: ${image} }\n`,
+        // Unique content, so no other test's layers can stand in for ours.
+        Dockerfile: `FROM slipway/busybox:1\nCOPY vendor.txt /vendor.txt\nRUN echo "prepared ${suffix}" > /prepared\nCOPY app.txt /app.txt\n`,
+        'vendor.txt': `dependencies of ${suffix}\n`.repeat(200),
+        'app.txt': app,
+      },
+      `Merge ${iid}`,
+    );
     const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: project.pathWithNamespace, sha, iid }), WEBHOOK_SECRET);
     expect(res.status).toBe(202);
     return h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 120_000);
@@ -47,7 +49,11 @@ describe.each([
   };
   const removeLocal = async () => {
     const mine = await docker.listImages({ filters: { reference: [repository] } });
-    for (const i of mine) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
+    for (const i of mine)
+      await docker
+        .getImage(i.Id)
+        .remove({ force: true })
+        .catch(() => undefined);
   };
   /** A fresh worker: BuildKit's own cache (and the copy of the context it keeps) is gone too. */
   const pruneBuildCache = async () => {
@@ -95,9 +101,11 @@ describe.each([
     const second = await merge('version 2\n');
     expect(second.status.phase).toBe('succeeded');
     const log = await imageLog(second);
-    expect(log).toContain(builder === 'buildkit'
-      ? `layer cache: using ${repository}:main (its inline cache) as a cache source`
-      : `layer cache: pulled ${repository}:main as a cache source`);
+    expect(log).toContain(
+      builder === 'buildkit'
+        ? `layer cache: using ${repository}:main (its inline cache) as a cache source`
+        : `layer cache: pulled ${repository}:main as a cache source`,
+    );
     // COPY vendor.txt and the RUN came from the cache; the changed COPY app.txt did not.
     const reused = cachedSteps(log);
     expect(reused.some((s) => s.startsWith('COPY vendor.txt'))).toBe(true);

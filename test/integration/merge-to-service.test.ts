@@ -46,12 +46,17 @@ describe('a GitLab merge becomes a running service', () => {
     const files = { ...sampleServiceFiles({ port, greeting: `Hello v1 ${suffix}` }), 'www/.env': 'PASSWORD=hunter2\n', '.dockerignore': 'www/.env\n' };
     const { sha, run } = await merge(files);
     expect(run.status).toMatchObject({ phase: 'succeeded' });
-    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([['unit', 'success'], ['image', 'success'], ['deploy:pre', 'success']]);
+    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([
+      ['unit', 'success'],
+      ['image', 'success'],
+      ['deploy:pre', 'success'],
+    ]);
 
     // The image is in the registry under the digest the run recorded.
     const repo = run.image?.repository.replace(`${registryFromEnv()}/`, '') ?? '';
     const head = await fetch(`http://${registryFromEnv()}/v2/${repo}/manifests/${sha.slice(0, 8)}`, {
-      method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
     });
     expect(head.headers.get('docker-content-digest')).toBe(run.image?.digest);
 
@@ -99,7 +104,12 @@ describe('a GitLab merge becomes a running service', () => {
     expect(deploy?.status.phase).toBe('failed');
     expect(deploy?.status.reason).toMatch(/404/);
     expect(await page(live)).toContain(`Hello v2 ${suffix}`);
-    expect(h.gitlab.statuses(projectId, run.request.sha).filter((s) => s.name === 'slipway/deploy:pre').at(-1)?.status).toBe('failed');
+    expect(
+      h.gitlab
+        .statuses(projectId, run.request.sha)
+        .filter((s) => s.name === 'slipway/deploy:pre')
+        .at(-1)?.status,
+    ).toBe('failed');
     // /metrics counts it: two good deploys so far, this failed one, and its rollback.
     const { samples } = await scrapeMetrics(h.url, h.slipway.apiToken);
     expect(valueOf(samples, 'slipway_deploys_total', { environment: 'pre', outcome: 'success' })).toBe(2);
@@ -115,7 +125,12 @@ describe('a GitLab merge becomes a running service', () => {
     expect(run.status).toMatchObject({ phase: 'failed', reason: "job 'unit' failed with exit code 3" });
     expect(run.jobs.map((j) => j.status.phase)).toEqual(['failed', 'skipped', 'skipped']);
     expect(run.image).toBeUndefined();
-    expect(h.gitlab.statuses(projectId, sha).filter((s) => s.name === 'slipway/unit').at(-1)?.status).toBe('failed');
+    expect(
+      h.gitlab
+        .statuses(projectId, sha)
+        .filter((s) => s.name === 'slipway/unit')
+        .at(-1)?.status,
+    ).toBe('failed');
   });
 
   it('a broken pipeline file fails the run with line and column, in GitLab too', async () => {

@@ -61,7 +61,9 @@ describe('/metrics and the queue dashboard', () => {
     expect(run.status.phase).toBe('succeeded');
     const after = await eventually(async () => {
       const { samples } = await scrape();
-      expect(valueOf(samples, 'slipway_job_duration_seconds_count', { kind: 'script', outcome: 'success' })).toBe(valueOf(before, 'slipway_job_duration_seconds_count', { kind: 'script', outcome: 'success' }) + 1);
+      expect(valueOf(samples, 'slipway_job_duration_seconds_count', { kind: 'script', outcome: 'success' })).toBe(
+        valueOf(before, 'slipway_job_duration_seconds_count', { kind: 'script', outcome: 'success' }) + 1,
+      );
       return samples;
     });
     const delta = (name: string, labels: Record<string, string>) => valueOf(after, name, labels) - valueOf(before, name, labels);
@@ -84,7 +86,10 @@ describe('/metrics and the queue dashboard', () => {
     const { samples, text } = await scrape();
     for (const queue of ['events', 'build', 'deploy']) {
       for (const state of ['waiting', 'prioritized', 'active', 'delayed', 'failed']) {
-        expect(samples.some((s) => s.name === 'slipway_queue_jobs' && s.labels['queue'] === queue && s.labels['state'] === state), `${queue}/${state}`).toBe(true);
+        expect(
+          samples.some((s) => s.name === 'slipway_queue_jobs' && s.labels['queue'] === queue && s.labels['state'] === state),
+          `${queue}/${state}`,
+        ).toBe(true);
       }
     }
     expect(samples.some((s) => s.name === 'slipway_approvals_waiting')).toBe(true);
@@ -119,19 +124,24 @@ describe('/metrics and the queue dashboard', () => {
     };
     const phaseOf = async (runId: string, job: string) => (await h.slipway.store.getJob(runId, job))?.status.phase;
     try {
-      const sha = await commitFiles(gated.bareDir, 'main', {
-        '.slipway.yml': [
-          `build: { image: demo/${service} }`,
-          'deploy:',
-          `  service: ${service}`,
-          '  environments:',
-          `    staging: { port: ${port}, health: /healthz, timeout: 30s }`,
-          `    production: { port: ${port + 100}, health: /healthz, timeout: 30s }`,
-          '',
-        ].join('\n'),
-        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
-        'www/healthz': 'ok\n',
-      }, 'Merge 1');
+      const sha = await commitFiles(
+        gated.bareDir,
+        'main',
+        {
+          '.slipway.yml': [
+            `build: { image: demo/${service} }`,
+            'deploy:',
+            `  service: ${service}`,
+            '  environments:',
+            `    staging: { port: ${port}, health: /healthz, timeout: 30s }`,
+            `    production: { port: ${port + 100}, health: /healthz, timeout: 30s }`,
+            '',
+          ].join('\n'),
+          Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
+          'www/healthz': 'ok\n',
+        },
+        'Merge 1',
+      );
       h.gitlab.addMergeRequest(projectId + 1000, { iid: 1, authorId: 204 });
       const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId: projectId + 1000, path: path_, sha, iid: 1 }), WEBHOOK_SECRET);
       expect(res.status).toBe(202);

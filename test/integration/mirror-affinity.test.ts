@@ -33,12 +33,22 @@ describe('warm mirror affinity between worker nodes', () => {
     const projectId = 16000 + Math.floor(Math.random() * 1000);
     const project = await a.gitlab.addProject({ id: projectId, pathWithNamespace: `team/warm-${projectId}`, defaultBranch: 'main' });
     for (let i = 0; i < 5; i++) {
-      const sha = await commitFiles(project.bareDir, 'main', { '.slipway.yml': 'unit:\n  image: slipway/busybox:1\n  script: [echo ok]\n', 'n.txt': `${i}\n` }, `commit ${i}`);
+      const sha = await commitFiles(
+        project.bareDir,
+        'main',
+        { '.slipway.yml': 'unit:\n  image: slipway/busybox:1\n  script: [echo ok]\n', 'n.txt': `${i}\n` },
+        `commit ${i}`,
+      );
       const body = fixture('push-hook.json') as Record<string, unknown>;
-      Object.assign(body, { ref: 'refs/heads/main', after: sha, checkout_sha: sha, project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace } });
+      Object.assign(body, {
+        ref: 'refs/heads/main',
+        after: sha,
+        checkout_sha: sha,
+        project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace },
+      });
       const res = await deliver(a.url, 'Push Hook', body, WEBHOOK_SECRET);
-      const run = await a.waitForRun(String(res.json["runId"]));
-      expect(run.status, JSON.stringify(run.status)).toMatchObject({ phase: "succeeded" });
+      const run = await a.waitForRun(String(res.json['runId']));
+      expect(run.status, JSON.stringify(run.status)).toMatchObject({ phase: 'succeeded' });
     }
     const mirror = (h: Harness) => existsSync(path.join(h.config.workspaceDir, 'mirrors', `team+warm-${projectId}.git`));
     expect([mirror(a), mirror(b)].filter(Boolean)).toHaveLength(1);

@@ -12,7 +12,12 @@ const prefix = `newest-wins-${randomBytes(4).toString('hex')}`;
 const record = (env: string) => new LastDeploymentRecord(redis, `${prefix}:env:svc:${env}`);
 
 const run = (createdAt: string, id = newRunId(Date.parse(createdAt))) => ({ runId: id, createdAt });
-const deployed = (r: { runId: string; createdAt: string }, sha: string): LastDeployment => ({ runId: r.runId, runCreatedAt: r.createdAt, sha, at: '2025-06-01T10:00:05.000Z' });
+const deployed = (r: { runId: string; createdAt: string }, sha: string): LastDeployment => ({
+  runId: r.runId,
+  runCreatedAt: r.createdAt,
+  sha,
+  at: '2025-06-01T10:00:05.000Z',
+});
 
 describe('the newest pipeline wins an environment', () => {
   afterAll(async () => {
@@ -28,7 +33,9 @@ describe('the newest pipeline wins an environment', () => {
     expect(await pre.record(deployed(newer, 'b'.repeat(40)))).toBe(true);
     const winner = await newerApplied(pre, older);
     expect(winner?.runId).toBe(newer.runId);
-    expect(supersededReason(winner as LastDeployment, 'pre')).toBe(`superseded: run ${newer.runId} (newer, pipeline for bbbbbbbb) deployed pre at 2025-06-01T10:00:05.000Z`);
+    expect(supersededReason(winner as LastDeployment, 'pre')).toBe(
+      `superseded: run ${newer.runId} (newer, pipeline for bbbbbbbb) deployed pre at 2025-06-01T10:00:05.000Z`,
+    );
     // The newer run itself (a redelivered job) and anything created later still deploy.
     expect(await newerApplied(pre, newer)).toBeNull();
     expect(await newerApplied(pre, run('2025-06-01T10:00:02.000Z'))).toBeNull();

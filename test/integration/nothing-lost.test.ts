@@ -14,8 +14,14 @@ describe('nothing accepted is lost', () => {
     const project = await harness.gitlab.addProject({ id, pathWithNamespace: `team/lost-${id}`, defaultBranch: 'main' });
     const sha = await commitFiles(project.bareDir, 'main', { '.slipway.yml': 'unit:\n  image: slipway/busybox:1\n  script: [echo ok]\n' }, 'add pipeline');
     const request: PipelineRequest = {
-      kind: 'ci', event: 'push', project: { id, path: project.pathWithNamespace, defaultBranch: 'main', webUrl: undefined },
-      sha, ref: 'main', before: undefined, mergeRequest: undefined, actor: 'dev',
+      kind: 'ci',
+      event: 'push',
+      project: { id, path: project.pathWithNamespace, defaultBranch: 'main', webUrl: undefined },
+      sha,
+      ref: 'main',
+      before: undefined,
+      mergeRequest: undefined,
+      actor: 'dev',
     };
     return { project, sha, request };
   };

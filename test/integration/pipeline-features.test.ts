@@ -111,7 +111,13 @@ describe('pipeline features in the workers', () => {
     const run = await merge();
     const phase = Object.fromEntries(run.jobs.map((j) => [j.name, j.status.phase]));
     expect(phase).toEqual({
-      prepare: 'success', unit: 'success', flaky: 'success', lint: 'failed', image: 'success', 'deploy:pre': 'success', 'deploy:production': 'manual',
+      prepare: 'success',
+      unit: 'success',
+      flaky: 'success',
+      lint: 'failed',
+      image: 'success',
+      'deploy:pre': 'success',
+      'deploy:production': 'manual',
     });
     expect(run.status.phase).toBe('succeeded');
     expect(run.status.reason).toContain('waiting: deploy:production');
@@ -122,10 +128,17 @@ describe('pipeline features in the workers', () => {
     expect(flaky?.attempt).toBe(2);
     expect(await logOf(run, 'flaky')).toContain('second try passes');
     expect(run.jobs.find((j) => j.name === 'lint')).toMatchObject({ allowedFailure: true, exitCode: 7 });
-    expect(run.jobs.find((j) => j.name === 'deploy:production')?.status.reason).toBe(`waiting: 1 more approval by a Maintainer of team/${service}; authors excluded`);
+    expect(run.jobs.find((j) => j.name === 'deploy:production')?.status.reason).toBe(
+      `waiting: 1 more approval by a Maintainer of team/${service}; authors excluded`,
+    );
     expect(run.jobs.find((j) => j.name === 'unit')?.tests).toMatchObject({
-      passed: 1, failed: 2, skipped: 1,
-      failures: [{ name: 'totals', message: 'expected 3 got 4' }, { name: 'auth', message: 'login with [MASKED] refused' }],
+      passed: 1,
+      failed: 2,
+      skipped: 1,
+      failures: [
+        { name: 'totals', message: 'expected 3 got 4' },
+        { name: 'auth', message: 'login with [MASKED] refused' },
+      ],
     });
 
     // The masked project variable reached the job and never its log.
@@ -135,7 +148,10 @@ describe('pipeline features in the workers', () => {
     expect(prepareLog).toContain('cache miss for key vendor-');
 
     await eventually(() => {
-      const lint = h.gitlab.statuses(projectId, run.request.sha).filter((s) => s.name === 'slipway/lint').at(-1);
+      const lint = h.gitlab
+        .statuses(projectId, run.request.sha)
+        .filter((s) => s.name === 'slipway/lint')
+        .at(-1);
       expect(lint?.status).toBe('success');
       expect(lint?.description).toMatch(/^failed, allowed to fail/);
       // A manual job posts no status: the commit is not held "pending" for an approval.

@@ -56,7 +56,10 @@ describe('POST /api/plan', () => {
     body.project = { ...body.project, id: projectId, path_with_namespace: path, default_branch: 'main' };
     body.object_attributes = {
       ...body.object_attributes,
-      source_project_id: projectId, target_project_id: projectId, source_branch: 'feature', target_branch: 'main',
+      source_project_id: projectId,
+      target_project_id: projectId,
+      source_branch: 'feature',
+      target_branch: 'main',
       last_commit: { ...(body.object_attributes['last_commit'] as object), id: at },
     };
     return body;
@@ -66,7 +69,15 @@ describe('POST /api/plan', () => {
     h = await startHarness({ roles: ['http'] });
     const project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: path, defaultBranch: 'main' });
     sha = await commitFiles(project.bareDir, 'main', { '.slipway.yml': PIPELINE }, 'pipeline');
-    brokenSha = await commitFiles(project.bareDir, 'broken', { '.slipway.yml': 'unit:\n  image: slipway/busybox:1\n  script: [make]\n  neds: []\ne2e:\n  image: slipway/busybox:1\n  script: [make]\n  needs: [unitt]\n' }, 'typo');
+    brokenSha = await commitFiles(
+      project.bareDir,
+      'broken',
+      {
+        '.slipway.yml':
+          'unit:\n  image: slipway/busybox:1\n  script: [make]\n  neds: []\ne2e:\n  image: slipway/busybox:1\n  script: [make]\n  needs: [unitt]\n',
+      },
+      'typo',
+    );
     await commitFiles(project.bareDir, 'bare', { 'README.md': 'no pipeline\n' }, 'readme');
   });
   afterAll(async () => h.stop());
@@ -99,7 +110,12 @@ describe('POST /api/plan', () => {
     const res = await post({ project: { id: projectId, path }, ref: 'main', event: 'merge' });
     expect(res.status).toBe(200);
     const answer = res.body as unknown as PlanAnswer;
-    expect(answer.plan.jobs.map((j) => [j.name, j.kind])).toEqual([['unit', 'script'], ['docs', 'script'], ['image', 'image'], ['deploy:pre', 'deploy']]);
+    expect(answer.plan.jobs.map((j) => [j.name, j.kind])).toEqual([
+      ['unit', 'script'],
+      ['docs', 'script'],
+      ['image', 'image'],
+      ['deploy:pre', 'deploy'],
+    ]);
     expect(answer.plan.skipped.map((s) => s.name)).toEqual(['release-notes']);
 
     const tag = await post({ project: { id: projectId, path }, ref: 'main', sha, event: 'tag' });

@@ -64,7 +64,10 @@ describe('project variables in the running planner', () => {
     const sha = await commitFiles(project.bareDir, branch, { '.slipway.yml': pipeline }, `change on ${branch}`);
     const body = fixture('push-hook.json') as Record<string, unknown>;
     Object.assign(body, {
-      ref: `refs/heads/${branch}`, after: sha, checkout_sha: sha, ref_protected: refProtected,
+      ref: `refs/heads/${branch}`,
+      after: sha,
+      checkout_sha: sha,
+      ref_protected: refProtected,
       project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace, default_branch: 'main' },
     });
     const res = await deliver(h.url, 'Push Hook', body, WEBHOOK_SECRET);
@@ -110,8 +113,11 @@ describe('project variables in the running planner', () => {
     body.project = { ...body.project, id: projectId, path_with_namespace: project.pathWithNamespace, default_branch: 'main' };
     body.object_attributes = {
       ...body.object_attributes,
-      iid: 3, source_project_id: projectId + 5000, target_project_id: projectId,
-      source_branch: 'fork-change', target_branch: 'main',
+      iid: 3,
+      source_project_id: projectId + 5000,
+      target_project_id: projectId,
+      source_branch: 'fork-change',
+      target_branch: 'main',
       last_commit: { ...(body.object_attributes['last_commit'] as object), id: sha },
     };
     const res = await deliver(h.url, 'Merge Request Hook', body, WEBHOOK_SECRET);

@@ -27,7 +27,12 @@ function context(files: Record<string, string>): Readable {
 async function buildAndPush(tag: string, dockerfile: string, files: Record<string, string>): Promise<{ digest: string; blobs: string[] }> {
   const { imageId } = await buildImage(docker, {
     context: context({ Dockerfile: dockerfile, ...files }),
-    dockerfile: 'Dockerfile', tags: [`${pre}/${repository}:${tag}`], labels: {}, buildArgs: {}, onLog: () => undefined, timeoutMs: 90_000,
+    dockerfile: 'Dockerfile',
+    tags: [`${pre}/${repository}:${tag}`],
+    labels: {},
+    buildArgs: {},
+    onLog: () => undefined,
+    timeoutMs: 90_000,
   });
   images.push(imageId);
   const { digest } = await pushImage(docker, { image: `${pre}/${repository}`, tag, onLog: () => undefined, timeoutMs: 60_000 });
@@ -49,7 +54,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const image of images.reverse()) await docker.getImage(image).remove({ force: true }).catch(() => undefined);
+  for (const image of images.reverse())
+    await docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => undefined);
 });
 
 describe('image promotion between real registries', () => {
@@ -97,7 +106,9 @@ describe('image promotion between real registries', () => {
   });
 
   it('says which call failed on which registry when the source tag does not exist', async () => {
-    const err = await promoteImage({ from: { registry: pre, repository, reference: 'nope' }, to: { registry: prod, repository, tag: 'x' } }).catch((e: unknown) => e);
+    const err = await promoteImage({ from: { registry: pre, repository, reference: 'nope' }, to: { registry: prod, repository, tag: 'x' } }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).message).toBe(`registry ${pre}: GET manifest ${repository}:nope answered 404: MANIFEST_UNKNOWN: manifest unknown`);
     expect((err as RegistryError).retryable).toBe(false);

@@ -50,7 +50,10 @@ describe('artifacts and caches in the registry: retention', () => {
     const now = Date.now();
     const work = await workTree('work-a', { 'dist/a.txt': 'old', 'dist/b.txt': 'new' });
     const save = (job: string, paths: string[], expireInMs: number | null) =>
-      saveArtifacts({ store, index }, { projectId: 7, runId: `run-${suffix}`, jobName: job, workdir: work, paths, exclude: [], expireInMs, nowMs: now - 60_000 });
+      saveArtifacts(
+        { store, index },
+        { projectId: 7, runId: `run-${suffix}`, jobName: job, workdir: work, paths, exclude: [], expireInMs, nowMs: now - 60_000 },
+      );
     const expired = await save('old', ['dist/a.txt'], 1_000);
     const fresh = await save('new', ['dist/b.txt'], 3_600_000);
     const forever = await save('forever', ['dist/'], null);
@@ -70,11 +73,12 @@ describe('artifacts and caches in the registry: retention', () => {
     const dest = await workTree('dest', {});
     await restoreArtifacts(store, `run-${suffix}`, [{ job: 'new', artifacts: fresh }], dest);
     expect(await readFile(join(dest, 'dist/b.txt'), 'utf8')).toBe('new');
-    await expect(restoreArtifacts(store, `run-${suffix}`, [{ job: 'old', artifacts: expired }], dest))
-      .rejects.toThrow(`cannot fetch the artifacts of job 'old' (run run-${suffix}) from ${expired.reference}: registry ${registry}: GET manifest`);
+    await expect(restoreArtifacts(store, `run-${suffix}`, [{ job: 'old', artifacts: expired }], dest)).rejects.toThrow(
+      `cannot fetch the artifacts of job 'old' (run run-${suffix}) from ${expired.reference}: registry ${registry}: GET manifest`,
+    );
   });
 
-  it('keeps a project\'s caches under its bound, deleting the least recently used from the registry', async () => {
+  it("keeps a project's caches under its bound, deleting the least recently used from the registry", async () => {
     let clock = Date.now();
     // Random content: tars do not compress, so three of ~50 kB fit in 160 kB and four do not.
     const payload = () => randomBytes(40_000).toString('base64').slice(0, 40_000);

@@ -49,13 +49,23 @@ describe('rules: changes on merge requests and merges (running planner, real git
   };
   const openMr = async (branch: string, sha: string, targetBranch = 'main') => {
     iid += 1;
-    const res = await deliver(h.url, 'Merge Request Hook', openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid, sourceBranch: branch, targetBranch }), WEBHOOK_SECRET);
+    const res = await deliver(
+      h.url,
+      'Merge Request Hook',
+      openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid, sourceBranch: branch, targetBranch }),
+      WEBHOOK_SECRET,
+    );
     expect(res.status).toBe(202);
     return planOf(String(res.json['runId']));
   };
   const merge = async (branch: string, sha: string) => {
     iid += 1;
-    const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: project.pathWithNamespace, sha, iid, sourceBranch: branch }), WEBHOOK_SECRET);
+    const res = await deliver(
+      h.url,
+      'Merge Request Hook',
+      mergeEvent({ projectId, path: project.pathWithNamespace, sha, iid, sourceBranch: branch }),
+      WEBHOOK_SECRET,
+    );
     expect(res.status).toBe(202);
     return planOf(String(res.json['runId']));
   };
@@ -113,6 +123,8 @@ describe('rules: changes on merge requests and merges (running planner, real git
     const sha = await branchOffMain('to-nowhere', { 'docs/x.md': '# X\n' });
     const { run, plan } = await openMr('to-nowhere', sha, 'deleted-target');
     expect(jobNames(plan)).toEqual(['lint', 'src-check']);
-    expect(await planLog(run.id)).toMatch(/changed files unknown \(target branch deleted-target not fetched: .*couldn't find remote ref.*\): rules with changes: count as true/);
+    expect(await planLog(run.id)).toMatch(
+      /changed files unknown \(target branch deleted-target not fetched: .*couldn't find remote ref.*\): rules with changes: count as true/,
+    );
   });
 });

@@ -17,11 +17,25 @@ const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6390';
 
 // A new SHA each time: one SHA makes one run (the trigger key), and each test wants its own.
 const request = (): PipelineRequest => ({
-  kind: 'full', event: 'push', sha: randomBytes(20).toString('hex'), ref: 'main', before: undefined, mergeRequest: undefined, actor: 'alice',
+  kind: 'full',
+  event: 'push',
+  sha: randomBytes(20).toString('hex'),
+  ref: 'main',
+  before: undefined,
+  mergeRequest: undefined,
+  actor: 'alice',
   project: { id: 4242, path: 'team/records', defaultBranch: 'main', webUrl: undefined },
 });
 
-const common: Omit<PlannedCommon, 'name' | 'stage'> = { needs: [], artifactsFrom: [], when: 'on_success', allowFailure: false, retry: { max: 0, when: [] }, interruptible: false, timeoutMs: 60_000 };
+const common: Omit<PlannedCommon, 'name' | 'stage'> = {
+  needs: [],
+  artifactsFrom: [],
+  when: 'on_success',
+  allowFailure: false,
+  retry: { max: 0, when: [] },
+  interruptible: false,
+  timeoutMs: 60_000,
+};
 // Every job kind and the optional fields, so a field the schema forgot would show as a difference.
 const plan: Plan = {
   stages: ['test', 'build', 'deploy'],
@@ -29,25 +43,56 @@ const plan: Plan = {
   skipped: [{ name: 'docs', reason: 'rules[0]: changes: docs/** matched nothing' }],
   jobs: [
     {
-      ...common, kind: 'script', name: 'unit', stage: 'test', image: 'node:22', script: ['npm ci', 'npm test'], variables: { CI: 'true' },
+      ...common,
+      kind: 'script',
+      name: 'unit',
+      stage: 'test',
+      image: 'node:22',
+      script: ['npm ci', 'npm test'],
+      variables: { CI: 'true' },
       cache: [{ key: 'npm', keyFiles: ['package-lock.json'], paths: ['node_modules'], policy: 'pull-push', when: 'on_success' }],
       artifacts: { paths: ['dist'], exclude: [], junit: ['junit.xml'], when: 'always', expireInMs: 3_600_000 },
-      coverage: 'Lines: (\\d+)%', retry: { max: 2, when: ['script_failure'], exitCodes: [137] }, allowFailure: { exitCodes: [3] }, resourceGroup: 'db',
+      coverage: 'Lines: (\\d+)%',
+      retry: { max: 2, when: ['script_failure'], exitCodes: [137] },
+      allowFailure: { exitCodes: [3] },
+      resourceGroup: 'db',
     },
-    { ...common, kind: 'image', name: 'image', stage: 'build', needs: ['unit'], build: { image: 'team/records', dockerfile: 'Dockerfile', template: 'node', context: '.', args: {}, tags: ['main'] } },
+    {
+      ...common,
+      kind: 'image',
+      name: 'image',
+      stage: 'build',
+      needs: ['unit'],
+      build: { image: 'team/records', dockerfile: 'Dockerfile', template: 'node', context: '.', args: {}, tags: ['main'] },
+    },
     { ...common, kind: 'sonar', name: 'sonar', stage: 'test', projectKey: 'records', gate: 'required' },
     {
-      ...common, kind: 'deploy', name: 'deploy:pre', stage: 'deploy', needs: ['image'], environment: 'pre', service: 'records', template: 'docker-service',
+      ...common,
+      kind: 'deploy',
+      name: 'deploy:pre',
+      stage: 'deploy',
+      needs: ['image'],
+      environment: 'pre',
+      service: 'records',
+      template: 'docker-service',
       spec: { target: 'docker', port: 8080, health: '/healthz', timeout: '2m', variables: { LOG: 'debug' } },
-      approval: { required: 1, groups: ['ops'], users: [] }, clusters: [], strategy: { type: 'canary', steps: [{ setWeight: 20 }, { pauseMs: null }] },
+      approval: { required: 1, groups: ['ops'], users: [] },
+      clusters: [],
+      strategy: { type: 'canary', steps: [{ setWeight: 20 }, { pauseMs: null }] },
     },
   ],
 };
 
-const jobRecords = (): JobRecord[] => plan.jobs.map((j) => ({
-  name: j.name, kind: j.kind, stage: j.stage, status: { phase: 'pending', reason: 'waiting for earlier jobs', at: new Date().toISOString() },
-  startedAt: undefined, finishedAt: undefined, exitCode: undefined,
-}));
+const jobRecords = (): JobRecord[] =>
+  plan.jobs.map((j) => ({
+    name: j.name,
+    kind: j.kind,
+    stage: j.stage,
+    status: { phase: 'pending', reason: 'waiting for earlier jobs', at: new Date().toISOString() },
+    startedAt: undefined,
+    finishedAt: undefined,
+    exitCode: undefined,
+  }));
 
 describe('run records read through their schemas', () => {
   const prefix = `records-${randomBytes(4).toString('hex')}`;
@@ -75,7 +120,13 @@ describe('run records read through their schemas', () => {
     const req = request();
     const { runId: id } = await store.accept(req, randomBytes(8).toString('hex'), 'delivery-1');
     await store.setPlan(id, plan, jobRecords());
-    await store.updateJob(id, 'unit', 'success', 'passed', { exitCode: 0, attempt: 1, coverage: 81.5, cache: ['cache hit: npm-1'], tests: { passed: 3, failed: 0, skipped: 1, errors: 0, failures: [] } });
+    await store.updateJob(id, 'unit', 'success', 'passed', {
+      exitCode: 0,
+      attempt: 1,
+      coverage: 81.5,
+      cache: ['cache hit: npm-1'],
+      tests: { passed: 3, failed: 0, skipped: 1, errors: 0, failures: [] },
+    });
     await store.setImage(id, { repository: 'r/team/records', tags: ['main'], digest: 'sha256:abc', ref: 'r/team/records@sha256:abc' });
     await store.setSonar(id, { status: 'OK', outcome: 'pass', dashboardUrl: 'http://sonar/dashboard?id=records' });
     await store.addDeployment(id, { environment: 'pre', target: 'docker', url: 'http://pre', image: 'r@sha256:abc', at: 'now' });
@@ -83,7 +134,13 @@ describe('run records read through their schemas', () => {
     const run = await store.get(id);
     expect(run?.plan).toEqual(plan);
     expect(run?.request).toEqual(JSON.parse(JSON.stringify(req)));
-    expect(run?.jobs.find((j) => j.name === 'unit')).toMatchObject({ exitCode: 0, attempt: 1, coverage: 81.5, cache: ['cache hit: npm-1'], tests: { passed: 3 } });
+    expect(run?.jobs.find((j) => j.name === 'unit')).toMatchObject({
+      exitCode: 0,
+      attempt: 1,
+      coverage: 81.5,
+      cache: ['cache hit: npm-1'],
+      tests: { passed: 3 },
+    });
     expect(run?.image?.digest).toBe('sha256:abc');
     expect(run?.sonar?.outcome).toBe('pass');
     expect(run?.deployments.map((d) => d.environment)).toEqual(['pre']);
@@ -96,9 +153,16 @@ describe('run records read through their schemas', () => {
     const bad = JSON.parse(JSON.stringify(plan)) as { jobs: Array<Record<string, unknown>> };
     bad.jobs[0]!['stage'] = 5;
     await redis.hset(store.keys.run(id), 'plan', JSON.stringify(bad));
-    const err = await store.get(id).then(() => undefined, (e: unknown) => e);
+    const err = await store.get(id).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CorruptRecordError);
-    expect(err).toMatchObject({ runId: id, field: 'plan', message: `run ${id}: field "plan" is not a valid plan: jobs.unit.stage: expected string, received number` });
+    expect(err).toMatchObject({
+      runId: id,
+      field: 'plan',
+      message: `run ${id}: field "plan" is not a valid plan: jobs.unit.stage: expected string, received number`,
+    });
     // Readers that never look at the plan (the reporter, lists) are not stopped by it.
     expect((await store.summary(id))?.jobs).toHaveLength(4);
   });
@@ -110,7 +174,9 @@ describe('run records read through their schemas', () => {
     await expect(store.get(id)).rejects.toThrow(new RegExp(`^run ${id}: field "status" is not valid JSON \\(`));
     await store.setStatus(id, 'running', 'repaired');
     await redis.hset(key, 'job:sonar', JSON.stringify({ name: 'sonar', kind: 'sonar', status: { phase: 'bogus', reason: '', at: '' } }));
-    await expect(store.getJob(id, 'sonar')).rejects.toThrow(`run ${id}: field "job:sonar" is not a valid job record: stage: expected string (missing); status.phase: expected one of`);
+    await expect(store.getJob(id, 'sonar')).rejects.toThrow(
+      `run ${id}: field "job:sonar" is not a valid job record: stage: expected string (missing); status.phase: expected one of`,
+    );
     await expect(store.updateJob(id, 'sonar', 'running', 'go')).rejects.toBeInstanceOf(CorruptRecordError);
     await expect(store.summary(id)).rejects.toThrow('field "job:sonar"');
     await store.appendLog(id, 'unit', 'stdout', 'fine');

@@ -58,9 +58,19 @@ describe('artifacts and caches shared between build nodes through the registry',
   };
   let commits = 0;
   const push = async (): Promise<string> => {
-    const sha = await commitFiles(project.bareDir, 'main', { '.slipway.yml': pipeline, 'deps.lock': 'left-pad 1.3.0\n', 'n.txt': `${commits++}\n` }, `commit ${commits}`);
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      { '.slipway.yml': pipeline, 'deps.lock': 'left-pad 1.3.0\n', 'n.txt': `${commits++}\n` },
+      `commit ${commits}`,
+    );
     const body = fixture('push-hook.json') as Record<string, unknown>;
-    Object.assign(body, { ref: 'refs/heads/main', after: sha, checkout_sha: sha, project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace } });
+    Object.assign(body, {
+      ref: 'refs/heads/main',
+      after: sha,
+      checkout_sha: sha,
+      project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace },
+    });
     const res = await deliver(coordinator.url, 'Push Hook', body, WEBHOOK_SECRET);
     expect(res.status).toBe(202);
     return String(res.json['runId']);
@@ -76,7 +86,9 @@ describe('artifacts and caches shared between build nodes through the registry',
     }
   };
   const logOf = async (run: RunRecord, job: string) =>
-    (await coordinator.api<{ lines: Array<{ job: string; line: string }> }>(`/api/runs/${run.id}/log`)).body.lines.filter((l) => l.job === job).map((l) => l.line);
+    (await coordinator.api<{ lines: Array<{ job: string; line: string }> }>(`/api/runs/${run.id}/log`)).body.lines
+      .filter((l) => l.job === job)
+      .map((l) => l.line);
 
   /** Runs `make` of a new run on a fresh node, stops that node, and returns the run id with `use` still waiting. */
   const makeOnOneNode = async (): Promise<string> => {
@@ -102,14 +114,16 @@ describe('artifacts and caches shared between build nodes through the registry',
     await coordinator?.stop();
   });
 
-  it('gives a job on node B the artifacts its need made on node A, and restores A\'s cache on B', async () => {
+  it("gives a job on node B the artifacts its need made on node A, and restores A's cache on B", async () => {
     const first = await makeOnOneNode();
     const nodeB = await startNode();
     const run1 = await coordinator.waitForRun(first);
     expect(run1.status.phase, JSON.stringify(run1.jobs.map((j) => [j.name, j.status]))).toBe('succeeded');
     expect(await logOf(run1, 'use')).toContain(`made by run ${first}`);
     const made = run1.jobs.find((j) => j.name === 'make')?.artifacts;
-    expect(made?.reference).toMatch(new RegExp(`^${registry.replace(/[.]/g, '\\.')}/${storeRepository}/${projectId}/artifacts:run-${first}-[0-9a-f]{16}@sha256:[0-9a-f]{64}$`));
+    expect(made?.reference).toMatch(
+      new RegExp(`^${registry.replace(/[.]/g, '\\.')}/${storeRepository}/${projectId}/artifacts:run-${first}-[0-9a-f]{16}@sha256:[0-9a-f]{64}$`),
+    );
     expect(made?.expiresAt).toBeDefined();
 
     // The next run's `make` runs on B: the cache A saved comes from the registry.

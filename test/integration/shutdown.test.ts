@@ -22,7 +22,9 @@ describe('the slipway process', () => {
 
   const start = (env: Record<string, string>) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts')], {
-      cwd: root, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -41,7 +43,11 @@ describe('the slipway process', () => {
 
   it('stops in order on SIGTERM: exit 0, embedded Redis shut down with its data on disk', async () => {
     const p = start({
-      GITLAB_URL: gitlab.url, GITLAB_TOKEN: gitlab.token, SLIPWAY_WEBHOOK_SECRET: 'hook-secret', SLIPWAY_DATA_DIR: dataDir, SLIPWAY_PORT: '0',
+      GITLAB_URL: gitlab.url,
+      GITLAB_TOKEN: gitlab.token,
+      SLIPWAY_WEBHOOK_SECRET: 'hook-secret',
+      SLIPWAY_DATA_DIR: dataDir,
+      SLIPWAY_PORT: '0',
     });
     const deadline = Date.now() + 30_000;
     while (!p.output().includes('slipway listening')) {

@@ -46,10 +46,15 @@ describe('the Slipway image', () => {
       Image: IMAGE,
       name: `slipway-image-test-${id}`,
       Env: [
-        'SLIPWAY_ROLES=http', 'SLIPWAY_HOST=127.0.0.1', `SLIPWAY_PORT=${port}`,
-        `REDIS_URL=${redisUrl}`, `SLIPWAY_REDIS_PREFIX=${prefix}`,
-        'GITLAB_URL=http://127.0.0.1:9', 'GITLAB_TOKEN=unused-by-the-http-role',
-        `SLIPWAY_WEBHOOK_SECRET=${secret}`, `SLIPWAY_API_TOKEN=${apiToken}`,
+        'SLIPWAY_ROLES=http',
+        'SLIPWAY_HOST=127.0.0.1',
+        `SLIPWAY_PORT=${port}`,
+        `REDIS_URL=${redisUrl}`,
+        `SLIPWAY_REDIS_PREFIX=${prefix}`,
+        'GITLAB_URL=http://127.0.0.1:9',
+        'GITLAB_TOKEN=unused-by-the-http-role',
+        `SLIPWAY_WEBHOOK_SECRET=${secret}`,
+        `SLIPWAY_API_TOKEN=${apiToken}`,
       ],
       HostConfig: { NetworkMode: 'host' },
     });
@@ -74,7 +79,14 @@ describe('the Slipway image', () => {
     expect(info.Config.User).toBe('10001:10001');
     expect(info.Config.Healthcheck?.Test?.join(' ')).toContain('/healthz');
     expect(info.Config.Cmd).toEqual(['node', 'dist/src/main.js']);
-    const { stdout } = await promisify(execFile)('docker', ['-H', process.env['DOCKER_HOST'] ?? 'unix:///run/slipway-docker.sock', 'exec', container?.id ?? '', 'git', '--version']);
+    const { stdout } = await promisify(execFile)('docker', [
+      '-H',
+      process.env['DOCKER_HOST'] ?? 'unix:///run/slipway-docker.sock',
+      'exec',
+      container?.id ?? '',
+      'git',
+      '--version',
+    ]);
     expect(stdout).toMatch(/^git version \d/);
     await eventually(async () => expect((await container?.inspect())?.State.Health?.Status).toBe('healthy'), 60_000);
   }, 90_000);
@@ -99,8 +111,13 @@ describe('the Slipway image', () => {
 describe.skipIf(!existsSync('/usr/bin/docker-compose'))('docker-compose.yml', () => {
   it('is valid and runs the image as http, planner, build and deploy services with Redis and a registry', async () => {
     const env = {
-      ...process.env, GITLAB_URL: 'https://gitlab.example.com', GITLAB_TOKEN: 'glpat-example', SLIPWAY_WEBHOOK_SECRET: 'hook-secret',
-      SLIPWAY_API_TOKEN: 'api-token-0123456789', SLIPWAY_VARIABLES_KEY: 'a'.repeat(64), SLIPWAY_METRICS_TOKEN: 'metrics-token-0123456789',
+      ...process.env,
+      GITLAB_URL: 'https://gitlab.example.com',
+      GITLAB_TOKEN: 'glpat-example',
+      SLIPWAY_WEBHOOK_SECRET: 'hook-secret',
+      SLIPWAY_API_TOKEN: 'api-token-0123456789',
+      SLIPWAY_VARIABLES_KEY: 'a'.repeat(64),
+      SLIPWAY_METRICS_TOKEN: 'metrics-token-0123456789',
     };
     const { stdout } = await promisify(execFile)('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { env });
     const config = parse(stdout) as { services: Record<string, { image: string; environment?: Record<string, string> }> };
@@ -118,7 +135,9 @@ describe.skipIf(!existsSync('/usr/bin/docker-compose'))('docker-compose.yml', ()
     // Host networking: each process needs a metrics port of its own.
     expect(ports.size).toBe(4);
     // Without the shared secrets, compose refuses with the name of the missing one.
-    const missing = await promisify(execFile)('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], { env: { ...env, SLIPWAY_VARIABLES_KEY: '' } }).catch((err: { stderr: string }) => err);
+    const missing = await promisify(execFile)('docker-compose', ['-f', path.join(ROOT, 'docker-compose.yml'), 'config'], {
+      env: { ...env, SLIPWAY_VARIABLES_KEY: '' },
+    }).catch((err: { stderr: string }) => err);
     expect('stderr' in missing ? missing.stderr : '').toContain('set SLIPWAY_VARIABLES_KEY in .env');
   });
 });

@@ -65,19 +65,27 @@ describe('sonar quality gate end to end', () => {
       `  environments: { pre: { port: ${port}, health: /healthz, timeout: 30s } }`,
       '',
     ].join('\n');
-    const sha = await commitFiles(project.bareDir, 'main', {
-      '.slipway.yml': pipeline,
-      'junit.xml': JUNIT,
-      Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
-      'www/healthz': 'ok\n',
-      'www/index.html': `<h1>${service} ${iid}</h1>\n`,
-    }, `Merge ${iid}`);
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        '.slipway.yml': pipeline,
+        'junit.xml': JUNIT,
+        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
+        'www/healthz': 'ok\n',
+        'www/index.html': `<h1>${service} ${iid}</h1>\n`,
+      },
+      `Merge ${iid}`,
+    );
     const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: project.pathWithNamespace, sha, iid }), WEBHOOK_SECRET);
     expect(res.status).toBe(202);
     return { iid, run: await h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 150_000) };
   };
-  const phases = (run: RunRecord) => run.jobs.length === 0 ? { run: run.status.reason } : Object.fromEntries(run.jobs.map((j) => [j.name, j.status.phase]));
-  const failingGate = { status: 'ERROR' as const, conditions: [{ status: 'ERROR', metricKey: 'new_coverage', comparator: 'LT', errorThreshold: '80', actualValue: '61.5' }] };
+  const phases = (run: RunRecord) => (run.jobs.length === 0 ? { run: run.status.reason } : Object.fromEntries(run.jobs.map((j) => [j.name, j.status.phase])));
+  const failingGate = {
+    status: 'ERROR' as const,
+    conditions: [{ status: 'ERROR', metricKey: 'new_coverage', comparator: 'LT', errorThreshold: '80', actualValue: '61.5' }],
+  };
 
   beforeAll(async () => {
     const context = pack();
@@ -101,7 +109,10 @@ describe('sonar quality gate end to end', () => {
     await h.stop();
     await sonar.close();
     await new Promise((resolve) => listener.close(resolve));
-    await docker.getImage(scanner).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getImage(scanner)
+      .remove({ force: true })
+      .catch(() => undefined);
   });
 
   it('gate OK: deploy proceeds; the MR note shows tests, coverage and the gate; coverage goes with the commit status', async () => {
@@ -117,7 +128,10 @@ describe('sonar quality gate end to end', () => {
     expect(log).not.toContain(sonar.token);
     expect(sonar.unexpectedCalls()).toEqual([]);
     await eventually(() => {
-      const unit = h.gitlab.statuses(projectId, run.request.sha).filter((s) => s.name === 'slipway/unit').at(-1);
+      const unit = h.gitlab
+        .statuses(projectId, run.request.sha)
+        .filter((s) => s.name === 'slipway/unit')
+        .at(-1);
       expect(unit).toMatchObject({ status: 'success', coverage: 87.5 });
       const body = h.gitlab.notes(projectId, mr)[0]?.body ?? '';
       expect(body).toContain('succeeded');
@@ -166,20 +180,29 @@ describe('sonar quality gate end to end', () => {
       `  environments: { pre: { port: ${port + 1}, health: /healthz, timeout: 30s, rules: [{ if: '$SLIPWAY_EVENT == "mr"' }] } }`,
       '',
     ].join('\n');
-    const sha = await commitFiles(project.bareDir, branch, {
-      '.slipway.yml': pipeline,
-      'leak-port': String((listener.address() as AddressInfo).port),
-      Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
-      'www/healthz': 'ok\n',
-    }, 'From a fork');
+    const sha = await commitFiles(
+      project.bareDir,
+      branch,
+      {
+        '.slipway.yml': pipeline,
+        'leak-port': String((listener.address() as AddressInfo).port),
+        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
+        'www/healthz': 'ok\n',
+      },
+      'From a fork',
+    );
     // GitLab keeps a fork's merge request commits in the target project under
     // refs/merge-requests/<iid>/head; the fork's branch itself is not there.
     git(project.bareDir, 'update-ref', `refs/merge-requests/${forkIid}/head`, sha);
     git(project.bareDir, 'update-ref', '-d', `refs/heads/${branch}`);
     const event = openMergeRequestEvent({
-      projectId, path: project.pathWithNamespace, sha, iid: forkIid,
+      projectId,
+      path: project.pathWithNamespace,
+      sha,
+      iid: forkIid,
       // A fork's branch may well be called main: it is still the fork's.
-      sourceBranch: 'main', fromFork: { id: projectId + 1, path: `mallory/${service}` },
+      sourceBranch: 'main',
+      fromFork: { id: projectId + 1, path: `mallory/${service}` },
     });
     const releases = async () => (await docker.listContainers({ all: true, filters: { label: [`io.slipway.service=${service}`] } })).map((c) => c.Id).sort();
     const before = await releases();
@@ -190,11 +213,13 @@ describe('sonar quality gate end to end', () => {
     expect(phases(run)).toEqual({ unit: 'success' });
     expect(run.status.phase).toBe('succeeded');
     const skipped = run.plan?.skipped;
-    expect(skipped).toEqual(expect.arrayContaining([
-      { name: 'sonar', reason: 'merge requests from forks get no secrets: the sonar job needs SONAR_TOKEN and the host network' },
-      { name: 'image', reason: 'merge requests from forks get no registry credentials: no image is built or pushed' },
-      { name: 'deploy:pre', reason: 'merge requests from forks never deploy' },
-    ]));
+    expect(skipped).toEqual(
+      expect.arrayContaining([
+        { name: 'sonar', reason: 'merge requests from forks get no secrets: the sonar job needs SONAR_TOKEN and the host network' },
+        { name: 'image', reason: 'merge requests from forks get no registry credentials: no image is built or pushed' },
+        { name: 'deploy:pre', reason: 'merge requests from forks never deploy' },
+      ]),
+    );
     // Nothing from the fork reached the host's loopback or SonarQube, and no release was started.
     expect(leaks).toEqual([]);
     expect(sonar.calls.filter((c) => c.query.includes(key) || c.path.includes(key))).toEqual([]);

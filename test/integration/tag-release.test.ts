@@ -28,20 +28,40 @@ describe('a release tag becomes a versioned image; the run page shows the run', 
   afterAll(async () => h.stop());
 
   it('a Tag Push Hook for an annotated v1.2.3 pushes the image as 1.2.3 (and v1.2.3, and the short SHA) under the digest the run recorded', async () => {
-    const sha = await commitFiles(project.bareDir, 'main', {
-      // No rules: the image job's default is to build on tags (and merges).
-      '.slipway.yml': `unit:\n  image: slipway/busybox:1\n  script: [echo "testing $SLIPWAY_TAG"]\nbuild: { image: ${image} }\n`,
-      Dockerfile: 'FROM slipway/busybox:1\nCOPY version.txt /version.txt\n',
-      'version.txt': `1.2.3 ${suffix}\n`,
-    }, 'Release 1.2.3');
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        // No rules: the image job's default is to build on tags (and merges).
+        '.slipway.yml': `unit:\n  image: slipway/busybox:1\n  script: [echo "testing $SLIPWAY_TAG"]\nbuild: { image: ${image} }\n`,
+        Dockerfile: 'FROM slipway/busybox:1\nCOPY version.txt /version.txt\n',
+        'version.txt': `1.2.3 ${suffix}\n`,
+      },
+      'Release 1.2.3',
+    );
     // An annotated tag, as `git tag -a` makes: GitLab's `after` is the tag object, `checkout_sha` the commit.
-    execFileSync('git', ['--git-dir', project.bareDir, '-c', 'user.name=Release Bot', '-c', 'user.email=bot@example.com', 'tag', '-a', 'v1.2.3', '-m', 'Release 1.2.3', sha]);
+    execFileSync('git', [
+      '--git-dir',
+      project.bareDir,
+      '-c',
+      'user.name=Release Bot',
+      '-c',
+      'user.email=bot@example.com',
+      'tag',
+      '-a',
+      'v1.2.3',
+      '-m',
+      'Release 1.2.3',
+      sha,
+    ]);
     const tagObject = execFileSync('git', ['--git-dir', project.bareDir, 'rev-parse', 'refs/tags/v1.2.3'], { encoding: 'utf8' }).trim();
     expect(tagObject).not.toBe(sha);
 
     const body = fixture('tag-push-hook.json');
     Object.assign(body, {
-      ref: 'refs/tags/v1.2.3', after: tagObject, checkout_sha: sha,
+      ref: 'refs/tags/v1.2.3',
+      after: tagObject,
+      checkout_sha: sha,
       project: { ...(body['project'] as object), id: projectId, path_with_namespace: project.pathWithNamespace, default_branch: 'main' },
     });
     const res = await deliver(h.url, 'Tag Push Hook', body, WEBHOOK_SECRET);
@@ -50,7 +70,10 @@ describe('a release tag becomes a versioned image; the run page shows the run', 
 
     expect(run.status.phase).toBe('succeeded');
     expect(run.request).toMatchObject({ event: 'tag', ref: 'v1.2.3', sha });
-    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([['unit', 'success'], ['image', 'success']]);
+    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([
+      ['unit', 'success'],
+      ['image', 'success'],
+    ]);
     expect((await h.slipway.store.readLog(run.id)).filter((l) => l.job === 'unit').map((l) => l.line)).toContain('testing v1.2.3');
     expect(run.image).toMatchObject({ repository: `${registry}/${image}`, tags: [sha.slice(0, 8), '1.2.3', 'v1.2.3'] });
     const digest = run.image?.digest ?? 'missing';
@@ -63,7 +86,10 @@ describe('a release tag becomes a versioned image; the run page shows the run', 
     for (const tag of ['1.2.3', 'v1.2.3', sha.slice(0, 8)]) {
       const head = await fetch(`http://${registry}/v2/${image}/manifests/${tag}`, {
         method: 'HEAD',
-        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json' },
+        headers: {
+          Accept:
+            'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json',
+        },
       });
       expect(head.status, tag).toBe(200);
       expect(head.headers.get('docker-content-digest'), tag).toBe(digest);
@@ -94,13 +120,25 @@ describe('a release tag becomes a versioned image; the run page shows the run', 
       const el = elements.get(id) ?? { textContent: '', rows: [] };
       elements.set(id, el);
       return {
-        set textContent(v: string) { el.textContent = v; },
-        get textContent() { return el.textContent; },
-        replaceChildren: () => { el.rows = []; },
+        set textContent(v: string) {
+          el.textContent = v;
+        },
+        get textContent() {
+          return el.textContent;
+        },
+        replaceChildren: () => {
+          el.rows = [];
+        },
         insertRow: () => {
           const row: string[] = [];
           el.rows.push(row);
-          return { insertCell: () => ({ set textContent(v: string) { row.push(v); } }) };
+          return {
+            insertCell: () => ({
+              set textContent(v: string) {
+                row.push(v);
+              },
+            }),
+          };
         },
       };
     };
@@ -111,7 +149,9 @@ describe('a release tag becomes a versioned image; the run page shows the run', 
       location: { hash: `#token=${h.slipway.apiToken}`, pathname: `/runs/${run.id}` },
       history: { replaceState: () => undefined },
       localStorage: { getItem: (k: string) => storage.get(k) ?? null, setItem: (k: string, v: string) => storage.set(k, String(v)) },
-      prompt: () => { throw new Error('the page asked for the token although the link carried it'); },
+      prompt: () => {
+        throw new Error('the page asked for the token although the link carried it');
+      },
       document: { getElementById: element },
       setTimeout: () => undefined,
       fetch: async (url: string, init?: { headers?: Record<string, string> }) => {

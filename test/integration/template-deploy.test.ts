@@ -40,17 +40,26 @@ describe('a merge builds and deploys with a built-in template', () => {
       `    pre: { port: ${port}, health: /healthz, timeout: 30s }`,
       '',
     ].join('\n');
-    const sha = await commitFiles(project.bareDir, 'main', {
-      '.slipway.yml': pipeline,
-      'public/index.html': `<h1>Landing ${suffix}</h1>\n`,
-      'public/healthz': 'ok\n',
-      'README.md': 'no Dockerfile here\n',
-    }, 'Merge branch landing');
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        '.slipway.yml': pipeline,
+        'public/index.html': `<h1>Landing ${suffix}</h1>\n`,
+        'public/healthz': 'ok\n',
+        'README.md': 'no Dockerfile here\n',
+      },
+      'Merge branch landing',
+    );
     const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: project.pathWithNamespace, sha }), WEBHOOK_SECRET);
     expect(res.status).toBe(202);
     const run = await h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 120_000);
 
-    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([['site-check', 'success'], ['image', 'success'], ['deploy:pre', 'success']]);
+    expect(run.jobs.map((j) => [j.name, j.status.phase])).toEqual([
+      ['site-check', 'success'],
+      ['image', 'success'],
+      ['deploy:pre', 'success'],
+    ]);
     expect(run.status.phase).toBe('succeeded');
 
     // The image job built the template's Dockerfile (the repository has none) FROM the base asked for
@@ -59,13 +68,20 @@ describe('a merge builds and deploys with a built-in template', () => {
     const imageLog = log.body.lines.filter((l) => l.job === 'image').map((l) => l.line);
     expect(imageLog.some((l) => /^#\d+ \[1\/2\] FROM /.test(l) && l.endsWith(baseImageFromEnv()))).toBe(true);
     expect(imageLog).toContainEqual(expect.stringMatching(/^#\d+ \[2\/2\] COPY public \/www$/));
-    const image = await dockerFromEnv().getImage(run.image?.ref ?? '').inspect();
+    const image = await dockerFromEnv()
+      .getImage(run.image?.ref ?? '')
+      .inspect();
     expect(image.Config.Cmd?.join(' ')).toContain('exec httpd -f -p "0.0.0.0:$PORT" -h /www');
 
     // The service answers on its pre address with the merged site.
     const pre = run.deployments.find((d) => d.environment === 'pre');
     expect(pre?.image).toBe(run.image?.ref);
     expect(await (await fetch(pre?.url ?? '')).text()).toBe(`<h1>Landing ${suffix}</h1>\n`);
-    expect(h.gitlab.statuses(projectId, sha).filter((s) => s.name === 'slipway/image').at(-1)?.status).toBe('success');
+    expect(
+      h.gitlab
+        .statuses(projectId, sha)
+        .filter((s) => s.name === 'slipway/image')
+        .at(-1)?.status,
+    ).toBe('success');
   });
 });

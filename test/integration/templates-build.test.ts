@@ -55,7 +55,9 @@ async function build(tag: string, context: Readable, dockerfile: string, buildAr
 async function baseImage(name: string, programs: Record<string, string>, extra = ''): Promise<string> {
   const tag = `slipway-test/${name}-${id}:1`;
   const files: Files = Object.fromEntries(Object.entries(programs).map(([n, c]) => [n, script(c)]));
-  const dockerfile = [`FROM ${BUSYBOX}`, 'ENV PATH=/usr/local/bin:/bin', ...Object.keys(programs).map((n) => `COPY ${n} /usr/local/bin/${n}`), extra, ''].join('\n');
+  const dockerfile = [`FROM ${BUSYBOX}`, 'ENV PATH=/usr/local/bin:/bin', ...Object.keys(programs).map((n) => `COPY ${n} /usr/local/bin/${n}`), extra, ''].join(
+    '\n',
+  );
   await build(tag, tarOf({ ...files, Dockerfile: dockerfile }), 'Dockerfile');
   return tag;
 }
@@ -81,9 +83,16 @@ async function buildTemplate(template: string, app: Files, buildArgs: Record<str
   const logs: string[] = [];
   try {
     const { imageId } = await buildImageWithBuildKit(docker, {
-      mirrorDir: join(work, '.git'), sha: git(work, 'rev-parse', 'HEAD'), dockerfile: 'Dockerfile',
-      dockerfileContent: readFileSync(file, 'utf8'), sharedKey: `templates/${template}-${id}`,
-      tags: [tag], labels: { 'io.slipway.test': id }, buildArgs, onLog: (l) => logs.push(l), timeoutMs: 60_000,
+      mirrorDir: join(work, '.git'),
+      sha: git(work, 'rev-parse', 'HEAD'),
+      dockerfile: 'Dockerfile',
+      dockerfileContent: readFileSync(file, 'utf8'),
+      sharedKey: `templates/${template}-${id}`,
+      tags: [tag],
+      labels: { 'io.slipway.test': id },
+      buildArgs,
+      onLog: (l) => logs.push(l),
+      timeoutMs: 60_000,
     });
     images.push(imageId);
   } catch (err) {
@@ -129,7 +138,8 @@ async function get(c: Dockerode.Container, url: string, timeoutMs = 10_000): Pro
       // not listening yet
     }
     const state = (await c.inspect()).State;
-    if (!state.Running || Date.now() > deadline) throw new Error(`${url} did not answer (container ${state.Status}, exit ${state.ExitCode}):\n${await logsOf(c)}`);
+    if (!state.Running || Date.now() > deadline)
+      throw new Error(`${url} did not answer (container ${state.Status}, exit ${state.ExitCode}):\n${await logsOf(c)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -156,7 +166,11 @@ const SCANNED_INI = 'for d in $(echo "$PHP_INI_SCAN_DIR" | tr ":" " "); do cat "
 
 afterAll(async () => {
   await Promise.all(containers.map((c) => c.remove({ force: true }).catch(() => undefined)));
-  for (const tag of images.reverse()) await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+  for (const tag of images.reverse())
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -186,17 +200,21 @@ for dep in $(awk -v omit="$omit" '/"devDependencies"/ { dev = 1 } /"dependencies
 done
 `,
       }),
-      baseImage('php', {
-        'php-fpm': `#!/bin/sh
+      baseImage(
+        'php',
+        {
+          'php-fpm': `#!/bin/sh
 [ "$1" = -D ] || { echo "php-fpm: expected -D" >&2; exit 1; }
 { echo "php-fpm $*"; ${SCANNED_INI}; cat /usr/local/etc/php-fpm.d/*.conf; } > /tmp/fpm.txt
 `,
-        php: `#!/bin/sh
+          php: `#!/bin/sh
 limit=$(${SCANNED_INI} | sed -n 's/^memory_limit = //p' | tail -n 1)
 echo "php $* (memory_limit=$limit)"
 `,
-        nginx: NGINX,
-      }, 'RUN mkdir -p /usr/local/etc/php-fpm.d /etc/nginx/conf.d && printf "[www]\\npm.max_children = 5\\n" > /usr/local/etc/php-fpm.d/www.conf'),
+          nginx: NGINX,
+        },
+        'RUN mkdir -p /usr/local/etc/php-fpm.d /etc/nginx/conf.d && printf "[www]\\npm.max_children = 5\\n" > /usr/local/etc/php-fpm.d/www.conf',
+      ),
       baseImage('jre', {
         java: `#!/bin/sh
 args="$*"; jar=; port=
@@ -220,11 +238,15 @@ mkdir -p target && { echo "jar $artifact"; find src -type f | sort; } > "target/
   });
 
   it('node: dependencies in their own layer (npm ci --omit=dev), the app runs as `node server.js` on $PORT', async () => {
-    const { tag, logs } = await buildTemplate('node', {
-      'package.json': '{\n  "name": "cart",\n  "dependencies": {\n    "left-pad": "^1.3.0"\n  },\n  "devDependencies": {\n    "vitest": "^4.0.0"\n  }\n}\n',
-      'package-lock.json': '{ "lockfileVersion": 3 }\n',
-      'server.js': "require('http').createServer((q, s) => s.end('cart v1')).listen(process.env.PORT);\n",
-    }, { BASE_IMAGE: nodeBase });
+    const { tag, logs } = await buildTemplate(
+      'node',
+      {
+        'package.json': '{\n  "name": "cart",\n  "dependencies": {\n    "left-pad": "^1.3.0"\n  },\n  "devDependencies": {\n    "vitest": "^4.0.0"\n  }\n}\n',
+        'package-lock.json': '{ "lockfileVersion": 3 }\n',
+        'server.js': "require('http').createServer((q, s) => s.end('cart v1')).listen(process.env.PORT);\n",
+      },
+      { BASE_IMAGE: nodeBase },
+    );
     expect(logs).toContainEqual(expect.stringMatching(/^#\d+ \[[^\]]*\d+\/\d+\] RUN npm ci --omit=dev$/));
     const port = await freePort();
     const c = await run(tag, { PORT: String(port) });
@@ -236,7 +258,11 @@ mkdir -p target && { echo "jar $artifact"; find src -type f | sort; } > "target/
   });
 
   it('static-site on busybox httpd: serves SITE_DIR on $PORT', async () => {
-    const { tag } = await buildTemplate('static-site', { 'dist/index.html': '<h1>landing</h1>\n', 'src/ignored.md': 'x' }, { BASE_IMAGE: httpdBase, SITE_DIR: 'dist' });
+    const { tag } = await buildTemplate(
+      'static-site',
+      { 'dist/index.html': '<h1>landing</h1>\n', 'src/ignored.md': 'x' },
+      { BASE_IMAGE: httpdBase, SITE_DIR: 'dist' },
+    );
     const port = await freePort();
     const c = await run(tag, { PORT: String(port) });
     expect(await get(c, `http://127.0.0.1:${port}/`)).toBe('<h1>landing</h1>\n');
@@ -252,11 +278,15 @@ mkdir -p target && { echo "jar $artifact"; find src -type f | sort; } > "target/
   });
 
   it('java-maven: the jar is built in BUILDER_IMAGE and run by the JRE base with JAVA_OPTS on $PORT', async () => {
-    const { tag, logs } = await buildTemplate('java-maven', {
-      'pom.xml': '<project><artifactId>orders</artifactId></project>\n',
-      'src/main/java/App.java': 'class App {}\n',
-      'README.md': 'not in the jar\n',
-    }, { BASE_IMAGE: jre, BUILDER_IMAGE: maven });
+    const { tag, logs } = await buildTemplate(
+      'java-maven',
+      {
+        'pom.xml': '<project><artifactId>orders</artifactId></project>\n',
+        'src/main/java/App.java': 'class App {}\n',
+        'README.md': 'not in the jar\n',
+      },
+      { BASE_IMAGE: jre, BUILDER_IMAGE: maven },
+    );
     expect(logs).toContainEqual(expect.stringMatching(/^#\d+ \[[^\]]*\d+\/\d+\] RUN mvn -B -q package -DskipTests$/));
     const port = await freePort();
     const c = await run(tag, { PORT: String(port), JAVA_OPTS: '-Xmx64m' });
@@ -268,7 +298,7 @@ mkdir -p target && { echo "jar $artifact"; find src -type f | sort; } > "target/
   describe('php-fpm: one image, the run mode and limits from the environment', () => {
     let tag = '';
     beforeAll(async () => {
-      ({ tag } = await buildTemplate('php-fpm', { 'public/index.html': '<h1>shop</h1>\n', 'artisan': '<?php // console\n' }, { BASE_IMAGE: phpBase }));
+      ({ tag } = await buildTemplate('php-fpm', { 'public/index.html': '<h1>shop</h1>\n', artisan: '<?php // console\n' }, { BASE_IMAGE: phpBase }));
     });
 
     it('fpm: php-fpm with the limits and pool size of this environment, behind nginx on $PORT', async () => {

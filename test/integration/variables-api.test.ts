@@ -25,7 +25,11 @@ describe('variables API', () => {
   afterAll(async () => h.stop());
 
   it('needs the API token for every method', async () => {
-    for (const [method, path, body] of [['GET', vars], ['PUT', `${vars}/X`, { value: 'y' }], ['DELETE', `${vars}/X`]] as const) {
+    for (const [method, path, body] of [
+      ['GET', vars],
+      ['PUT', `${vars}/X`, { value: 'y' }],
+      ['DELETE', `${vars}/X`],
+    ] as const) {
       const res = await call(method, path, body, null);
       expect(res.status).toBe(401);
       expect(res.body?.['error']).toMatch(/bearer token/);
@@ -37,7 +41,13 @@ describe('variables API', () => {
     const put = await call('PUT', `${vars}/DB_PASSWORD`, { value: secret, masked: true, protected: true });
     expect(put).toMatchObject({ status: 200, body: { name: 'DB_PASSWORD', environment: '*', masked: true, protected: true, value: null } });
     expect(put.text).not.toContain(secret);
-    expect((await call('PUT', `${vars}/REGION`, { value: 'eu-west' })).body).toEqual({ name: 'REGION', environment: '*', masked: false, protected: false, value: 'eu-west' });
+    expect((await call('PUT', `${vars}/REGION`, { value: 'eu-west' })).body).toEqual({
+      name: 'REGION',
+      environment: '*',
+      masked: false,
+      protected: false,
+      value: 'eu-west',
+    });
     expect((await call('PUT', `${vars}/REGION`, { value: 'cn-north', environment: 'production' })).status).toBe(200);
     expect((await call('PUT', `${vars}/REGION`, { value: 'eu-central' })).status).toBe(200); // upsert
 
@@ -57,7 +67,10 @@ describe('variables API', () => {
 
   it('DELETE removes one scope; a second DELETE is 404 with the reason', async () => {
     expect((await call('DELETE', `${vars}/REGION?environment=production`)).status).toBe(204);
-    expect(await call('DELETE', `${vars}/REGION?environment=production`)).toMatchObject({ status: 404, body: { error: `no variable REGION for environment production in project ${project}` } });
+    expect(await call('DELETE', `${vars}/REGION?environment=production`)).toMatchObject({
+      status: 404,
+      body: { error: `no variable REGION for environment production in project ${project}` },
+    });
     expect((await call('DELETE', `${vars}/REGION`)).status).toBe(204); // default scope '*'
     expect((((await call('GET', vars)).body?.['variables'] ?? []) as VariableView[]).map((v) => v.name)).toEqual(['DB_PASSWORD']);
   });

@@ -17,7 +17,14 @@ describe('VariableStore on Redis', () => {
   let store: VariableStore;
   let project = 100;
 
-  const v = (name: string, value: string, more: Partial<VariableInput> = {}): VariableInput => ({ name, value, environment: '*', masked: false, protected: false, ...more });
+  const v = (name: string, value: string, more: Partial<VariableInput> = {}): VariableInput => ({
+    name,
+    value,
+    environment: '*',
+    masked: false,
+    protected: false,
+    ...more,
+  });
 
   beforeAll(async () => {
     server = await startEmbeddedRedis(dir, () => undefined);
@@ -65,11 +72,17 @@ describe('VariableStore on Redis', () => {
       values: { DB_URL: 'postgres://pre', DEPLOY_KEY: 'key-abcdefgh-1', SENTRY_DSN: 'dsn-xyz-12345' },
       masked: expect.arrayContaining(['key-abcdefgh-1', 'dsn-xyz-12345']) as unknown as string[],
     });
-    expect((await store.resolve(project, { environment: 'production', protectedRef: true, fork: false })).values)
-      .toEqual({ DB_URL: 'postgres://shared', DEPLOY_KEY: 'key-abcdefgh-1', SENTRY_DSN: 'dsn-xyz-12345', PROD_ONLY: 'p' });
+    expect((await store.resolve(project, { environment: 'production', protectedRef: true, fork: false })).values).toEqual({
+      DB_URL: 'postgres://shared',
+      DEPLOY_KEY: 'key-abcdefgh-1',
+      SENTRY_DSN: 'dsn-xyz-12345',
+      PROD_ONLY: 'p',
+    });
     // A feature branch (unprotected) never sees the protected deploy key, nor its value in the masker list.
-    expect(await store.resolve(project, { environment: undefined, protectedRef: false, fork: false }))
-      .toEqual({ values: { DB_URL: 'postgres://shared', SENTRY_DSN: 'dsn-xyz-12345' }, masked: ['dsn-xyz-12345'] });
+    expect(await store.resolve(project, { environment: undefined, protectedRef: false, fork: false })).toEqual({
+      values: { DB_URL: 'postgres://shared', SENTRY_DSN: 'dsn-xyz-12345' },
+      masked: ['dsn-xyz-12345'],
+    });
     expect(await store.resolve(project, { environment: 'pre', protectedRef: true, fork: true })).toEqual({ values: {}, masked: [] });
   });
 

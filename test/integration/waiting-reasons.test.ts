@@ -43,7 +43,10 @@ describe('what a waiting run and its jobs say', () => {
     expect(res.status).toBe(200);
     return res.body;
   };
-  const statusOf = (run: RunRecord) => ({ run: [run.status.phase, run.status.reason], ...Object.fromEntries(run.jobs.map((j) => [j.name, [j.status.phase, j.status.reason]])) });
+  const statusOf = (run: RunRecord) => ({
+    run: [run.status.phase, run.status.reason],
+    ...Object.fromEntries(run.jobs.map((j) => [j.name, [j.status.phase, j.status.reason]])),
+  });
 
   beforeAll(async () => {
     http = await startHarness({ roles: ['http'], env: shared });
@@ -87,13 +90,17 @@ describe('what a waiting run and its jobs say', () => {
     // A planner, no build worker: ready jobs wait for a worker, the others for what they need.
     await start(['planner']);
     // One scheduler pass settles every job; read until it has.
-    await eventually(async () => expect(statusOf(await runOf(runId))).toEqual({
-      run: ['running', '4 jobs planned'],
-      first: ['queued', 'waiting for a worker'],
-      second: ['pending', 'waiting for first'],
-      gate: ['manual', 'manual job: waiting for someone to start it'],
-      'after-gate': ['pending', 'waiting for manual job gate'],
-    }), 30_000);
+    await eventually(
+      async () =>
+        expect(statusOf(await runOf(runId))).toEqual({
+          run: ['running', '4 jobs planned'],
+          first: ['queued', 'waiting for a worker'],
+          second: ['pending', 'waiting for first'],
+          gate: ['manual', 'manual job: waiting for someone to start it'],
+          'after-gate': ['pending', 'waiting for manual job gate'],
+        }),
+      30_000,
+    );
 
     // A build worker: what can run runs; the run ends saying which manual job is left.
     builder = await start(['build']);

@@ -12,8 +12,22 @@ describe('GitLab fixtures through POST /webhooks/gitlab', () => {
   afterAll(async () => h.stop());
 
   const accepted = [
-    { file: 'merge-request-hook-merge.json', event: 'Merge Request Hook', kind: 'full', trigger: 'merge', sha: '78a76ee6b4992a6baf64c59fc4c44c7323d60438', ref: 'master' },
-    { file: 'merge-request-hook-open.json', event: 'Merge Request Hook', kind: 'ci', trigger: 'mr', sha: 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7', ref: 'ms-viewport' },
+    {
+      file: 'merge-request-hook-merge.json',
+      event: 'Merge Request Hook',
+      kind: 'full',
+      trigger: 'merge',
+      sha: '78a76ee6b4992a6baf64c59fc4c44c7323d60438',
+      ref: 'master',
+    },
+    {
+      file: 'merge-request-hook-open.json',
+      event: 'Merge Request Hook',
+      kind: 'ci',
+      trigger: 'mr',
+      sha: 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7',
+      ref: 'ms-viewport',
+    },
     { file: 'push-hook.json', event: 'Push Hook', kind: 'ci', trigger: 'push', sha: 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7', ref: 'master' },
     { file: 'tag-push-hook.json', event: 'Tag Push Hook', kind: 'release', trigger: 'tag', sha: '82b3d5ae55f7080f1e6022629cdb57bfae7cccc7', ref: 'v1.0.0' },
   ] as const;

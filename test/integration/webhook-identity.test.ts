@@ -49,7 +49,12 @@ describe('webhook: the ref and the merge request are part of a pipeline’s iden
     expect(pushRun.status.phase).toBe('succeeded');
     expect(jobNames(pushRun)).toEqual(['image', 'test']);
 
-    const opened = await deliver(h.url, 'Merge Request Hook', openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid: 7, sourceBranch: 'feature2' }), WEBHOOK_SECRET);
+    const opened = await deliver(
+      h.url,
+      'Merge Request Hook',
+      openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid: 7, sourceBranch: 'feature2' }),
+      WEBHOOK_SECRET,
+    );
     expect(opened.status).toBe(202);
     expect(opened.json).not.toHaveProperty('duplicateOf');
     const mrRunId = String(opened.json['runId']);
@@ -86,7 +91,14 @@ describe('webhook: the ref and the merge request are part of a pipeline’s iden
     const run = await h.waitForRun(String(release.json['runId']), undefined, 120_000);
     expect(run.status.phase).toBe('succeeded');
     expect(run.request.ref).toBe('release-1');
-    await eventually(() => expect(h.gitlab.statuses(projectId, sha).filter((s) => s.name === 'slipway/test' && s.ref === 'release-1').at(-1)?.status).toBe('success'));
+    await eventually(() =>
+      expect(
+        h.gitlab
+          .statuses(projectId, sha)
+          .filter((s) => s.name === 'slipway/test' && s.ref === 'release-1')
+          .at(-1)?.status,
+      ).toBe('success'),
+    );
     // Both asked for the image at once: one built it, the other waited and took it.
     const firstRun = await h.waitForRun(String(first.json['runId']), undefined, 120_000);
     expect(firstRun.image?.digest).toBe(run.image?.digest);
@@ -100,7 +112,12 @@ describe('webhook: the ref and the merge request are part of a pipeline’s iden
     const pushed = await deliver(h.url, 'Push Hook', pushEvent({ projectId, path: project.pathWithNamespace, sha, branch: 'feature5' }), WEBHOOK_SECRET);
     const pushRunId = String(pushed.json['runId']);
     await eventually(async () => expect((await h.slipway.store.get(pushRunId))?.jobs.find((j) => j.name === 'slow')?.status.phase).toBe('running'), 30_000);
-    const opened = await deliver(h.url, 'Merge Request Hook', openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid: 9, sourceBranch: 'feature5' }), WEBHOOK_SECRET);
+    const opened = await deliver(
+      h.url,
+      'Merge Request Hook',
+      openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid: 9, sourceBranch: 'feature5' }),
+      WEBHOOK_SECRET,
+    );
     const mrRun = await h.waitForRun(String(opened.json['runId']), undefined, 60_000);
     expect(mrRun.status.phase).toBe('succeeded');
     expect((await h.waitForRun(pushRunId, undefined, 60_000)).status.phase).toBe('succeeded');
@@ -111,7 +128,12 @@ describe('webhook: the ref and the merge request are part of a pipeline’s iden
     const event = () => openMergeRequestEvent({ projectId, path: project.pathWithNamespace, sha, iid: 8, sourceBranch: 'feature4' });
     const first = await deliver(h.url, 'Merge Request Hook', event(), WEBHOOK_SECRET);
     // Another delivery (new Idempotency-Key), e.g. a reopen at the same commit: the trigger key joins it.
-    const again = await deliver(h.url, 'Merge Request Hook', { ...event(), object_attributes: { ...(event()['object_attributes'] as object), action: 'reopen' } }, WEBHOOK_SECRET);
+    const again = await deliver(
+      h.url,
+      'Merge Request Hook',
+      { ...event(), object_attributes: { ...(event()['object_attributes'] as object), action: 'reopen' } },
+      WEBHOOK_SECRET,
+    );
     expect(again.json).toEqual({ duplicateOf: first.json['runId'] });
     await h.waitForRun(String(first.json['runId']), undefined, 120_000);
   });

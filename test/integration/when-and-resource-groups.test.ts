@@ -28,13 +28,14 @@ describe('when, resource groups and build limits at run time', () => {
   const jobOf = (run: RunRecord | null | undefined, name: string) => run?.jobs.find((j) => j.name === name);
   const logOf = async (runId: string, job: string) => (await h.slipway.store.readLog(runId)).filter((l) => l.job === job).map((l) => l.line);
   /** Polls every job of the runs until one shows `reason` while queued; returns that job's run. */
-  const seenWaiting = async (runIds: readonly string[], reason: string, timeoutMs = 60_000) => eventually(async () => {
-    for (const id of runIds) {
-      const run = await h.slipway.store.get(id);
-      if (run?.jobs.some((j) => j.status.phase === 'queued' && j.status.reason === reason)) return id;
-    }
-    throw new Error(`no job waiting with '${reason}'`);
-  }, timeoutMs);
+  const seenWaiting = async (runIds: readonly string[], reason: string, timeoutMs = 60_000) =>
+    eventually(async () => {
+      for (const id of runIds) {
+        const run = await h.slipway.store.get(id);
+        if (run?.jobs.some((j) => j.status.phase === 'queued' && j.status.reason === reason)) return id;
+      }
+      throw new Error(`no job waiting with '${reason}'`);
+    }, timeoutMs);
   const interval = (j: JobRecord | undefined) => [Date.parse(j?.startedAt ?? ''), Date.parse(j?.finishedAt ?? '')] as const;
 
   beforeAll(async () => {
@@ -70,7 +71,10 @@ describe('when, resource groups and build limits at run time', () => {
     const runId = await push('when-fails', { '.slipway.yml': whenPipeline, 'exit-code.txt': '3\n' });
     const run = await h.waitForRun(runId);
     expect(Object.fromEntries(run.jobs.map((j) => [j.name, j.status.phase]))).toEqual({
-      check: 'failed', cleanup: 'success', 'report-failure': 'success', publish: 'skipped',
+      check: 'failed',
+      cleanup: 'success',
+      'report-failure': 'success',
+      publish: 'skipped',
     });
     expect(jobOf(run, 'publish')?.status.reason).toBe('skipped: check failed');
     expect(run.status).toMatchObject({ phase: 'failed', reason: "job 'check' failed with exit code 3" });
@@ -79,7 +83,11 @@ describe('when, resource groups and build limits at run time', () => {
     // The after-stage jobs started only once check had finished.
     for (const name of ['cleanup', 'report-failure']) expect(interval(jobOf(run, name))[0]).toBeGreaterThanOrEqual(interval(jobOf(run, 'check'))[1]);
     await eventually(() => {
-      const last = (job: string) => h.gitlab.statuses(projectId, run.request.sha).filter((s) => s.name === `slipway/${job}`).at(-1)?.status;
+      const last = (job: string) =>
+        h.gitlab
+          .statuses(projectId, run.request.sha)
+          .filter((s) => s.name === `slipway/${job}`)
+          .at(-1)?.status;
       expect([last('check'), last('cleanup'), last('report-failure'), last('publish')]).toEqual(['failed', 'success', 'success', 'canceled']);
     });
   });
@@ -88,7 +96,10 @@ describe('when, resource groups and build limits at run time', () => {
     const runId = await push('when-passes', { '.slipway.yml': whenPipeline, 'exit-code.txt': '0\n' });
     const run = await h.waitForRun(runId);
     expect(Object.fromEntries(run.jobs.map((j) => [j.name, j.status.phase]))).toEqual({
-      check: 'success', cleanup: 'success', 'report-failure': 'skipped', publish: 'success',
+      check: 'success',
+      cleanup: 'success',
+      'report-failure': 'skipped',
+      publish: 'success',
     });
     expect(jobOf(run, 'report-failure')?.status.reason).toBe('skipped: no earlier job failed (when: on_failure)');
     expect(run.status).toMatchObject({ phase: 'succeeded', reason: 'all jobs passed' });
@@ -140,7 +151,11 @@ describe('when, resource groups and build limits at run time', () => {
     execFileSync('git', ['--git-dir', project.bareDir, 'update-ref', 'refs/heads/image-b', sha]);
     const first = await deliverPush('image-a');
     const second = await deliverPush('image-b');
-    const waited = await seenWaiting([first, second], 'waiting: another run is building this image (same commit and build settings); it will be reused', 90_000);
+    const waited = await seenWaiting(
+      [first, second],
+      'waiting: another run is building this image (same commit and build settings); it will be reused',
+      90_000,
+    );
     const [built, reused] = await Promise.all([first, second].map((id) => h.waitForRun(id, undefined, 120_000)));
     if (!built || !reused) throw new Error('missing runs');
     const [builder, waiter] = waited === first ? [reused, built] : [built, reused];

@@ -42,16 +42,44 @@ function scopedKubeconfig(): string {
 
 /** A release of `image` as the deploy job renders it: the built-in templates, the environment's variables. */
 async function release(runId: string, image: string, extra: Record<string, string> = {}): Promise<ReleaseSpec> {
-  const rendered = await renderRelease('kubernetes', {
-    identity: { service: SERVICE, environment: 'pre', commitSha: runId.padEnd(40, '0').replace(/[^0-9a-f]/g, 'a'), runId, runUrl: `http://slipway.test/runs/${runId}` },
+  const rendered = await renderRelease(
+    'kubernetes',
+    {
+      identity: {
+        service: SERVICE,
+        environment: 'pre',
+        commitSha: runId.padEnd(40, '0').replace(/[^0-9a-f]/g, 'a'),
+        runId,
+        runUrl: `http://slipway.test/runs/${runId}`,
+      },
+      image,
+      port: 8080,
+      healthPath: '/',
+      variables: {
+        REPLICAS: '2',
+        PROGRESS_DEADLINE_SECONDS: '8',
+        TERMINATION_GRACE_SECONDS: '1',
+        READINESS_PERIOD_SECONDS: '1',
+        CPU_REQUEST: '10m',
+        MEMORY_REQUEST: '16Mi',
+        ...HOSTILE,
+        ...extra,
+      },
+      secrets: {},
+    },
+    { file: () => Promise.resolve(null), dir: () => Promise.resolve(null) },
+  );
+  if (!rendered.ok) throw new Error(JSON.stringify(rendered.problems));
+  return {
+    service: SERVICE,
+    environment: 'pre',
     image,
+    env: {},
     port: 8080,
     healthPath: '/',
-    variables: { REPLICAS: '2', PROGRESS_DEADLINE_SECONDS: '8', TERMINATION_GRACE_SECONDS: '1', READINESS_PERIOD_SECONDS: '1', CPU_REQUEST: '10m', MEMORY_REQUEST: '16Mi', ...HOSTILE, ...extra },
-    secrets: {},
-  }, { file: () => Promise.resolve(null), dir: () => Promise.resolve(null) });
-  if (!rendered.ok) throw new Error(JSON.stringify(rendered.problems));
-  return { service: SERVICE, environment: 'pre', image, env: {}, port: 8080, healthPath: '/', runId, kubernetes: { manifests: rendered.manifests.map((m) => m.object), clusters: ['a'] } };
+    runId,
+    kubernetes: { manifests: rendered.manifests.map((m) => m.object), clusters: ['a'] },
+  };
 }
 
 async function readyPods(): Promise<V1Pod[]> {
@@ -76,7 +104,11 @@ beforeAll(async () => {
   expect(a.namespace).toBe(NS);
   target = createKubernetesTarget(new Map([['a', a]]));
   await a.core.createNamespace({ body: { metadata: { name: NS } } });
-  await waitFor(`default service account in ${NS}`, 20_000, async () => (await a.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name);
+  await waitFor(
+    `default service account in ${NS}`,
+    20_000,
+    async () => (await a.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
+  );
 }, 120_000);
 
 describe('Slipway deploys to a real cluster', () => {
@@ -163,7 +195,14 @@ describe('Slipway deploys to a real cluster', () => {
     const spec = await release('run-4', images.v2);
     const cm = spec.kubernetes!.manifests.find((m) => m.kind === 'ConfigMap')!;
     // Another team's tool takes the field over (forced, as `kubectl apply --server-side --force-conflicts` would).
-    await a.objects.patch({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cm.metadata.name, namespace: NS }, data: { GREETING: 'theirs' } }, undefined, undefined, 'team-b', true, PatchStrategy.ServerSideApply);
+    await a.objects.patch(
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: cm.metadata.name, namespace: NS }, data: { GREETING: 'theirs' } },
+      undefined,
+      undefined,
+      'team-b',
+      true,
+      PatchStrategy.ServerSideApply,
+    );
     const err = await target.apply(spec, onLog).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplyConflictError);
     expect((err as ApplyConflictError).conflicts).toContainEqual({ field: '.data.GREETING', manager: 'team-b' });

@@ -16,14 +16,10 @@ let token = '';
 /** A raw GET through the proxy: status, headers, or the socket error's code. */
 function rawGet(path: string, timeoutMs: number): Promise<{ status?: number; headers?: Record<string, unknown>; error?: string }> {
   return new Promise((resolve) => {
-    const req = request(
-      `${proxy.url}${path}`,
-      { ca: readFileSync(A.caPath), headers: { authorization: `Bearer ${token}` }, timeout: timeoutMs },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
-      },
-    );
+    const req = request(`${proxy.url}${path}`, { ca: readFileSync(A.caPath), headers: { authorization: `Bearer ${token}` }, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
     req.on('timeout', () => {
       req.destroy();
       resolve({ error: 'TIMEOUT' });
@@ -97,7 +93,12 @@ describe('kube fault proxy in front of the real apiserver', () => {
     await proxy.inject({ fault: { kind: 'drop-watch', afterMs: 500 }, match: (r) => r.watch });
     const t0 = Date.now();
     const ended = new Promise<number>((resolve) => {
-      void new Watch(kube.kc).watch('/api/v1/namespaces', {}, () => undefined, () => resolve(Date.now() - t0));
+      void new Watch(kube.kc).watch(
+        '/api/v1/namespaces',
+        {},
+        () => undefined,
+        () => resolve(Date.now() - t0),
+      );
     });
     const ms = await ended;
     expect(ms).toBeGreaterThanOrEqual(400);

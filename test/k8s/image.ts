@@ -26,13 +26,7 @@ export async function buildWebImage(b: ImageBuild, tag: string, body: string): P
     await writeFile(join(ctx, 'www', 'index.html'), body);
     await writeFile(
       join(ctx, 'Dockerfile'),
-      [
-        'FROM scratch',
-        'COPY busybox /bin/busybox',
-        'COPY www /www',
-        `CMD ["/bin/busybox", "httpd", "-f", "-p", "${HTTP_PORT}", "-h", "/www"]`,
-        '',
-      ].join('\n'),
+      ['FROM scratch', 'COPY busybox /bin/busybox', 'COPY www /www', `CMD ["/bin/busybox", "httpd", "-f", "-p", "${HTTP_PORT}", "-h", "/www"]`, ''].join('\n'),
     );
     const env = { ...process.env, DOCKER_BUILDKIT: '0' };
     await run('docker', ['-H', b.dockerHost, 'build', '-q', '-t', ref, ctx], { env, timeout: 120_000 });

@@ -15,7 +15,10 @@ export interface WebApp {
 export const CONFIG_HASH = 'slipway.dev/config-hash';
 
 export function configHash(data: Record<string, string>): string {
-  return createHash('sha256').update(JSON.stringify(Object.entries(data).sort())).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(Object.entries(data).sort()))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 export function renderWebApp(app: WebApp): { configMap: V1ConfigMap; service: V1Service; deployment: V1Deployment } {

@@ -126,8 +126,10 @@ describe.skipIf(tb.proxy === 'none')(`Services through kube-proxy (${tb.proxy} m
     images = { blue: blueImg, green: greenImg };
     for (const kube of [a, b]) {
       await kube.core.createNamespace({ body: { metadata: { name: NS } } });
-      await waitFor(`default service account in ${NS}`, 20_000, async () =>
-        (await kube.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
+      await waitFor(
+        `default service account in ${NS}`,
+        20_000,
+        async () => (await kube.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
       );
     }
   }, 120_000);
@@ -143,8 +145,7 @@ describe.skipIf(tb.proxy === 'none')(`Services through kube-proxy (${tb.proxy} m
 
   it('a pod that turns unready stops receiving traffic, and gets it back once ready', async () => {
     const [down, up] = blue as [string, string];
-    const mv = (from: string, to: string) =>
-      kubectl(tb.kubectl, tb.clusters.a.kubeconfigPath, ['-n', NS, 'exec', down, '--', '/bin/busybox', 'mv', from, to]);
+    const mv = (from: string, to: string) => kubectl(tb.kubectl, tb.clusters.a.kubeconfigPath, ['-n', NS, 'exec', down, '--', '/bin/busybox', 'mv', from, to]);
     const r = await mv('/www/index.html', '/www/off.html');
     expect(r.code, r.stderr).toBe(0);
     const t0 = Date.now();

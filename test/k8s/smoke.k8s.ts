@@ -65,15 +65,16 @@ async function currentRs(kube: Kube, name: string) {
 }
 
 async function kubectlRollout(cluster: 'a' | 'b', name: string) {
-  return kubectl(tb.kubectl, tb.clusters[cluster].kubeconfigPath, [
-    '-n', NS, 'rollout', 'status', `deployment/${name}`, '--timeout=30s',
-  ]);
+  return kubectl(tb.kubectl, tb.clusters[cluster].kubeconfigPath, ['-n', NS, 'rollout', 'status', `deployment/${name}`, '--timeout=30s']);
 }
 
 beforeAll(async () => {
   if (tb.kubelet === 'sim') {
     console.warn('\n*** KUBELET SIMULATOR IN USE: no real pods run; HTTP checks on pod IPs are NOT done ***\n');
-    for (const [kube, node] of [[a, tb.clusters.a.nodeName], [b, tb.clusters.b.nodeName]] as const) {
+    for (const [kube, node] of [
+      [a, tb.clusters.a.nodeName],
+      [b, tb.clusters.b.nodeName],
+    ] as const) {
       const sim = new KubeletSim(kube.kc, { nodeName: node, registry: tb.registry });
       await sim.start();
     }
@@ -83,8 +84,10 @@ beforeAll(async () => {
   images = { v1, v2, bad: `${tb.registry}/slipway-test/web:does-not-exist` };
   for (const kube of [a, b]) {
     await kube.core.createNamespace({ body: { metadata: { name: NS } } });
-    await waitFor(`default service account in ${NS}`, 20_000, async () =>
-      (await kube.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
+    await waitFor(
+      `default service account in ${NS}`,
+      20_000,
+      async () => (await kube.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
     );
   }
 }, 120_000);
@@ -158,16 +161,14 @@ describe('real cluster a: deploy, config rollout, failed rollout, undo', () => {
     // kubectl's undo: the previous ReplicaSet's template, without its pod-template-hash label.
     const template = structuredClone(previous.spec!.template!);
     delete template.metadata!.labels!['pod-template-hash'];
-    await a.apps.patchNamespacedDeployment(
-      {
-        name: 'web',
-        namespace: NS,
-        body: [
-          { op: 'replace', path: '/spec/template', value: template },
-          { op: 'replace', path: '/spec/progressDeadlineSeconds', value: 20 },
-        ],
-      },
-    );
+    await a.apps.patchNamespacedDeployment({
+      name: 'web',
+      namespace: NS,
+      body: [
+        { op: 'replace', path: '/spec/template', value: template },
+        { op: 'replace', path: '/spec/progressDeadlineSeconds', value: 20 },
+      ],
+    });
     const t0 = Date.now();
     const verdict = await waitRollout(a, NS, 'web', ROLLOUT_TIMEOUT);
     console.log(`undo: ${verdict.state} in ${Date.now() - t0} ms`);
@@ -180,7 +181,13 @@ describe('real cluster a: deploy, config rollout, failed rollout, undo', () => {
     expect(k.code, k.stderr).toBe(0);
     const hist = await kubectl(tb.kubectl, tb.clusters.a.kubeconfigPath, ['-n', NS, 'rollout', 'history', 'deployment/web']);
     expect(hist.code).toBe(0);
-    expect(hist.stdout.trim().split('\n').slice(-3).map((l) => l.trim().split(/\s+/)[0])).toEqual(['1', '3', '4']);
+    expect(
+      hist.stdout
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .map((l) => l.trim().split(/\s+/)[0]),
+    ).toEqual(['1', '3', '4']);
   });
 });
 

@@ -31,7 +31,10 @@ function doublestarRegExp(pattern: string): RegExp {
       const end = pattern.indexOf(']', i + 1);
       if (end === -1) out += '\\[';
       else {
-        const body = pattern.slice(i + 1, end).replace(/\\/g, '\\\\').replace(/^!/, '^');
+        const body = pattern
+          .slice(i + 1, end)
+          .replace(/\\/g, '\\\\')
+          .replace(/^!/, '^');
         out += `[${body}]`;
         i = end;
       }

@@ -34,7 +34,10 @@ export function oldCompileGlob(glob: string): SafeRegex {
       const end = glob.indexOf(']', i + 2);
       if (end < 0) re += '\\[';
       else {
-        const body = glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\');
+        const body = glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\');
         re += `[${body}]`;
         i = end;
       }

@@ -15,7 +15,9 @@
 type Pred = (c: number) => boolean;
 type Node =
   | { t: 'char'; p: Pred }
-  | { t: 'bol' } | { t: 'eol' } | { t: 'wordb'; neg: boolean }
+  | { t: 'bol' }
+  | { t: 'eol' }
+  | { t: 'wordb'; neg: boolean }
   | { t: 'cat'; items: Node[] }
   | { t: 'alt'; items: Node[] }
   | { t: 'rep'; node: Node; min: number; max: number };
@@ -43,11 +45,17 @@ const MAX_REPEAT = 100;
 const isWord = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
 const isDigit = (c: number) => c >= 48 && c <= 57;
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13);
-const not = (p: Pred): Pred => (c) => !p(c);
+const not =
+  (p: Pred): Pred =>
+  (c) =>
+    !p(c);
 
 class Parser {
   private i = 0;
-  constructor(private readonly src: string, private readonly fold: boolean) {}
+  constructor(
+    private readonly src: string,
+    private readonly fold: boolean,
+  ) {}
 
   parse(): Node {
     const n = this.alt();
@@ -107,14 +115,26 @@ class Parser {
         if (this.src[this.i++] !== ')') this.fail('missing )');
         return inner;
       }
-      case '.': return { t: 'char', p: (x) => x !== 10 };
-      case '^': return { t: 'bol' };
-      case '$': return { t: 'eol' };
-      case '[': return { t: 'char', p: this.klass() };
-      case '\\': return this.escape(false) as Node;
-      case '*': case '+': case '?': this.i--; return this.fail('nothing to repeat');
-      case ')': this.i--; return this.fail('unmatched )');
-      default: return { t: 'char', p: this.lit(c!.codePointAt(0)!) };
+      case '.':
+        return { t: 'char', p: (x) => x !== 10 };
+      case '^':
+        return { t: 'bol' };
+      case '$':
+        return { t: 'eol' };
+      case '[':
+        return { t: 'char', p: this.klass() };
+      case '\\':
+        return this.escape(false) as Node;
+      case '*':
+      case '+':
+      case '?':
+        this.i--;
+        return this.fail('nothing to repeat');
+      case ')':
+        this.i--;
+        return this.fail('unmatched )');
+      default:
+        return { t: 'char', p: this.lit(c!.codePointAt(0)!) };
     }
   }
 
@@ -132,15 +152,24 @@ class Parser {
     if (c === undefined) this.fail('trailing backslash');
     const wrap = (p: Pred): Node | Pred => (inClass ? p : { t: 'char', p });
     switch (c) {
-      case 'd': return wrap(isDigit);
-      case 'D': return wrap(not(isDigit));
-      case 'w': return wrap(isWord);
-      case 'W': return wrap(not(isWord));
-      case 's': return wrap(isSpace);
-      case 'S': return wrap(not(isSpace));
-      case 'n': return wrap(this.lit(10));
-      case 't': return wrap(this.lit(9));
-      case 'b': case 'B':
+      case 'd':
+        return wrap(isDigit);
+      case 'D':
+        return wrap(not(isDigit));
+      case 'w':
+        return wrap(isWord);
+      case 'W':
+        return wrap(not(isWord));
+      case 's':
+        return wrap(isSpace);
+      case 'S':
+        return wrap(not(isSpace));
+      case 'n':
+        return wrap(this.lit(10));
+      case 't':
+        return wrap(this.lit(9));
+      case 'b':
+      case 'B':
         if (inClass) this.fail('\\b in a class');
         return { t: 'wordb', neg: c === 'B' };
       default:
@@ -204,10 +233,14 @@ function compile(root: Node): Inst[] {
   // gen returns the entry index; `next` is where control goes after the node.
   const gen = (n: Node, next: number): number => {
     switch (n.t) {
-      case 'char': return emit({ op: 'char', p: n.p, next });
-      case 'bol': return emit({ op: 'assert', kind: 'bol', next });
-      case 'eol': return emit({ op: 'assert', kind: 'eol', next });
-      case 'wordb': return emit({ op: 'assert', kind: n.neg ? 'nwordb' : 'wordb', next });
+      case 'char':
+        return emit({ op: 'char', p: n.p, next });
+      case 'bol':
+        return emit({ op: 'assert', kind: 'bol', next });
+      case 'eol':
+        return emit({ op: 'assert', kind: 'eol', next });
+      case 'wordb':
+        return emit({ op: 'assert', kind: n.neg ? 'nwordb' : 'wordb', next });
       case 'cat': {
         let at = next;
         for (let k = n.items.length - 1; k >= 0; k--) at = gen(n.items[k]!, at);

@@ -32,7 +32,9 @@ function requestOf(e: EventFile): PlanRequest {
     sha: '0123456789abcdef0123456789abcdef01234567',
     ref: e.ref ?? (e.mr ? e.mr.sourceBranch : 'main'),
     before: undefined,
-    mergeRequest: e.mr ? { iid: e.mr.iid, title: 'change', sourceBranch: e.mr.sourceBranch, targetBranch: e.mr.targetBranch, fork: e.mr.fork ?? false } : undefined,
+    mergeRequest: e.mr
+      ? { iid: e.mr.iid, title: 'change', sourceBranch: e.mr.sourceBranch, targetBranch: e.mr.targetBranch, fork: e.mr.fork ?? false }
+      : undefined,
     actor: 'dev',
   };
 }
@@ -68,14 +70,18 @@ function summarize(plan: ReturnType<typeof planPipeline>): unknown {
       }
       if (j.kind === 'image') out['build'] = j.build;
       if (j.kind === 'sonar') Object.assign(out, { projectKey: j.projectKey, gate: j.gate });
-      if (j.kind === 'deploy') Object.assign(out, { environment: j.environment, service: j.service, approval: j.approval ?? null, clusters: j.clusters, strategy: j.strategy });
+      if (j.kind === 'deploy')
+        Object.assign(out, { environment: j.environment, service: j.service, approval: j.approval ?? null, clusters: j.clusters, strategy: j.strategy });
       return out;
     }),
     skipped: plan.skipped,
   };
 }
 
-const cases = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const cases = readdirSync(ROOT, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
 
 describe('pipeline scenarios', () => {
   it('has at least 40 scenarios', () => {
@@ -88,7 +94,14 @@ describe('pipeline scenarios', () => {
       const event = JSON.parse(readFileSync(path.join(dir, 'event.json'), 'utf8')) as EventFile;
       const compiled = await compilePipeline(text, { fileName: '.slipway.yml', reader: readerFor(dir) });
       const actual = compiled.ok
-        ? summarize(planPipeline(compiled.file, requestOf(event), { pipelineId: 'run-1', changedFiles: event.changedFiles, repoFiles: event.repoFiles, variables: event.variables }))
+        ? summarize(
+            planPipeline(compiled.file, requestOf(event), {
+              pipelineId: 'run-1',
+              changedFiles: event.changedFiles,
+              repoFiles: event.repoFiles,
+              variables: event.variables,
+            }),
+          )
         : { problems: compiled.problems.map(formatProblem) };
       const expectedPath = path.join(dir, 'expected.json');
       if (process.env['UPDATE_SCENARIOS'] === '1') {

@@ -77,7 +77,9 @@ export function statusOf(e: unknown): number | undefined {
 }
 
 /** The `Status` object a failed call carried (client-node 1.x gives the body as text). */
-export function statusBody(e: unknown): { message?: string; reason?: string; details?: { causes?: { reason?: string; message?: string; field?: string }[] } } | undefined {
+export function statusBody(
+  e: unknown,
+): { message?: string; reason?: string; details?: { causes?: { reason?: string; message?: string; field?: string }[] } } | undefined {
   if (!(e instanceof ApiException)) return undefined;
   const body: unknown = e.body;
   if (typeof body === 'string') {
@@ -146,13 +148,18 @@ function nameOf(obj: KubernetesObject): string {
  */
 export async function serverSideApply<T extends KubernetesObject>(cluster: ClusterClient, obj: T): Promise<T> {
   try {
-    return await retrying(`${cluster.name}: apply ${nameOf(obj)}`, () => cluster.objects.patch(obj, undefined, undefined, FIELD_MANAGER, false, PatchStrategy.ServerSideApply));
+    return await retrying(`${cluster.name}: apply ${nameOf(obj)}`, () =>
+      cluster.objects.patch(obj, undefined, undefined, FIELD_MANAGER, false, PatchStrategy.ServerSideApply),
+    );
   } catch (e) {
     const cause = e instanceof Error ? e.cause : undefined;
     if (statusOf(cause) === 409) {
       const causes = statusBody(cause)?.details?.causes ?? [];
       const conflicts = causes.map((c) => ({ field: c.field ?? '?', manager: /conflict with "([^"]*)"/.exec(c.message ?? '')?.[1] ?? c.message ?? '?' }));
-      throw new ApplyConflictError(`${cluster.name}: ${nameOf(obj)}`, conflicts.length > 0 ? conflicts : [{ field: '?', manager: statusBody(cause)?.message ?? '?' }]);
+      throw new ApplyConflictError(
+        `${cluster.name}: ${nameOf(obj)}`,
+        conflicts.length > 0 ? conflicts : [{ field: '?', manager: statusBody(cause)?.message ?? '?' }],
+      );
     }
     throw e;
   }

@@ -13,7 +13,22 @@ import { rolloutPodProblems, waitForRollout } from './wait-rollout.js';
 export const ROLLBACK_TO = 'slipway.dev/rollback-to';
 const POD_TEMPLATE_HASH = 'pod-template-hash';
 /** What objects are applied before which: what pods need first, the workloads, then what points at them. */
-const APPLY_ORDER = ['ServiceAccount', 'Secret', 'ConfigMap', 'PersistentVolumeClaim', 'Service', 'Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Ingress', 'NetworkPolicy'];
+const APPLY_ORDER = [
+  'ServiceAccount',
+  'Secret',
+  'ConfigMap',
+  'PersistentVolumeClaim',
+  'Service',
+  'Deployment',
+  'StatefulSet',
+  'DaemonSet',
+  'Job',
+  'CronJob',
+  'HorizontalPodAutoscaler',
+  'PodDisruptionBudget',
+  'Ingress',
+  'NetworkPolicy',
+];
 /** A rollback waits this long at least, else the Deployment's progress deadline plus slack. */
 const MIN_ROLLBACK_WAIT_MS = 60_000;
 
@@ -156,13 +171,17 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
           for (const obj of objectsFor(cluster, manifestsOf(release.spec)).filter(isDeployment)) {
             const ns = obj.metadata.namespace ?? cluster.namespace;
             const waitMs = Math.max(0, deadline - Date.now());
-            opts.onLog(`${cluster.name}: waiting up to ${Math.ceil(waitMs / 1000)} s for deployment ${ns}/${obj.metadata.name} to roll out (kubectl rollout status rules)`);
+            opts.onLog(
+              `${cluster.name}: waiting up to ${Math.ceil(waitMs / 1000)} s for deployment ${ns}/${obj.metadata.name} to roll out (kubectl rollout status rules)`,
+            );
             const r = await waitForRollout(cluster, ns, obj.metadata.name, waitMs, opts.onLog);
             if (r.state === 'done') {
               opts.onLog(`${cluster.name}: ${r.message}`);
               continue;
             }
-            failures.push(r.timedOut ? `${cluster.name}: timed out after ${Math.round(opts.timeoutMs / 1000)} s: ${r.message}` : `${cluster.name}: ${r.message}`);
+            failures.push(
+              r.timedOut ? `${cluster.name}: timed out after ${Math.round(opts.timeoutMs / 1000)} s: ${r.message}` : `${cluster.name}: ${r.message}`,
+            );
             if (r.deployment) details.push(...(await rolloutPodProblems(cluster, r.deployment)).map((l) => `${cluster.name}: ${l}`));
           }
           return { failures, details };
@@ -199,9 +218,15 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
           undo.spec = { ...(undo.spec as Record<string, unknown>), template };
           // The Deployment says which release runs: the one it went back to.
           const carried = [LABELS.run, LABELS.commit, LABELS.runUrl].filter((k) => previous[k] !== undefined);
-          undo.metadata.annotations = { ...undo.metadata.annotations, ...Object.fromEntries(carried.map((k) => [k, previous[k] ?? ''])), [ROLLBACK_TO]: target };
+          undo.metadata.annotations = {
+            ...undo.metadata.annotations,
+            ...Object.fromEntries(carried.map((k) => [k, previous[k] ?? ''])),
+            [ROLLBACK_TO]: target,
+          };
           await serverSideApply(cluster, undo);
-          onLog(`${cluster.name}: rolling deployment ${ns}/${obj.metadata.name} back to ReplicaSet ${target}${previous[LABELS.run] ? ` (run ${previous[LABELS.run]})` : ''}`);
+          onLog(
+            `${cluster.name}: rolling deployment ${ns}/${obj.metadata.name} back to ReplicaSet ${target}${previous[LABELS.run] ? ` (run ${previous[LABELS.run]})` : ''}`,
+          );
           rolledBack.push(undo);
         }
         for (const obj of rolledBack) {
@@ -219,7 +244,9 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
     async describe(service, environment): Promise<RunningRelease | null> {
       const selector = `${LABELS.service}=${service},${LABELS.environment}=${environment}`;
       for (const cluster of clusters.values()) {
-        const list = await retrying(`${cluster.name}: list deployments`, () => cluster.apps.listNamespacedDeployment({ namespace: cluster.namespace, labelSelector: selector }));
+        const list = await retrying(`${cluster.name}: list deployments`, () =>
+          cluster.apps.listNamespacedDeployment({ namespace: cluster.namespace, labelSelector: selector }),
+        );
         const d = list.items[0];
         if (!d) continue;
         const annotations = d.spec?.template?.metadata?.annotations ?? {};

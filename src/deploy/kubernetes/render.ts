@@ -118,7 +118,13 @@ export function renderManifests(files: readonly TemplateFile[], input: RenderInp
   for (const m of manifests) {
     const key = `${m.object.apiVersion} ${m.object.kind} ${m.object.metadata.namespace ?? ''}/${m.object.metadata.name}`;
     const first = seen.get(key);
-    if (first) problems.push({ file: m.file, line: m.line, column: 1, message: `${m.object.kind} ${m.object.metadata.name} is also defined at ${first.file}:${first.line}` });
+    if (first)
+      problems.push({
+        file: m.file,
+        line: m.line,
+        column: 1,
+        message: `${m.object.kind} ${m.object.metadata.name} is also defined at ${first.file}:${first.line}`,
+      });
     else seen.set(key, m);
   }
   if (problems.length > 0) return { ok: false, problems };
@@ -138,7 +144,12 @@ function leaveReplicasToAutoscalers(manifests: readonly RenderedManifest[]): voi
     if (!ref) continue;
     for (const m of manifests) {
       const target = m.object;
-      if (target.kind === ref.kind && target.metadata.name === ref.name && target.metadata.namespace === hpa.object.metadata.namespace && isRecord(target.spec)) {
+      if (
+        target.kind === ref.kind &&
+        target.metadata.name === ref.name &&
+        target.metadata.namespace === hpa.object.metadata.namespace &&
+        isRecord(target.spec)
+      ) {
         delete target.spec.replicas;
       }
     }
@@ -174,7 +185,13 @@ function fill(doc: Document, input: RenderInput, at: At): PipelineProblem[] {
       node.value = node.value.replace(PLACEHOLDER, (text, name: string) => {
         const v = input.values[name];
         if (v !== undefined) return v;
-        problems.push({ ...at(node.range?.[0]), message: name === CONFIG_PLACEHOLDER ? `\${${CONFIG_PLACEHOLDER}} must be a whole value (e.g. data: \${${CONFIG_PLACEHOLDER}})` : `unknown value ${text} (known: ${known()})` });
+        problems.push({
+          ...at(node.range?.[0]),
+          message:
+            name === CONFIG_PLACEHOLDER
+              ? `\${${CONFIG_PLACEHOLDER}} must be a whole value (e.g. data: \${${CONFIG_PLACEHOLDER}})`
+              : `unknown value ${text} (known: ${known()})`,
+        });
         return text;
       });
       return undefined;
@@ -205,7 +222,11 @@ function checkShape(js: unknown): Manifest | string {
 function stamp(obj: Manifest, id: ReleaseIdentity): void {
   const labels: Record<string, string> = { [LABELS.managedBy]: 'slipway', [LABELS.service]: id.service, [LABELS.environment]: id.environment };
   // Labels carry only what is a valid label value (63 characters of [A-Za-z0-9._-]); annotations carry everything.
-  for (const [k, v] of [[LABELS.commit, id.commitSha], [LABELS.run, id.runId]] as const) if (v.length <= 63 && LABEL_VALUE.test(v)) labels[k] = v;
+  for (const [k, v] of [
+    [LABELS.commit, id.commitSha],
+    [LABELS.run, id.runId],
+  ] as const)
+    if (v.length <= 63 && LABEL_VALUE.test(v)) labels[k] = v;
   const annotations: Record<string, string> = {
     [LABELS.service]: id.service,
     [LABELS.environment]: id.environment,

@@ -25,10 +25,16 @@ export function rolloutVerdict(d: V1Deployment): RolloutVerdict {
       return { state: 'waiting', message: `Waiting for deployment "${name}" rollout to finish: ${updated} out of ${want} new replicas have been updated...` };
     }
     if ((st.replicas ?? 0) > updated) {
-      return { state: 'waiting', message: `Waiting for deployment "${name}" rollout to finish: ${(st.replicas ?? 0) - updated} old replicas are pending termination...` };
+      return {
+        state: 'waiting',
+        message: `Waiting for deployment "${name}" rollout to finish: ${(st.replicas ?? 0) - updated} old replicas are pending termination...`,
+      };
     }
     if ((st.availableReplicas ?? 0) < updated) {
-      return { state: 'waiting', message: `Waiting for deployment "${name}" rollout to finish: ${st.availableReplicas ?? 0} of ${updated} updated replicas are available...` };
+      return {
+        state: 'waiting',
+        message: `Waiting for deployment "${name}" rollout to finish: ${st.availableReplicas ?? 0} of ${updated} updated replicas are available...`,
+      };
     }
     return { state: 'done', message: `deployment "${name}" successfully rolled out` };
   }
@@ -45,7 +51,16 @@ export function ownedReplicaSets(d: V1Deployment, all: readonly V1ReplicaSet[]):
 }
 
 /** Waiting reasons that mean the pod will not become ready by itself soon. */
-const STUCK = new Set(['ImagePullBackOff', 'ErrImagePull', 'CrashLoopBackOff', 'CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'ErrImageNeverPull', 'RunContainerError']);
+const STUCK = new Set([
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'CrashLoopBackOff',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'RunContainerError',
+]);
 
 /**
  * Why the pods of a rollout are not ready, one line per pod and problem, from the pods' status and
@@ -66,7 +81,10 @@ export function podProblems(pods: readonly V1Pod[], events: readonly CoreV1Event
       const waiting = cs.state?.waiting;
       if (waiting?.reason && STUCK.has(waiting.reason)) {
         const last = cs.lastState?.terminated;
-        const exit = waiting.reason === 'CrashLoopBackOff' && last ? ` (last exit: code ${last.exitCode}${last.reason ? `, ${last.reason}` : ''}, ${cs.restartCount} restarts)` : '';
+        const exit =
+          waiting.reason === 'CrashLoopBackOff' && last
+            ? ` (last exit: code ${last.exitCode}${last.reason ? `, ${last.reason}` : ''}, ${cs.restartCount} restarts)`
+            : '';
         lines.push(`pod ${name}, container ${cs.name}: ${waiting.reason}: ${waiting.message ?? ''}${exit}`.trim());
       } else if (cs.state?.running && !cs.ready) {
         const probe = events

@@ -54,7 +54,9 @@ export async function loadKubernetesTemplates(template: string, values: Record<s
   }
   if (isYaml(template)) {
     const text = await repo.file(template);
-    return text === null ? { ok: false, message: `deploy template ${template} not found in the repository` } : { ok: true, files: [{ name: template, text }], source: template };
+    return text === null
+      ? { ok: false, message: `deploy template ${template} not found in the repository` }
+      : { ok: true, files: [{ name: template, text }], source: template };
   }
   if (template.includes('/')) {
     const dir = template.endsWith('/') ? template : `${template}/`;
@@ -96,7 +98,9 @@ export interface ReleaseValuesInput {
 
 /** `<service>-config-<hash of the data>`: a config change gets a new name, so the pods roll. */
 export function configMapName(service: string, config: Record<string, string>): string {
-  const hash = createHash('sha256').update(JSON.stringify(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))).digest('hex');
+  const hash = createHash('sha256')
+    .update(JSON.stringify(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))))
+    .digest('hex');
   return `${service}-config-${hash.slice(0, 10)}`;
 }
 

@@ -65,7 +65,9 @@ interface AjvError {
 export function validateManifest(obj: { apiVersion: string; kind: string }): ManifestViolation[] {
   const Model = MODELS[`${obj.apiVersion} ${obj.kind}`];
   if (!Model) {
-    return [{ path: ['kind'], field: 'kind', message: `${obj.apiVersion} ${obj.kind} is not a kind Slipway deploys (supported: ${SUPPORTED_KINDS.join(', ')})` }];
+    return [
+      { path: ['kind'], field: 'kind', message: `${obj.apiVersion} ${obj.kind} is not a kind Slipway deploys (supported: ${SUPPORTED_KINDS.join(', ')})` },
+    ];
   }
   try {
     new Model(obj as never).validate();
@@ -74,7 +76,10 @@ export function validateManifest(obj: { apiVersion: string; kind: string }): Man
     const errors = (e as { errors?: AjvError[] }).errors;
     if (!Array.isArray(errors)) return [{ path: [], field: '(object)', message: e instanceof Error ? e.message : String(e) }];
     return errors.map((err) => {
-      const path = (err.instancePath ?? '').split('/').filter((s) => s !== '').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+      const path = (err.instancePath ?? '')
+        .split('/')
+        .filter((s) => s !== '')
+        .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
       const missing = err.params?.missingProperty;
       const full = missing ? [...path, missing] : path;
       const allowed = err.params?.allowedValues ? ` (${err.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')})` : '';

@@ -14,7 +14,13 @@ const REWATCH_PAUSE_MS = 250;
  * `timedOut`. `onLog` gets every new waiting message (what it waits for). Rejects only when the
  * Deployment cannot be read at all (after the client's retries).
  */
-export async function waitForRollout(cluster: ClusterClient, namespace: string, name: string, timeoutMs: number, onLog: (line: string) => void): Promise<WaitResult> {
+export async function waitForRollout(
+  cluster: ClusterClient,
+  namespace: string,
+  name: string,
+  timeoutMs: number,
+  onLog: (line: string) => void,
+): Promise<WaitResult> {
   const deadline = Date.now() + timeoutMs;
   let lastMessage = '';
   const note = (v: RolloutVerdict) => {
@@ -70,7 +76,8 @@ export async function waitForRollout(cluster: ClusterClient, namespace: string, 
         );
     });
     if (outcome === 'final') return { ...verdict, timedOut: false, deployment: latest };
-    if (outcome === 'deleted') return { state: 'failed', message: `deployment "${name}" was deleted during the rollout`, timedOut: false, deployment: undefined };
+    if (outcome === 'deleted')
+      return { state: 'failed', message: `deployment "${name}" was deleted during the rollout`, timedOut: false, deployment: undefined };
     if (outcome === 'deadline') return { ...verdict, timedOut: true, deployment: latest };
     await new Promise((r) => setTimeout(r, Math.min(REWATCH_PAUSE_MS, Math.max(0, deadline - Date.now()))));
   }
@@ -86,9 +93,12 @@ export async function rolloutPodProblems(cluster: ClusterClient, d: V1Deployment
     const rss = ownedReplicaSets(d, (await cluster.apps.listNamespacedReplicaSet({ namespace })).items);
     const newest = rss[rss.length - 1];
     if (!newest?.metadata?.uid) return [];
-    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    const pods: V1Pod[] = (await cluster.core.listNamespacedPod({ namespace, labelSelector: selector })).items
-      .filter((p) => p.metadata?.ownerReferences?.some((o) => o.uid === newest.metadata?.uid));
+    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const pods: V1Pod[] = (await cluster.core.listNamespacedPod({ namespace, labelSelector: selector })).items.filter((p) =>
+      p.metadata?.ownerReferences?.some((o) => o.uid === newest.metadata?.uid),
+    );
     let events: CoreV1Event[] = [];
     if (pods.some((p) => p.status?.containerStatuses?.some((c) => c.state?.running && !c.ready))) {
       events = (await cluster.core.listNamespacedEvent({ namespace, fieldSelector: 'involvedObject.kind=Pod,reason=Unhealthy' })).items;

@@ -77,7 +77,15 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
   try {
     const context = await listTree({ mirrorDir: opts.mirrorDir, sha: opts.sha, blobs, ...(contextDir ? { subdir: contextDir } : {}) });
     const dockerfileDir = opts.dockerfileContent
-      ? [{ path: dockerfileName, kind: 'file', gitMode: '100644', size: Buffer.byteLength(opts.dockerfileContent), content: Buffer.from(opts.dockerfileContent) } satisfies TreeEntry]
+      ? [
+          {
+            path: dockerfileName,
+            kind: 'file',
+            gitMode: '100644',
+            size: Buffer.byteLength(opts.dockerfileContent),
+            content: Buffer.from(opts.dockerfileContent),
+          } satisfies TreeEntry,
+        ]
       : await dockerfileEntries(opts, context, contextDir, dockerfilePath, blobs);
     if (!dockerfileDir.some((e) => e.path === dockerfileName && e.kind !== 'dir')) {
       // Said before the engine says it with a path of its own temp directory.
@@ -107,11 +115,18 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
     const onEvent = (e: ProgressEvent & { id?: string }): void => {
       const aux: unknown = (e as { aux?: unknown }).aux;
       if (e.id === 'moby.buildkit.trace' && typeof aux === 'string') log.add(decodeTrace(Buffer.from(aux, 'base64')));
-      else if (e.id === 'moby.image.id' && typeof aux === 'object' && aux !== null && typeof (aux as { ID?: unknown }).ID === 'string') imageId = (aux as { ID: string }).ID;
+      else if (e.id === 'moby.image.id' && typeof aux === 'object' && aux !== null && typeof (aux as { ID?: unknown }).ID === 'string')
+        imageId = (aux as { ID: string }).ID;
       else if (typeof e.stream === 'string' && e.stream.trim() !== '') opts.onLog(e.stream.trimEnd());
     };
     const query = {
-      ...toBuildOptions({ dockerfile: dockerfileName, tags: opts.tags, labels: opts.labels, buildArgs: { BUILDKIT_INLINE_CACHE: '1', ...opts.buildArgs }, ...(opts.cacheFrom ? { cacheFrom: opts.cacheFrom } : {}) }),
+      ...toBuildOptions({
+        dockerfile: dockerfileName,
+        tags: opts.tags,
+        labels: opts.labels,
+        buildArgs: { BUILDKIT_INLINE_CACHE: '1', ...opts.buildArgs },
+        ...(opts.cacheFrom ? { cacheFrom: opts.cacheFrom } : {}),
+      }),
       version: '2',
       session: session.id,
       remote: 'client-session',
@@ -139,7 +154,13 @@ export async function buildImageWithBuildKit(docker: Dockerode, opts: BuildKitBu
 }
 
 /** The directory holding the Dockerfile, as its own source (the CLI sends it as "dockerfile"). */
-async function dockerfileEntries(opts: BuildKitBuildOptions, context: readonly TreeEntry[], contextDir: string, dockerfilePath: string, blobs: BlobReader): Promise<TreeEntry[]> {
+async function dockerfileEntries(
+  opts: BuildKitBuildOptions,
+  context: readonly TreeEntry[],
+  contextDir: string,
+  dockerfilePath: string,
+  blobs: BlobReader,
+): Promise<TreeEntry[]> {
   const dir = posix.dirname(dockerfilePath);
   if (dir === '.') return [...context];
   const subdir = contextDir ? `${contextDir}/${dir}` : dir;
@@ -184,7 +205,8 @@ async function cancelBuild(docker: Dockerode, buildId: string): Promise<void> {
 
 function normalizeDir(dir: string): string {
   const parts = dir.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.includes('..') || dir.startsWith('/') || dir.startsWith('-')) throw new Error(`build context ${JSON.stringify(dir)} must be a directory inside the repository`);
+  if (parts.includes('..') || dir.startsWith('/') || dir.startsWith('-'))
+    throw new Error(`build context ${JSON.stringify(dir)} must be a directory inside the repository`);
   return parts.join('/');
 }
 

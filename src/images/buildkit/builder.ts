@@ -32,7 +32,10 @@ export function createBuildKitBuilder(docker: Dockerode, opts: { registry: strin
       });
       const context = result.syncs.filter((s) => s.source === 'context').at(-1);
       // Files the engine did not ask for were unchanged since its last build of this project.
-      if (context) req.onLog(`build context: ${context.entries} entries, ${context.filesSent} ${context.filesSent === 1 ? 'file' : 'files'} sent (${context.bytesSent} bytes)`);
+      if (context)
+        req.onLog(
+          `build context: ${context.entries} entries, ${context.filesSent} ${context.filesSent === 1 ? 'file' : 'files'} sent (${context.bytesSent} bytes)`,
+        );
       return { imageId: result.imageId };
     },
   };

@@ -124,8 +124,15 @@ function readUpgrade(socket: Socket): Promise<Buffer> {
       const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1];
       if (status !== '101') {
         socket.destroy();
-        const body = head.subarray(end + 4).toString('utf8').trim();
-        reject(new Error(`the engine refused a BuildKit session: HTTP ${status ?? '?'} ${body.slice(0, 300)} (an engine without BuildKit? SLIPWAY_IMAGE_BUILDER=classic uses the legacy builder)`));
+        const body = head
+          .subarray(end + 4)
+          .toString('utf8')
+          .trim();
+        reject(
+          new Error(
+            `the engine refused a BuildKit session: HTTP ${status ?? '?'} ${body.slice(0, 300)} (an engine without BuildKit? SLIPWAY_IMAGE_BUILDER=classic uses the legacy builder)`,
+          ),
+        );
         return;
       }
       socket.pause();

@@ -119,7 +119,9 @@ function utf8(record: Buffer): string {
     return strictUtf8.decode(record);
   } catch {
     const name = record.subarray(record.indexOf(9) + 1).toString('latin1');
-    throw new Error(`the file name ${JSON.stringify(name)} is not UTF-8, which BuildKit's file sync cannot carry; rename it, or build with SLIPWAY_IMAGE_BUILDER=classic`);
+    throw new Error(
+      `the file name ${JSON.stringify(name)} is not UTF-8, which BuildKit's file sync cannot carry; rename it, or build with SLIPWAY_IMAGE_BUILDER=classic`,
+    );
   }
 }
 

@@ -33,7 +33,10 @@ export function serveGrpc(session: ServerHttp2Session | Http2Session, handlers: 
     const path = String(headers[':path'] ?? '');
     const handler = handlers[path];
     if (!handler) {
-      stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(UNIMPLEMENTED), 'grpc-message': encodeMessage(`unknown method ${path}`) }, { endStream: true });
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(UNIMPLEMENTED), 'grpc-message': encodeMessage(`unknown method ${path}`) },
+        { endStream: true },
+      );
       return;
     }
     void runCall(stream, path, metadataOf(rawHeaders), handler);

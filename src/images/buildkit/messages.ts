@@ -125,13 +125,18 @@ export function encodePacket(p: Packet): Uint8Array {
 
 export function decodePacket(buf: Uint8Array): Packet {
   const o = PacketMsg.toObject(PacketMsg.decode(buf), { longs: String, defaults: true }) as {
-    type: number; ID: number; data: Uint8Array; stat?: { path: string; mode: number; size: string; modTime: string; linkname: string };
+    type: number;
+    ID: number;
+    data: Uint8Array;
+    stat?: { path: string; mode: number; size: string; modTime: string; linkname: string };
   };
   return {
     type: o.type,
     id: o.ID,
     data: o.data,
-    ...(o.stat ? { stat: { path: o.stat.path, mode: o.stat.mode, size: Number(o.stat.size), modTime: BigInt(o.stat.modTime), linkname: o.stat.linkname } } : {}),
+    ...(o.stat
+      ? { stat: { path: o.stat.path, mode: o.stat.mode, size: Number(o.stat.size), modTime: BigInt(o.stat.modTime), linkname: o.stat.linkname } }
+      : {}),
   };
 }
 
@@ -149,12 +154,37 @@ export function encodeCredentialsResponse(c: { username: string; secret: string 
 /** grpc.health.v1.HealthCheckResponse{status: SERVING}. */
 export const HEALTH_SERVING: Uint8Array = HealthMsg.encode(HealthMsg.fromObject({ status: 1 })).finish();
 
-export interface TraceVertex { digest: string; name: string; cached: boolean; started?: number; completed?: number; error: string }
-export interface TraceStatus { id: string; vertex: string; name: string; current: number; total: number; completed?: number }
-export interface TraceLog { vertex: string; stream: number; msg: Uint8Array }
-export interface Trace { vertexes: TraceVertex[]; statuses: TraceStatus[]; logs: TraceLog[] }
+export interface TraceVertex {
+  digest: string;
+  name: string;
+  cached: boolean;
+  started?: number;
+  completed?: number;
+  error: string;
+}
+export interface TraceStatus {
+  id: string;
+  vertex: string;
+  name: string;
+  current: number;
+  total: number;
+  completed?: number;
+}
+export interface TraceLog {
+  vertex: string;
+  stream: number;
+  msg: Uint8Array;
+}
+export interface Trace {
+  vertexes: TraceVertex[];
+  statuses: TraceStatus[];
+  logs: TraceLog[];
+}
 
-interface RawTimestamp { seconds: string; nanos: number }
+interface RawTimestamp {
+  seconds: string;
+  nanos: number;
+}
 const ms = (t: RawTimestamp | undefined): number | undefined => (t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : undefined);
 const opt = <K extends string>(key: K, v: number | undefined): { [P in K]?: number } => (v === undefined ? {} : ({ [key]: v } as { [P in K]?: number }));
 
@@ -166,17 +196,37 @@ export function decodeTrace(buf: Uint8Array): Trace {
     logs: { vertex: string; stream: string; msg: Uint8Array }[];
   };
   return {
-    vertexes: o.vertexes.map((v) => ({ digest: v.digest, name: v.name, cached: v.cached, error: v.error, ...opt('started', ms(v.started)), ...opt('completed', ms(v.completed)) })),
-    statuses: o.statuses.map((s) => ({ id: s.ID, vertex: s.vertex, name: s.name, current: Number(s.current), total: Number(s.total), ...opt('completed', ms(s.completed)) })),
+    vertexes: o.vertexes.map((v) => ({
+      digest: v.digest,
+      name: v.name,
+      cached: v.cached,
+      error: v.error,
+      ...opt('started', ms(v.started)),
+      ...opt('completed', ms(v.completed)),
+    })),
+    statuses: o.statuses.map((s) => ({
+      id: s.ID,
+      vertex: s.vertex,
+      name: s.name,
+      current: Number(s.current),
+      total: Number(s.total),
+      ...opt('completed', ms(s.completed)),
+    })),
     logs: o.logs.map((l) => ({ vertex: l.vertex, stream: Number(l.stream), msg: l.msg })),
   };
 }
 
 /** For tests and the fake side of the protocol: the inverse of decodeTrace for the fields we read. */
-export function encodeTrace(t: { vertexes?: { digest: string; name: string; cached?: boolean; error?: string; started?: number; completed?: number }[]; logs?: { vertex: string; stream: number; msg: Uint8Array }[] }): Uint8Array {
-  const ts = (m: number | undefined): RawTimestamp | undefined => (m === undefined ? undefined : { seconds: String(Math.floor(m / 1000)), nanos: (m % 1000) * 1e6 });
-  return StatusMsg.encode(StatusMsg.fromObject({
-    vertexes: (t.vertexes ?? []).map((v) => ({ ...v, started: ts(v.started), completed: ts(v.completed) })),
-    logs: t.logs ?? [],
-  })).finish();
+export function encodeTrace(t: {
+  vertexes?: { digest: string; name: string; cached?: boolean; error?: string; started?: number; completed?: number }[];
+  logs?: { vertex: string; stream: number; msg: Uint8Array }[];
+}): Uint8Array {
+  const ts = (m: number | undefined): RawTimestamp | undefined =>
+    m === undefined ? undefined : { seconds: String(Math.floor(m / 1000)), nanos: (m % 1000) * 1e6 };
+  return StatusMsg.encode(
+    StatusMsg.fromObject({
+      vertexes: (t.vertexes ?? []).map((v) => ({ ...v, started: ts(v.started), completed: ts(v.completed) })),
+      logs: t.logs ?? [],
+    }),
+  ).finish();
 }

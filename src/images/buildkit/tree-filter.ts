@@ -49,6 +49,9 @@ export function followPathIncludes(entries: readonly TreeEntry[], followPaths: r
 }
 
 function normalize(p: string): string | undefined {
-  const n = posix.normalize(p).replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+  const n = posix
+    .normalize(p)
+    .replace(/^(\.\/)+/, '')
+    .replace(/\/+$/, '');
   return n === '..' || n.startsWith('../') || n === '.' || n === '' ? undefined : n;
 }

@@ -14,13 +14,7 @@ export interface CommitOptions {
 // commit) when missing, else the commit goes on top of its head. Files not listed are kept from the
 // parent. Everything goes through argv arrays, so messages and branch names may be as hostile as a
 // test likes (git itself still refuses names check-ref-format rejects).
-export async function commitFiles(
-  bareDir: string,
-  branch: string,
-  files: Record<string, string>,
-  message: string,
-  opts: CommitOptions = {},
-): Promise<string> {
+export async function commitFiles(bareDir: string, branch: string, files: Record<string, string>, message: string, opts: CommitOptions = {}): Promise<string> {
   const ref = `refs/heads/${branch}`;
   if ((await runGit(['check-ref-format', ref])).code !== 0) {
     throw new Error(`invalid branch name: ${JSON.stringify(branch)}`);
@@ -61,13 +55,7 @@ export async function commitFiles(
 // Merges branch `source` into branch `target` of a bare repo with a merge commit (first parent: the
 // target's head, second: the source's), as GitLab's "merge commit" method does, and returns its sha.
 // A conflict fails: tests merge branches that touch different files.
-export async function mergeBranch(
-  bareDir: string,
-  source: string,
-  target: string,
-  message: string,
-  opts: CommitOptions = {},
-): Promise<string> {
+export async function mergeBranch(bareDir: string, source: string, target: string, message: string, opts: CommitOptions = {}): Promise<string> {
   const head = async (branch: string): Promise<string> =>
     (await gitOk(['--git-dir', bareDir, 'rev-parse', '--verify', '--end-of-options', `refs/heads/${branch}^{commit}`])).trim();
   const [targetSha, sourceSha] = [await head(target), await head(source)];
@@ -75,7 +63,12 @@ export async function mergeBranch(
   const env: Record<string, string> = opts.date ? { GIT_AUTHOR_DATE: opts.date, GIT_COMMITTER_DATE: opts.date } : {};
   const name = opts.authorName ?? 'Slipway Test';
   const email = opts.authorEmail ?? 'test@slipway.invalid';
-  const sha = (await gitOk(['--git-dir', bareDir, '-c', `user.name=${name}`, '-c', `user.email=${email}`, 'commit-tree', tree, '-p', targetSha, '-p', sourceSha, '-F', '-'], { env, input: message })).trim();
+  const sha = (
+    await gitOk(
+      ['--git-dir', bareDir, '-c', `user.name=${name}`, '-c', `user.email=${email}`, 'commit-tree', tree, '-p', targetSha, '-p', sourceSha, '-F', '-'],
+      { env, input: message },
+    )
+  ).trim();
   await gitOk(['--git-dir', bareDir, 'update-ref', `refs/heads/${target}`, sha, targetSha]);
   return sha;
 }

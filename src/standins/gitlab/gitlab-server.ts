@@ -65,10 +65,16 @@ export interface FakeGitlab {
   setGroupMember(groupPath: string, userId: number, accessLevel: number): void;
   // An open merge request by that author (GET /projects/:id/merge_requests/:iid). Adding a merge
   // request (open or merged) with an iid the project already has replaces the earlier one.
-  addMergeRequest(projectId: number, mr: { iid: number; authorId: number; title?: string; sourceBranch?: string; targetBranch?: string; sha?: string }): MergeRequest;
+  addMergeRequest(
+    projectId: number,
+    mr: { iid: number; authorId: number; title?: string; sourceBranch?: string; targetBranch?: string; sha?: string },
+  ): MergeRequest;
   // A merge request that is merged (the fake does not merge: the test moves the target branch itself).
   // mergeCommitSha null = a fast-forward merge.
-  addMergedMergeRequest(projectId: number, mr: { iid: number; sourceBranch: string; targetBranch?: string; sha: string; mergeCommitSha: string | null; title?: string; mergedAt?: string }): MergeRequest;
+  addMergedMergeRequest(
+    projectId: number,
+    mr: { iid: number; sourceBranch: string; targetBranch?: string; sha: string; mergeCommitSha: string | null; title?: string; mergedAt?: string },
+  ): MergeRequest;
   // A project webhook; alertStatus as GitLab's auto-disabling sets it (executable by default).
   addHook(projectId: number, hook: { url: string; alertStatus?: ProjectHook['alert_status']; disabledUntil?: string | null }): ProjectHook;
   // Fault injection before auth, like a proxy or rate limiter in front of GitLab. 429 carries
@@ -260,8 +266,7 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
       gitObservers.push(observer);
     },
     unexpectedCalls: () => state.calls.filter((c) => c.unexpected),
-    statuses: (projectId, sha) =>
-      state.statusLog.filter((s) => s.projectId === projectId && (sha === undefined || s.status.sha === sha)).map((s) => s.status),
+    statuses: (projectId, sha) => state.statusLog.filter((s) => s.projectId === projectId && (sha === undefined || s.status.sha === sha)).map((s) => s.status),
     notes: (projectId, iid) => state.notes.filter((n) => n.project_id === projectId && n.noteable_iid === iid),
     seedNote: (projectId, iid, body, authorId) => addNote(state, projectId, iid, body, authorId),
     setMember(projectId, userId, accessLevel) {
@@ -274,7 +279,14 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
       });
     },
     addUser(u) {
-      const user: UserBasic = { id: u.id, username: u.username, name: u.name ?? u.username, state: 'active', avatar_url: null, web_url: `${url}/${u.username}` };
+      const user: UserBasic = {
+        id: u.id,
+        username: u.username,
+        name: u.name ?? u.username,
+        state: 'active',
+        avatar_url: null,
+        web_url: `${url}/${u.username}`,
+      };
       state.users.set(u.id, user);
       const userToken = `glpat-${u.username}-${randomBytes(8).toString('hex')}`;
       state.userTokens.set(userToken, u.id);
@@ -297,10 +309,29 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
       const now = new Date().toISOString();
       // The fake does not read the source branch: a test that needs the head passes sha.
       return putMergeRequest(p, {
-        id: state.id(), iid: m.iid, project_id: projectId, title: m.title ?? `Merge request ${m.iid}`, description: '',
-        state: 'opened', created_at: now, updated_at: now, merged_at: null, merged_by: null, merge_user: null, closed_at: null, closed_by: null,
-        target_branch: m.targetBranch ?? p.defaultBranch, source_branch: m.sourceBranch ?? 'feature', source_project_id: projectId, target_project_id: projectId,
-        author: state.user(m.authorId), draft: false, sha: m.sha ?? '0'.repeat(40), merge_commit_sha: null, squash_commit_sha: null, squash: false,
+        id: state.id(),
+        iid: m.iid,
+        project_id: projectId,
+        title: m.title ?? `Merge request ${m.iid}`,
+        description: '',
+        state: 'opened',
+        created_at: now,
+        updated_at: now,
+        merged_at: null,
+        merged_by: null,
+        merge_user: null,
+        closed_at: null,
+        closed_by: null,
+        target_branch: m.targetBranch ?? p.defaultBranch,
+        source_branch: m.sourceBranch ?? 'feature',
+        source_project_id: projectId,
+        target_project_id: projectId,
+        author: state.user(m.authorId),
+        draft: false,
+        sha: m.sha ?? '0'.repeat(40),
+        merge_commit_sha: null,
+        squash_commit_sha: null,
+        squash: false,
       });
     },
     addMergedMergeRequest(projectId, m) {
@@ -309,20 +340,56 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
       const p = state.projects.get(projectId);
       if (!p) throw new Error(`no project ${projectId}`);
       return putMergeRequest(p, {
-        id: state.id(), iid: m.iid, project_id: projectId, title: m.title ?? `Merge ${m.sourceBranch}`, description: '',
-        state: 'merged', created_at: at, updated_at: at, merged_at: at, merged_by: user, merge_user: user, closed_at: null, closed_by: null,
-        target_branch: m.targetBranch ?? p.defaultBranch, source_branch: m.sourceBranch, source_project_id: projectId, target_project_id: projectId,
-        author: user, draft: false, sha: m.sha, merge_commit_sha: m.mergeCommitSha, squash_commit_sha: null, squash: false,
+        id: state.id(),
+        iid: m.iid,
+        project_id: projectId,
+        title: m.title ?? `Merge ${m.sourceBranch}`,
+        description: '',
+        state: 'merged',
+        created_at: at,
+        updated_at: at,
+        merged_at: at,
+        merged_by: user,
+        merge_user: user,
+        closed_at: null,
+        closed_by: null,
+        target_branch: m.targetBranch ?? p.defaultBranch,
+        source_branch: m.sourceBranch,
+        source_project_id: projectId,
+        target_project_id: projectId,
+        author: user,
+        draft: false,
+        sha: m.sha,
+        merge_commit_sha: m.mergeCommitSha,
+        squash_commit_sha: null,
+        squash: false,
       });
     },
     addHook(projectId, h) {
       const hook: ProjectHook = {
-        id: state.id(), url: h.url, name: '', description: '', project_id: projectId,
-        push_events: true, push_events_branch_filter: '', issues_events: false, confidential_issues_events: false,
-        merge_requests_events: true, tag_push_events: true, note_events: true, confidential_note_events: false,
-        job_events: false, pipeline_events: false, wiki_page_events: false, deployment_events: false, releases_events: false,
-        enable_ssl_verification: true, repository_update_events: false, created_at: new Date().toISOString(),
-        alert_status: h.alertStatus ?? 'executable', disabled_until: h.disabledUntil ?? null,
+        id: state.id(),
+        url: h.url,
+        name: '',
+        description: '',
+        project_id: projectId,
+        push_events: true,
+        push_events_branch_filter: '',
+        issues_events: false,
+        confidential_issues_events: false,
+        merge_requests_events: true,
+        tag_push_events: true,
+        note_events: true,
+        confidential_note_events: false,
+        job_events: false,
+        pipeline_events: false,
+        wiki_page_events: false,
+        deployment_events: false,
+        releases_events: false,
+        enable_ssl_verification: true,
+        repository_update_events: false,
+        created_at: new Date().toISOString(),
+        alert_status: h.alertStatus ?? 'executable',
+        disabled_until: h.disabledUntil ?? null,
       };
       state.hooks.push(hook);
       return hook;

@@ -36,7 +36,10 @@ export async function readBlob(bareDir: string, ref: string, path: string): Prom
 export async function firstBranchContaining(bareDir: string, sha: string): Promise<string | null> {
   const r = await runGit(['--git-dir', bareDir, 'branch', '--format=%(refname:short)', '--contains', sha]);
   if (r.code !== 0) return null;
-  const first = r.stdout.toString('utf8').split('\n').find((l) => l.trim() !== '');
+  const first = r.stdout
+    .toString('utf8')
+    .split('\n')
+    .find((l) => l.trim() !== '');
   return first?.trim() ?? null;
 }
 
@@ -56,11 +59,52 @@ export interface BranchHead {
 
 // Every branch with its head commit, sorted by name (GitLab's default order for the branches API).
 export async function listBranchHeads(bareDir: string): Promise<BranchHead[]> {
-  const fields = ['%(refname:short)', '%(objectname)', '%(parent)', '%(authorname)', '%(authoremail:trim)', '%(authordate:iso-strict)', '%(committername)', '%(committeremail:trim)', '%(committerdate:iso-strict)', '%(subject)', '%(body)'];
+  const fields = [
+    '%(refname:short)',
+    '%(objectname)',
+    '%(parent)',
+    '%(authorname)',
+    '%(authoremail:trim)',
+    '%(authordate:iso-strict)',
+    '%(committername)',
+    '%(committeremail:trim)',
+    '%(committerdate:iso-strict)',
+    '%(subject)',
+    '%(body)',
+  ];
   const r = await runGit(['--git-dir', bareDir, 'for-each-ref', '--sort=refname', `--format=${fields.join('%00')}%1e`, 'refs/heads']);
   if (r.code !== 0) return [];
-  return r.stdout.toString('utf8').split('\x1e').map((rec) => rec.replace(/^\n/, '')).filter((rec) => rec !== '').map((rec) => {
-    const [name = '', sha = '', parents = '', authorName = '', authorEmail = '', authorDate = '', committerName = '', committerEmail = '', committerDate = '', subject = '', body = ''] = rec.split('\0');
-    return { name, sha, parents: parents.split(' ').filter(Boolean), subject, body: body.trimEnd(), authorName, authorEmail, authorDate, committerName, committerEmail, committerDate };
-  });
+  return r.stdout
+    .toString('utf8')
+    .split('\x1e')
+    .map((rec) => rec.replace(/^\n/, ''))
+    .filter((rec) => rec !== '')
+    .map((rec) => {
+      const [
+        name = '',
+        sha = '',
+        parents = '',
+        authorName = '',
+        authorEmail = '',
+        authorDate = '',
+        committerName = '',
+        committerEmail = '',
+        committerDate = '',
+        subject = '',
+        body = '',
+      ] = rec.split('\0');
+      return {
+        name,
+        sha,
+        parents: parents.split(' ').filter(Boolean),
+        subject,
+        body: body.trimEnd(),
+        authorName,
+        authorEmail,
+        authorDate,
+        committerName,
+        committerEmail,
+        committerDate,
+      };
+    });
 }

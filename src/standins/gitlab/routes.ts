@@ -41,7 +41,7 @@ export function apiRouter(state: FakeState): Router {
 
   // GET /user answers for whoever the token belongs to: the bot, or a user with their own token.
   r.get('/user', (_req, res) => {
-    res.json(currentUserView(res.locals['caller'] as UserBasic | undefined ?? state.currentUser));
+    res.json(currentUserView((res.locals['caller'] as UserBasic | undefined) ?? state.currentUser));
   });
 
   // doc/api/members.md, "Get a member of a group or project, including inherited and invited members".
@@ -184,8 +184,7 @@ export function apiRouter(state: FakeState): Router {
     }),
   );
 
-  const notesOf = (projectId: number, iid: number): Note[] =>
-    state.notes.filter((n) => n.project_id === projectId && n.noteable_iid === iid);
+  const notesOf = (projectId: number, iid: number): Note[] => state.notes.filter((n) => n.project_id === projectId && n.noteable_iid === iid);
 
   r.get(
     '/projects/:id/merge_requests/:iid/notes',
@@ -253,32 +252,39 @@ export function apiRouter(state: FakeState): Router {
       if (!onlyParams(req, res, [])) return;
       const heads = await listBranchHeads(p.bareDir);
       const web = `${state.baseUrl}/${p.pathWithNamespace}`;
-      res.json(paginate(req, res, state.baseUrl, heads.map((b) => ({
-        name: b.name,
-        merged: false,
-        protected: b.name === p.defaultBranch,
-        default: b.name === p.defaultBranch,
-        developers_can_push: false,
-        developers_can_merge: false,
-        can_push: true,
-        web_url: `${web}/-/tree/${b.name}`,
-        commit: {
-          id: b.sha,
-          short_id: b.sha.slice(0, 8),
-          created_at: b.committerDate,
-          parent_ids: b.parents,
-          title: b.subject,
-          message: b.body ? `${b.subject}\n\n${b.body}` : b.subject,
-          author_name: b.authorName,
-          author_email: b.authorEmail,
-          authored_date: b.authorDate,
-          committer_name: b.committerName,
-          committer_email: b.committerEmail,
-          committed_date: b.committerDate,
-          trailers: {},
-          web_url: `${web}/-/commit/${b.sha}`,
-        },
-      }))));
+      res.json(
+        paginate(
+          req,
+          res,
+          state.baseUrl,
+          heads.map((b) => ({
+            name: b.name,
+            merged: false,
+            protected: b.name === p.defaultBranch,
+            default: b.name === p.defaultBranch,
+            developers_can_push: false,
+            developers_can_merge: false,
+            can_push: true,
+            web_url: `${web}/-/tree/${b.name}`,
+            commit: {
+              id: b.sha,
+              short_id: b.sha.slice(0, 8),
+              created_at: b.committerDate,
+              parent_ids: b.parents,
+              title: b.subject,
+              message: b.body ? `${b.subject}\n\n${b.body}` : b.subject,
+              author_name: b.authorName,
+              author_email: b.authorEmail,
+              authored_date: b.authorDate,
+              committer_name: b.committerName,
+              committer_email: b.committerEmail,
+              committed_date: b.committerDate,
+              trailers: {},
+              web_url: `${web}/-/commit/${b.sha}`,
+            },
+          })),
+        ),
+      );
     }),
   );
 
@@ -313,7 +319,14 @@ export function apiRouter(state: FakeState): Router {
     '/projects/:id/hooks',
     project((req, res, p) => {
       if (!onlyParams(req, res, [])) return;
-      res.json(paginate(req, res, state.baseUrl, state.hooks.filter((x) => x.project_id === p.id)));
+      res.json(
+        paginate(
+          req,
+          res,
+          state.baseUrl,
+          state.hooks.filter((x) => x.project_id === p.id),
+        ),
+      );
     }),
   );
 

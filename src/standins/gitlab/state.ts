@@ -69,9 +69,7 @@ export class FakeState {
   }
 
   takeFault(method: string, path: string): Fault | undefined {
-    const f = this.faults.find(
-      (x) => x.remaining > 0 && (!x.match.method || x.match.method.toUpperCase() === method) && path.includes(x.match.pathIncludes),
-    );
+    const f = this.faults.find((x) => x.remaining > 0 && (!x.match.method || x.match.method.toUpperCase() === method) && path.includes(x.match.pathIncludes));
     if (f) f.remaining -= 1;
     return f;
   }

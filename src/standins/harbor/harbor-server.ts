@@ -81,10 +81,11 @@ export async function startFakeHarbor(opts: { username?: string; password?: stri
     failNext(method, prefix, status, times = 1) {
       faults.push({ method, prefix, status, times });
     },
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 
   const send = (res: ServerResponse, call: HarborCall, status: number, body?: unknown, headers: Record<string, string> = {}): void => {
@@ -143,11 +144,21 @@ export async function startFakeHarbor(opts: { username?: string; password?: stri
     if (call.method === 'GET' && seg[0] === 'projects' && seg.length === 3 && seg[2] === 'immutabletagrules') {
       const p = byName(seg[1] ?? '');
       if (!p) return send(res, call, 404, err('NOT_FOUND', `project ${seg[1]} not found`));
-      return send(res, call, 200, p.rules.map((r, i) => ({
-        id: r.id ?? i + 1, project_id: p.id, disabled: r.disabled ?? false, priority: 0, action: 'immutable', template: 'immutable_template',
-        tag_selectors: [{ kind: 'doublestar', decoration: r.tagDecoration ?? 'matches', pattern: r.tagPattern }],
-        scope_selectors: { repository: [{ kind: 'doublestar', decoration: r.repoDecoration ?? 'repoMatches', pattern: r.repoPattern ?? '**' }] },
-      })));
+      return send(
+        res,
+        call,
+        200,
+        p.rules.map((r, i) => ({
+          id: r.id ?? i + 1,
+          project_id: p.id,
+          disabled: r.disabled ?? false,
+          priority: 0,
+          action: 'immutable',
+          template: 'immutable_template',
+          tag_selectors: [{ kind: 'doublestar', decoration: r.tagDecoration ?? 'matches', pattern: r.tagPattern }],
+          scope_selectors: { repository: [{ kind: 'doublestar', decoration: r.repoDecoration ?? 'repoMatches', pattern: r.repoPattern ?? '**' }] },
+        })),
+      );
     }
     if (call.method === 'GET' && seg[0] === 'projects' && seg.length === 6 && seg[2] === 'repositories' && seg[4] === 'artifacts') {
       const p = byName(seg[1] ?? '');

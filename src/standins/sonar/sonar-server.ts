@@ -68,7 +68,10 @@ export async function startFakeSonar(opts: { token?: string } = {}): Promise<Fak
       const status = t.statuses[Math.min(t.polls++, t.statuses.length - 1)];
       return send(200, {
         task: {
-          id, type: 'REPORT', componentKey: 'app', status,
+          id,
+          type: 'REPORT',
+          componentKey: 'app',
+          status,
           ...(status === 'SUCCESS' && t.analysisId ? { analysisId: t.analysisId } : {}),
           ...(status === 'FAILED' && t.errorMessage ? { errorMessage: t.errorMessage } : {}),
           submittedAt: '2024-01-01T00:00:00+0000',
@@ -92,9 +95,10 @@ export async function startFakeSonar(opts: { token?: string } = {}): Promise<Fak
     unexpectedCalls: () => [...unexpected],
     addTask: (id, task) => void tasks.set(id, { ...task, polls: 0 }),
     failNext: (path, status, times = 1) => void faults.push({ path, status, times }),
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

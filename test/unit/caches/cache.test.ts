@@ -139,14 +139,21 @@ describe('registry entries of artifacts and caches', () => {
 
   it('reads the tar layer of its own manifests and refuses anything else pushed over the tag', () => {
     const digest = `sha256:${'a'.repeat(64)}`;
-    const manifest = (over: Record<string, unknown>) => Buffer.from(JSON.stringify({
-      schemaVersion: 2, artifactType: STORE_TYPES.artifacts.artifactType,
-      config: { mediaType: STORE_TYPES.artifacts.config, digest, size: 2 },
-      layers: [{ mediaType: STORE_TYPES.artifacts.layer, digest, size: 10240 }], ...over,
-    }));
+    const manifest = (over: Record<string, unknown>) =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          artifactType: STORE_TYPES.artifacts.artifactType,
+          config: { mediaType: STORE_TYPES.artifacts.config, digest, size: 2 },
+          layers: [{ mediaType: STORE_TYPES.artifacts.layer, digest, size: 10240 }],
+          ...over,
+        }),
+      );
     expect(layerOf('artifacts', manifest({}))).toEqual({ digest, size: 10240 });
     expect(() => layerOf('cache', manifest({}))).toThrow('not a Slipway cache manifest');
-    expect(() => layerOf('artifacts', manifest({ artifactType: undefined, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: 2 } }))).toThrow('not a Slipway artifacts manifest');
+    expect(() =>
+      layerOf('artifacts', manifest({ artifactType: undefined, config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest, size: 2 } })),
+    ).toThrow('not a Slipway artifacts manifest');
     expect(() => layerOf('artifacts', manifest({ layers: [] }))).toThrow('exactly one layer');
   });
 });

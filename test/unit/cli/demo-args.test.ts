@@ -11,7 +11,7 @@ const io = (isTTY: boolean) => ({ stdout: () => undefined, stderr: () => undefin
 describe('slipway demo arguments', () => {
   afterEach(() => runDemo.mockClear());
 
-  it('keeps running in a terminal, stops with --exit or without a terminal; exits with the demo\'s code', async () => {
+  it("keeps running in a terminal, stops with --exit or without a terminal; exits with the demo's code", async () => {
     expect(await runCli(['demo'], io(true))).toBe(0);
     expect(await runCli(['demo', '--exit'], io(true))).toBe(0);
     runDemo.mockResolvedValueOnce(1);

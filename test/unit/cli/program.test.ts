@@ -8,18 +8,20 @@ import { createProgram, runCli, type CliIo } from '../../../src/cli/program.js';
 async function slipway(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const io: CliIo = { stdout: (t) => {
+  const io: CliIo = {
+    stdout: (t) => {
       stdout += t;
     },
     stderr: (t) => {
       stderr += t;
-    }, isTTY: false };
+    },
+    isTTY: false,
+  };
   const code = await runCli(args, io);
   return { code, stdout, stderr };
 }
 
-const COMMANDS = createProgram({ stdout: () => undefined, stderr: () => undefined, isTTY: false }, () => undefined)
-  .commands.map((c) => c.name());
+const COMMANDS = createProgram({ stdout: () => undefined, stderr: () => undefined, isTTY: false }, () => undefined).commands.map((c) => c.name());
 
 describe('slipway --help, --version and usage errors', () => {
   it('has the documented commands', () => {
@@ -58,19 +60,31 @@ describe('slipway --help, --version and usage errors', () => {
   it('approve and reject need a server and tokens from the environment or files, never argv; reject needs a reason', async () => {
     const run = async (args: string[], env: NodeJS.ProcessEnv) => {
       let stderr = '';
-      const code = await runCli(args, { stdout: () => undefined, stderr: (t) => {
+      const code = await runCli(args, {
+        stdout: () => undefined,
+        stderr: (t) => {
           stderr += t;
-        }, isTTY: false, env });
+        },
+        isTTY: false,
+        env,
+      });
       return { code, stderr };
     };
-    expect(await run(['approve', 'r1', 'deploy:production'], {})).toEqual({ code: 2, stderr: 'slipway approve: the Slipway server is unknown: pass --url or set SLIPWAY_URL (http://host:port)\n' });
+    expect(await run(['approve', 'r1', 'deploy:production'], {})).toEqual({
+      code: 2,
+      stderr: 'slipway approve: the Slipway server is unknown: pass --url or set SLIPWAY_URL (http://host:port)\n',
+    });
     expect(await run(['approve', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1', SLIPWAY_TOKEN: 't' })).toEqual({
-      code: 2, stderr: 'slipway approve: your GitLab personal access token (it says who approves) is missing: set SLIPWAY_GITLAB_TOKEN or pass --gitlab-token-file <file>\n',
+      code: 2,
+      stderr:
+        'slipway approve: your GitLab personal access token (it says who approves) is missing: set SLIPWAY_GITLAB_TOKEN or pass --gitlab-token-file <file>\n',
     });
     expect((await run(['reject', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1' })).code).toBe(2);
     expect((await run(['approve', 'r1', 'deploy:production', '--token', 'secret'], {})).code).toBe(2);
     // A server that does not answer: 3, not 1 (nothing was decided).
-    expect(await run(['approve', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1', SLIPWAY_TOKEN: 't', SLIPWAY_GITLAB_TOKEN: 'g' })).toMatchObject({ code: 3 });
+    expect(
+      await run(['approve', 'r1', 'deploy:production'], { SLIPWAY_URL: 'http://127.0.0.1:1', SLIPWAY_TOKEN: 't', SLIPWAY_GITLAB_TOKEN: 'g' }),
+    ).toMatchObject({ code: 3 });
   });
 
   it('--version prints the package version, exit 0', async () => {
@@ -84,7 +98,7 @@ describe('slipway --help, --version and usage errors', () => {
     expect(r.stderr).toMatch(/^Usage: slipway /);
   });
 
-  it('an unknown command, an unknown option, a bad value or an extra argument: commander\'s message on stderr, exit 2', async () => {
+  it("an unknown command, an unknown option, a bad value or an extra argument: commander's message on stderr, exit 2", async () => {
     const cases: Array<[string[], string]> = [
       [['deploy'], "error: unknown command 'deploy'"],
       [['--verbose'], "error: unknown option '--verbose'"],

@@ -37,11 +37,18 @@ describe('readConfig', () => {
     expect(def.ok && def.config.redisAcceptWeakDurability).toBe(false);
     const on = readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'true' });
     expect(on.ok && on.config.redisAcceptWeakDurability).toBe(true);
-    expect(readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'yes' })).toEqual({ ok: false, problems: ['SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false'] });
+    expect(readConfig({ ...base, SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: 'yes' })).toEqual({
+      ok: false,
+      problems: ['SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false'],
+    });
   });
 
   it('refuses credentials in GITLAB_URL or SLIPWAY_GIT_BASE_URL, naming the variable and never the value', () => {
-    const r = readConfig({ ...base, GITLAB_URL: 'https://root:glpat-in-url@gitlab.example.com', SLIPWAY_GIT_BASE_URL: 'https://oauth2:glpat-in-git-url@git.example.com/' });
+    const r = readConfig({
+      ...base,
+      GITLAB_URL: 'https://root:glpat-in-url@gitlab.example.com',
+      SLIPWAY_GIT_BASE_URL: 'https://oauth2:glpat-in-git-url@git.example.com/',
+    });
     expect(r).toEqual({
       ok: false,
       problems: [
@@ -54,7 +61,7 @@ describe('readConfig', () => {
     expect(plain.ok && plain.config.gitBaseUrl).toBe('https://git.example.com');
   });
 
-    it('requires a webhook secret', () => {
+  it('requires a webhook secret', () => {
     const r = readConfig({ GITLAB_URL: base.GITLAB_URL, GITLAB_TOKEN: base.GITLAB_TOKEN });
     expect(r).toEqual({ ok: false, problems: [expect.stringContaining('SLIPWAY_WEBHOOK_SECRET')] });
   });
@@ -72,8 +79,20 @@ describe('readConfig', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.config.notify.channels).toEqual([
-      { name: 'ops', url: 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX', format: 'slack', events: ['pipeline-failed', 'deployed'], signSecret: undefined },
-      { name: 'team_a', url: 'https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789', format: 'dingtalk', events: ['pipeline-failed', 'approval-requested', 'deployed', 'rolled-back', 'analysis-aborted'], signSecret: 'SEC0123456789' },
+      {
+        name: 'ops',
+        url: 'https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX',
+        format: 'slack',
+        events: ['pipeline-failed', 'deployed'],
+        signSecret: undefined,
+      },
+      {
+        name: 'team_a',
+        url: 'https://oapi.dingtalk.com/robot/send?access_token=abcdef0123456789',
+        format: 'dingtalk',
+        events: ['pipeline-failed', 'approval-requested', 'deployed', 'rolled-back', 'analysis-aborted'],
+        signSecret: 'SEC0123456789',
+      },
     ]);
     const secrets = secretsOf(r.config);
     for (const s of ['abcdef0123456789', 'XXXXXXXXXXXXXXXXXXXXXXXX', 'SEC0123456789']) expect(secrets).toContain(s);
@@ -107,4 +126,3 @@ describe('readConfig', () => {
     expect(r.problems.join('\n')).not.toContain('leaky-token-value');
   });
 });
-

@@ -3,7 +3,11 @@ import { renderTemplate } from '../../../src/deploy/template.js';
 
 describe('deploy template rendering', () => {
   it('fills placeholders inside values only', () => {
-    const r = renderTemplate('env:\n  SHA: ${SLIPWAY_COMMIT_SHA}\n  MODE: "fpm"\ncommand: [run, "${SLIPWAY_ENVIRONMENT}"]\n', { SLIPWAY_COMMIT_SHA: 'abc', SLIPWAY_ENVIRONMENT: 'pre' }, 't.yml');
+    const r = renderTemplate(
+      'env:\n  SHA: ${SLIPWAY_COMMIT_SHA}\n  MODE: "fpm"\ncommand: [run, "${SLIPWAY_ENVIRONMENT}"]\n',
+      { SLIPWAY_COMMIT_SHA: 'abc', SLIPWAY_ENVIRONMENT: 'pre' },
+      't.yml',
+    );
     expect(r).toEqual({ ok: true, spec: { env: { SHA: 'abc', MODE: 'fpm' }, command: ['run', 'pre'] } });
   });
 

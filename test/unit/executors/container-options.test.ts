@@ -8,7 +8,10 @@ const spec: StepSpec = {
   argv: ['/bin/sh', '-c', 'echo hi'],
   env: { CI: 'true', BRANCH: 'feature/$(x)' },
   workdir: '/workspace',
-  mounts: [{ source: '/tmp/ws', target: '/workspace' }, { source: '/cache', target: '/cache', readOnly: true }],
+  mounts: [
+    { source: '/tmp/ws', target: '/workspace' },
+    { source: '/cache', target: '/cache', readOnly: true },
+  ],
   timeoutMs: 1000,
   network: 'none',
   labels: { 'io.slipway.run': '42' },

@@ -25,8 +25,6 @@ describe('assertSha', () => {
 
 describe('redact', () => {
   it('hides credentials in URLs', () => {
-    expect(redact('fatal: https://oauth2:glpat-123@gitlab.example/x.git not found')).toBe(
-      'fatal: https://***@gitlab.example/x.git not found',
-    );
+    expect(redact('fatal: https://oauth2:glpat-123@gitlab.example/x.git not found')).toBe('fatal: https://***@gitlab.example/x.git not found');
   });
 });

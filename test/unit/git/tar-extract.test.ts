@@ -34,7 +34,10 @@ describe('extractTar', () => {
 
   it('refuses to write through a symlink that points outside', async () => {
     const dest = join(base, 'link');
-    const tar = tarOf([{ name: 'out', type: 'symlink', linkname: base }, { name: 'out/evil2', body: 'x' }]);
+    const tar = tarOf([
+      { name: 'out', type: 'symlink', linkname: base },
+      { name: 'out/evil2', body: 'x' },
+    ]);
     await expect(extractTar(tar, dest)).rejects.toThrow(/through a symlink/);
     expect(existsSync(join(base, 'evil2'))).toBe(false);
   });

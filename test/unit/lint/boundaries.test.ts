@@ -11,7 +11,10 @@ const root = path.resolve(import.meta.dirname, '..', '..', '..');
 /** The depcruise part of package.json's "lint" script, as argv (it has no quoting). */
 function lintCommand(): string[] {
   const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-  const step = pkg.scripts['lint']?.split('&&').map((s) => s.trim()).find((s) => s.startsWith('depcruise '));
+  const step = pkg.scripts['lint']
+    ?.split('&&')
+    .map((s) => s.trim())
+    .find((s) => s.startsWith('depcruise '));
   if (!step) throw new Error('package.json\'s "lint" script has no depcruise step');
   return step.split(/\s+/).slice(1);
 }

@@ -18,7 +18,10 @@ function tableOfDocs(): MayImport {
   const names = (cell: string): string[] => [...cell.replace(/\([^)]*\)/g, '').matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
   const table: Record<string, readonly string[] | 'everything'> = {};
   for (const line of section.split('\n').filter((l) => l.startsWith('| `'))) {
-    const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+    const cells = line
+      .split('|')
+      .slice(1, -1)
+      .map((c) => c.trim());
     if (cells.length !== 3) throw new Error(`module table row without 3 cells: ${line}`);
     const [modules, , mayImport] = cells as [string, string, string];
     const allowed = mayImport === 'everything' ? 'everything' : mayImport === '—' ? [] : names(mayImport);
@@ -29,8 +32,7 @@ function tableOfDocs(): MayImport {
   return table;
 }
 
-const sorted = (table: MayImport): MayImport =>
-  Object.fromEntries(Object.entries(table).map(([m, a]) => [m, a === 'everything' ? a : [...a].sort()]));
+const sorted = (table: MayImport): MayImport => Object.fromEntries(Object.entries(table).map(([m, a]) => [m, a === 'everything' ? a : [...a].sort()]));
 
 describe('module boundaries: docs/architecture.md and .dependency-cruiser.cjs', () => {
   it('MAY_IMPORT in the lint config is the module table of the docs', () => {

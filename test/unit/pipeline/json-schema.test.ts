@@ -7,11 +7,13 @@ describe('pipelines/schema.json', () => {
     expect(readFileSync(new URL('../../../pipelines/schema.json', import.meta.url), 'utf8')).toBe(schemaJsonText());
   });
 
-  it("describes each setting the validator rejects as not supported yet, so an editor says so while it is typed", () => {
+  it('describes each setting the validator rejects as not supported yet, so an editor says so while it is typed', () => {
     type Node = { properties: Record<string, Node>; additionalProperties: Node; anyOf: Node[]; items: Node; description?: string };
     const schema = pipelineJsonSchema() as unknown as Node;
     const job = schema.additionalProperties;
-    expect(job.properties['artifacts']?.properties['name']?.description).toBe('Not supported yet: artifacts cannot be downloaded, so they have no archive name; remove name.');
+    expect(job.properties['artifacts']?.properties['name']?.description).toBe(
+      'Not supported yet: artifacts cannot be downloaded, so they have no archive name; remove name.',
+    );
     const changes = job.properties['rules']?.items.properties['changes'];
     expect(changes?.anyOf[1]?.properties['compare_to']?.description).toMatch(/^Not supported yet: a push compares with its previous commit/);
     const environment = schema.properties['deploy']?.properties['environments']?.additionalProperties;

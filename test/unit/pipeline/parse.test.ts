@@ -10,7 +10,11 @@ const problemsOf = (text: string) => {
 
 describe('.slipway.yml parsing', () => {
   it('reads jobs, build and deploy with defaults', () => {
-    const r = parsePipelineFile(['unit:', '  image: busybox', '  script: [make test]', 'build:', '  image: team/app', 'deploy:', '  environments:', '    pre: { port: 18080 }', ''].join('\n'));
+    const r = parsePipelineFile(
+      ['unit:', '  image: busybox', '  script: [make test]', 'build:', '  image: team/app', 'deploy:', '  environments:', '    pre: { port: 18080 }', ''].join(
+        '\n',
+      ),
+    );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.file.jobs).toEqual([{ name: 'unit', spec: { image: 'busybox', script: ['make test'] } }]);
@@ -27,7 +31,9 @@ describe('.slipway.yml parsing', () => {
   });
 
   it('reports every problem at once', () => {
-    const problems = problemsOf(['a:', '  image: x', '  script: true', 'b:', '  imgae: y', '  script: [ok]', 'deploy:', '  environments:', '    pre: { port: 80 }', ''].join('\n'));
+    const problems = problemsOf(
+      ['a:', '  image: x', '  script: true', 'b:', '  imgae: y', '  script: [ok]', 'deploy:', '  environments:', '    pre: { port: 80 }', ''].join('\n'),
+    );
     expect(problems.length).toBeGreaterThanOrEqual(3);
     expect(problems.some((p) => p.startsWith('.slipway.yml:5:3:') && p.includes("did you mean 'image'"))).toBe(true);
     expect(problems.some((p) => p.startsWith('.slipway.yml:9:') && p.includes('1024'))).toBe(true);
@@ -38,7 +44,14 @@ describe('.slipway.yml parsing', () => {
   });
 
   it('rejects a YAML alias bomb without expanding it', () => {
-    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', 'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]', 'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]', 'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]', 'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d]', ''].join('\n');
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x"]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: [*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      '',
+    ].join('\n');
     const started = Date.now();
     const problems = problemsOf(bomb);
     expect(Date.now() - started).toBeLessThan(1000);

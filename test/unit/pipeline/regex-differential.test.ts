@@ -41,7 +41,11 @@ interface Gen {
 
 const lit = (src: string, ch: string): Gen => ({ src, sample: () => ch, quantifiable: true });
 const oneOf = (src: string, chars: readonly string[]): Gen => ({ src, sample: (r) => pick(r, chars), quantifiable: true });
-const notIn = (src: string, chars: readonly string[]): Gen => oneOf(src, ALPHABET.filter((c) => !chars.includes(c)));
+const notIn = (src: string, chars: readonly string[]): Gen =>
+  oneOf(
+    src,
+    ALPHABET.filter((c) => !chars.includes(c)),
+  );
 
 function genClass(rnd: Rnd): Gen {
   const items: Array<{ src: string; chars: string[] }> = [];
@@ -51,14 +55,23 @@ function genClass(rnd: Rnd): Gen {
       const c = pick(rnd, Array.from('abcxAB01_ .é/*'));
       items.push({ src: c === '.' || c === '*' ? `\\${c}` : c, chars: [c] });
     } else if (r < 0.55) {
-      const [lo, hi] = pick(rnd, [['a', 'c'], ['x', 'z'], ['0', '5'], ['A', 'C']] as const);
+      const [lo, hi] = pick(rnd, [
+        ['a', 'c'],
+        ['x', 'z'],
+        ['0', '5'],
+        ['A', 'C'],
+      ] as const);
       const chars = ALPHABET.filter((c) => c >= lo && c <= hi);
       items.push({ src: `${lo}-${hi}`, chars });
     } else if (r < 0.75) {
       const c = pick(rnd, [']', '\\', '^', '-', '[']);
       items.push({ src: `\\${c}`, chars: [c] });
     } else {
-      const [src, chars] = pick(rnd, [['\\d', DIGITS], ['\\w', WORD], ['\\s', SPACE]] as const);
+      const [src, chars] = pick(rnd, [
+        ['\\d', DIGITS],
+        ['\\w', WORD],
+        ['\\s', SPACE],
+      ] as const);
       items.push({ src, chars: [...chars] });
     }
   }
@@ -77,9 +90,25 @@ function genAtom(rnd: Rnd, depth: number, loops: number): Gen {
     const c = pick(rnd, Array.from('.*+?()[]{}|\\^$/'));
     return lit(`\\${c}`, c);
   }
-  if (r < 0.45) return { src: '.', sample: (g) => pick(g, ALPHABET.filter((c) => c !== '\n')), quantifiable: true };
+  if (r < 0.45)
+    return {
+      src: '.',
+      sample: (g) =>
+        pick(
+          g,
+          ALPHABET.filter((c) => c !== '\n'),
+        ),
+      quantifiable: true,
+    };
   if (r < 0.55) {
-    const [src, chars, neg] = pick(rnd, [['\\d', DIGITS, false], ['\\D', DIGITS, true], ['\\w', WORD, false], ['\\W', WORD, true], ['\\s', SPACE, false], ['\\S', SPACE, true]] as const);
+    const [src, chars, neg] = pick(rnd, [
+      ['\\d', DIGITS, false],
+      ['\\D', DIGITS, true],
+      ['\\w', WORD, false],
+      ['\\W', WORD, true],
+      ['\\s', SPACE, false],
+      ['\\S', SPACE, true],
+    ] as const);
     return neg ? notIn(src, chars) : oneOf(src, chars);
   }
   if (r < 0.68) return genClass(rnd);
@@ -94,7 +123,15 @@ function genRepeat(rnd: Rnd, depth: number, loops: number): Gen {
   const quantify = rnd() >= 0.55;
   const atom = genAtom(rnd, depth, quantify ? loops + 1 : loops);
   if (!atom.quantifiable || !quantify) return atom;
-  const [q, min, max] = pick(rnd, [['*', 0, 3], ['+', 1, 3], ['?', 0, 1], ['{2}', 2, 2], ['{1,}', 1, 3], ['{0,2}', 0, 2], ['{1,3}', 1, 3]] as const);
+  const [q, min, max] = pick(rnd, [
+    ['*', 0, 3],
+    ['+', 1, 3],
+    ['?', 0, 1],
+    ['{2}', 2, 2],
+    ['{1,}', 1, 3],
+    ['{0,2}', 0, 2],
+    ['{1,3}', 1, 3],
+  ] as const);
   const lazy = rnd() < 0.2 ? '?' : '';
   return { src: `${atom.src}${q}${lazy}`, sample: (g) => Array.from({ length: int(g, min, max) }, () => atom.sample(g)).join(''), quantifiable: false };
 }
@@ -205,7 +242,31 @@ describe('regular expressions on re2js', () => {
 });
 
 const SEGMENTS = ['src', 'lib', 'a', 'b', 'x.ts', 'y.md', '.env', 'é', 'a b', 'a+b', '(x)', 'c|d', '$v', '^w', 'q#', '~t', '%', '!', '@', '\\'];
-const GLOB_TOKENS = ['*', '**', '**/', '?', '{a,b}', '{src,lib/**}', '{,/**}', '[abc]', '[!a]', '[^x]', '[a-c]', '[]a]', '[.]', '[\\]', '[\\-a]', '[!.-/]', '[a-]', '/', '.', '}', ',', '[', ']'];
+const GLOB_TOKENS = [
+  '*',
+  '**',
+  '**/',
+  '?',
+  '{a,b}',
+  '{src,lib/**}',
+  '{,/**}',
+  '[abc]',
+  '[!a]',
+  '[^x]',
+  '[a-c]',
+  '[]a]',
+  '[.]',
+  '[\\]',
+  '[\\-a]',
+  '[!.-/]',
+  '[a-]',
+  '/',
+  '.',
+  '}',
+  ',',
+  '[',
+  ']',
+];
 
 function genGlob(rnd: Rnd): string {
   return Array.from({ length: int(rnd, 1, 6) }, () => (rnd() < 0.5 ? pick(rnd, SEGMENTS) : pick(rnd, GLOB_TOKENS))).join('');

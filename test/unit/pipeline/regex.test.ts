@@ -28,21 +28,25 @@ async function probe(body: string): Promise<unknown> {
     import { parseCoverage } from ${JSON.stringify(`${ROOT}src/reports/coverage.ts`)};
     const evil = 'a'.repeat(100000) + 'b';
     process.stdout.write(JSON.stringify(${body}));`;
-  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, timeout: DEADLINE_MS }).catch((err: { killed?: boolean; stderr?: string }) => {
-    throw new Error(err.killed ? `still matching after ${DEADLINE_MS} ms: the engine backtracks` : `probe failed: ${err.stderr ?? String(err)}`);
-  });
+  const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, timeout: DEADLINE_MS }).catch(
+    (err: { killed?: boolean; stderr?: string }) => {
+      throw new Error(err.killed ? `still matching after ${DEADLINE_MS} ms: the engine backtracks` : `probe failed: ${err.stderr ?? String(err)}`);
+    },
+  );
   return JSON.parse(stdout);
 }
 
 describe('pathological patterns finish', () => {
   it('(a+)+$ and friends on 100,000 characters: in a rule, as coverage and as a glob', { timeout: DEADLINE_MS + 10_000 }, async () => {
-    expect(await probe(`[
+    expect(
+      await probe(`[
       compileRegex('(a+)+$').test(evil),
       compileRegex('(x+x+)+y').test('x'.repeat(100000)),
       evaluate(parseExpression('$SLIPWAY_BRANCH =~ /^(a|aa)+$/'), { SLIPWAY_BRANCH: evil.slice(-10000) }),
       parseCoverage('Total: 81%\\n' + evil, '/(a+)+c|Total: \\\\d+%/'),
       compileGlob('**a**a**a**a**a**a**a**b').test('a/'.repeat(20000) + 'x'),
-    ]`)).toEqual([false, false, false, 81, false]);
+    ]`),
+    ).toEqual([false, false, false, 81, false]);
   });
 });
 

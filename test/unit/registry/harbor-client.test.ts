@@ -73,7 +73,12 @@ describe('HarborClient (against the fake Harbor API v2.0)', () => {
   });
 
   it('ignores disabled and excluding rules', async () => {
-    harbor.addProject('p', { rules: [{ disabled: true, tagPattern: '**' }, { tagPattern: 'dev-*', tagDecoration: 'excludes' }] });
+    harbor.addProject('p', {
+      rules: [
+        { disabled: true, tagPattern: '**' },
+        { tagPattern: 'dev-*', tagDecoration: 'excludes' },
+      ],
+    });
     harbor.addArtifact('p', 'app', 'dev-1');
     harbor.addArtifact('p', 'app', '2.0.0');
     expect(await client.checkTagWritable({ project: 'p', repository: 'app', tag: 'dev-1' })).toEqual({ writable: true, exists: true });

@@ -111,7 +111,9 @@ describe('RegistryClient', () => {
     const { registry } = await serve((req, res) => {
       if (req.url?.startsWith('/v2/gone/')) return void res.writeHead(404).end('{"errors":[{"code":"NAME_UNKNOWN"}]}');
       const last = req.url?.includes('last=b');
-      res.writeHead(200, last ? {} : { Link: '</v2/app/tags/list?n=2&last=b>; rel="next"' }).end(JSON.stringify({ name: 'app', tags: last ? ['c'] : ['a', 'b'] }));
+      res
+        .writeHead(200, last ? {} : { Link: '</v2/app/tags/list?n=2&last=b>; rel="next"' })
+        .end(JSON.stringify({ name: 'app', tags: last ? ['c'] : ['a', 'b'] }));
     });
     const client = new RegistryClient({ registry });
     expect(await client.listTags('app')).toEqual(['a', 'b', 'c']);

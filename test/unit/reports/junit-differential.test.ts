@@ -9,10 +9,48 @@ import { parseXml as referenceParseXml } from '../../reference/xml-lite.js';
 // and the XML tree must be the one the old hand-written reader (test/reference/) built.
 
 type Outcome = { kind: 'passed' } | { kind: 'skipped' } | { kind: 'failure' | 'error'; message?: string; type?: string; body: string; cdata: boolean };
-interface Case { name?: string; classname?: string; time?: number; outcome: Outcome }
-interface Suite { name?: string; time?: number; cases: Case[]; nested: Suite[]; systemOut?: string }
+interface Case {
+  name?: string;
+  classname?: string;
+  time?: number;
+  outcome: Outcome;
+}
+interface Suite {
+  name?: string;
+  time?: number;
+  cases: Case[];
+  nested: Suite[];
+  systemOut?: string;
+}
 
-const HOSTILE = ['&', '<', '>', '"', "'", ']]>', ']]', '&amp;', '&lt;', '<![CDATA[', '</testcase>', '\t', '\n', '  ', 'é', 'ß', '漢字', '😀', '\u00a0', 'x', 'assert', 'expected: <2>', '#', ';', '=', '\u2028'];
+const HOSTILE = [
+  '&',
+  '<',
+  '>',
+  '"',
+  "'",
+  ']]>',
+  ']]',
+  '&amp;',
+  '&lt;',
+  '<![CDATA[',
+  '</testcase>',
+  '\t',
+  '\n',
+  '  ',
+  'é',
+  'ß',
+  '漢字',
+  '😀',
+  '\u00a0',
+  'x',
+  'assert',
+  'expected: <2>',
+  '#',
+  ';',
+  '=',
+  '\u2028',
+];
 
 function generator(seed: number) {
   const rnd = prng(seed);
@@ -33,7 +71,12 @@ function generator(seed: number) {
     const name = maybe(0.95, () => text(4));
     const classname = maybe(0.7, () => pick(['', 'com.acme.CartTest', text(3)]));
     const time = maybe(0.8, () => int(100_000) / 1000);
-    return { ...(name !== undefined ? { name } : {}), ...(classname !== undefined ? { classname } : {}), ...(time !== undefined ? { time } : {}), outcome: outcome() };
+    return {
+      ...(name !== undefined ? { name } : {}),
+      ...(classname !== undefined ? { classname } : {}),
+      ...(time !== undefined ? { time } : {}),
+      outcome: outcome(),
+    };
   };
   const suite = (depth: number): Suite => {
     const name = maybe(0.9, () => text(3));
@@ -47,10 +90,15 @@ function generator(seed: number) {
       nested: depth < 2 ? Array.from({ length: rnd() < 0.2 ? int(3) : 0 }, () => suite(depth + 1)) : [],
     };
   };
-  return { rnd, int, pick, report: (): { suites: Suite[]; lone: boolean } => {
-    const lone = rnd() < 0.3;
-    return { lone, suites: lone ? [suite(0)] : Array.from({ length: int(4) }, () => suite(0)) };
-  } };
+  return {
+    rnd,
+    int,
+    pick,
+    report: (): { suites: Suite[]; lone: boolean } => {
+      const lone = rnd() < 0.3;
+      return { lone, suites: lone ? [suite(0)] : Array.from({ length: int(4) }, () => suite(0)) };
+    },
+  };
 }
 
 // Serialising as report tools do, with the escapes varied: named entities, decimal and hex references.
@@ -89,7 +137,11 @@ function serialise(rnd: () => number, report: { suites: Suite[]; lone: boolean }
   const ts = (s: Suite): string =>
     `<testsuite${attrs({ name: s.name, time: s.time, tests: s.cases.length })}>${ws()}${rnd() < 0.2 ? '<!-- generated -->' : ''}${rnd() < 0.2 ? '<properties><property name="java.version" value="17"/></properties>' : ''}${s.cases.map((c) => ws() + tc(c)).join('')}${s.nested.map(ts).join('')}${s.systemOut !== undefined ? `<system-out>${esc(s.systemOut, undefined)}</system-out>` : ''}</testsuite>`;
   const prolog = rnd() < 0.5 ? '<?xml version="1.0" encoding="UTF-8"?>\n' : '';
-  return prolog + (report.lone ? ts(report.suites[0] as Suite) : `<testsuites${attrs({ name: 'all' })}>${report.suites.map(ts).join('\n')}</testsuites>`) + (rnd() < 0.3 ? '\n' : '');
+  return (
+    prolog +
+    (report.lone ? ts(report.suites[0] as Suite) : `<testsuites${attrs({ name: 'all' })}>${report.suites.map(ts).join('\n')}</testsuites>`) +
+    (rnd() < 0.3 ? '\n' : '')
+  );
 }
 
 // What parseJunit promises, computed from the data: each case counted once (skipped, error, failure,
@@ -190,7 +242,11 @@ describe('parseJunit refuses hostile reports with an error naming the problem', 
   const laughs = `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">${Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i || ''};`.repeat(10)}">`).join('')}]><testsuite name="&lol9;"/>`;
   it.each([
     ['a billion laughs', laughs, /DOCTYPE declaring entities \(lol\) is not accepted/],
-    ['a quadratic blow-up', `<!DOCTYPE t [<!ENTITY a "${'a'.repeat(5000)}">]><testsuite name="${'&a;'.repeat(5000)}"/>`, /DOCTYPE declaring entities \(a\) is not accepted/],
+    [
+      'a quadratic blow-up',
+      `<!DOCTYPE t [<!ENTITY a "${'a'.repeat(5000)}">]><testsuite name="${'&a;'.repeat(5000)}"/>`,
+      /DOCTYPE declaring entities \(a\) is not accepted/,
+    ],
     ['an external entity', '<!DOCTYPE t [<!ENTITY x SYSTEM "file:///etc/passwd">]><testsuite name="&x;"/>', /not well-formed XML/],
     ['a deep document', `<testsuites>${'<testsuite>'.repeat(10_000)}${'</testsuite>'.repeat(10_000)}</testsuites>`, /nested too deeply/],
     ['a deep unclosed document', `<testsuites>${'<testsuite>'.repeat(100_000)}`, /nested too deeply/],
@@ -202,7 +258,9 @@ describe('parseJunit refuses hostile reports with an error naming the problem', 
   });
 
   it('reads a report with an external DOCTYPE (never fetched) and character references', () => {
-    const s = parseJunit('<!DOCTYPE testsuite SYSTEM "http://example.invalid/junit.dtd"><testsuite name="s"><testcase name="a&#x26;b"><failure message="&#60;&#x1F600;&#62;"/></testcase></testsuite>');
+    const s = parseJunit(
+      '<!DOCTYPE testsuite SYSTEM "http://example.invalid/junit.dtd"><testsuite name="s"><testcase name="a&#x26;b"><failure message="&#60;&#x1F600;&#62;"/></testcase></testsuite>',
+    );
     expect(s.failures).toEqual([{ suite: 's', name: 'a&b', kind: 'failure', message: '<😀>' }]);
   });
 });

@@ -46,12 +46,18 @@ describe('parseJunit', () => {
   it('reads a testsuites root, taking the first line of the body when there is no message attribute', () => {
     const s = parseJunit(jest);
     expect(s).toMatchObject({ passed: 2, failed: 1, skipped: 0, errors: 0, durationMs: 1510 });
-    expect(s.failures).toEqual([{ suite: 'api', name: 'api POST / validates', classname: 'api POST /', kind: 'failure', message: 'Error: expect(received).toBe(expected)' }]);
+    expect(s.failures).toEqual([
+      { suite: 'api', name: 'api POST / validates', classname: 'api POST /', kind: 'failure', message: 'Error: expect(received).toBe(expected)' },
+    ]);
   });
 
   it.each([
     ['truncated', '<testsuite name="x"><testcase name="a">', /unclosed <testcase> at line 1/],
-    ['mismatched', '<testsuite></testcase>', /Expected closing tag 'testsuite' \(opened in line 1, col 1\) instead of closing tag 'testcase' at line 1, column 12/],
+    [
+      'mismatched',
+      '<testsuite></testcase>',
+      /Expected closing tag 'testsuite' \(opened in line 1, col 1\) instead of closing tag 'testcase' at line 1, column 12/,
+    ],
     ['bare ampersand', '<testsuite name="a & b"/>', /bare "&" \(write &amp;\)/],
     ['unknown entity', '<testsuite>&nbsp;</testsuite>', /unknown entity &nbsp;/],
     ['not junit', '<html><body/></html>', /root element is <html>, expected <testsuites> or <testsuite>/],

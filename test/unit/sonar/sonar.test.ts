@@ -21,20 +21,31 @@ const breached = [{ status: 'ERROR', metricKey: 'new_coverage', comparator: 'LT'
 
 describe('parseReportTask', () => {
   it('reads what the scanner writes, escapes included', () => {
-    const text = '# written by the scanner\nprojectKey=app\nserverUrl=http\\://sonar\\:9000\nserverVersion=10.4\ndashboardUrl=http://sonar:9000/dashboard?id=app\nceTaskId=AYx_1-2\nceTaskUrl=http://sonar:9000/api/ce/task?id=AYx_1-2\n';
+    const text =
+      '# written by the scanner\nprojectKey=app\nserverUrl=http\\://sonar\\:9000\nserverVersion=10.4\ndashboardUrl=http://sonar:9000/dashboard?id=app\nceTaskId=AYx_1-2\nceTaskUrl=http://sonar:9000/api/ce/task?id=AYx_1-2\n';
     expect(parseReportTask(text)).toEqual({
-      projectKey: 'app', serverUrl: 'http://sonar:9000', dashboardUrl: 'http://sonar:9000/dashboard?id=app', ceTaskId: 'AYx_1-2', ceTaskUrl: 'http://sonar:9000/api/ce/task?id=AYx_1-2',
+      projectKey: 'app',
+      serverUrl: 'http://sonar:9000',
+      dashboardUrl: 'http://sonar:9000/dashboard?id=app',
+      ceTaskId: 'AYx_1-2',
+      ceTaskUrl: 'http://sonar:9000/api/ce/task?id=AYx_1-2',
     });
   });
 
   it('says what is missing from a partial file', () => {
-    expect(() => parseReportTask('projectKey=app\n', '.scannerwork/report-task.txt')).toThrow('.scannerwork/report-task.txt: missing serverUrl, dashboardUrl, ceTaskId');
+    expect(() => parseReportTask('projectKey=app\n', '.scannerwork/report-task.txt')).toThrow(
+      '.scannerwork/report-task.txt: missing serverUrl, dashboardUrl, ceTaskId',
+    );
   });
 });
 
 describe('waitForQualityGate (against the fake SonarQube Web API)', () => {
   it('polls until the task succeeds, then reads the gate of that analysis', async () => {
-    sonar.addTask('AYtask1', { statuses: ['PENDING', 'IN_PROGRESS', 'IN_PROGRESS', 'SUCCESS'], analysisId: 'AYan1', gate: { status: 'ERROR', conditions: breached } });
+    sonar.addTask('AYtask1', {
+      statuses: ['PENDING', 'IN_PROGRESS', 'IN_PROGRESS', 'SUCCESS'],
+      analysisId: 'AYan1',
+      gate: { status: 'ERROR', conditions: breached },
+    });
     const logs: string[] = [];
     const gate = await waitForQualityGate(report, { client: { token: sonar.token }, deadlineMs: 5_000, ...fast, onLog: (l) => logs.push(l) });
     expect(gate).toEqual({ status: 'ERROR', conditions: breached, dashboardUrl: report.dashboardUrl, taskId: 'AYtask1', analysisId: 'AYan1' });
@@ -74,7 +85,9 @@ describe('waitForQualityGate (against the fake SonarQube Web API)', () => {
   it('retries a 503 and fails at once on a rejected token', async () => {
     sonar.addTask('AYtask1', { statuses: ['SUCCESS'], analysisId: 'AYan1', gate: { status: 'OK' } });
     sonar.failNext('/api/ce/task', 503, 2);
-    await expect(waitForQualityGate(report, { client: { token: sonar.token, backoffMs: 1 }, deadlineMs: 5_000, ...fast })).resolves.toMatchObject({ status: 'OK' });
+    await expect(waitForQualityGate(report, { client: { token: sonar.token, backoffMs: 1 }, deadlineMs: 5_000, ...fast })).resolves.toMatchObject({
+      status: 'OK',
+    });
     const calls = sonar.calls.length;
     await expect(waitForQualityGate(report, { client: { token: 'wrong', backoffMs: 1 }, deadlineMs: 5_000, ...fast })).rejects.toThrow(
       `SonarQube ${sonar.url}: GET api/ce/task answered 401: Authentication is required`,

@@ -30,7 +30,7 @@ const api = (path: string, init: RequestInit = {}, token: string | null = gl.tok
 
 describe('git smart HTTP', () => {
   it('serves git clone and git fetch to the real git CLI, hostile branch names and messages included', async () => {
-    const hostileMessage = "feat: $(touch /tmp/pwned) `id`; rm -rf / && echo '\"x";
+    const hostileMessage = 'feat: $(touch /tmp/pwned) `id`; rm -rf / && echo \'"x';
     const first = await commitFiles(project.bareDir, 'main', { 'README.md': 'v1\n' }, hostileMessage);
     const dir = join(work, 'clone');
     await gitOk(['clone', '--quiet', '--', project.cloneUrl, dir]);
@@ -70,7 +70,9 @@ describe('git smart HTTP', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toBe('Basic realm="GitLab"');
     // The real git CLI gets the challenge and, with no credentials and no prompt, gives up.
-    await expect(gitOk(['clone', '--quiet', '--', secret.cloneUrl, join(work, 'anon')], { env: { GIT_ASKPASS: 'false' } })).rejects.toThrow(/Authentication failed|could not read Username/);
+    await expect(gitOk(['clone', '--quiet', '--', secret.cloneUrl, join(work, 'anon')], { env: { GIT_ASKPASS: 'false' } })).rejects.toThrow(
+      /Authentication failed|could not read Username/,
+    );
     // Any user name with the token as password (GitLab's docs use oauth2).
     for (const user of ['oauth2', 'slipway']) {
       const basic = `Basic ${Buffer.from(`${user}:${gl.token}`).toString('base64')}`;
@@ -81,7 +83,7 @@ describe('git smart HTTP', () => {
     expect(await readFile(join(work, 'ok', 'a.txt'), 'utf8')).toBe('private');
     // The public project next to it still clones anonymously.
     expect((await fetch(`${project.cloneUrl}/info/refs?service=git-upload-pack`)).status).toBe(200);
-    expect((await api('/projects/6').then((r) => r.json()) as { visibility: string }).visibility).toBe('private');
+    expect(((await api('/projects/6').then((r) => r.json())) as { visibility: string }).visibility).toBe('private');
   });
 
   it('is read-only: push (receive-pack) is refused and recorded as unexpected', async () => {

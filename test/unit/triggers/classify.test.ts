@@ -13,7 +13,10 @@ const decide = (event: string, body: unknown) => {
 describe('classify', () => {
   it('a merge builds and deploys the merge commit on the target branch', () => {
     expect(decide('Merge Request Hook', fixture('merge-request-hook-merge.json'))).toMatchObject({
-      kind: 'full', event: 'merge', sha: '78a76ee6b4992a6baf64c59fc4c44c7323d60438', ref: 'master',
+      kind: 'full',
+      event: 'merge',
+      sha: '78a76ee6b4992a6baf64c59fc4c44c7323d60438',
+      ref: 'master',
       mergeRequest: { iid: 1, sourceBranch: 'feature', targetBranch: 'master', fork: false },
     });
   });
@@ -56,7 +59,14 @@ describe('trigger keys: a pipeline is project + SHA + kind + ref', () => {
     return d;
   };
   const sha = 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7';
-  const push = (branch: string) => request('Push Hook', { ...fixture('push-hook.json'), project: fixture('merge-request-hook-open.json')['project'], ref: `refs/heads/${branch}`, after: sha, checkout_sha: sha });
+  const push = (branch: string) =>
+    request('Push Hook', {
+      ...fixture('push-hook.json'),
+      project: fixture('merge-request-hook-open.json')['project'],
+      ref: `refs/heads/${branch}`,
+      after: sha,
+      checkout_sha: sha,
+    });
   const opened = () => request('Merge Request Hook', fixture('merge-request-hook-open.json'));
 
   it('a merge request runs for refs/merge-requests/<iid>/head, its branch push for refs/heads/<branch>', () => {
@@ -73,7 +83,13 @@ describe('trigger keys: a pipeline is project + SHA + kind + ref', () => {
 
   it('the push a merge causes on the target branch is covered by the merge', () => {
     const merge = request('Merge Request Hook', fixture('merge-request-hook-merge.json'));
-    const pushed = request('Push Hook', { ...fixture('push-hook.json'), project: fixture('merge-request-hook-merge.json')['project'], ref: 'refs/heads/master', after: merge.sha, checkout_sha: merge.sha });
+    const pushed = request('Push Hook', {
+      ...fixture('push-hook.json'),
+      project: fixture('merge-request-hook-merge.json')['project'],
+      ref: 'refs/heads/master',
+      after: merge.sha,
+      checkout_sha: merge.sha,
+    });
     expect(coveringTriggerKeys(pushed)).toContain(triggerKey(merge));
   });
 });

@@ -59,6 +59,8 @@ describe('Standard Webhooks signatures against the specification', () => {
     // And the package accepts what we sign (it checks the timestamp against its own clock).
     const now = Math.floor(Date.now() / 1000);
     const ours = signDelivery(payload, 'msg_2bc7d1', now, secret);
-    expect(new Webhook(secret).verify(payload, { 'webhook-id': 'msg_2bc7d1', 'webhook-timestamp': String(now), 'webhook-signature': ours })).toEqual(JSON.parse(payload.toString()));
+    expect(new Webhook(secret).verify(payload, { 'webhook-id': 'msg_2bc7d1', 'webhook-timestamp': String(now), 'webhook-signature': ours })).toEqual(
+      JSON.parse(payload.toString()),
+    );
   });
 });

@@ -67,10 +67,14 @@ describe('the engine session handshake', () => {
     });
     let session: Awaited<ReturnType<typeof openEngineSession>> | undefined;
     const sessionAt = async (path: string) => {
-      session = await openEngineSession({ socketPath: path }, {
-        name: 'slipway', sharedKey: 'slipway-abc',
-        handlers: { [HEALTH]: async (call) => call.send(HEALTH_SERVING), '/moby.filesync.v1.FileSync/DiffCopy': async () => undefined },
-      });
+      session = await openEngineSession(
+        { socketPath: path },
+        {
+          name: 'slipway',
+          sharedKey: 'slipway-abc',
+          handlers: { [HEALTH]: async (call) => call.send(HEALTH_SERVING), '/moby.filesync.v1.FileSync/DiffCopy': async () => undefined },
+        },
+      );
     };
     const body = await reply;
     expect(body.subarray(5).toString('hex')).toBe(Buffer.from(HEALTH_SERVING).toString('hex'));
@@ -88,12 +92,14 @@ describe('the engine session handshake', () => {
 
   it('says plainly when the engine refuses the session, and what to do about it', async () => {
     const path = await fakeEngine((_h, socket) => socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n\r\n{"message":"page not found"}'));
-    await expect(openEngineSession({ socketPath: path }, { name: 'slipway', sharedKey: 'k', handlers: {} }))
-      .rejects.toThrow(/refused a BuildKit session: HTTP 404 .*page not found.*SLIPWAY_IMAGE_BUILDER=classic/);
+    await expect(openEngineSession({ socketPath: path }, { name: 'slipway', sharedKey: 'k', handlers: {} })).rejects.toThrow(
+      /refused a BuildKit session: HTTP 404 .*page not found.*SLIPWAY_IMAGE_BUILDER=classic/,
+    );
   });
 
   it('refuses a shared key that could smuggle a header', async () => {
-    await expect(openEngineSession({ socketPath: '/nonexistent.sock' }, { name: 'slipway', sharedKey: 'a\r\nX-Evil: 1', handlers: {} }))
-      .rejects.toThrow(/printable ASCII/);
+    await expect(openEngineSession({ socketPath: '/nonexistent.sock' }, { name: 'slipway', sharedKey: 'a\r\nX-Evil: 1', handlers: {} })).rejects.toThrow(
+      /printable ASCII/,
+    );
   });
 });

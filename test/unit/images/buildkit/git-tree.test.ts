@@ -99,7 +99,8 @@ describe('listTree and BlobReader (real git)', () => {
   });
 
   it('reports kinds, sizes, modes and the symlink target', () => {
-    for (const [path, content] of Object.entries(text)) expect(entry(path), path).toMatchObject({ kind: 'file', gitMode: '100644', size: Buffer.byteLength(content) });
+    for (const [path, content] of Object.entries(text))
+      expect(entry(path), path).toMatchObject({ kind: 'file', gitMode: '100644', size: Buffer.byteLength(content) });
     expect(entry('big.bin')).toMatchObject({ kind: 'file', size: big.length });
     expect(entry('run.sh')).toMatchObject({ kind: 'file', gitMode: '100755' });
     expect(goMode(entry('run.sh'))).toBe(0o755);
@@ -157,8 +158,9 @@ describe('listTree with a file name that is not UTF-8', () => {
       git(work, 'commit', '-q', '-m', 'latin-1');
       const blobs = new BlobReader(join(work, '.git'));
       try {
-        await expect(listTree({ mirrorDir: join(work, '.git'), sha: git(work, 'rev-parse', 'HEAD'), blobs }))
-          .rejects.toThrow(/file name "caf\u00e9\.txt" is not UTF-8.*SLIPWAY_IMAGE_BUILDER=classic/);
+        await expect(listTree({ mirrorDir: join(work, '.git'), sha: git(work, 'rev-parse', 'HEAD'), blobs })).rejects.toThrow(
+          /file name "caf\u00e9\.txt" is not UTF-8.*SLIPWAY_IMAGE_BUILDER=classic/,
+        );
       } finally {
         blobs.close();
       }

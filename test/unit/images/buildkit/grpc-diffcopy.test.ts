@@ -76,7 +76,8 @@ async function fetchFiles(call: TestCall, ids: readonly number[]): Promise<Map<n
     expect(p.type).toBe(PacketType.DATA);
     const parts = received.get(p.id ?? -1);
     if (!parts) throw new Error(`DATA for file #${p.id} that was not requested`);
-    if ((p.data?.length ?? 0) === 0) finished += 1; // an empty DATA ends a file
+    if ((p.data?.length ?? 0) === 0)
+      finished += 1; // an empty DATA ends a file
     else parts.push(Buffer.from(p.data ?? []));
   }
   return received;

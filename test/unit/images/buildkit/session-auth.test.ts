@@ -7,7 +7,11 @@ import { startSessionPair, TestCall, type SessionPair } from './grpc-client.js';
 // CredentialsRequest{Host=1} → CredentialsResponse{Username=1, Secret=2}, encoded here
 // independently of the module under test.
 const CREDENTIALS = '/moby.filesync.v1.Auth/Credentials';
-const request = (host: string): Uint8Array => protobuf.Writer.create().uint32((1 << 3) | 2).string(host).finish();
+const request = (host: string): Uint8Array =>
+  protobuf.Writer.create()
+    .uint32((1 << 3) | 2)
+    .string(host)
+    .finish();
 function response(buf: Uint8Array): { username: string; secret: string } {
   const r = protobuf.Reader.create(buf);
   const out = { username: '', secret: '' };

@@ -18,18 +18,18 @@ describe('TraceLog', () => {
   it('numbers steps in order of first appearance and prints DONE with the duration', () => {
     const { lines } = run([
       // BuildKit lists vertexes before they start: that is where their numbers come from.
-      { vertexes: [{ digest: 'sha256:def', name: '[internal] load build definition from Dockerfile' }, { digest: 'sha256:ctx', name: '[internal] load build context' }] },
+      {
+        vertexes: [
+          { digest: 'sha256:def', name: '[internal] load build definition from Dockerfile' },
+          { digest: 'sha256:ctx', name: '[internal] load build context' },
+        ],
+      },
       { vertexes: [{ digest: 'sha256:ctx', name: '[internal] load build context', started: T0 }] },
       { vertexes: [{ digest: 'sha256:def', name: '[internal] load build definition from Dockerfile', started: T0 }] },
       { vertexes: [{ digest: 'sha256:def', name: '[internal] load build definition from Dockerfile', started: T0, completed: T0 + 500 }] },
       { vertexes: [{ digest: 'sha256:ctx', name: '[internal] load build context', started: T0, completed: T0 + 1200 }] },
     ]);
-    expect(lines).toEqual([
-      '#2 [internal] load build context',
-      '#1 [internal] load build definition from Dockerfile',
-      '#1 DONE 0.5s',
-      '#2 DONE 1.2s',
-    ]);
+    expect(lines).toEqual(['#2 [internal] load build context', '#1 [internal] load build definition from Dockerfile', '#1 DONE 0.5s', '#2 DONE 1.2s']);
   });
 
   it('prints CACHED and counts only Dockerfile steps as cached', () => {
@@ -56,13 +56,25 @@ describe('TraceLog', () => {
     const { lines, log } = run([
       { vertexes: [step] },
       { logs: [{ vertex: 'run', stream: 1, msg: msg('added 1 pack') }] },
-      { logs: [{ vertex: 'run', stream: 1, msg: msg('age in 2s\r\nnpm notice ') }, { vertex: 'run', stream: 2, msg: msg('new version\n') }] },
+      {
+        logs: [
+          { vertex: 'run', stream: 1, msg: msg('age in 2s\r\nnpm notice ') },
+          { vertex: 'run', stream: 2, msg: msg('new version\n') },
+        ],
+      },
       // The step ends without a final newline: the rest is printed before DONE.
       { logs: [{ vertex: 'run', stream: 1, msg: msg('no newline') }] },
       { vertexes: [{ ...step, completed: T0 + 2000 }] },
       { vertexes: [{ digest: 'tail', name: '[4/4] RUN echo', started: T0 }], logs: [{ vertex: 'tail', stream: 1, msg: msg('cut off') }] },
     ]);
-    expect(lines).toEqual(['#1 [3/4] RUN npm ci', '#1 added 1 package in 2s', '#1 npm notice new version', '#1 no newline', '#1 DONE 2.0s', '#2 [4/4] RUN echo']);
+    expect(lines).toEqual([
+      '#1 [3/4] RUN npm ci',
+      '#1 added 1 package in 2s',
+      '#1 npm notice new version',
+      '#1 no newline',
+      '#1 DONE 2.0s',
+      '#2 [4/4] RUN echo',
+    ]);
     // A stream that stops mid-line (the build was cancelled) still shows that line at the end.
     log.end();
     expect(lines.at(-1)).toBe('#2 cut off');
@@ -71,11 +83,31 @@ describe('TraceLog', () => {
   it('prints the error and names the failing step', () => {
     const { lines, log } = run([
       // An inline cache that does not exist yet is reported as an error but does not fail the build.
-      { vertexes: [{ digest: 'imp', name: 'importing cache manifest from registry.test/app:cache', started: T0, completed: T0 + 50, error: 'registry.test/app:cache: not found' }] },
+      {
+        vertexes: [
+          {
+            digest: 'imp',
+            name: 'importing cache manifest from registry.test/app:cache',
+            started: T0,
+            completed: T0 + 50,
+            error: 'registry.test/app:cache: not found',
+          },
+        ],
+      },
       { vertexes: [{ digest: 'ok', name: '[2/3] COPY . /app', started: T0, completed: T0 + 100 }] },
       { vertexes: [{ digest: 'bad', name: '[3/3] RUN npm test', started: T0 + 100 }] },
       { logs: [{ vertex: 'bad', stream: 2, msg: msg('1 failing') }] },
-      { vertexes: [{ digest: 'bad', name: '[3/3] RUN npm test', started: T0 + 100, completed: T0 + 900, error: 'process "/bin/sh -c npm test" did not complete successfully: exit code: 1' }] },
+      {
+        vertexes: [
+          {
+            digest: 'bad',
+            name: '[3/3] RUN npm test',
+            started: T0 + 100,
+            completed: T0 + 900,
+            error: 'process "/bin/sh -c npm test" did not complete successfully: exit code: 1',
+          },
+        ],
+      },
     ]);
     expect(lines).toEqual([
       '#1 importing cache manifest from registry.test/app:cache',
@@ -100,9 +132,23 @@ describe('TraceLog', () => {
 
   it('names the step that failed, not the steps BuildKit canceled because of it', () => {
     const { lines, log } = run([
-      { vertexes: [{ digest: 't', name: '[3/3] RUN npm test', started: T0, completed: T0 + 100, error: 'process "/bin/sh -c npm test" did not complete successfully: exit code: 1' }] },
+      {
+        vertexes: [
+          {
+            digest: 't',
+            name: '[3/3] RUN npm test',
+            started: T0,
+            completed: T0 + 100,
+            error: 'process "/bin/sh -c npm test" did not complete successfully: exit code: 1',
+          },
+        ],
+      },
       { vertexes: [{ digest: 'b', name: '[internal] load build context', started: T0, completed: T0 + 100, error: 'context canceled' }] },
-      { vertexes: [{ digest: 's', name: '[build 2/2] RUN make', started: T0, completed: T0 + 100, error: 'rpc error: code = Canceled desc = context canceled' }] },
+      {
+        vertexes: [
+          { digest: 's', name: '[build 2/2] RUN make', started: T0, completed: T0 + 100, error: 'rpc error: code = Canceled desc = context canceled' },
+        ],
+      },
     ]);
     expect(log.failedStep).toBe('[3/3] RUN npm test');
     expect(lines).toContain('#2 CANCELED');

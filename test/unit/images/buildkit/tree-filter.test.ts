@@ -91,8 +91,23 @@ describe('selectEntries', () => {
   });
 
   it('follows a followpath that is a symlink to its target (a Dockerfile linked to docker/Dockerfile.prod)', () => {
-    const link = (path: string, linkname: string): TreeEntry => ({ path, kind: 'symlink', gitMode: '120000', oid: 'b'.repeat(40), size: linkname.length, linkname });
-    const tree = [link('Dockerfile', 'docker/Dockerfile.prod'), dir('docker'), link('docker/Dockerfile.prod', '../build/Dockerfile'), dir('build'), file('build/Dockerfile'), link('escape', '../../etc/passwd'), file('other')];
+    const link = (path: string, linkname: string): TreeEntry => ({
+      path,
+      kind: 'symlink',
+      gitMode: '120000',
+      oid: 'b'.repeat(40),
+      size: linkname.length,
+      linkname,
+    });
+    const tree = [
+      link('Dockerfile', 'docker/Dockerfile.prod'),
+      dir('docker'),
+      link('docker/Dockerfile.prod', '../build/Dockerfile'),
+      dir('build'),
+      file('build/Dockerfile'),
+      link('escape', '../../etc/passwd'),
+      file('other'),
+    ];
     const include = followPathIncludes(tree, ['Dockerfile', 'escape', 'missing']);
     expect(include).toEqual(['Dockerfile', 'docker/Dockerfile.prod', 'build/Dockerfile', 'escape', 'missing']);
     expect(paths(selectEntries(tree, { include }))).toEqual(['Dockerfile', 'docker', 'docker/Dockerfile.prod', 'build', 'build/Dockerfile', 'escape']);
