@@ -1,6 +1,6 @@
 import type { PlannedJob } from '../pipeline/plan.js';
 import type { JobRecord } from '../runs/types.js';
-import { ruleOf, waitingReason } from '../approvals/rule.js';
+import { ruleOf, waitingReason, whoMayApprove } from '../approvals/rule.js';
 
 export type Decision = { kind: 'wait'; reason: string } | { kind: 'run' } | { kind: 'skip'; reason: string } | { kind: 'manual'; reason: string };
 
@@ -30,8 +30,10 @@ export function decide(job: PlannedJob, needs: ReadonlyArray<JobRecord | undefin
       return failed ? { kind: 'run' } : { kind: 'skip', reason: 'skipped: no earlier job failed (when: on_failure)' };
     case 'manual':
       if (failed) return { kind: 'skip', reason: `skipped: ${failed.name} ${failed.status.phase}` };
-      // Says who may approve (or start) it: "waiting: 1 more approval by a Maintainer of team/shop".
-      return { kind: 'manual', reason: waitingReason(ruleOf(job), [], projectPath) };
+      // Says who may approve (or start) it: "waiting: 1 more approval by a Maintainer of team/shop" for a
+      // gated deploy; a plain manual job reads as GitLab's does, a job someone starts.
+      if (job.kind === 'deploy' && job.approval) return { kind: 'manual', reason: waitingReason(ruleOf(job), [], projectPath) };
+      return { kind: 'manual', reason: `manual job: waiting for ${whoMayApprove(ruleOf(job), projectPath)} to start it` };
     case 'on_success':
       return failed ? { kind: 'skip', reason: `skipped: ${failed.name} ${failed.status.phase}` } : { kind: 'run' };
   }

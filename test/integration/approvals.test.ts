@@ -119,7 +119,7 @@ describe('approvals', () => {
       phase: 'manual',
       reason: `waiting: 2 more approvals by a Maintainer of ${path_} or a member of team/release-managers`,
     });
-    expect(status['smoke']).toMatchObject({ phase: 'manual', reason: `waiting: 1 more approval by a Developer of ${path_}` });
+    expect(status['smoke']).toMatchObject({ phase: 'manual', reason: `manual job: waiting for a Developer of ${path_} to start it` });
     expect(status['deploy:production']?.phase).toBe('pending');
   });
 

@@ -96,7 +96,7 @@ describe('what a waiting run and its jobs say', () => {
           run: ['running', '4 jobs planned'],
           first: ['queued', 'waiting for a worker'],
           second: ['pending', 'waiting for first'],
-          gate: ['manual', 'manual job: waiting for someone to start it'],
+          gate: ['manual', `manual job: waiting for a Developer of ${project.pathWithNamespace} to start it`],
           'after-gate': ['pending', 'waiting for manual job gate'],
         }),
       30_000,
@@ -108,7 +108,7 @@ describe('what a waiting run and its jobs say', () => {
     const done = await runOf(runId);
     expect(statusOf(done)).toMatchObject({
       run: ['succeeded', 'all jobs passed; waiting: gate'],
-      gate: ['manual', 'manual job: waiting for someone to start it'],
+      gate: ['manual', `manual job: waiting for a Developer of ${project.pathWithNamespace} to start it`],
       'after-gate': ['pending', 'waiting for manual job gate'],
     });
   });
