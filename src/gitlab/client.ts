@@ -1,6 +1,7 @@
 import {
   Branches,
   Commits,
+  Deployments,
   GroupMembers,
   MergeRequestNotes,
   MergeRequests,
@@ -16,7 +17,18 @@ import { hiddenMarker, pickOwnNote } from './notes.js';
 import { createRequester } from './requester.js';
 import { withRetry } from './retry.js';
 import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
-import { Branch, CurrentUser, Member, MergedMergeRequest, MergeRequest, MergeRequestNotes as NotesSchema, Project, ProjectHook, TokenUser } from './schema.js';
+import {
+  Branch,
+  CurrentUser,
+  Deployment,
+  Member,
+  MergedMergeRequest,
+  MergeRequest,
+  MergeRequestNotes as NotesSchema,
+  Project,
+  ProjectHook,
+  TokenUser,
+} from './schema.js';
 
 export type { Branch, MergedMergeRequest, Project, ProjectHook } from './schema.js';
 
@@ -26,6 +38,18 @@ const MAX_PAGES = 5;
 const PER_PAGE = 100;
 
 export type CommitState = 'pending' | 'running' | 'success' | 'failed' | 'canceled';
+
+// What GitLab's Environments page shows for a deployment Slipway made (the API accepts no `created`).
+export type DeploymentState = 'running' | 'success' | 'failed' | 'canceled';
+
+export interface DeploymentInput {
+  environment: string;
+  sha: string;
+  // Branch or tag name (not refs/heads/…); `tag` says which.
+  ref: string;
+  tag: boolean;
+  status: DeploymentState;
+}
 
 export interface CommitStatusInput {
   state: CommitState;
@@ -71,6 +95,13 @@ export interface GitlabClient {
   userOfToken(token: string): Promise<GitlabUser>;
   // The author of a merge request; null = GitLab does not know the merge request.
   mergeRequestAuthor(projectId: number, iid: number): Promise<GitlabUser | null>;
+  // A deployment in GitLab's Environments page (POST /projects/:id/deployments); GitLab creates the
+  // environment by name on its first deployment. Not idempotent on GitLab's side: a POST that timed
+  // out but landed and is retried leaves a second deployment (the caller records the id it gets and
+  // creates only when it has none).
+  createDeployment(projectId: number, d: DeploymentInput): Promise<{ deploymentId: number }>;
+  // PUT /projects/:id/deployments/:deployment_id. Asking for the status it already has is a success.
+  setDeploymentStatus(projectId: number, deploymentId: number, status: DeploymentState): Promise<void>;
 }
 
 export interface GitlabUser {
@@ -112,6 +143,7 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
   const branches = new Branches(resourceOpts);
   const mergeRequests = new MergeRequests(resourceOpts);
   const hooks = new ProjectHooks(resourceOpts);
+  const deployments = new Deployments(resourceOpts);
   const policy: RetryPolicy = {
     retries: opts.retries ?? 3,
     baseDelayMs: opts.backoff?.baseMs ?? 500,
@@ -246,6 +278,32 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
         } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
           throw err;
+        }
+      });
+    },
+
+    // https://docs.gitlab.com/ee/api/deployments.html, "Create a deployment": environment, sha, ref,
+    // tag and status are all required; the answer is the deployment (id, iid, status, environment, …).
+    async createDeployment(projectId, d) {
+      const call = `create deployment for ${d.environment}`;
+      return run({ call, projectId }, async () => {
+        const created = await deployments.create(projectId, d.environment, d.sha, d.ref, d.tag, { status: d.status });
+        return { deploymentId: parse(Deployment, created, call, projectId).id };
+      });
+    },
+
+    // https://docs.gitlab.com/ee/api/deployments.html, "Update a deployment". GitLab's state machine
+    // refuses a transition to the state a deployment is in with a 400; the deployment is read back
+    // then, and already being there is the answer we wanted (a retried PUT that had landed).
+    async setDeploymentStatus(projectId, deploymentId, status) {
+      const call = `set deployment ${deploymentId} ${status}`;
+      await run({ call, projectId }, async () => {
+        try {
+          await deployments.edit(projectId, deploymentId, status);
+        } catch (err) {
+          if (!(err instanceof AttemptFailure) || err.status !== 400) throw err;
+          const now = parse(Deployment, await deployments.show(projectId, deploymentId), call, projectId);
+          if (now.status !== status) throw err;
         }
       });
     },

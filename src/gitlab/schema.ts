@@ -69,3 +69,11 @@ export const ProjectHook = z.object({
   disabled_until: z.string().nullable().optional(),
 });
 export type ProjectHook = z.infer<typeof ProjectHook>;
+
+// POST /projects/:id/deployments and PUT /projects/:id/deployments/:deployment_id answer with
+// Entities::Deployment (https://docs.gitlab.com/ee/api/deployments.html, "Create a deployment").
+export const Deployment = z.object({
+  id: z.number().int(),
+  status: z.enum(['created', 'running', 'success', 'failed', 'canceled', 'blocked']),
+  environment: z.object({ name: z.string() }),
+});

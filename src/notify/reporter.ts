@@ -4,6 +4,7 @@ import type { RunStore } from '../runs/run-store.js';
 import { eventOfJob, eventOfRun } from './chat-events.js';
 import type { ChatNotifier } from './chat-notifier.js';
 import { statusFor } from './commit-status.js';
+import { mirrorDeployment } from './gitlab-deployment.js';
 import { runSummaryMarkdown } from './run-summary.js';
 
 export interface Reporter {
@@ -44,6 +45,8 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
         // Chat channels hear of the same change (in the background: a slow chat never delays a run).
         const event = chat ? eventOfJob(run, job, publicUrl) : undefined;
         if (event) chat?.notify(event);
+        // GitLab's Environments page: a guard of its own (mirrorDeployment never throws), so the commit status is posted either way.
+        await mirrorDeployment({ gitlab, store, logger }, run, job);
         const post = statusFor(run, job, publicUrl);
         if (!post) return;
         await gitlab.setCommitStatus(run.request.project.id, post.sha, {

@@ -81,6 +81,7 @@ export const jobSchema = schemaOf<JobRecord>()(
       .exactOptional(),
     coverage: z.number().exactOptional(),
     cache: z.array(z.string()).exactOptional(),
+    gitlabDeployment: z.object({ id: z.number(), status: z.enum(['running', 'success', 'failed', 'canceled']) }).exactOptional(),
   }),
 );
 

@@ -8,7 +8,19 @@ import { runKeys, type RunKeys } from './keys.js';
 import { newRunId } from './run-id.js';
 import { readField, readJob, runFromHash } from './record-reader.js';
 import { deploymentsSchema, logLineSchema, type RunCore } from './record-schema.js';
-import type { DeploymentRecord, ImageRecord, SonarRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord, RunSummary } from './types.js';
+import type {
+  DeploymentRecord,
+  GitlabDeploymentRecord,
+  ImageRecord,
+  SonarRecord,
+  JobPhase,
+  JobRecord,
+  LogLine,
+  PhaseStatus,
+  RunPhase,
+  RunRecord,
+  RunSummary,
+} from './types.js';
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
 const MAX_LOG_LINES = 20_000;
@@ -114,6 +126,14 @@ export class RunStore {
     await this.redis.hset(key, `job:${name}`, JSON.stringify(updated));
     if (j.status.phase === 'manual' && phase !== 'manual') await this.redis.zrem(this.keys.approvalsWaiting, `${id}:${name}`);
     return updated;
+  }
+
+  /** Only this field of the job changes (its phase, reason and times stay as they are). */
+  async setGitlabDeployment(id: string, name: string, d: GitlabDeploymentRecord): Promise<void> {
+    const key = this.keys.run(id);
+    const raw = await this.redis.hget(key, `job:${name}`);
+    if (!raw) return;
+    await this.redis.hset(key, `job:${name}`, JSON.stringify({ ...readJob(id, name, raw), gitlabDeployment: d }));
   }
 
   async getJob(id: string, name: string): Promise<JobRecord | undefined> {

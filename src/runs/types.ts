@@ -35,6 +35,13 @@ export interface JobRecord {
   cache?: string[];
   /** Where the job's artifacts are in the registry: later jobs of the run fetch them from there, on any node. */
   artifacts?: ArtifactsRecord;
+  /** A deploy job's deployment in GitLab's Environments page: its id there and the status last set. */
+  gitlabDeployment?: GitlabDeploymentRecord;
+}
+
+export interface GitlabDeploymentRecord {
+  id: number;
+  status: 'running' | 'success' | 'failed' | 'canceled';
 }
 
 export interface ArtifactsRecord {

@@ -12,6 +12,8 @@
  *    (project and group; 404 {"message":"404 Not found"} for a non-member)
  *  - doc/api/users.md, "Get the current user" (GET /user, for the bot's token or a user's own)
  *  - doc/api/merge_requests.md, "Get single MR"
+ *  - doc/api/deployments.md, "Create a deployment", "Update a deployment", "Get a specific deployment"
+ *    (deployments.ts: environments created by name, the deployment state machine)
  *  - doc/api/branches.md "List repository branches", doc/api/merge_requests.md "List project merge
  *    requests" (state, updated_after, order_by, sort), doc/api/project_webhooks.md "List webhooks for
  *    a project" (alert_status executable | disabled | temporarily_disabled, disabled_until)
@@ -34,9 +36,9 @@ import { gitOk } from './git.js';
 import { parseGitPath, runHttpBackend } from './http-backend.js';
 import { addNote, apiRouter } from './routes.js';
 import { FakeState } from './state.js';
-import type { CallMatch, CommitStatus, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
+import type { CallMatch, CommitStatus, DeploymentView, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
-export type { CallMatch, CommitStatus, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
+export type { CallMatch, CommitStatus, DeploymentView, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
 export interface FakeGitlab {
   url: string; // http://127.0.0.1:PORT
@@ -53,6 +55,8 @@ export interface FakeGitlab {
   unexpectedCalls(): RecordedCall[];
   // Accepted status posts, in order received.
   statuses(projectId: number, sha?: string): CommitStatus[];
+  // Deployments made through the API, oldest first, each with the statuses it went through.
+  deployments(projectId: number, environment?: string): DeploymentView[];
   notes(projectId: number, iid: number): Note[];
   // A note written by someone else (e.g. a reviewer quoting our marker).
   seedNote(projectId: number, iid: number, body: string, authorId: number): Note;
@@ -267,6 +271,10 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
     },
     unexpectedCalls: () => state.calls.filter((c) => c.unexpected),
     statuses: (projectId, sha) => state.statusLog.filter((s) => s.projectId === projectId && (sha === undefined || s.status.sha === sha)).map((s) => s.status),
+    deployments: (projectId, environment) =>
+      state.deployments
+        .filter((d) => d.projectId === projectId && (environment === undefined || d.deployment.environment.name === environment))
+        .map((d) => ({ ...d.deployment, projectId, statusHistory: [...d.history] })),
     notes: (projectId, iid) => state.notes.filter((n) => n.project_id === projectId && n.noteable_iid === iid),
     seedNote: (projectId, iid, body, authorId) => addNote(state, projectId, iid, body, authorId),
     setMember(projectId, userId, accessLevel) {

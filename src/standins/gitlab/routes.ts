@@ -2,6 +2,7 @@ import express from 'express';
 import type { Request, Response, Router } from 'express';
 import { str } from './body.js';
 import type { ParsedBody } from './body.js';
+import { deploymentRoutes } from './deployments.js';
 import { paginate } from './pagination.js';
 import { firstBranchContaining, listBranchHeads, readBlob, resolveCommit } from './repo-queries.js';
 import { applyStatus } from './state.js';
@@ -38,6 +39,8 @@ export function apiRouter(state: FakeState): Router {
       }
       await h(req, res, p, (res.locals['body'] as ParsedBody | null | undefined) ?? null);
     };
+
+  deploymentRoutes(r, state, project);
 
   // GET /user answers for whoever the token belongs to: the bot, or a user with their own token.
   r.get('/user', (_req, res) => {

@@ -1,4 +1,18 @@
-import type { CallMatch, CommitStatus, CommitStatusState, FakeProject, Member, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
+import type {
+  CallMatch,
+  CommitStatus,
+  CommitStatusState,
+  Deployment,
+  DeploymentStatus,
+  EnvironmentBasic,
+  FakeProject,
+  Member,
+  MergeRequest,
+  Note,
+  ProjectHook,
+  RecordedCall,
+  UserBasic,
+} from './types.js';
 
 // In-memory GitLab: projects, commit statuses, MR notes, members (of projects and groups), users'
 // personal access tokens, merge requests, the call log and injected faults.
@@ -31,6 +45,9 @@ export class FakeState {
   readonly users = new Map<number, UserBasic>();
   readonly calls: RecordedCall[] = [];
   readonly faults: Fault[] = [];
+  // Environments are created by name on their first deployment, as GitLab does for API deployments.
+  readonly environments: { projectId: number; environment: EnvironmentBasic }[] = [];
+  readonly deployments: { projectId: number; deployment: Deployment; history: DeploymentStatus[] }[] = [];
   readonly pipelines = new Map<string, number>(); // "projectId:sha:ref" -> pipeline id
   private nextId = 1000;
 

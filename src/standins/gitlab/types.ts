@@ -29,6 +29,35 @@ export interface CommitStatus {
   author: UserBasic;
 }
 
+export type DeploymentStatus = 'created' | 'running' | 'success' | 'failed' | 'canceled' | 'blocked';
+
+// Entities::EnvironmentBasic
+export interface EnvironmentBasic {
+  id: number;
+  name: string;
+  external_url: string | null;
+}
+
+// Entities::Deployment, as GitLab answers for one made through the API (no CI job behind it).
+export interface Deployment {
+  id: number;
+  iid: number;
+  ref: string;
+  sha: string;
+  created_at: string;
+  updated_at: string;
+  status: DeploymentStatus;
+  user: UserBasic;
+  environment: EnvironmentBasic;
+  deployable: null;
+}
+
+// What a test sees: the deployment now, and every status it had in order (the first is the create's).
+export interface DeploymentView extends Deployment {
+  projectId: number;
+  statusHistory: DeploymentStatus[];
+}
+
 // Entities::Note for a merge request
 export interface Note {
   id: number;

@@ -243,3 +243,29 @@ describe('failures', () => {
     expect(gl.calls.map((c) => c.status)).toEqual([null, 200]);
   });
 });
+
+describe('deployments', () => {
+  it('creates a deployment (GitLab makes the environment) and moves its status; the same status twice is a success', async () => {
+    const sha = await commitFiles(project.bareDir, 'main', { 'a.txt': '1' }, 'init');
+    const c = client();
+    const { deploymentId } = await c.createDeployment(42, { environment: 'pre', sha, ref: 'main', tag: false, status: 'running' });
+    await c.setDeploymentStatus(42, deploymentId, 'success');
+    // A retried PUT that had landed: GitLab refuses success → success with a 400; the client reads it back.
+    await c.setDeploymentStatus(42, deploymentId, 'success');
+    expect(gl.deployments(42)).toMatchObject([
+      { id: deploymentId, sha, ref: 'main', environment: { name: 'pre' }, status: 'success', statusHistory: ['running', 'success'] },
+    ]);
+    // A transition GitLab refuses (back to running) is an error naming the call.
+    const err = await failure(c.setDeploymentStatus(42, deploymentId, 'running'));
+    expect(err.status).toBe(400);
+    expect(err.message).toContain(`set deployment ${deploymentId} running`);
+  });
+
+  it('a ref that does not exist is refused with the validation errors GitLab sends', async () => {
+    const sha = await commitFiles(project.bareDir, 'main', { 'a.txt': '1' }, 'init');
+    const err = await failure(client().createDeployment(42, { environment: 'pre', sha, ref: 'no-such-branch', tag: false, status: 'running' }));
+    expect(err.status).toBe(400);
+    expect(err.retryable).toBe(false);
+    expect(gl.deployments(42)).toEqual([]);
+  });
+});
