@@ -21,3 +21,14 @@ export function baseImageFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 export function uniqueId(): string {
   return Math.random().toString(36).slice(2, 10);
 }
+
+/**
+ * A base port for a test's blue/green slots (base, base+1) and a second environment's (base+100,
+ * base+101). Each test file has its own band, so files running side by side never pick the same
+ * port, and every band lies below Linux's ephemeral range (32768+), where outgoing connections take
+ * their local ports and a service's bind could fail at random (seen in CI: "bind: Address already in use").
+ */
+export function slotPortBase(band: number): number {
+  if (band < 0 || band > 8) throw new Error(`port band ${band} is outside 0..8`);
+  return 20_000 + band * 1_300 + 2 * Math.floor(Math.random() * 590);
+}

@@ -9,7 +9,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 const MAIN = path.resolve(import.meta.dirname, '../../src/cli/main.ts');
@@ -24,7 +24,7 @@ describe('approvals', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `appr-${suffix}`;
   const projectId = 14000 + Math.floor(Math.random() * 1000);
-  const port = 45000 + 2 * Math.floor(Math.random() * 1500);
+  const port = slotPortBase(8);
   const path_ = `team/${service}`;
   let iid = 10;
   // ann and bert: Maintainers. dev: a Developer. carol: a Maintainer who wrote the merge request.

@@ -7,7 +7,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Two runs of one project deploying the same service to the same environment (pre), through the
@@ -22,7 +22,7 @@ describe('two runs deploying to one environment', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `race-${suffix}`;
   const projectId = 60000 + Math.floor(Math.random() * 4000);
-  const port = 50000 + 2 * Math.floor(Math.random() * 3000);
+  const port = slotPortBase(7);
   let iid = 0;
 
   /** Commits the files on main and delivers GitLab's merge event; resolves once the run exists. */

@@ -6,12 +6,12 @@ import type { ReleaseSpec } from '../../src/deploy/deploy-target.js';
 import { dockerStatus } from '../../src/executors/docker-errors.js';
 import { splitTag } from '../../src/images/build-options.js';
 import { pushImage } from '../../src/images/image-push.js';
-import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';
+import { baseImageFromEnv, dockerFromEnv, registryFromEnv, slotPortBase, uniqueId } from '../helpers/services.js';
 
 const docker = dockerFromEnv();
 const service = `web-${uniqueId()}`;
 const environment = 'pre';
-const basePort = 20_000 + 2 * Math.floor(Math.random() * 10_000);
+const basePort = slotPortBase(0);
 
 // busybox httpd serves a page naming the release on the slot's $PORT.
 const serve = ['/bin/sh', '-c', 'mkdir -p /www && echo "$RELEASE" > /www/index.html && echo "serving $RELEASE" && exec httpd -f -p "127.0.0.1:$PORT" -h /www'];

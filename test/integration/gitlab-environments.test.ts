@@ -5,7 +5,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 
 // GitLab's Environments page (and its DORA metrics) sees what Slipway deployed: a merge's deploy
 // job becomes a GitLab deployment through the Deployments API. Real Redis, Docker and registry;
@@ -16,7 +16,7 @@ describe('deploys show up in GitLab environments', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `envs-${suffix}`;
   const projectId = 5000 + Math.floor(Math.random() * 4000);
-  const port = 20000 + 2 * Math.floor(Math.random() * 9000);
+  const port = slotPortBase(3);
   let iid = 0;
 
   const merge = async (files: Record<string, string>) => {

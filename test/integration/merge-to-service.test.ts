@@ -6,7 +6,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
-import { dockerFromEnv, registryFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, registryFromEnv, slotPortBase } from '../helpers/services.js';
 import { eventually } from '../helpers/eventually.js';
 import { scrapeMetrics, valueOf } from '../helpers/prometheus-text.js';
 
@@ -17,7 +17,7 @@ describe('a GitLab merge becomes a running service', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `hello-${suffix}`;
   const projectId = 5000 + Math.floor(Math.random() * 4000);
-  const port = 20000 + 2 * Math.floor(Math.random() * 9000);
+  const port = slotPortBase(6);
   let iid = 0;
 
   const merge = async (files: Record<string, string>, message = 'Merge branch feature') => {

@@ -6,7 +6,7 @@ import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, mergeEvent, pushEvent } from '../helpers/gitlab-delivery.js';
 import { parseExposition, valueOf } from '../helpers/prometheus-text.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Issue 14: /metrics counts webhooks (received, deduplicated, rejected by reason), queue depth and
@@ -109,7 +109,7 @@ describe('/metrics and the queue dashboard', () => {
   it('counts a deploy waiting for its approval until it is approved (and runs) or rejected', async () => {
     const service = `gated-${projectId}`;
     const path_ = `team/${service}`;
-    const port = 47000 + 2 * Math.floor(Math.random() * 1000);
+    const port = slotPortBase(4);
     const gated = await h.gitlab.addProject({ id: projectId + 1000, pathWithNamespace: path_, defaultBranch: 'main' });
     const approver = h.gitlab.addUser({ id: 61001, username: 'metrics-approver' }).token;
     h.gitlab.setMember(projectId + 1000, 61001, 40);

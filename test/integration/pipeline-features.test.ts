@@ -5,7 +5,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 const junit = (secret: string) => `<?xml version="1.0"?>
@@ -24,7 +24,7 @@ describe('pipeline features in the workers', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `shop-${suffix}`;
   const projectId = 12000 + Math.floor(Math.random() * 1000);
-  const port = 41000 + 2 * Math.floor(Math.random() * 2000);
+  const port = slotPortBase(5);
   const secret = `s3cr3t-${randomBytes(6).toString('hex')}`;
   let iid = 0;
 

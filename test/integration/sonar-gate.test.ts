@@ -10,7 +10,7 @@ import { startFakeSonar, type FakeSonar } from '../../src/standins/sonar/sonar-s
 import { eventually } from '../helpers/eventually.js';
 import { git } from '../helpers/git-cli.js';
 import { deliver, mergeEvent, openMergeRequestEvent } from '../helpers/gitlab-delivery.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // A stand-in for sonar-scanner: writes the report-task.txt the real scanner leaves behind, with the
@@ -38,7 +38,7 @@ describe('sonar quality gate end to end', () => {
   const service = `gate-${suffix}`;
   const scanner = `slipway-test/sonar-scanner-${suffix}:1`;
   const projectId = 17000 + Math.floor(Math.random() * 1000);
-  const port = 43000 + 2 * Math.floor(Math.random() * 1000);
+  const port = slotPortBase(1);
   const docker = dockerFromEnv();
   let sonar: FakeSonar;
   let h: Harness;

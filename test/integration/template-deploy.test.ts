@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
-import { baseImageFromEnv, dockerFromEnv } from '../helpers/services.js';
+import { baseImageFromEnv, dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // A repository with no Dockerfile at all: `include: { template: static-site }` gives it the test
@@ -13,7 +13,7 @@ describe('a merge builds and deploys with a built-in template', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `site-${suffix}`;
   const projectId = 14000 + Math.floor(Math.random() * 1000);
-  const port = 46000 + 2 * Math.floor(Math.random() * 1500);
+  const port = slotPortBase(2);
 
   beforeAll(async () => {
     h = await startHarness();
