@@ -71,6 +71,8 @@ export interface GitlabClient {
   userOfToken(token: string): Promise<GitlabUser>;
   // The author of a merge request; null = GitLab does not know the merge request.
   mergeRequestAuthor(projectId: number, iid: number): Promise<GitlabUser | null>;
+  // The id of the user Slipway's own token belongs to (its notes are by them). Asked once per client.
+  selfId(): Promise<number>;
 }
 
 export interface GitlabUser {
@@ -183,6 +185,10 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
           throw err;
         }
       });
+    },
+
+    selfId() {
+      return currentUserId(0);
     },
 
     async upsertMergeRequestNote(projectId, iid, marker, body) {
