@@ -27,7 +27,7 @@ const MAY_IMPORT = {
   'notify/': ['gitlab/', 'runs/', 'logging/', 'config/'],
   'reconcile/': ['gitlab/', 'runs/', 'triggers/', 'queues/', 'logging/', 'config/'],
   'jobs/': ['config/', 'executors/', 'git/', 'gitlab/', 'logging/', 'notify/', 'pipeline/', 'queues/', 'runs/', 'triggers/', 'variables/'],
-  'approvals/': ['gitlab/', 'runs/', 'pipeline/'],
+  'approvals/': ['gitlab/', 'runs/', 'pipeline/', 'triggers/'],
   'scheduler/': ['runs/', 'queues/', 'pipeline/', 'notify/', 'jobs/', 'approvals/'],
   'planner/': ['pipeline/', 'runs/', 'triggers/', 'gitlab/', 'jobs/', 'scheduler/', 'errors/'],
   'build-queue/': ['caches/', 'errors/', 'executors/', 'git/', 'images/', 'jobs/', 'logging/', 'pipeline/', 'registry/', 'reports/', 'runs/', 'scheduler/', 'sonar/'],

@@ -30,15 +30,22 @@ export interface ApprovalsDeps {
   gate: StepGate;
 }
 
-export interface DecisionInput {
+export type DecisionInput = {
   runId: string;
   job: string;
-  /** The approver's own GitLab personal access token: who they are is asked of GitLab. */
-  gitlabToken: string;
   source: DecisionSource;
   /** Rejections only. */
   reason?: string;
-}
+} & (
+  | {
+      /** The approver's own GitLab personal access token: who they are is asked of GitLab. */
+      gitlabToken: string;
+    }
+  | {
+      /** The approver as GitLab already said in a delivery checked by its hook secret (a merge-request comment's author). */
+      gitlabUser: GitlabUser;
+    }
+);
 
 /** The answer to one decision; `status` is the HTTP status the API gives it. */
 export type DecisionResult =
@@ -80,7 +87,7 @@ export class Approvals {
 
   private async decide(action: 'approve' | 'reject', input: DecisionInput): Promise<DecisionResult> {
     const { store, gitlab } = this.deps;
-    const user = await this.identify(input.gitlabToken);
+    const user = 'gitlabUser' in input ? input.gitlabUser : await this.identify(input.gitlabToken);
     if ('status' in user) return user;
 
     const run = await store.get(input.runId);

@@ -102,6 +102,8 @@ export interface GitlabClient {
   createDeployment(projectId: number, d: DeploymentInput): Promise<{ deploymentId: number }>;
   // PUT /projects/:id/deployments/:deployment_id. Asking for the status it already has is a success.
   setDeploymentStatus(projectId: number, deploymentId: number, status: DeploymentState): Promise<void>;
+  // The id of the user Slipway's own token belongs to (its notes are by them). Asked once per client.
+  selfId(): Promise<number>;
 }
 
 export interface GitlabUser {
@@ -215,6 +217,10 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
           throw err;
         }
       });
+    },
+
+    selfId() {
+      return currentUserId(0);
     },
 
     async upsertMergeRequestNote(projectId, iid, marker, body) {

@@ -5,6 +5,7 @@ import { eventOfJob, eventOfRun } from './chat-events.js';
 import type { ChatNotifier } from './chat-notifier.js';
 import { statusFor } from './commit-status.js';
 import { mirrorDeployment } from './gitlab-deployment.js';
+import { inline } from './markdown.js';
 import { runSummaryMarkdown } from './run-summary.js';
 
 export interface Reporter {
@@ -12,6 +13,11 @@ export interface Reporter {
   jobChanged(runId: string, jobName: string): Promise<void>;
   /** After the run changed phase: the MR note (and a `slipway/pipeline` status when it failed before any job). */
   runChanged(runId: string): Promise<void>;
+  /**
+   * The answer to a command from the merge request's comments: kept, and shown as the note's
+   * "Commands" line under the latest run's summary (the same note, never a new comment).
+   */
+  commandAnswered(projectId: number, iid: number, answer: string): Promise<void>;
 }
 
 /**
@@ -21,11 +27,17 @@ export interface Reporter {
 export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; publicUrl: string; logger: Logger; chat?: ChatNotifier }): Reporter {
   const { gitlab, store, publicUrl, logger, chat } = deps;
 
+  const commandsLine = async (projectId: number, iid: number) => {
+    const answer = await store.mrCommandAnswer(projectId, iid);
+    return answer === null ? '' : `\n\n**Commands:** ${inline(answer, 600)}`;
+  };
+
   const note = async (runId: string) => {
     const run = await store.summary(runId);
     const mr = run?.request.mergeRequest;
     if (!run || !mr) return;
-    await gitlab.upsertMergeRequestNote(run.request.project.id, mr.iid, 'run-summary', runSummaryMarkdown(run, publicUrl));
+    const commands = await commandsLine(run.request.project.id, mr.iid);
+    await gitlab.upsertMergeRequestNote(run.request.project.id, mr.iid, 'run-summary', runSummaryMarkdown(run, publicUrl) + commands);
   };
 
   const guarded = async (what: string, runId: string, fn: () => Promise<void>) => {
@@ -78,6 +90,14 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
           }
         }
         await note(runId);
+      });
+    },
+    async commandAnswered(projectId, iid, answer) {
+      await guarded('command answer', `${projectId}!${iid}`, async () => {
+        await store.setMrCommandAnswer(projectId, iid, answer);
+        const run = await store.latestOfMergeRequest(projectId, iid);
+        if (run) await note(run.id);
+        else await gitlab.upsertMergeRequestNote(projectId, iid, 'run-summary', `### Slipway${await commandsLine(projectId, iid)}`);
       });
     },
   };

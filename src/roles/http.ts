@@ -1,10 +1,13 @@
 import { Approvals } from '../approvals/approvals.js';
+import { runMrCommand } from '../approvals/mr-commands.js';
 import { createApp } from '../http/app.js';
 import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
 import { createWatchApi, lostEventLines } from '../http/watch-api.js';
 import { ProjectWatch } from '../runs/project-watch.js';
+import type { RunRecord } from '../runs/types.js';
+import { cancelRun } from '../scheduler/cancel.js';
 import { failManualJob, setManualReason, startManualJob } from '../scheduler/manual-step.js';
 import { VariableStore } from '../variables/variable-store.js';
 import { listen } from './listen.js';
@@ -29,6 +32,13 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       stillWaiting: (runId, job, reason) => setManualReason(shared.jobs, runId, job, reason),
     },
   });
+  const commandDeps = {
+    approvals,
+    store,
+    gitlab: shared.gitlab,
+    answer: (projectId: number, iid: number, line: string) => shared.jobs.reporter.commandAnswered(projectId, iid, line),
+    cancel: (run: RunRecord, reason: string) => cancelRun(shared.jobs, run, reason),
+  };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
   const app = createApp({
     store,
@@ -51,6 +61,14 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       maxBodyBytes: config.webhook.maxBodyBytes,
       logger,
       metrics: shared.metrics,
+      // Once per delivery (GitLab resends a hook it thinks failed); a failure is logged, the comment can be posted again.
+      command(cmd, dedupeKey) {
+        void (async () => {
+          if (!(await store.claimOnce(`mr-command:${cmd.project.id}:${dedupeKey}`))) return;
+          const answer = await runMrCommand(commandDeps, cmd);
+          logger.info({ project: cmd.project.id, mr: cmd.iid, user: cmd.user.id, answer: answer ?? 'ignored: our own note' }, 'merge request command');
+        })().catch((err: unknown) => logger.error({ err, project: cmd.project.id, mr: cmd.iid }, 'merge request command failed'));
+      },
       async accept(request, dedupeKey, deliveryId) {
         const { runId, created } = await store.accept(request, dedupeKey, deliveryId);
         // The reconciler's "when did this project last send a webhook" (and the projects it knows).

@@ -38,6 +38,8 @@ export function runKeys(prefix: string) {
     projectWatch: (projectId: number) => `${prefix}:project:${projectId}:watch`,
     /** Something done at most once (a chat notification per run, channel and event). */
     once: (key: string) => `${prefix}:once:${key}`,
+    /** The answer to the last command from a merge request's comments, shown in Slipway's MR note. */
+    mrCommand: (projectId: number, iid: number) => `${prefix}:mr-command:${projectId}:${iid}`,
   };
 }
 

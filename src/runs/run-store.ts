@@ -184,6 +184,25 @@ export class RunStore {
     return (await this.redis.set(this.keys.once(key), '1', 'EX', RETENTION_SECONDS, 'NX')) === 'OK';
   }
 
+  /** The answer to the last merge-request comment command (shown in the MR note until the next one). */
+  async setMrCommandAnswer(projectId: number, iid: number, line: string): Promise<void> {
+    await this.redis.set(this.keys.mrCommand(projectId, iid), this.mask(line), 'EX', RETENTION_SECONDS);
+  }
+
+  async mrCommandAnswer(projectId: number, iid: number): Promise<string | null> {
+    return this.redis.get(this.keys.mrCommand(projectId, iid));
+  }
+
+  /** The newest run of a merge request (its own pipelines and its merge's), among the project's latest 500. */
+  async latestOfMergeRequest(projectId: number, iid: number): Promise<RunSummary | null> {
+    const ids = await this.redis.zrevrange(this.keys.projectRuns(projectId), 0, 499);
+    for (const id of ids) {
+      const run = await this.summary(id);
+      if (run?.request.mergeRequest?.iid === iid) return run;
+    }
+    return null;
+  }
+
   /** Runs accepted more than `olderThanMs` ago that no planner has picked up (a crash between accept and enqueue). */
   async staleReceived(olderThanMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.received, 0, Date.now() - olderThanMs);

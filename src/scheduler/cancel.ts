@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { JobContext } from '../jobs/context.js';
+import { withRedisLock } from '../runs/run-lock.js';
 import type { RunRecord } from '../runs/types.js';
 import { advanceRun } from './advance-run.js';
 
 const POLL_MS = 1_000;
 const STARTED = new Set(['running', 'success', 'failed']);
 const OPEN = new Set(['pending', 'queued', 'manual', 'running']);
+const ENDED = new Set(['succeeded', 'failed']);
 
 /**
  * A running job learns that its run was canceled by polling one Redis key (any worker process
@@ -61,15 +63,30 @@ export async function cancelSuperseded(ctx: JobContext, newer: RunRecord): Promi
     );
     return undefined;
   }
-  const reason = `canceled: newer pipeline ${newer.id} for ${newer.request.ref} (${newer.request.sha.slice(0, 8)})`;
-  await ctx.redis.set(store.keys.cancel(older.id), reason, 'EX', 24 * 3600);
-  for (const j of older.jobs) {
-    // Running jobs finish themselves as canceled once their step stops.
-    if (OPEN.has(j.status.phase) && j.status.phase !== 'running') {
-      await store.updateJob(older.id, j.name, 'canceled', reason);
-      await ctx.reporter.jobChanged(older.id, j.name);
-    }
-  }
-  await advanceRun(ctx, ctx.redis, older.id);
+  await cancelRun(ctx, older, `canceled: newer pipeline ${newer.id} for ${newer.request.ref} (${newer.request.sha.slice(0, 8)})`);
   return older.id;
+}
+
+/**
+ * Cancels what is still open in a run: running jobs stop their containers (they poll the cancel
+ * key) and finish as canceled, the others are canceled now; then the run is closed. Returns the
+ * jobs it canceled (none: nothing was open).
+ */
+export async function cancelRun(ctx: JobContext, run: RunRecord, reason: string): Promise<string[]> {
+  const { store } = ctx;
+  // Under the scheduler's lock, read again: a step approved meanwhile is running, not manual.
+  const canceled = await withRedisLock(ctx.redis, `${store.keys.run(run.id)}:advance`, async () => {
+    const now = await store.get(run.id);
+    const open = (now?.jobs ?? []).filter((j) => OPEN.has(j.status.phase));
+    if (!now || open.length === 0) return [];
+    await ctx.redis.set(store.keys.cancel(run.id), reason, 'EX', 24 * 3600);
+    // A run that ended with only manual steps left is reopened, so the scheduler closes it again as canceled.
+    if (ENDED.has(now.status.phase)) await store.setStatus(run.id, 'running', reason);
+    // Running jobs finish themselves as canceled once their step stops.
+    for (const j of open) if (j.status.phase !== 'running') await store.updateJob(run.id, j.name, 'canceled', reason);
+    return open;
+  });
+  for (const j of canceled) if (j.status.phase !== 'running') await ctx.reporter.jobChanged(run.id, j.name);
+  if (canceled.length > 0) await advanceRun(ctx, ctx.redis, run.id);
+  return canceled.map((j) => j.name);
 }

@@ -86,7 +86,7 @@ export function classify(event: GitlabEvent): TriggerDecision {
       return fromMergeRequest(event.payload);
     case 'Note Hook':
       if (event.payload.object_attributes.system) return ignore('system note');
-      return ignore('comments do not start pipelines yet (/deploy commands come with approvals)');
+      return ignore('comments do not start pipelines (commands in merge-request comments are carried out beside runs)');
   }
 }
 

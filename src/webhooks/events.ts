@@ -49,12 +49,17 @@ export const mergeRequestHookSchema = z.object({
 
 export const noteHookSchema = z.object({
   object_kind: z.literal('note'),
+  // The comment's author: GitLab's word (the delivery carries the hook's secret), so commands act for them.
+  user: z.object({ id: z.number().int(), username: z.string().min(1) }).nullish(),
   project: projectSchema,
   object_attributes: z.object({
     noteable_type: z.string(),
     note: z.string(),
     system: z.boolean().nullish(),
+    // create or update (an edited comment); older GitLab sends none.
+    action: z.string().nullish(),
   }),
+  merge_request: z.object({ iid: z.number().int() }).nullish(),
 });
 
 export type PushHook = z.infer<typeof pushHookSchema>;

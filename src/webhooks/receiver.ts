@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { Logger } from '../logging/logger.js';
 import { classify } from '../triggers/classify.js';
+import { commandOf, type MrCommand } from '../triggers/mr-command.js';
 import { isIgnored, type PipelineRequest } from '../triggers/types.js';
 import { HANDLED_EVENTS, parseEvent } from './events.js';
 import { verifySignature } from './verify-signature.js';
@@ -41,6 +42,11 @@ export interface WebhookDeps {
   accept(request: PipelineRequest, dedupeKey: string, deliveryId: string): Promise<AcceptedDelivery>;
   logger: Logger;
   metrics?: WebhookMetrics;
+  /**
+   * A command from a merge-request comment (absent: comments are ignored). Called once per
+   * delivery key; it must not throw, and it acts after the 202 (GitLab gives a hook 10 s).
+   */
+  command?(command: MrCommand, dedupeKey: string): void;
 }
 
 const MAX_IDEMPOTENCY_KEY = 200;
@@ -118,6 +124,15 @@ export function createWebhookRouter(deps: WebhookDeps): Router {
       if (!tokenFitsProject(req.get('x-gitlab-token') ?? '', { id: project.id, path: project.path_with_namespace }, deps.secrets)) {
         reject(res, 401, 'token_wrong_project', `X-Gitlab-Token is not the secret of project ${project.path_with_namespace}`);
         return;
+      }
+      if (parsed.event.name === 'Note Hook' && deps.command) {
+        const c = commandOf(parsed.event.payload);
+        if ('command' in c) {
+          log.info({ command: c.command.name, mr: c.command.iid, user: c.command.user.id }, 'merge request command');
+          res.status(202).json({ command: c.command.name });
+          deps.command(c.command, dedupeKeyOf(req.get('idempotency-key'), raw));
+          return;
+        }
       }
       const decision = classify(parsed.event);
       if (isIgnored(decision)) {
