@@ -23,7 +23,7 @@ import Docker from 'dockerode';
 import { toBuildOptions } from '../src/images/build-options.js';
 import { syncMirror } from '../src/git/git-mirror.js';
 import { pushImage } from '../src/images/classic-builder.js';
-import { buildImageWithBuildKit } from '../src/images/buildkit/build.js';
+import { buildImageWithBuildKit } from '../src/buildkit/build.js';
 import { followProgress } from '../src/executors/docker-progress.js';
 import { makeSyntheticRepo } from './make-repo.js';
 import { serveCopy } from './served-repo.js';

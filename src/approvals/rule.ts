@@ -1,4 +1,4 @@
-import type { PlannedJob } from '../pipeline/plan-types.js';
+import type { PlannedJob } from '../planning/plan-types.js';
 
 /** GitLab's access levels (doc/api/members.md, "Roles") that a pipeline file may name. */
 export const ACCESS_LEVELS = { developer: 30, maintainer: 40, owner: 50 } as const;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { JobContext } from '../jobs/context.js';
-import type { PlannedImageJob } from '../pipeline/plan.js';
+import type { PlannedImageJob } from '../planning/plan.js';
 import { builtinDockerfilePath } from '../pipeline/templates.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { RunRecord } from '../runs/types.js';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { FORK_REASONS, type PlannedImageJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedImageJob } from '../planning/plan.js';
 import { builtinDockerfilePath } from '../pipeline/templates.js';
 import { branchTag, imageTags } from '../registry/image-tags.js';
 import { harborPreflight } from '../registry/harbor-preflight.js';

@@ -1,5 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
-import type { PlannedJob } from '../pipeline/plan.js';
+import type { PlannedJob } from '../planning/plan.js';
 import { acquireSlots, releaseSlots, type SlotRequest } from '../runs/semaphore.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';

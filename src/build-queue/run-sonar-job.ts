@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobContext } from '../jobs/context.js';
 import { predefinedVariables } from '../jobs/step-env.js';
-import { FORK_REASONS, type PlannedSonarJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedSonarJob } from '../planning/plan.js';
 import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';

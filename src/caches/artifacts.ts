@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { compileGlob, normalizePath } from '../pipeline/glob.js';
-import type { SafeRegex } from '../pipeline/regex.js';
+import { compileGlob, normalizePath } from '../patterns/glob.js';
+import type { SafeRegex } from '../patterns/regex.js';
 import type { RegistryStore } from './registry-store.js';
 import type { StoreIndex } from './store-index.js';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
-import type { PlannedCache } from '../pipeline/plan.js';
+import type { PlannedCache } from '../planning/plan.js';
 import { cacheKey } from './cache-key.js';
 import { cacheLogLine, type RestoreResult, type SaveResult } from './cache-store.js';
 import type { RegistryStore } from './registry-store.js';

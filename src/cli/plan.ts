@@ -3,9 +3,9 @@ import path from 'node:path';
 import { compilePipeline, type CompileResult } from '../pipeline/compile.js';
 import { formatProblem, type PipelineProblem } from '../pipeline/errors.js';
 import type { IncludeReader } from '../pipeline/include.js';
-import { describePlan } from '../pipeline/describe-plan.js';
-import { planPipeline } from '../pipeline/plan.js';
-import type { PlanEvent, PlanRequest } from '../pipeline/predefined-variables.js';
+import { describePlan } from '../planning/describe-plan.js';
+import { planPipeline } from '../planning/plan.js';
+import type { PlanEvent, PlanRequest } from '../planning/predefined-variables.js';
 
 type Out = (line: string) => void;
 

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { renderRelease } from '../deploy/kubernetes/templates.js';
 import { compilePipeline } from '../pipeline/compile.js';
 import { formatProblem } from '../pipeline/errors.js';
-import { serviceNameOf } from '../pipeline/plan.js';
+import { serviceNameOf } from '../planning/plan.js';
 import { varsToStrings } from '../pipeline/pipeline-file.js';
 
 type Out = (line: string) => void;

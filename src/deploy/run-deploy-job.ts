@@ -3,7 +3,7 @@ import { UnrecoverableError } from 'bullmq';
 import { builtinDeployTemplate } from '../config/paths.js';
 import { messageOf } from '../errors/errors.js';
 import { formatProblem } from '../pipeline/errors.js';
-import { FORK_REASONS, type PlannedDeployJob } from '../pipeline/plan.js';
+import { FORK_REASONS, type PlannedDeployJob } from '../planning/plan.js';
 import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';

@@ -2,10 +2,11 @@ import type { RegistryAuth } from '../registry/registry-digest.js';
 
 /**
  * The image-builder seam: turn one commit of a project's mirror into a tagged image on the engine.
- * Implementations: BuildKit (`buildkit/builder.ts`: the engine's BuildKit, fed the commit's files
- * from the mirror over a session) and classic (`classic-builder.ts`: the legacy builder with a
- * `git archive` tar). Which one runs is chosen once, by `createImageBuilder()` from
- * `SLIPWAY_IMAGE_BUILDER`, when the build role is wired.
+ * Implementations: BuildKit (`src/buildkit/builder.ts`, a module of its own standing on this one:
+ * the engine's BuildKit, fed the commit's files from the mirror over a session) and classic
+ * (`classic-builder.ts`: the legacy builder with a `git archive` tar). Which one runs is chosen
+ * once, by `createImageBuilder()` (`roles/create-image-builder.ts`) from `SLIPWAY_IMAGE_BUILDER`,
+ * when the build role is wired.
  *
  * Contract for every implementation:
  * - Caller: the image job (`build-queue/run-image-job.ts`), once per job attempt, after the mirror

@@ -1,8 +1,8 @@
-import { predefinedVariables as predefined } from '../pipeline/predefined-variables.js';
+import { predefinedVariables as predefined } from '../planning/predefined-variables.js';
 import type { PipelineRequest } from '../triggers/types.js';
 
 /**
- * Predefined variables for a step (the list is src/pipeline/predefined-variables.ts), then the
+ * Predefined variables for a step (the list is src/planning/predefined-variables.ts), then the
  * job's own. Event data (branch names, titles) reaches steps only this way, as environment values:
  * never spliced into a command line.
  */

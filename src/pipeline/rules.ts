@@ -1,9 +1,11 @@
-import { evaluate, parseExpression, type Expr, type Vars } from './expression.js';
-import { anyMatch, compileGlob } from './glob.js';
-import type { JobWhen } from './plan-types.js';
+import { evaluate, parseExpression, type Expr, type Vars } from '../patterns/expression.js';
+import { anyMatch, compileGlob } from '../patterns/glob.js';
 import { varsToStrings } from './pipeline-file.js';
 import type { RuleSpec } from './schema.js';
-import type { SafeRegex } from './regex.js';
+import type { SafeRegex } from '../patterns/regex.js';
+
+/** When a planned job runs once its needs are settled (`when: never` means it is not planned). */
+export type JobWhen = 'on_success' | 'on_failure' | 'manual' | 'always';
 
 /** What rules see besides variables. undefined = not known for this event (see `changes`). */
 export interface RuleInputs {

@@ -1,4 +1,4 @@
-import { compileRegex } from './regex.js';
+import { compileRegex } from '../patterns/regex.js';
 import { z } from 'zod';
 
 const EXPIRE_IN = /^\s*(?:never|(?:\d+\s*(?:s|sec|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)(?:\s+|\s*,\s*|\s*and\s+|$))+)\s*$/i;

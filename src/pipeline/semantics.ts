@@ -1,6 +1,6 @@
 import { didYouMean } from './did-you-mean.js';
 import type { PipelineProblem } from './errors.js';
-import { ExpressionError } from './expression.js';
+import { ExpressionError } from '../patterns/expression.js';
 import { expr as parseExpression, glob as compileGlob } from './rules.js';
 import { findCycle } from './dag.js';
 import type { PipelineFile } from './pipeline-file.js';

@@ -1,4 +1,4 @@
-import { compileRegex, type SafeRegex } from '../pipeline/regex.js';
+import { compileRegex, type SafeRegex } from '../patterns/regex.js';
 
 const MAX_SCAN = 1024 * 1024;
 

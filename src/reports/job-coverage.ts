@@ -1,4 +1,4 @@
-import type { PlannedScriptJob } from '../pipeline/plan.js';
+import type { PlannedScriptJob } from '../planning/plan.js';
 import type { RunStore } from '../runs/run-store.js';
 import { coverageRegex, parseCoverage } from './coverage.js';
 

@@ -3,7 +3,7 @@ import type { BuildContext } from '../build-queue/build-context.js';
 import { runPipelineJob } from '../build-queue/run-pipeline-job.js';
 import { openStores } from '../build-queue/stores.js';
 import { startArtifactSweeper } from '../caches/sweep.js';
-import { createImageBuilder } from '../images/create-image-builder.js';
+import { createImageBuilder } from './create-image-builder.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { QUEUE_NAMES, type BuildJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';

@@ -15,13 +15,13 @@ import type {
   PlannedSonarJob,
   SkippedJob,
   StrategyStep,
-} from '../pipeline/plan-types.js';
+} from '../planning/plan-types.js';
 import { schemaOf } from './schema-of.js';
 
 // The plan as stored in a run record (field `plan`), read back by the scheduler, the workers and
-// the API. It lives in runs/ rather than beside the types in pipeline/: what it guards is the
+// the API. It lives in runs/ rather than beside the types in planning/: what it guards is the
 // stored form, which outlives one version of the code (records are kept 30 days), and runs/ keeps
-// importing only pipeline's types. schemaOf<T>() makes a type change in pipeline/plan-types.ts
+// importing only planning's types. schemaOf<T>() makes a type change in planning/plan-types.ts
 // fail to compile here until the schema follows.
 
 const strings = z.array(z.string());

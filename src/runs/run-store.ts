@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Plan } from '../pipeline/plan-types.js';
+import type { Plan } from '../planning/plan-types.js';
 import type { PipelineRequest } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
 import type { Masker } from '../logging/mask.js';

@@ -1,4 +1,4 @@
-import type { Plan } from '../pipeline/plan-types.js';
+import type { Plan } from '../planning/plan-types.js';
 import type { PipelineRequest } from '../triggers/types.js';
 
 /** Phases with reasons instead of booleans (Argo's habit): every waiting or failed thing says why. */

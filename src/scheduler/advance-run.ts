@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { JobContext } from '../jobs/context.js';
-import type { PlannedJob } from '../pipeline/plan.js';
+import type { PlannedJob } from '../planning/plan.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { JobRecord } from '../runs/types.js';
 import { decide, verdict } from './decide.js';

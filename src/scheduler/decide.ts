@@ -1,4 +1,4 @@
-import type { PlannedJob } from '../pipeline/plan.js';
+import type { PlannedJob } from '../planning/plan.js';
 import type { JobRecord } from '../runs/types.js';
 import { ruleOf, waitingReason, whoMayApprove } from '../approvals/rule.js';
 

@@ -1,5 +1,5 @@
 import type { JobContext } from '../jobs/context.js';
-import type { PlannedJob } from '../pipeline/plan.js';
+import type { PlannedJob } from '../planning/plan.js';
 import type { JobRecord } from '../runs/types.js';
 import { advanceRun } from './advance-run.js';
 

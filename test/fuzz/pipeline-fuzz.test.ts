@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { compilePipeline } from '../../src/pipeline/compile.js';
 import { NO_INCLUDES } from '../../src/pipeline/include.js';
 import { prng } from '../../bench/prng.js';
-import { planPipeline } from '../../src/pipeline/plan.js';
-import type { PlanRequest } from '../../src/pipeline/predefined-variables.js';
+import { planPipeline } from '../../src/planning/plan.js';
+import type { PlanRequest } from '../../src/planning/predefined-variables.js';
 
 const SEEDS = [
   'stages: [test, build, deploy]\nunit:\n  image: alpine\n  script: [make test]\n  needs: []\n  rules:\n    - if: $SLIPWAY_EVENT == "mr" && $X =~ /^a.*b$/\n      changes: [src/**/*.ts]\n',

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imageLabels } from '../../src/images/build-options.js';
-import { buildImageWithBuildKit, type BuildKitBuildOptions } from '../../src/images/buildkit/build.js';
+import { buildImageWithBuildKit, type BuildKitBuildOptions } from '../../src/buildkit/build.js';
 import { syncMirror } from '../../src/git/git-mirror.js';
 import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';
 import { git } from '../helpers/git-cli.js';

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/pipeline/plan-types.js';
+import type { Plan } from '../../src/planning/plan-types.js';
 
 // `slipway validate` and `slipway plan` as a user runs them (e.g. from a pre-commit hook): a real
 // process, its exit code, stdout and stderr. tsx stands in for the build (dist/) the bin uses.

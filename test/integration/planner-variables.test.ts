@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Plan } from '../../src/pipeline/plan.js';
+import type { Plan } from '../../src/planning/plan.js';
 import type { RunRecord } from '../../src/runs/types.js';
 import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMasker } from '../../src/logging/mask.js';
-import type { Plan, PlannedCommon } from '../../src/pipeline/plan-types.js';
+import type { Plan, PlannedCommon } from '../../src/planning/plan-types.js';
 import { createQueues } from '../../src/queues/queues.js';
 import { CorruptRecordError } from '../../src/runs/record-reader.js';
 import { RunStore } from '../../src/runs/run-store.js';

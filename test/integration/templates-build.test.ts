@@ -7,7 +7,7 @@ import type Dockerode from 'dockerode';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../src/images/classic-builder.js';
-import { buildImageWithBuildKit } from '../../src/images/buildkit/build.js';
+import { buildImageWithBuildKit } from '../../src/buildkit/build.js';
 import { git } from '../helpers/git-cli.js';
 import { builtinDockerfilePath } from '../../src/pipeline/templates.js';
 import { baseImageFromEnv, dockerFromEnv, uniqueId } from '../helpers/services.js';

@@ -2,7 +2,7 @@
 // Kept so test/unit/images/dockerignore-differential.test.ts can show where the two differ, and why.
 import type { Readable } from 'node:stream';
 import { extract, pack } from 'tar-stream';
-import { compileGlob } from '../../src/pipeline/glob.js';
+import { compileGlob } from '../../src/patterns/glob.js';
 import type { SafeRegex } from './old-safe-regex.js';
 
 export interface IgnoreRule {

@@ -1,7 +1,7 @@
 /*
  * TEST-ONLY REFERENCE: src/registry/doublestar.ts (Harbor's patterns on JavaScript's RegExp) as it was
  * before Slipway moved onto re2js. Nothing in src/ imports it; the differential test
- * (test/unit/pipeline/regex-differential.test.ts) uses it as the oracle showing that the
+ * (test/unit/patterns/regex-differential.test.ts) uses it as the oracle showing that the
  * library-backed code keeps the old behaviour. Do not fix it: it records what we promised.
  */
 /**

@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { compilePipeline } from '../../src/pipeline/compile.js';
 import { formatProblem } from '../../src/pipeline/errors.js';
 import type { IncludeReader } from '../../src/pipeline/include.js';
-import { planPipeline } from '../../src/pipeline/plan.js';
-import type { PlanRequest } from '../../src/pipeline/predefined-variables.js';
+import { planPipeline } from '../../src/planning/plan.js';
+import type { PlanRequest } from '../../src/planning/predefined-variables.js';
 
 const ROOT = path.dirname(new URL(import.meta.url).pathname);
 

@@ -1,6 +1,6 @@
 import type Dockerode from 'dockerode';
-import type { ImageBuilder, ImageBuildRequest, ImageBuildResult } from '../image-builder.js';
-import { registryCacheSources } from '../layer-cache.js';
+import type { ImageBuilder, ImageBuildRequest, ImageBuildResult } from '../images/image-builder.js';
+import { registryCacheSources } from '../images/layer-cache.js';
 import { buildImageWithBuildKit } from './build.js';
 
 /**

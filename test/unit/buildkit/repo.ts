@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { git } from '../../../helpers/git-cli.js';
+import { git } from '../../helpers/git-cli.js';
 
 /** A file of the test repository: content, optionally executable, or a symlink target. */
 export type RepoFile = string | Buffer | { exec: string } | { symlink: string };

@@ -1,5 +1,6 @@
-import type { ApprovalSpec, DeployStrategy, JobWhen, PlannedArtifacts, PlannedCache, PlannedCommon, RetryReason } from './plan-types.js';
-import type { EnvironmentBlock, JobSpec } from './schema.js';
+import type { JobWhen } from '../pipeline/rules.js';
+import type { ApprovalSpec, DeployStrategy, PlannedArtifacts, PlannedCache, PlannedCommon, RetryReason } from './plan-types.js';
+import type { EnvironmentBlock, JobSpec } from '../pipeline/schema.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { parseDockerignore, type IgnoreRules } from '../dockerignore.js';
+import { parseDockerignore, type IgnoreRules } from '../images/dockerignore.js';
 import type { TreeEntry } from './git-tree.js';
 
 /**

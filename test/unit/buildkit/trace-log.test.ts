@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeTrace, encodeTrace } from '../../../../src/images/buildkit/messages.js';
-import { TraceLog } from '../../../../src/images/buildkit/trace-log.js';
+import { decodeTrace, encodeTrace } from '../../../src/buildkit/messages.js';
+import { TraceLog } from '../../../src/buildkit/trace-log.js';
 
 type TraceInput = Parameters<typeof encodeTrace>[0];
 const T0 = 1_700_000_000_000;

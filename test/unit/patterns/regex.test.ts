@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { evaluate, ExpressionError, parseExpression } from '../../../src/pipeline/expression.js';
-import { compileRegex, RegexSyntaxError } from '../../../src/pipeline/regex.js';
+import { evaluate, ExpressionError, parseExpression } from '../../../src/patterns/expression.js';
+import { compileRegex, RegexSyntaxError } from '../../../src/patterns/regex.js';
 
 const execFileP = promisify(execFile);
 
@@ -22,9 +22,9 @@ const DEADLINE_MS = 30_000;
  */
 async function probe(body: string): Promise<unknown> {
   const code = `
-    import { compileRegex } from ${JSON.stringify(`${ROOT}src/pipeline/regex.ts`)};
-    import { compileGlob } from ${JSON.stringify(`${ROOT}src/pipeline/glob.ts`)};
-    import { evaluate, parseExpression } from ${JSON.stringify(`${ROOT}src/pipeline/expression.ts`)};
+    import { compileRegex } from ${JSON.stringify(`${ROOT}src/patterns/regex.ts`)};
+    import { compileGlob } from ${JSON.stringify(`${ROOT}src/patterns/glob.ts`)};
+    import { evaluate, parseExpression } from ${JSON.stringify(`${ROOT}src/patterns/expression.ts`)};
     import { parseCoverage } from ${JSON.stringify(`${ROOT}src/reports/coverage.ts`)};
     const evil = 'a'.repeat(100000) + 'b';
     process.stdout.write(JSON.stringify(${body}));`;

@@ -1,9 +1,10 @@
+import type { JobWhen } from '../pipeline/rules.js';
+
 /**
  * The plan: what a run executes, serialised as JSON into the run record. `jobs` is in a valid
  * topological order (every job comes after all of its `needs`), so a sequential worker may run it
  * front to back; a DAG scheduler starts any job whose needs are done.
  */
-export type JobWhen = 'on_success' | 'on_failure' | 'manual' | 'always';
 export type RetryReason =
   | 'always'
   | 'unknown_failure'

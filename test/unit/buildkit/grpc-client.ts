@@ -3,7 +3,7 @@ import { createServer, connect as netConnect, type Server } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serveGrpc, type GrpcHandler } from '../../../../src/images/buildkit/grpc-server.js';
+import { serveGrpc, type GrpcHandler } from '../../../src/buildkit/grpc-server.js';
 
 /**
  * Both ends of an engine session without Docker: our side is an HTTP/2 *server* on a connection it

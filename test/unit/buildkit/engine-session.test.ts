@@ -5,8 +5,8 @@ import { Duplex } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openEngineSession } from '../../../../src/images/buildkit/engine-session.js';
-import { HEALTH_SERVING } from '../../../../src/images/buildkit/messages.js';
+import { openEngineSession } from '../../../src/buildkit/engine-session.js';
+import { HEALTH_SERVING } from '../../../src/buildkit/messages.js';
 
 // A stand-in for the engine's POST /session (moby api/server/router/session; buildkit
 // session/manager.go HandleHTTPRequest): it reads the upgrade request, answers 101, and then

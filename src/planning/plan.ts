@@ -1,12 +1,12 @@
-import { topoOrder } from './dag.js';
+import { topoOrder } from '../pipeline/dag.js';
 import { allowFailureOf, approvalOf, artifactsOf, cacheOf, durationMs, expandVariables, retryOf, strategyOf } from './normalize.js';
-import type { PipelineFile } from './pipeline-file.js';
-import { varsToStrings } from './pipeline-file.js';
+import type { PipelineFile } from '../pipeline/pipeline-file.js';
+import { varsToStrings } from '../pipeline/pipeline-file.js';
 import type { Plan, PlannedCommon, PlannedDeployJob, PlannedJob, SkippedJob } from './plan-types.js';
 import { predefinedVariables, type PlanRequest } from './predefined-variables.js';
-import { evaluateRules, type RuleInputs, type RuleOutcome } from './rules.js';
-import type { NeedSpec, RuleSpec } from './schema.js';
-import { isOptionalNeed, needName } from './semantics.js';
+import { evaluateRules, type RuleInputs, type RuleOutcome } from '../pipeline/rules.js';
+import type { NeedSpec, RuleSpec } from '../pipeline/schema.js';
+import { isOptionalNeed, needName } from '../pipeline/semantics.js';
 import { runsForkCode } from '../triggers/types.js';
 
 export type * from './plan-types.js';

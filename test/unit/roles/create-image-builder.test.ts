@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import { describe, expect, it } from 'vitest';
 import { readConfig } from '../../../src/config/config.js';
-import { createImageBuilder } from '../../../src/images/create-image-builder.js';
+import { createImageBuilder } from '../../../src/roles/create-image-builder.js';
 
 const base = { GITLAB_URL: 'https://gitlab.example.com', GITLAB_TOKEN: 'glpat-secret-value', SLIPWAY_WEBHOOK_SECRET: 'hook-secret' };
 // Never dialled: choosing a builder talks to no engine.

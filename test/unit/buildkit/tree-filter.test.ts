@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { TreeEntry } from '../../../../src/images/buildkit/git-tree.js';
-import { followPathIncludes, selectEntries } from '../../../../src/images/buildkit/tree-filter.js';
+import type { TreeEntry } from '../../../src/buildkit/git-tree.js';
+import { followPathIncludes, selectEntries } from '../../../src/buildkit/tree-filter.js';
 
 const file = (path: string): TreeEntry => ({ path, kind: 'file', gitMode: '100644', oid: 'a'.repeat(40), size: 1 });
 const dir = (path: string): TreeEntry => ({ path, kind: 'dir', gitMode: '040000', size: 0 });

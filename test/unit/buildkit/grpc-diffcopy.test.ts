@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sendTree, type SyncStats } from '../../../../src/images/buildkit/diffcopy.js';
-import { BlobReader, listTree, mtimeOf, type TreeEntry } from '../../../../src/images/buildkit/git-tree.js';
-import type { GrpcHandler } from '../../../../src/images/buildkit/grpc-server.js';
-import { HEALTH_SERVING, PacketType, decodePacket, encodePacket, type Packet } from '../../../../src/images/buildkit/messages.js';
+import { sendTree, type SyncStats } from '../../../src/buildkit/diffcopy.js';
+import { BlobReader, listTree, mtimeOf, type TreeEntry } from '../../../src/buildkit/git-tree.js';
+import type { GrpcHandler } from '../../../src/buildkit/grpc-server.js';
+import { HEALTH_SERVING, PacketType, decodePacket, encodePacket, type Packet } from '../../../src/buildkit/messages.js';
 import { startSessionPair, TestCall, type SessionPair } from './grpc-client.js';
 import { bytes, makeRepo, type TestRepo } from './repo.js';
 

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { killGroup, runGitBytes, spawnGit } from '../../git/git-exec.js';
-import { assertSha } from '../../git/sha.js';
+import { killGroup, runGitBytes, spawnGit } from '../git/git-exec.js';
+import { assertSha } from '../git/sha.js';
 import type { FileStat } from './messages.js';
 
 /**

@@ -1,5 +1,5 @@
 /*
- * Differential tests for the re2js-backed regexes and globs (src/pipeline/regex.ts, glob.ts and
+ * Differential tests for the re2js-backed regexes and globs (src/patterns/regex.ts, glob.ts and
  * src/registry/doublestar.ts). Deterministic: a seeded PRNG generates the cases.
  *
  * - Regexes: random patterns from the part of the syntax RE2 and ECMAScript share (literals,
@@ -15,8 +15,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { prng } from '../../../bench/prng.js';
-import { compileGlob } from '../../../src/pipeline/glob.js';
-import { compileRegex } from '../../../src/pipeline/regex.js';
+import { compileGlob } from '../../../src/patterns/glob.js';
+import { compileRegex } from '../../../src/patterns/regex.js';
 import { doublestarMatch } from '../../../src/registry/doublestar.js';
 import { oldDoublestarMatch } from '../../reference/old-doublestar.js';
 import { oldCompileGlob } from '../../reference/old-glob.js';

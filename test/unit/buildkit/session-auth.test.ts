@@ -1,6 +1,6 @@
 import protobuf from 'protobufjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsFor } from '../../../../src/images/buildkit/session-auth.js';
+import { credentialsFor } from '../../../src/buildkit/session-auth.js';
 import { startSessionPair, TestCall, type SessionPair } from './grpc-client.js';
 
 // The engine's side of moby.filesync.v1.Auth/Credentials (buildkit session/auth/auth.proto):

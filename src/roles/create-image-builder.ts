@@ -1,7 +1,7 @@
 import type Dockerode from 'dockerode';
-import { createBuildKitBuilder } from './buildkit/builder.js';
-import { createClassicBuilder } from './classic-builder.js';
-import type { ImageBuilder, ImageBuilderKind } from './image-builder.js';
+import { createBuildKitBuilder } from '../buildkit/builder.js';
+import { createClassicBuilder } from '../images/classic-builder.js';
+import type { ImageBuilder, ImageBuilderKind } from '../images/image-builder.js';
 
 /**
  * The one place that picks the image builder (`SLIPWAY_IMAGE_BUILDER`): the build role calls it

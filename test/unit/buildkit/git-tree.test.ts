@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlobReader, goMode, listTree, mtimeOf, walkOrder, type TreeEntry } from '../../../../src/images/buildkit/git-tree.js';
+import { BlobReader, goMode, listTree, mtimeOf, walkOrder, type TreeEntry } from '../../../src/buildkit/git-tree.js';
 import { bytes, makeRepo, type TestRepo } from './repo.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { git } from '../../../helpers/git-cli.js';
+import { git } from '../../helpers/git-cli.js';
 
 const BASE_NS = 946_684_800n * 1_000_000_000n; // 2000-01-01T00:00:00Z
 const GO_MODE_DIR = 2 ** 31;
