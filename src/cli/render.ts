@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { renderRelease } from '../deploy/kubernetes/templates.js';
+import { renderRelease } from '../kubernetes/templates.js';
 import { compilePipeline } from '../pipeline/compile.js';
 import { formatProblem } from '../pipeline/errors.js';
 import { serviceNameOf } from '../planning/plan.js';

@@ -1,9 +1,7 @@
-import type { Manifest } from './kubernetes/render.js';
-
 /**
  * The deploy-target seam: where a service's releases run. Implementations: the Docker host with
- * blue/green slots (`docker-target.ts`) and Kubernetes clusters (`kubernetes/kubernetes-target.ts`:
- * server-side apply, kubectl's rollout rules, `rollout undo`). The deploy job (`run-deploy-job.ts`, through `rollOut()` in `roll-out.ts`) is the
+ * blue/green slots (`docker-target.ts`) and Kubernetes clusters (`src/kubernetes/kubernetes-target.ts`:
+ * server-side apply, kubectl's rollout rules, `rollout undo`; it imports this seam, never the other way). The deploy job (`run-deploy-job.ts`, through `rollOut()` in `roll-out.ts`) is the
  * only caller, and it calls while holding the (service, environment) lock, so no two calls for one
  * environment interleave; it never calls `apply` for a run older than the environment's last
  * successful deploy (`newest-wins.ts`). Every call has its own deadline; none waits forever.
@@ -15,6 +13,16 @@ import type { Manifest } from './kubernetes/render.js';
  */
 export interface DeployTarget {
   readonly kind: DeployTargetKind;
+
+  /**
+   * Renders the release from the deploy template, before anything is applied. Targets without it
+   * get the docker host's template (one file giving the command and environment, rendered by the
+   * deploy job). Kubernetes: the repository's manifests or the built-in set, rendered into parsed
+   * YAML and validated. Reads only (the repository at the run's commit, built-in templates);
+   * touches no cluster. A template that cannot be found or is invalid is `{ ok: false }` with every
+   * problem in `reason`, and nothing is applied.
+   */
+  prepare?(request: ReleaseRequest): Promise<PreparedRelease>;
 
   /**
    * Starts `spec` next to the live release, which keeps serving. May run twice: applying a run
@@ -66,11 +74,48 @@ export interface ReleaseSpec {
   /** The run that produced this release; its identity on the target. */
   runId: string;
   /**
-   * Kubernetes: the rendered and validated objects of the release (`kubernetes/render.ts`) and the
+   * Kubernetes: the rendered and validated objects of the release (`src/kubernetes/render.ts`) and the
    * clusters (by configured name) they go to; empty `clusters` means the only configured one.
    */
   kubernetes?: { manifests: readonly Manifest[]; clusters: readonly string[] };
 }
+
+/** A Kubernetes object as Slipway applies it: plain JSON with the identifying fields checked. */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** The repository at the run's commit, as `prepare` reads it. */
+export interface ReleaseFiles {
+  /** A file's text, or null when it does not exist. */
+  file(path: string): Promise<string | null>;
+  /** The files directly in a directory whose names `accept` takes (path → text), or null when the directory does not exist. */
+  dir(path: string, accept: (name: string) => boolean): Promise<{ name: string; text: string }[] | null>;
+}
+
+/** What `prepare` renders a release from: the deploy job's settings for one environment. */
+export interface ReleaseRequest {
+  /** The pipeline file's `template:` (a built-in name or a path in the repository). */
+  template: string;
+  /** The release without its rendered parts (`env` empty, no `command`, no `kubernetes`). */
+  base: ReleaseSpec;
+  commitSha: string;
+  /** The run's page, written onto what is applied. */
+  runUrl: string;
+  /** The environment's `clusters:`, by configured name. */
+  clusters: readonly string[];
+  /** The environment's `variables:` from the pipeline file. */
+  variables: Record<string, string>;
+  /** Project variables for this environment: template values only. */
+  secrets: Record<string, string>;
+  repo: ReleaseFiles;
+}
+
+/** A rendered release, with what it was rendered from (`source`, for the job's log), or why it could not be. */
+export type PreparedRelease = { ok: true; spec: ReleaseSpec; source?: string } | { ok: false; reason: string };
 
 export interface AppliedRelease {
   spec: ReleaseSpec;

@@ -14,8 +14,7 @@ import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-w
 import { renderTemplate } from './template.js';
 import { runsForkCode, variablesFor } from '../jobs/job-variables.js';
 import { readDirAt } from '../jobs/work-tree.js';
-import type { ReleaseSpec } from './deploy-target.js';
-import { renderRelease } from './kubernetes/templates.js';
+import type { PreparedRelease, ReleaseSpec } from './deploy-target.js';
 
 export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
 
@@ -89,10 +88,21 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   // Environment-scoped project variables are available to the template by name (${DB_PASSWORD}).
   const secrets = await variablesFor(ctx.variables, run, environment);
   const variables = Object.fromEntries(Object.entries(job.spec.variables ?? {}).map(([k, v]) => [k, String(v)]));
-  const prepared =
-    job.spec.target === 'kubernetes'
-      ? await kubernetesRelease(ctx, run, job, secrets.values, variables)
-      : await dockerRelease(ctx, run, job, secrets.values, variables);
+  const prepared = target.prepare
+    ? await target.prepare({
+        template: job.template,
+        base: baseSpec(run, job),
+        commitSha: run.request.sha,
+        runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}`,
+        clusters: job.clusters,
+        variables,
+        secrets: secrets.values,
+        repo: {
+          file: (path) => ctx.gitlab.readFile(run.request.project.id, path, run.request.sha),
+          dir: (path, accept) => readDirAt(ctx, run, path, accept),
+        },
+      })
+    : await dockerRelease(ctx, run, job, secrets.values, variables);
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
@@ -108,8 +118,6 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     return { phase: 'failed', reason: `deploy to ${environment} failed: ${messageOf(err)}` };
   }
 }
-
-type Prepared = { ok: true; spec: ReleaseSpec; source?: string } | { ok: false; reason: string };
 
 function baseSpec(run: RunRecord, job: PlannedDeployJob): ReleaseSpec {
   return {
@@ -130,7 +138,7 @@ async function dockerRelease(
   job: PlannedDeployJob,
   secrets: Record<string, string>,
   variables: Record<string, string>,
-): Promise<Prepared> {
+): Promise<PreparedRelease> {
   const text = isRepoPath(job.template)
     ? await ctx.gitlab.readFile(run.request.project.id, job.template, run.request.sha)
     : await readFile(builtinDeployTemplate(job.template), 'utf8').catch(() => null);
@@ -152,41 +160,4 @@ async function dockerRelease(
   const rendered = renderTemplate(text, values, job.template);
   if (!rendered.ok) return { ok: false, reason: rendered.problems.map(formatProblem).join('\n') };
   return { ok: true, spec: { ...baseSpec(run, job), ...(rendered.spec.command ? { command: rendered.spec.command } : {}), env: rendered.spec.env ?? {} } };
-}
-
-/** Kubernetes: the repository's manifests or the built-in set, rendered into parsed YAML and validated. */
-async function kubernetesRelease(
-  ctx: DeployContext,
-  run: RunRecord,
-  job: PlannedDeployJob,
-  secrets: Record<string, string>,
-  variables: Record<string, string>,
-): Promise<Prepared> {
-  const rendered = await renderRelease(
-    job.template,
-    {
-      identity: {
-        service: job.service,
-        environment: job.environment,
-        commitSha: run.request.sha,
-        runId: run.id,
-        runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}`,
-      },
-      image: run.image?.ref ?? '',
-      port: job.spec.port,
-      healthPath: job.spec.health,
-      variables,
-      secrets,
-    },
-    {
-      file: (path) => ctx.gitlab.readFile(run.request.project.id, path, run.request.sha),
-      dir: (path) => readDirAt(ctx, run, path, (name) => /\.ya?ml$/.test(name)),
-    },
-  );
-  if (!rendered.ok) return { ok: false, reason: `deploy manifests are invalid, nothing was applied:\n${rendered.problems.map(formatProblem).join('\n')}` };
-  return {
-    ok: true,
-    spec: { ...baseSpec(run, job), kubernetes: { manifests: rendered.manifests.map((m) => m.object), clusters: job.clusters } },
-    ...(rendered.source ? { source: rendered.source } : {}),
-  };
 }

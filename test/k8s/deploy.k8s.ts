@@ -1,4 +1,4 @@
-// Slipway's Kubernetes deploy target (src/deploy/kubernetes/) on the real test bed: the built-in
+// Slipway's Kubernetes deploy target (src/kubernetes/) on the real test bed: the built-in
 // templates rendered for a service, server-side applied, judged by kubectl's rollout rules from a
 // watch, rolled back by itself; each verdict cross-checked with Debian's kubectl 1.20.
 import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
@@ -10,9 +10,9 @@ import { PatchStrategy, type V1Pod } from '@kubernetes/client-node';
 import type { ReleaseSpec } from '../../src/deploy/deploy-target.js';
 import { DeployFailedError } from '../../src/deploy/deploy-errors.js';
 import { rollOut } from '../../src/deploy/roll-out.js';
-import { ApplyConflictError, clusterFromKubeconfigFile, type ClusterClient } from '../../src/deploy/kubernetes/cluster.js';
-import { createKubernetesTarget, ROLLBACK_TO } from '../../src/deploy/kubernetes/kubernetes-target.js';
-import { renderRelease } from '../../src/deploy/kubernetes/templates.js';
+import { ApplyConflictError, clusterFromKubeconfigFile, type ClusterClient } from '../../src/kubernetes/cluster.js';
+import { createKubernetesTarget, ROLLBACK_TO } from '../../src/kubernetes/kubernetes-target.js';
+import { renderRelease } from '../../src/kubernetes/templates.js';
 import { KubeletSim } from '../helpers/kubelet-sim.js';
 import { buildWebImage } from './image.js';
 import { kubectl, replicaSetsOf, waitFor } from './kube.js';

@@ -1,4 +1,4 @@
-// The k8s suite's access to the clusters goes through Slipway's own code (src/deploy/kubernetes/): one
+// The k8s suite's access to the clusters goes through Slipway's own code (src/kubernetes/): one
 // client per cluster (a shared KubeConfig sends the *current* context's token to every cluster),
 // server-side apply as field manager `slipway` (not forced), and kubectl's rollout verdict from a watch.
 // Only what no deploy needs (kubectl itself, waiting for test conditions) is the suite's own.
@@ -6,11 +6,11 @@ import { execFile } from 'node:child_process';
 import { basename } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig, KubernetesObject, V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
-import { clusterFromKubeConfig, clusterFromKubeconfigFile, serverSideApply, type ClusterClient } from '../../src/deploy/kubernetes/cluster.js';
-import { ownedReplicaSets, revisionOf, type RolloutVerdict } from '../../src/deploy/kubernetes/rollout-status.js';
-import { waitForRollout } from '../../src/deploy/kubernetes/wait-rollout.js';
+import { clusterFromKubeConfig, clusterFromKubeconfigFile, serverSideApply, type ClusterClient } from '../../src/kubernetes/cluster.js';
+import { ownedReplicaSets, revisionOf, type RolloutVerdict } from '../../src/kubernetes/rollout-status.js';
+import { waitForRollout } from '../../src/kubernetes/wait-rollout.js';
 
-export { rolloutVerdict, type RolloutVerdict } from '../../src/deploy/kubernetes/rollout-status.js';
+export { rolloutVerdict, type RolloutVerdict } from '../../src/kubernetes/rollout-status.js';
 
 const run = promisify(execFile);
 

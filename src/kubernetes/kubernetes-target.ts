@@ -1,8 +1,9 @@
 import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
-import type { AppliedRelease, DeployTarget, ReleaseSpec, RunningRelease, Verdict } from '../deploy-target.js';
+import type { AppliedRelease, DeployTarget, ReleaseSpec, RunningRelease, Verdict } from '../deploy/deploy-target.js';
 import { retrying, serverSideApply, statusOf, type ClusterClient } from './cluster.js';
 import { LABELS, type Manifest } from './render.js';
 import { ownedReplicaSets, rolloutVerdict } from './rollout-status.js';
+import { prepareKubernetesRelease } from './templates.js';
 import { rolloutPodProblems, waitForRollout } from './wait-rollout.js';
 
 /**
@@ -121,6 +122,8 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
 
   return {
     kind: 'kubernetes',
+
+    prepare: prepareKubernetesRelease,
 
     async apply(spec, onLog) {
       const manifests = manifestsOf(spec);

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { builtinDeployTemplateDir } from '../../config/paths.js';
+import { builtinDeployTemplateDir } from '../config/paths.js';
+import type { PreparedRelease, ReleaseRequest } from '../deploy/deploy-target.js';
+import { formatProblem } from '../pipeline/errors.js';
 import { renderManifests, type ReleaseIdentity, type RenderManifestsResult, type TemplateFile } from './render.js';
 
 /** The built-in template set (pipelines/deploy/kubernetes/). */
@@ -130,4 +132,31 @@ export async function renderRelease(template: string, input: ReleaseValuesInput,
   const loaded = await loadKubernetesTemplates(template, values, repo);
   if (!loaded.ok) return { ok: false, problems: [{ file: template, line: 1, column: 1, message: loaded.message }] };
   return { ...renderManifests(loaded.files, { values, config, identity: input.identity }), source: loaded.source };
+}
+
+/**
+ * The Kubernetes target's `prepare` (deploy/deploy-target.ts): the repository's manifests or the
+ * built-in set at the run's commit, rendered into parsed YAML and validated; the release carries
+ * the objects and the environment's clusters.
+ */
+export async function prepareKubernetesRelease(request: ReleaseRequest): Promise<PreparedRelease> {
+  const { base } = request;
+  const rendered = await renderRelease(
+    request.template,
+    {
+      identity: { service: base.service, environment: base.environment, commitSha: request.commitSha, runId: base.runId, runUrl: request.runUrl },
+      image: base.image,
+      port: base.port,
+      healthPath: base.healthPath,
+      variables: request.variables,
+      secrets: request.secrets,
+    },
+    { file: (p) => request.repo.file(p), dir: (p) => request.repo.dir(p, isYaml) },
+  );
+  if (!rendered.ok) return { ok: false, reason: `deploy manifests are invalid, nothing was applied:\n${rendered.problems.map(formatProblem).join('\n')}` };
+  return {
+    ok: true,
+    spec: { ...base, kubernetes: { manifests: rendered.manifests.map((m) => m.object), clusters: request.clusters } },
+    ...(rendered.source ? { source: rendered.source } : {}),
+  };
 }

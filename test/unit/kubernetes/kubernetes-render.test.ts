@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { renderManifests, type RenderInput } from '../../../src/deploy/kubernetes/render.js';
-import { renderRelease } from '../../../src/deploy/kubernetes/templates.js';
+import { renderManifests, type RenderInput } from '../../../src/kubernetes/render.js';
+import { renderRelease } from '../../../src/kubernetes/templates.js';
 
 const identity = { service: 'web', environment: 'pre', commitSha: 'c'.repeat(40), runId: 'mk1-abc', runUrl: 'https://slipway.example/runs/mk1-abc' };
 const input = (values: Record<string, string> = {}, config: Record<string, string> = {}): RenderInput => ({ values, config, identity });

@@ -1,5 +1,6 @@
 import { isMap, isScalar, LineCounter, parseAllDocuments, Scalar, visit, type Document } from 'yaml';
-import type { PipelineProblem } from '../../pipeline/errors.js';
+import type { Manifest } from '../deploy/deploy-target.js';
+import type { PipelineProblem } from '../pipeline/errors.js';
 import { validateManifest } from './validate.js';
 
 /** One template file: its name (as problems name it) and its text. */
@@ -17,13 +18,8 @@ export interface ReleaseIdentity {
   runUrl: string;
 }
 
-/** A Kubernetes object as Slipway applies it: plain JSON with the identifying fields checked. */
-export interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [key: string]: unknown };
-  [key: string]: unknown;
-}
+// The seam's type: a release carries its objects to the target (deploy/deploy-target.ts).
+export type { Manifest };
 
 /** One rendered object and where it came from (file and the line of its document). */
 export interface RenderedManifest {
