@@ -1,9 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from './program.js';
 
-// Ctrl-C (e.g. during `slipway logs -f`): the shell's convention for a SIGINT, 128 + 2.
-process.once('SIGINT', () => process.exit(130));
-
 runCli(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),

@@ -148,7 +148,15 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     )
     .action(async (run: string, opts: LogsOptions) => {
       const { logsCommand } = await import('./runs.js');
-      setExit(await logsCommand(run, opts, runsIo()));
+      // Only while logs runs: `slipway server` has its own graceful SIGINT handling.
+      const interrupt = new AbortController();
+      const onSigint = () => interrupt.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        setExit(await logsCommand(run, opts, runsIo(), interrupt.signal));
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
     });
 
   serverFlags(program.command('run').description('start a pipeline for the head of a branch by hand (as GitLab\'s "Run pipeline")'))

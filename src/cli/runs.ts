@@ -97,7 +97,18 @@ export interface LogsOptions extends ServerFlags {
  * Prints a run's log; with --follow, keeps reading from the last line printed (`?from=`) until the
  * run ends, showing the run's and jobs' phase changes on stderr while it waits.
  */
-export async function logsCommand(runId: string, opts: LogsOptions, io: Io, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<number> {
+export async function logsCommand(runId: string, opts: LogsOptions, io: Io, interrupt?: AbortSignal): Promise<number> {
+  if (interrupt === undefined) return follow(runId, opts, io, new AbortController().signal);
+  // Ctrl-C answers at once, even in the middle of a request; the loop sees the signal and stops.
+  const interrupted = new Promise<number>((resolve) => interrupt.addEventListener('abort', () => resolve(EXIT_INTERRUPTED), { once: true }));
+  return Promise.race([follow(runId, opts, io, interrupt), interrupted]);
+}
+
+/** Interrupted (Ctrl-C): 128 + SIGINT, as shells report it. */
+export const EXIT_INTERRUPTED = 130;
+
+async function follow(runId: string, opts: LogsOptions, io: Io, interrupt: AbortSignal): Promise<number> {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const timeoutS = Number(opts.timeout ?? '3600');
   if (!Number.isInteger(timeoutS) || timeoutS < 1) {
     io.err('slipway logs: --timeout must be a whole number of seconds, at least 1');
@@ -131,6 +142,7 @@ export async function logsCommand(runId: string, opts: LogsOptions, io: Io, slee
       let run: RunSummary | undefined = first;
       let failures = 0;
       for (;;) {
+        if (interrupt.aborted) return EXIT_INTERRUPTED;
         try {
           if (run === undefined) run = await readRun();
           // The log before the phase: the lines of a run that just ended are all written by then.

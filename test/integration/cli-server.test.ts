@@ -45,12 +45,13 @@ describe('slipway run, status and logs against a server (processes)', () => {
   beforeAll(async () => {
     h = await startHarness();
     project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/cli-${projectId}`, defaultBranch: 'main' });
+    // Long enough that `logs -f` (a process started after `run` returns) meets the job running.
     const pipeline = [
       'greet:',
       '  image: slipway/busybox:1',
       '  script:',
       '    - echo hello from the cli test',
-      '    - sleep 2',
+      '    - sleep 10',
       '    - echo second line',
       '',
     ].join('\n');
@@ -62,7 +63,7 @@ describe('slipway run, status and logs against a server (processes)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('run starts a pipeline for the head of a branch, as a manual run asked by the GitLab token owner', async () => {
+  it('run starts a pipeline for a branch as a manual run asked by the GitLab token owner; logs -f streams it until it ends, exit 0; status --json shows it', async () => {
     const { token } = h.gitlab.addUser({ id: 4242, username: 'maria' });
     const tokenFile = path.join(dir, 'gitlab-token');
     writeFileSync(tokenFile, `${token}\n`);
@@ -74,23 +75,17 @@ describe('slipway run, status and logs against a server (processes)', () => {
     runId = answer.runId;
     const run = (await h.api<RunRecord>(`/api/runs/${runId}`)).body;
     expect(run.request).toMatchObject({ event: 'manual', kind: 'full', ref: 'main', sha, actor: 'maria' });
-    // A second run by hand is a new pipeline, as GitLab's "Run pipeline".
-    const again = await slipway(['run', '--project', String(projectId), '--ref', 'main'], env);
-    expect(again.code).toBe(0);
-    expect(again.stdout).toMatch(/^started run \S+ for main@[0-9a-f]{8} \(asked by api\)\n$/);
-    expect(again.stdout).not.toContain(runId);
-  });
 
-  it('logs -f streams the log until the run ends and exits 0; status --json shows the run', async () => {
-    const r = await slipway(['logs', runId, '-f', '--timeout', '90'], env, 120_000);
-    expect(r.code).toBe(0);
-    const lines = r.stdout.split('\n').filter(Boolean);
+    const logs = await slipway(['logs', runId, '-f', '--timeout', '90'], env, 120_000);
+    expect(logs.code).toBe(0);
+    const lines = logs.stdout.split('\n').filter(Boolean);
     expect(lines).toContain('[greet] hello from the cli test');
     expect(lines).toContain('[greet] second line');
     // Each line once: following resumes from the last line printed.
     expect(lines.filter((l) => l === '[greet] hello from the cli test')).toHaveLength(1);
-    expect(r.stderr).toMatch(/job greet: running/);
-    expect(r.stderr).toMatch(new RegExp(`run ${runId}: succeeded`));
+    // It waited: the job was seen running, then the run's end.
+    expect(logs.stderr).toMatch(/job greet: running/);
+    expect(logs.stderr).toMatch(new RegExp(`run ${runId}: succeeded`));
 
     const s = await slipway(['status', runId, '--json'], env);
     expect(s.code).toBe(0);
@@ -101,6 +96,13 @@ describe('slipway run, status and logs against a server (processes)', () => {
     const list = await slipway(['status', '--project', String(projectId), '--ref', 'main', '--json'], env);
     expect(list.code).toBe(0);
     expect((JSON.parse(list.stdout) as { runs: RunRecord[] }).runs.map((x) => x.id)).toContain(runId);
+  });
+
+  it('a second run by hand is a new pipeline, as GitLab\'s "Run pipeline"; without a GitLab token it was asked by "api"', async () => {
+    const again = await slipway(['run', '--project', String(projectId), '--ref', 'main'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/^started run \S+ for main@[0-9a-f]{8} \(asked by api\)\n$/);
+    expect(again.stdout).not.toContain(runId);
   });
 
   it('logs -f on a run that fails exits 1', async () => {
