@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { fetchFailure, secret } from './server-client.js';
 
 // `slipway approve` / `slipway reject` exit codes; 2 (bad usage) is every command's.
 const EXIT_DECIDED = 0;
@@ -82,7 +82,7 @@ export async function decideCommand(
     status = res.status;
     body = (await res.json().catch(() => ({ error: `HTTP ${res.status} without a JSON body` }))) as Answer;
   } catch (e) {
-    err(`slipway ${action}: could not reach ${url}: ${e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e)}`);
+    err(`slipway ${action}: could not reach ${url}: ${fetchFailure(e)}`);
     return EXIT_UNREACHABLE;
   }
 
@@ -102,18 +102,4 @@ function describe(runId: string, job: string, a: Answer): string {
   return a.started
     ? `approved ${job} of run ${runId}: it starts now (approved by ${by})`
     : `approved ${job} of run ${runId}: ${a.job?.status.reason ?? `${a.approvedBy?.length ?? 0} of ${a.required ?? '?'} approvals`}`;
-}
-
-async function secret(file: string | undefined, fromEnv: string | undefined, flag: string, name: string, what: string): Promise<string> {
-  if (file !== undefined) {
-    const text = (
-      await readFile(file, 'utf8').catch((e: unknown) => {
-        throw new Error(`cannot read ${flag} ${file}: ${e instanceof Error ? e.message : String(e)}`);
-      })
-    ).trim();
-    if (text === '') throw new Error(`${flag} ${file} is empty`);
-    return text;
-  }
-  if (fromEnv?.trim()) return fromEnv.trim();
-  throw new Error(`${what} is missing: set ${name} or pass ${flag} <file>`);
 }

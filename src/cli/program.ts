@@ -5,6 +5,7 @@ import { packageRoot } from '../config/paths.js';
 import { decideCommand, type ServerOptions } from './approve.js';
 import { PLAN_EVENTS, planCommand, validateCommand, type PlanOptions } from './plan.js';
 import type { RenderOptions } from './render.js';
+import type { LogsOptions, StartOptions, StatusOptions } from './runs.js';
 
 /** Where the CLI writes; the real process passes its streams, tests pass buffers. */
 export interface CliIo {
@@ -110,6 +111,67 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
   };
   serverCommand('approve', 'approve a step waiting for an approval (a deploy, a manual job); the approval that satisfies its rule starts it');
   serverCommand('reject', 'reject a step waiting for an approval: it ends failed with the reason');
+
+  const serverFlags = (c: Command) =>
+    c
+      .option('--url <url>', 'the Slipway server (default: $SLIPWAY_URL)')
+      .option('--token-file <file>', "a file holding Slipway's API token (default: $SLIPWAY_TOKEN)");
+  const tokensNote = 'Tokens are read from the environment or from files, never from the command line.';
+  const runsIo = () => ({ out, err, env: io.env ?? process.env });
+
+  serverFlags(
+    program
+      .command('status')
+      .description('a run with its jobs, or the latest runs (of a project, of a branch)')
+      .argument('[run]', 'the run id (none: the latest runs)'),
+  )
+    .option('--project <id>', 'only runs of this GitLab project')
+    .option('--ref <branch>', 'only runs for this branch or tag')
+    .option('--limit <n>', 'how many runs to list (1-500)', '20')
+    .option('--json', 'print the run (or { runs }) as the API answers it')
+    .addHelpText(
+      'after',
+      `\n${tokensNote}\nExit codes: 0 shown (a run that did not fail, or a list), 1 the run failed or was canceled, or is unknown, 2 bad usage or a missing URL or token, 3 Slipway could not be reached or refused the API token.`,
+    )
+    .action(async (run: string | undefined, opts: StatusOptions) => {
+      const { statusCommand } = await import('./runs.js');
+      setExit(await statusCommand(run, opts, runsIo()));
+    });
+
+  serverFlags(program.command('logs').description("a run's log; with -f, followed until the run ends").argument('<run>', 'the run id'))
+    .option('-f, --follow', 'keep printing new lines until the run ends (run and job changes go to stderr)')
+    .option('--timeout <seconds>', 'with -f: stop waiting after this long', '3600')
+    .option('--json', 'one JSON object per log line ({ t, job, stream, line }); with -f, then { run, status }')
+    .addHelpText(
+      'after',
+      `\n${tokensNote}\nExit codes: 0 printed (with -f: the run succeeded or was skipped), 1 with -f the run failed or was canceled, or the run is unknown, 2 bad usage or a missing URL or token, 3 Slipway could not be reached or refused the API token, 4 with -f the run was still going at --timeout, 130 interrupted (Ctrl-C).`,
+    )
+    .action(async (run: string, opts: LogsOptions) => {
+      const { logsCommand } = await import('./runs.js');
+      // Only while logs runs: `slipway server` has its own graceful SIGINT handling.
+      const interrupt = new AbortController();
+      const onSigint = () => interrupt.abort();
+      process.once('SIGINT', onSigint);
+      try {
+        setExit(await logsCommand(run, opts, runsIo(), interrupt.signal));
+      } finally {
+        process.off('SIGINT', onSigint);
+      }
+    });
+
+  serverFlags(program.command('run').description('start a pipeline for the head of a branch by hand (as GitLab\'s "Run pipeline")'))
+    .requiredOption('--project <id>', 'the GitLab project id')
+    .requiredOption('--ref <branch>', 'the branch')
+    .option('--gitlab-token-file <file>', 'a file holding your GitLab token, to record who started the run (default: $SLIPWAY_GITLAB_TOKEN; optional)')
+    .option('--json', "print the server's answer as one JSON object ({ status, runId, sha, ... })")
+    .addHelpText(
+      'after',
+      `\n${tokensNote}\nExit codes: 0 started, 1 refused (no such project or branch, GitLab refused your token), 2 bad usage or a missing URL or token, 3 Slipway or GitLab could not be reached or Slipway refused the API token.`,
+    )
+    .action(async (opts: StartOptions) => {
+      const { runCommand } = await import('./runs.js');
+      setExit(await runCommand(opts, runsIo()));
+    });
 
   program
     .command('render')

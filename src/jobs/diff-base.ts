@@ -51,6 +51,9 @@ export async function diffBaseFor(ctx: Pick<JobContext, 'config'>, run: RunRecor
       }
       case 'tag':
         return { unknown: 'a tag has no earlier commit to compare with' };
+      case 'manual':
+        // GitLab: in a pipeline run by hand (source web/api) rules: changes always holds.
+        return { unknown: 'a run started by hand has no earlier commit to compare with' };
     }
   } catch (err) {
     return { unknown: err instanceof Error ? err.message : String(err) };

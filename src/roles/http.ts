@@ -3,6 +3,7 @@ import { runMrCommand } from '../approvals/mr-commands.js';
 import { createApp } from '../http/app.js';
 import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
+import { createStartRunApi } from '../http/start-run-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
 import { createWatchApi, lostEventLines } from '../http/watch-api.js';
 import { ProjectWatch } from '../runs/project-watch.js';
@@ -46,6 +47,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     routers: [
       createWatchApi(watch),
       createPlanApi({ gitlab: shared.gitlab, logger }),
+      createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan: async (runId) => void (await queues.enqueuePlan({ runId })) }),
       createApprovalsApi({ approvals, logger }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
     ],

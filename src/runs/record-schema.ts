@@ -14,7 +14,7 @@ const orUndefined = <S extends z.ZodType>(s: S) => s.optional().transform((v) =>
 const request = schemaOf<PipelineRequest>()(
   z.object({
     kind: z.enum(['full', 'ci', 'release']),
-    event: z.enum(['merge', 'mr', 'push', 'tag']),
+    event: z.enum(['merge', 'mr', 'push', 'tag', 'manual']),
     project: z.object({ id: z.number(), path: z.string(), defaultBranch: z.string(), webUrl: orUndefined(z.string()) }),
     sha: z.string(),
     ref: z.string(),

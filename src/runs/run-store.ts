@@ -52,7 +52,9 @@ export class RunStore {
     const core: RunCore = { id, request, deliveryId, createdAt: now.toISOString() };
     const status: PhaseStatus<RunPhase> = { phase: 'received', reason: 'waiting for the planner', at: now.toISOString() };
     const k = this.keys;
-    const triggerKeys = coveringTriggerKeys(request).map((key) => k.trigger(key));
+    // A run started by hand is a new pipeline every time (GitLab's "Run pipeline"), and a later
+    // webhook for the same commit still makes its own: its trigger key is its own run's.
+    const triggerKeys = request.event === 'manual' ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
     const reply = (await this.redis.eval(
       ACCEPT_SCRIPT,
       5 + triggerKeys.length,

@@ -1,6 +1,7 @@
 /** What an event asks for. `full` = test, image, deploy to pre; `ci` = tests only; `release` = tag. */
 export type PipelineKind = 'full' | 'ci' | 'release';
-export type TriggerEvent = 'merge' | 'mr' | 'push' | 'tag';
+/** `manual`: started by hand through `POST /api/runs` (`slipway run`), as GitLab's "Run pipeline". */
+export type TriggerEvent = 'merge' | 'mr' | 'push' | 'tag' | 'manual';
 
 export interface ProjectRef {
   id: number;
