@@ -6,6 +6,7 @@ import { dockerMessage } from '../executors/docker-errors.js';
 import { followProgress, type ProgressEvent } from '../executors/docker-progress.js';
 import { withTimeout } from '../executors/with-timeout.js';
 import { splitTag, toBuildOptions } from '../images/build-options.js';
+import type { ImageBuildRequest } from '../images/image-builder.js';
 import { sendTree, type SyncStats } from './diffcopy.js';
 import { openEngineSession, type EngineAddress } from './engine-session.js';
 import type { GrpcCall } from './grpc-server.js';
@@ -15,31 +16,17 @@ import { credentialsFor, type RegistryCredentials } from './session-auth.js';
 import { followPathIncludes, selectEntries } from './tree-filter.js';
 import { TraceLog } from './trace-log.js';
 
-export interface BuildKitBuildOptions {
-  mirrorDir: string;
-  sha: string;
-  /** The build context: a directory of the repository ('' or undefined: the root). */
-  contextDir?: string;
-  /** The Dockerfile, relative to the context (as `docker build -f`). */
-  dockerfile: string;
-  /** A generated Dockerfile (a built-in template) used instead of one from the repository. */
-  dockerfileContent?: string;
-  /**
-   * Names this source across builds (e.g. the project and context): the engine keeps the files of
-   * the last build under this key and asks only for what changed since.
-   */
-  sharedKey: string;
-  tags: string[];
-  labels: Record<string, string>;
-  buildArgs: Record<string, string>;
+/**
+ * What a BuildKit build takes: the seam's request (mirror, commit, context, Dockerfile, tags, labels,
+ * args, log, deadline) with BuildKit's own ways to name cache sources and registry credentials.
+ */
+export interface BuildKitBuildOptions extends Omit<ImageBuildRequest, 'cacheCandidates' | 'registryAuth'> {
   /** Registry images whose inline cache may serve steps (BuildKit reads them from the registry). */
   cacheFrom?: readonly string[];
   /** Credentials the engine may ask for when it pulls a base image or cache from this registry. */
   registryAuth?: RegistryCredentials;
   /** Rebuild every step (the benchmark's cold baseline). */
   noCache?: boolean;
-  onLog: (line: string) => void;
-  timeoutMs: number;
 }
 
 export interface BuildKitResult {
