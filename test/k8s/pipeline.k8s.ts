@@ -5,13 +5,11 @@
 // never gets ready is rolled back by itself while the old pods keep answering through the Service.
 // Runs inside the test bed's network namespace, like every file of this suite: Slipway's embedded
 // Redis, the GitLab stand-in and the ClusterIPs are all reached there.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -21,14 +19,13 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
+import { BASE_IMAGE, ensureBaseImage } from './image.js';
 import { sleep, waitFor } from './kube.js';
 import { testbed, type ClusterName } from './testbed-env.js';
 
-const run = promisify(execFile);
 const tb = testbed();
 const NS = `pipeline-${Date.now().toString(36)}`;
 const SERVICE = 'web';
-const BASE_IMAGE = 'slipway/busybox:1';
 const PROJECT_ID = 7100 + Math.floor(Math.random() * 800);
 const APPROVER = { id: 7301, username: 'release-manager' };
 const suffix = randomBytes(3).toString('hex');
@@ -89,27 +86,6 @@ function scopedKubeconfig(name: ClusterName): string {
   const file = join(workDir, `${name}.kubeconfig`);
   writeFileSync(file, stringify(kc), { mode: 0o600 });
   return file;
-}
-
-/** The base image the test job and the Dockerfile use, on the engine Slipway builds with (node a's; no Docker Hub here). */
-async function ensureBaseImage(): Promise<void> {
-  const docker = (args: string[], timeout = 120_000) =>
-    run('docker', ['-H', tb.dockerHost, ...args], { timeout, env: { ...process.env, DOCKER_BUILDKIT: '0' } });
-  if (
-    await docker(['image', 'inspect', BASE_IMAGE], 20_000).then(
-      () => true,
-      () => false,
-    )
-  )
-    return;
-  const ctx = mkdtempSync(join(tmpdir(), 'slipway-pipeline-base-'));
-  try {
-    writeFileSync(join(ctx, 'busybox'), readFileSync(tb.busybox), { mode: 0o755 });
-    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n');
-    await docker(['build', '-q', '-t', BASE_IMAGE, ctx]);
-  } finally {
-    rmSync(ctx, { recursive: true, force: true });
-  }
 }
 
 async function merge(files: Record<string, string>, message: string): Promise<{ sha: string; runId: string; iid: number }> {
@@ -194,7 +170,7 @@ beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'slipway-pipeline-k8s-'));
   for (const name of ['a', 'b'] as const) clusters[name] = clusterFromKubeconfigFile(name, scopedKubeconfig(name));
   await Promise.all([
-    ensureBaseImage(),
+    ensureBaseImage(tb),
     ...Object.values(clusters).map(async (c) => {
       await c.core.createNamespace({ body: { metadata: { name: NS } } });
       await waitFor(
