@@ -8,6 +8,11 @@ export class DeployFailedError extends Error {
   constructor(
     readonly reason: string,
     readonly lastLogs: readonly string[] = [],
+    /**
+     * Set once the bad release was rolled back: the run whose release serves again (`undefined` when
+     * no release was live before, so there was nothing to go back to).
+     */
+    readonly rolledBack?: { readonly toRun: string | undefined },
   ) {
     super(lastLogs.length > 0 ? `${reason}; last log lines:\n${lastLogs.join('\n')}` : reason);
   }

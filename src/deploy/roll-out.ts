@@ -4,8 +4,9 @@ import type { AppliedRelease, DeployTarget, ReleaseSpec } from './deploy-target.
 /**
  * One deploy on any target: apply, wait for the verdict, roll back when it is unhealthy. Resolves
  * with the release once it is the live one; throws a `DeployFailedError` (reason and the release's
- * last log lines) after rolling back, so the previous release keeps serving. When the target
- * cannot be reached it rejects with the target's error and leaves the release as it is.
+ * last log lines, and which run's release serves again) after rolling back, so the previous release
+ * keeps serving. When the target cannot be reached it rejects with the target's error and leaves the
+ * release as it is.
  */
 export async function rollOut<R extends AppliedRelease>(
   target: Pick<DeployTarget, 'waitForVerdict' | 'rollBack'> & { apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<R> },
@@ -17,5 +18,5 @@ export async function rollOut<R extends AppliedRelease>(
   if (verdict.healthy) return release;
   await target.rollBack(release, opts.onLog);
   opts.onRollBack?.();
-  throw new DeployFailedError(verdict.reason, verdict.lastLogs);
+  throw new DeployFailedError(verdict.reason, verdict.lastLogs, { toRun: release.replaces });
 }

@@ -8,6 +8,7 @@ import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
+import { DeployFailedError } from './deploy-errors.js';
 import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
@@ -115,7 +116,9 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at });
     return { phase: 'success', reason: `${job.service} answers at ${release.url}` };
   } catch (err) {
-    return { phase: 'failed', reason: `deploy to ${environment} failed: ${messageOf(err)}` };
+    // Said first, so GitLab's commit status (cut at 255 characters) and the MR note keep it: what serves now.
+    const back = err instanceof DeployFailedError && err.rolledBack?.toRun ? `, rolled back to run ${err.rolledBack.toRun}` : '';
+    return { phase: 'failed', reason: `deploy to ${environment} failed${back}: ${messageOf(err)}` };
   }
 }
 

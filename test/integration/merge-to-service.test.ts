@@ -103,6 +103,8 @@ describe('a GitLab merge becomes a running service', () => {
     const deploy = run.jobs.find((j) => j.name === 'deploy:pre');
     expect(deploy?.status.phase).toBe('failed');
     expect(deploy?.status.reason).toMatch(/404/);
+    // It says what serves again: the release of the run before.
+    expect(deploy?.status.reason).toMatch(/^deploy to pre failed, rolled back to run [0-9a-z-]+: /);
     expect(await page(live)).toContain(`Hello v2 ${suffix}`);
     expect(
       h.gitlab

@@ -38,3 +38,30 @@ export async function buildWebImage(b: ImageBuild, tag: string, body: string): P
     await rm(ctx, { recursive: true, force: true });
   }
 }
+
+/** The base image of the example services (`.ci/services.sh base-image`: static busybox, FROM scratch). */
+export const BASE_IMAGE = 'slipway/busybox:1';
+
+/**
+ * Makes `BASE_IMAGE` on the engine at `dockerHost` when it lacks it: there is no Docker Hub here, and a
+ * running Slipway that builds on node a's engine needs it for its test containers and `FROM` lines.
+ */
+export async function ensureBaseImage(b: Pick<ImageBuild, 'dockerHost' | 'busybox'>): Promise<void> {
+  const env = { ...process.env, DOCKER_BUILDKIT: '0' };
+  const docker = (args: string[], timeout = 120_000) => run('docker', ['-H', b.dockerHost, ...args], { env, timeout });
+  if (
+    await docker(['image', 'inspect', BASE_IMAGE], 20_000).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
+  const ctx = await mkdtemp(join(tmpdir(), 'slipway-k8s-base-'));
+  try {
+    await copyFile(b.busybox, join(ctx, 'busybox'));
+    await writeFile(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n');
+    await docker(['build', '-q', '-t', BASE_IMAGE, ctx]);
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
+}
