@@ -9,7 +9,9 @@ export const APPROVER_TOKEN_HEADER = 'X-Gitlab-Approver-Token';
 export const SOURCE_HEADER = 'X-Slipway-Source';
 
 /**
- * POST /api/runs/:id/jobs/:job/approve, POST /api/runs/:id/jobs/:job/reject { reason },
+ * POST /api/runs/:id/jobs/:job/approve, POST /api/runs/:id/jobs/:job/reject { reason }, and the same
+ * for an environment's deploy step: POST /api/runs/:id/environments/:env/approve|reject (the job
+ * `deploy:<env>`, as the plan names it),
  * GET /api/audit?service=&environment=&project=&since=&until=&limit=. Behind the API token (the
  * caller is a Slipway client); the person deciding is the owner of the GitLab token in
  * X-Gitlab-Approver-Token, asked of GitLab. The token is never logged or stored.
@@ -18,13 +20,13 @@ export function createApprovalsApi(deps: { approvals: Approvals; logger: Logger 
   const router = express.Router();
   const json = express.json({ limit: '16kb' });
 
-  const decision = (action: 'approve' | 'reject') => async (req: Request, res: Response) => {
+  const decision = (action: 'approve' | 'reject', jobOf: (req: Request) => string) => async (req: Request, res: Response) => {
     const body: unknown = req.body;
     const reason =
       typeof body === 'object' && body !== null && typeof (body as { reason?: unknown }).reason === 'string' ? (body as { reason: string }).reason : undefined;
     const input = {
       runId: String(req.params['id']),
-      job: String(req.params['job']),
+      job: jobOf(req),
       gitlabToken: req.get(APPROVER_TOKEN_HEADER) ?? '',
       source: sourceOf(req.get(SOURCE_HEADER)),
       ...(reason !== undefined ? { reason } : {}),
@@ -36,8 +38,12 @@ export function createApprovalsApi(deps: { approvals: Approvals; logger: Logger 
     const { status, ...rest } = result;
     res.status(status).json(rest);
   };
-  router.post('/api/runs/:id/jobs/:job/approve', json, decision('approve'));
-  router.post('/api/runs/:id/jobs/:job/reject', json, decision('reject'));
+  const byJob = (req: Request) => String(req.params['job']);
+  const byEnvironment = (req: Request) => `deploy:${String(req.params['env'])}`;
+  router.post('/api/runs/:id/jobs/:job/approve', json, decision('approve', byJob));
+  router.post('/api/runs/:id/jobs/:job/reject', json, decision('reject', byJob));
+  router.post('/api/runs/:id/environments/:env/approve', json, decision('approve', byEnvironment));
+  router.post('/api/runs/:id/environments/:env/reject', json, decision('reject', byEnvironment));
 
   router.get('/api/audit', async (req, res) => {
     const q = (name: string) => (typeof req.query[name] === 'string' ? (req.query[name] as string) : undefined);

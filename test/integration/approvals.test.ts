@@ -71,7 +71,9 @@ describe('approvals', () => {
   };
 
   const decide = async (runId: string, job: string, action: 'approve' | 'reject', who: string, body: object = {}) => {
-    const res = await fetch(`${h.url}/api/runs/${runId}/jobs/${encodeURIComponent(job)}/${action}`, {
+    // A deploy step is also addressed by its environment (POST /api/runs/:id/environments/:env/approve).
+    const step = job.startsWith('deploy:') ? `environments/${encodeURIComponent(job.slice('deploy:'.length))}` : `jobs/${encodeURIComponent(job)}`;
+    const res = await fetch(`${h.url}/api/runs/${runId}/${step}/${action}`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${h.slipway.apiToken}`, 'X-Gitlab-Approver-Token': tokens[who] ?? who, 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
