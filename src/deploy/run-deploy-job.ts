@@ -8,6 +8,8 @@ import { FINISHED_JOB_PHASES, type RunRecord } from '../runs/types.js';
 import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
+import { DeployFailedError } from './deploy-errors.js';
+import { clusterRecords, placesSummary } from './place-results.js';
 import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
@@ -95,6 +97,8 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
         commitSha: run.request.sha,
         runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}`,
         clusters: job.clusters,
+        ...(job.clusterWeights ? { clusterWeights: job.clusterWeights } : {}),
+        ...(job.onClusterFailure ? { onClusterFailure: job.onClusterFailure } : {}),
         variables,
         secrets: secrets.values,
         repo: {
@@ -112,9 +116,18 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
       onLog(`a newer run's deploy to ${environment} is recorded; it stays the one newer deploys compare with`);
     }
-    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at });
-    return { phase: 'success', reason: `${job.service} answers at ${release.url}` };
+    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at, ...clusterRecords(release.places) });
+    return { phase: 'success', reason: `${job.service} answers at ${release.url}${placesSummary(release.places)}` };
   } catch (err) {
+    if (err instanceof DeployFailedError && err.places.length > 0) {
+      // Several clusters: the record says what each runs now. Kept on some (keep-healthy), this run is
+      // live there, so an older run must not replace it (newest wins).
+      const at = new Date().toISOString();
+      if (err.partial) await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at });
+      const outcome = err.partial ? 'partial' : 'failed';
+      await store.addDeployment(run.id, { environment, target: target.kind, url: '', image: run.image.ref, at, outcome, ...clusterRecords(err.places) });
+      return { phase: 'failed', reason: `deploy to ${environment} ${err.partial ? 'partly ' : ''}failed: ${messageOf(err)}` };
+    }
     return { phase: 'failed', reason: `deploy to ${environment} failed: ${messageOf(err)}` };
   }
 }
