@@ -96,7 +96,7 @@ export function statusBody(
 export function describeError(e: unknown): string {
   const code = statusOf(e);
   if (code !== undefined) return `${code} ${statusBody(e)?.message ?? 'error'}`;
-  if (e instanceof Error) return e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : e.message;
+  if (e instanceof Error) return e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer within the request timeout' : e.message;
   return String(e);
 }
 
