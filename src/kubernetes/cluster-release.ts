@@ -214,7 +214,9 @@ export async function rollBackCluster(cluster: ClusterClient, manifests: readonl
       [ROLLBACK_TO]: target,
     };
     await serverSideApply(cluster, undo);
-    onLog(`${cluster.name}: rolling deployment ${ns}/${obj.metadata.name} back to ReplicaSet ${target}${previous[LABELS.run] ? ` (run ${previous[LABELS.run]})` : ''}`);
+    onLog(
+      `${cluster.name}: rolling deployment ${ns}/${obj.metadata.name} back to ReplicaSet ${target}${previous[LABELS.run] ? ` (run ${previous[LABELS.run]})` : ''}`,
+    );
     rolledBack.push(undo);
   }
   for (const obj of rolledBack) {

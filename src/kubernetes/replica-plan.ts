@@ -38,7 +38,14 @@ export async function replicaPlan(
     plan = { weights: clusters.map((c) => ({ name: c.name, weight: weights[c.name] ?? 1 })), basis: 'weights' };
   } else {
     onLog(`reading the free CPU of ${clusters.map((c) => c.name).join(', ')} to split the replicas`);
-    const free = await Promise.all(clusters.map((c) => freeCpu(c).then((m) => ({ m }), (e: unknown) => ({ e }))));
+    const free = await Promise.all(
+      clusters.map((c) =>
+        freeCpu(c).then(
+          (m) => ({ m }),
+          (e: unknown) => ({ e }),
+        ),
+      ),
+    );
     const unknown = free.flatMap((f) => {
       return f && 'e' in f ? [describeError(f.e)] : [];
     });

@@ -58,7 +58,12 @@ export async function rollOutInWaves(
     state: 'pending',
     apply: { touched: false, alreadyLive: false },
     details: [],
-    replicas: split ? objectsFor(cluster, manifests, split).filter(isDeployment).map(templateReplicas).find((r) => r !== undefined) : undefined,
+    replicas: split
+      ? objectsFor(cluster, manifests, split)
+          .filter(isDeployment)
+          .map(templateReplicas)
+          .find((r) => r !== undefined)
+      : undefined,
   }));
   const [first, ...rest] = runs;
   if (!first) throw new Error(`release of ${spec.service} to ${spec.environment} names no cluster`);

@@ -142,8 +142,10 @@ beforeAll(async () => {
 
   for (const c of [a, b]) {
     await c.core.createNamespace({ body: { metadata: { name: NS } } });
-    await waitFor(`default service account in ${NS} on ${c.name}`, 20_000, async () =>
-      (await c.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
+    await waitFor(
+      `default service account in ${NS} on ${c.name}`,
+      20_000,
+      async () => (await c.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
     );
   }
 }, 120_000);
@@ -187,9 +189,15 @@ describe('a release on two clusters', () => {
     expect(db.spec?.replicas).toBe(1);
     expect(db.status?.readyReplicas).toBe(1);
     const cm = applied.spec.kubernetes?.manifests.find((x) => x.kind === 'ConfigMap')?.metadata.name ?? '';
-    const [ca, cb] = await Promise.all([a.core.readNamespacedConfigMap({ name: cm, namespace: NS }), b.core.readNamespacedConfigMap({ name: cm, namespace: NS })]);
+    const [ca, cb] = await Promise.all([
+      a.core.readNamespacedConfigMap({ name: cm, namespace: NS }),
+      b.core.readNamespacedConfigMap({ name: cm, namespace: NS }),
+    ]);
     expect(cb.data).toEqual(ca.data);
-    const [sa, sb] = await Promise.all([a.core.readNamespacedService({ name: SERVICE, namespace: NS }), b.core.readNamespacedService({ name: SERVICE, namespace: NS })]);
+    const [sa, sb] = await Promise.all([
+      a.core.readNamespacedService({ name: SERVICE, namespace: NS }),
+      b.core.readNamespacedService({ name: SERVICE, namespace: NS }),
+    ]);
     expect(sb.spec?.ports).toEqual(sa.spec?.ports);
   });
 
