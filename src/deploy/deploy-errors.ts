@@ -1,7 +1,11 @@
+import type { PlaceResult } from './deploy-target.js';
+
 /**
  * A release that did not become healthy. The old release is still serving
  * when this is thrown; retrying the same image rarely helps, so the deploy
  * job fails with this message (reason + the container's last log lines).
+ * A target that rolls out to several places says what each one ended up
+ * running (`places`); `partial` when some of them keep the new release.
  */
 export class DeployFailedError extends Error {
   override readonly name = 'DeployFailedError';
@@ -9,10 +13,11 @@ export class DeployFailedError extends Error {
     readonly reason: string,
     readonly lastLogs: readonly string[] = [],
     /**
-     * Set once the bad release was rolled back: the run whose release serves again (`undefined` when
-     * no release was live before, so there was nothing to go back to).
+     * `rolledBack`: set once the bad release was rolled back: the run whose release serves again
+     * (`toRun` undefined when no release was live before). `places`: per place (cluster), what it
+     * runs now; `partial` when some places keep the new release.
      */
-    readonly rolledBack?: { readonly toRun: string | undefined },
+    readonly more: { readonly rolledBack?: { readonly toRun: string | undefined }; readonly places?: readonly PlaceResult[]; readonly partial?: boolean } = {},
   ) {
     super(lastLogs.length > 0 ? `${reason}; last log lines:\n${lastLogs.join('\n')}` : reason);
   }

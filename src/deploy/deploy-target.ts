@@ -9,7 +9,9 @@
  * The steps, as a deploy uses them: `apply` starts the new release next to the live one,
  * `waitForVerdict` waits until it is healthy (and then makes it the only one serving) or the
  * deadline passes, `rollBack` puts back what served before `apply` after a bad verdict, and
- * `describe` says what runs now.
+ * `describe` says what runs now. A target that places a release in several places in steps
+ * (Kubernetes: its clusters, in waves) also has `rollOut`, which the deploy job then uses instead
+ * of the three steps; `apply`, `waitForVerdict` and `rollBack` still work, on every place at once.
  */
 export interface DeployTarget {
   readonly kind: DeployTargetKind;
@@ -53,6 +55,18 @@ export interface DeployTarget {
    */
   rollBack(release: AppliedRelease, onLog: (line: string) => void): Promise<void>;
 
+  /**
+   * Optional: the whole rollout of `spec` over the target's places, in steps (Kubernetes: the first
+   * cluster, then, once it is healthy, the others in parallel), each place with its own verdict, and
+   * the environment's policy for a place that fails or cannot be reached (roll every place back, or
+   * keep the healthy ones). When present, `rollOut()` (roll-out.ts) calls it instead of apply →
+   * waitForVerdict → rollBack. Same rules as those: one call at a time per environment, may run
+   * twice (a retry finds the places where this run is already live healthy), every wait within
+   * `timeoutMs` (rollbacks wait on their own deadlines). Resolves with what happened in each place;
+   * rejects only when no place could be tried at all (e.g. a cluster that is not configured).
+   */
+  rollOut?(spec: ReleaseSpec, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<RolloutReport>;
+
   /** What serves (service, environment) now, or null when nothing does. Reads only; any caller. */
   describe(service: string, environment: string): Promise<RunningRelease | null>;
 }
@@ -77,8 +91,23 @@ export interface ReleaseSpec {
    * Kubernetes: the rendered and validated objects of the release (`src/kubernetes/render.ts`) and the
    * clusters (by configured name) they go to; empty `clusters` means the only configured one.
    */
-  kubernetes?: { manifests: readonly Manifest[]; clusters: readonly string[] };
+  kubernetes?: {
+    manifests: readonly Manifest[];
+    clusters: readonly string[];
+    /** The environment's cluster weights (every cluster has one, or this is absent: split by free capacity). */
+    weights?: Readonly<Record<string, number>>;
+    /** What happens when a cluster fails or cannot be reached (absent: `rollback-all`). */
+    onClusterFailure?: ClusterFailurePolicy;
+  };
 }
+
+/**
+ * `rollback-all`: every cluster that got the release goes back to what it ran before (the environment
+ * stays on one release). `keep-healthy`: healthy clusters keep the new release; only the failed ones
+ * go back (where they can be reached).
+ */
+export type ClusterFailurePolicy = 'rollback-all' | 'keep-healthy';
+export const CLUSTER_FAILURE_POLICIES: readonly ClusterFailurePolicy[] = ['rollback-all', 'keep-healthy'];
 
 /** A Kubernetes object as Slipway applies it: plain JSON with the identifying fields checked. */
 export interface Manifest {
@@ -107,6 +136,10 @@ export interface ReleaseRequest {
   runUrl: string;
   /** The environment's `clusters:`, by configured name. */
   clusters: readonly string[];
+  /** The environment's cluster weights, when its `clusters:` gives them. */
+  clusterWeights?: Readonly<Record<string, number>>;
+  /** The environment's `on_cluster_failure:`, when set. */
+  onClusterFailure?: ClusterFailurePolicy;
   /** The environment's `variables:` from the pipeline file. */
   variables: Record<string, string>;
   /** Project variables for this environment: template values only. */
@@ -127,7 +160,43 @@ export interface AppliedRelease {
   replaces?: string;
   /** This run's release was already live: nothing was started, and its verdict is healthy. */
   alreadyLive: boolean;
+  /** Per place (Kubernetes: per cluster), what happened; set by targets that roll out with `rollOut`. */
+  places?: readonly PlaceResult[];
 }
+
+/**
+ * Where one place (a cluster) ended up: `healthy` runs the new release; `rolled-back` went back to
+ * what it ran before; `failed` did not become healthy and was not rolled back (nothing to go back
+ * to, or the rollback failed); `unreachable` did not answer (retried) — `reason` says whether
+ * anything was applied; `not-applied` was never touched (an earlier wave failed).
+ */
+export type PlaceState = 'healthy' | 'rolled-back' | 'failed' | 'unreachable' | 'not-applied';
+
+export interface PlaceResult {
+  name: string;
+  state: PlaceState;
+  /** Why it is not healthy, or why it was rolled back. */
+  reason?: string;
+  /** 1 for the first wave, 2 for the rest. */
+  wave: number;
+  /** Replicas of its Deployments' share, when the release's replicas were split across places. */
+  replicas?: number;
+}
+
+/**
+ * What `rollOut` did. `healthy`: every place runs the new release. `partial`: some places run it
+ * and were kept (policy `keep-healthy`), the others did not. `failed`: no place runs it.
+ */
+export type RolloutReport<R extends AppliedRelease = AppliedRelease> =
+  | { outcome: 'healthy'; release: R }
+  | {
+      outcome: 'partial' | 'failed';
+      reason: string;
+      lastLogs: readonly string[];
+      places: readonly PlaceResult[];
+      /** The run whose release was live before this one (what a rolled-back place runs again). */
+      replaces?: string;
+    };
 
 export type Verdict = { healthy: true } | { healthy: false; reason: string; lastLogs: readonly string[] };
 

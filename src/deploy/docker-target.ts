@@ -62,7 +62,8 @@ export interface DockerRelease extends AppliedRelease {
   slot: Slot;
 }
 
-export interface DockerTarget extends DeployTarget {
+/** One Docker host: apply → verdict → roll back, no rollout of its own (`rollOut`). */
+export interface DockerTarget extends Omit<DeployTarget, 'rollOut'> {
   apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<DockerRelease>;
 }
 

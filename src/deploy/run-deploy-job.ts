@@ -9,6 +9,7 @@ import { advanceRun } from '../scheduler/advance-run.js';
 import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
+import { clusterRecords, placesSummary } from './place-results.js';
 import { rollOut } from './roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
@@ -96,6 +97,8 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
         commitSha: run.request.sha,
         runUrl: `${ctx.config.http.publicUrl}/runs/${run.id}`,
         clusters: job.clusters,
+        ...(job.clusterWeights ? { clusterWeights: job.clusterWeights } : {}),
+        ...(job.onClusterFailure ? { onClusterFailure: job.onClusterFailure } : {}),
         variables,
         secrets: secrets.values,
         repo: {
@@ -113,11 +116,21 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
       onLog(`a newer run's deploy to ${environment} is recorded; it stays the one newer deploys compare with`);
     }
-    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at });
-    return { phase: 'success', reason: `${job.service} answers at ${release.url}` };
+    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at, ...clusterRecords(release.places) });
+    return { phase: 'success', reason: `${job.service} answers at ${release.url}${placesSummary(release.places)}` };
   } catch (err) {
     // Said first, so GitLab's commit status (cut at 255 characters) and the MR note keep it: what serves now.
-    const back = err instanceof DeployFailedError && err.rolledBack?.toRun ? `, rolled back to run ${err.rolledBack.toRun}` : '';
+    const back = err instanceof DeployFailedError && err.more.rolledBack?.toRun ? `, rolled back to run ${err.more.rolledBack.toRun}` : '';
+    if (err instanceof DeployFailedError && err.more.places && err.more.places.length > 0) {
+      // Several clusters: the record says what each runs now. Kept on some (keep-healthy), this run is
+      // live there, so an older run must not replace it (newest wins).
+      const at = new Date().toISOString();
+      const partial = err.more.partial === true;
+      if (partial) await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at });
+      const outcome = partial ? 'partial' : 'failed';
+      await store.addDeployment(run.id, { environment, target: target.kind, url: '', image: run.image.ref, at, outcome, ...clusterRecords(err.more.places) });
+      return { phase: 'failed', reason: `deploy to ${environment} ${partial ? 'partly ' : ''}failed${back}: ${messageOf(err)}` };
+    }
     return { phase: 'failed', reason: `deploy to ${environment} failed${back}: ${messageOf(err)}` };
   }
 }

@@ -96,7 +96,7 @@ export function statusBody(
 export function describeError(e: unknown): string {
   const code = statusOf(e);
   if (code !== undefined) return `${code} ${statusBody(e)?.message ?? 'error'}`;
-  if (e instanceof Error) return e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${REQUEST_TIMEOUT_MS / 1000} s` : e.message;
+  if (e instanceof Error) return e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer within the request timeout' : e.message;
   return String(e);
 }
 
@@ -107,10 +107,29 @@ function transient(e: unknown): boolean {
   return code === 429 || code === 502 || code === 503 || code === 504;
 }
 
-/** Runs an idempotent call with bounded retries on transient failures (3 attempts, 0.5 s then 1 s apart). */
+/**
+ * The cluster's API server did not answer (refused, reset, no answer within the request timeout) or
+ * answered that it is unavailable (502, 503, 504), on every attempt: what the multi-cluster policy
+ * treats as an unreachable cluster rather than a failed release.
+ */
+export class ClusterUnreachableError extends Error {
+  override readonly name = 'ClusterUnreachableError';
+}
+
+function unavailable(e: unknown): boolean {
+  const code = statusOf(e);
+  return code === undefined || code === 502 || code === 503 || code === 504;
+}
+
+/**
+ * Runs an idempotent call with bounded retries on transient failures (3 attempts, 0.5 s then 1 s
+ * apart). When the server never answered, the error is a `ClusterUnreachableError`.
+ */
 export async function retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
   let last: unknown;
+  let attempts = 0;
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    attempts = attempt;
     try {
       return await call();
     } catch (e) {
@@ -119,8 +138,15 @@ export async function retrying<T>(what: string, call: () => Promise<T>): Promise
       await new Promise((r) => setTimeout(r, 500 * attempt));
     }
   }
-  const err = new Error(`${what}: ${describeError(last)}`, { cause: last });
-  throw err;
+  if (attempts === ATTEMPTS && unavailable(last)) {
+    throw new ClusterUnreachableError(`${what}: ${describeError(last)} (${ATTEMPTS} attempts)`, { cause: last });
+  }
+  throw new Error(`${what}: ${describeError(last)}`, { cause: last });
+}
+
+/** Whether an error from a cluster call means the cluster could not be reached. */
+export function isUnreachable(e: unknown): boolean {
+  return e instanceof ClusterUnreachableError;
 }
 
 /** Another field manager owns a field this apply would change. */

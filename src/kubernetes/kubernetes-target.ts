@@ -1,99 +1,26 @@
-import type { V1Deployment, V1ReplicaSet } from '@kubernetes/client-node';
 import type { AppliedRelease, DeployTarget, ReleaseSpec, RunningRelease, Verdict } from '../deploy/deploy-target.js';
-import { retrying, serverSideApply, statusOf, type ClusterClient } from './cluster.js';
+import { retrying, type ClusterClient } from './cluster.js';
+import { addressOf, applyToCluster, objectsFor, rollBackCluster, verdictOfCluster, type ClusterApply } from './cluster-release.js';
 import { LABELS, type Manifest } from './render.js';
-import { ownedReplicaSets, rolloutVerdict } from './rollout-status.js';
+import { replicaPlan } from './replica-plan.js';
 import { prepareKubernetesRelease } from './templates.js';
-import { rolloutPodProblems, waitForRollout } from './wait-rollout.js';
+import { rollOutInWaves, type KubernetesRelease } from './waves.js';
 
-/**
- * On each Deployment Slipway applies: the ReplicaSet that ran before this release, i.e. what a failed
- * rollout goes back to. Kept on the Deployment itself, so a rollback after a crash of the deploy
- * worker still knows it.
- */
-export const ROLLBACK_TO = 'slipway.dev/rollback-to';
-const POD_TEMPLATE_HASH = 'pod-template-hash';
-/** What objects are applied before which: what pods need first, the workloads, then what points at them. */
-const APPLY_ORDER = [
-  'ServiceAccount',
-  'Secret',
-  'ConfigMap',
-  'PersistentVolumeClaim',
-  'Service',
-  'Deployment',
-  'StatefulSet',
-  'DaemonSet',
-  'Job',
-  'CronJob',
-  'HorizontalPodAutoscaler',
-  'PodDisruptionBudget',
-  'Ingress',
-  'NetworkPolicy',
-];
-/** A rollback waits this long at least, else the Deployment's progress deadline plus slack. */
-const MIN_ROLLBACK_WAIT_MS = 60_000;
-
-export interface KubernetesRelease extends AppliedRelease {
-  /** The clusters it was applied to, by name, in order. */
-  clusters: string[];
-}
-
-function order(kind: string): number {
-  const i = APPLY_ORDER.indexOf(kind);
-  return i < 0 ? APPLY_ORDER.length : i;
-}
-
-/** The objects for one cluster: copies, with the cluster's namespace where the template set none, in apply order. */
-export function objectsFor(cluster: ClusterClient, manifests: readonly Manifest[]): Manifest[] {
-  return manifests
-    .map((m) => {
-      const copy = structuredClone(m);
-      copy.metadata.namespace ??= cluster.namespace;
-      return copy;
-    })
-    .sort((a, b) => order(a.kind) - order(b.kind));
-}
-
-const isDeployment = (m: Manifest) => m.apiVersion === 'apps/v1' && m.kind === 'Deployment';
-
-async function readDeployment(cluster: ClusterClient, namespace: string, name: string): Promise<V1Deployment | undefined> {
-  try {
-    return await retrying(`${cluster.name}: read deployment ${namespace}/${name}`, () => cluster.apps.readNamespacedDeployment({ name, namespace }));
-  } catch (e) {
-    if (statusOf(e instanceof Error ? e.cause : undefined) === 404) return undefined;
-    throw e;
-  }
-}
-
-async function replicaSetsOf(cluster: ClusterClient, d: V1Deployment): Promise<V1ReplicaSet[]> {
-  const namespace = d.metadata?.namespace ?? cluster.namespace;
-  const list = await retrying(`${cluster.name}: list replicasets in ${namespace}`, () => cluster.apps.listNamespacedReplicaSet({ namespace }));
-  return ownedReplicaSets(d, list.items);
-}
-
-/** Where a release answers: its Ingress host, else its Service's cluster address, else the Deployment. */
-function addressOf(cluster: ClusterClient, objects: readonly Manifest[]): string {
-  const ingress = objects.find((o) => o.kind === 'Ingress');
-  const rules = (ingress?.spec as { rules?: { host?: string }[] } | undefined)?.rules;
-  const host = rules?.find((r) => r.host)?.host;
-  if (host) return `http://${host}/`;
-  const svc = objects.find((o) => o.kind === 'Service');
-  if (svc) {
-    const port = (svc.spec as { ports?: { port?: number }[] } | undefined)?.ports?.[0]?.port;
-    return `http://${svc.metadata.name}.${svc.metadata.namespace ?? cluster.namespace}.svc${port && port !== 80 ? `:${port}` : ''}/`;
-  }
-  const d = objects.find(isDeployment);
-  return `kubernetes://${cluster.name}/${d?.metadata.namespace ?? cluster.namespace}/${d ? `deployments/${d.metadata.name}` : ''}`;
-}
+export { ROLLBACK_TO, objectsFor } from './cluster-release.js';
+export type { KubernetesRelease } from './waves.js';
 
 /**
  * The Kubernetes deploy target: server-side apply (field manager `slipway`, never forced) of a
  * release's rendered objects to each of its clusters, a verdict by kubectl's `rollout status` rules
  * from a watch, and `rollout undo` (the previous ReplicaSet's pod template) when the verdict is bad.
- * All clusters get the release; a failure on any of them rolls every cluster back.
+ * The deploy job goes through `rollOut`: the first cluster, then the others once it is healthy
+ * (waves.ts), with the environment's `on_cluster_failure` policy; the Deployments' replicas are split
+ * across the clusters (replica-plan.ts). `apply`, `waitForVerdict` and `rollBack` act on every
+ * cluster at once (a failure anywhere is a bad verdict, and `rollBack` undoes every cluster).
  */
 export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClient>): DeployTarget & {
   apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<KubernetesRelease>;
+  rollOut: NonNullable<DeployTarget['rollOut']>;
 } {
   function clustersOf(names: readonly string[]): ClusterClient[] {
     if (names.length === 0) {
@@ -125,71 +52,35 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
 
     prepare: prepareKubernetesRelease,
 
+    async rollOut(spec, opts) {
+      const manifests = manifestsOf(spec);
+      const targets = clustersOf(spec.kubernetes?.clusters ?? []);
+      const split = await replicaPlan(targets, manifests, spec.kubernetes?.weights, opts.onLog);
+      return rollOutInWaves(targets, spec, manifests, split, spec.kubernetes?.onClusterFailure ?? 'rollback-all', opts);
+    },
+
     async apply(spec, onLog) {
       const manifests = manifestsOf(spec);
       const targets = clustersOf(spec.kubernetes?.clusters ?? []);
-      let alreadyLive = manifests.some(isDeployment);
-      let replaces: string | undefined;
-      for (const cluster of targets) {
-        const objects = objectsFor(cluster, manifests);
-        for (const obj of objects.filter(isDeployment)) {
-          const ns = obj.metadata.namespace ?? cluster.namespace;
-          const live = await readDeployment(cluster, ns, obj.metadata.name);
-          const liveRun = live?.spec?.template?.metadata?.annotations?.[LABELS.run];
-          if (live && liveRun === spec.runId) {
-            // A second apply of this run (a retry): keep what the first one recorded to go back to.
-            const kept = live.metadata?.annotations?.[ROLLBACK_TO];
-            if (kept) obj.metadata.annotations = { ...obj.metadata.annotations, [ROLLBACK_TO]: kept };
-            if (rolloutVerdict(live).state !== 'done') alreadyLive = false;
-            continue;
-          }
-          alreadyLive = false;
-          if (!live) continue;
-          replaces ??= liveRun;
-          const current = (await replicaSetsOf(cluster, live)).at(-1)?.metadata?.name;
-          if (current) obj.metadata.annotations = { ...obj.metadata.annotations, [ROLLBACK_TO]: current };
-        }
-        for (const obj of objects) {
-          await serverSideApply(cluster, obj);
-          onLog(`${cluster.name}: applied ${obj.kind} ${obj.metadata.namespace}/${obj.metadata.name}`);
-        }
-      }
+      const split = await replicaPlan(targets, manifests, spec.kubernetes?.weights, onLog);
+      const applied: ClusterApply[] = [];
+      for (const cluster of targets) applied.push(await applyToCluster(cluster, spec.runId, manifests, split, onLog));
       const first = targets[0];
+      const replaces = applied.map((a) => a.replaces).find((r) => r !== undefined);
       return {
         spec,
         url: first ? addressOf(first, objectsFor(first, manifests)) : '',
         id: targets.map((c) => c.name).join(','),
         clusters: targets.map((c) => c.name),
-        alreadyLive,
+        alreadyLive: applied.every((a) => a.alreadyLive),
         ...(replaces ? { replaces } : {}),
       };
     },
 
     async waitForVerdict(release, opts): Promise<Verdict> {
       const deadline = Date.now() + opts.timeoutMs;
-      const results = await Promise.all(
-        releaseClusters(release).map(async (cluster) => {
-          const failures: string[] = [];
-          const details: string[] = [];
-          for (const obj of objectsFor(cluster, manifestsOf(release.spec)).filter(isDeployment)) {
-            const ns = obj.metadata.namespace ?? cluster.namespace;
-            const waitMs = Math.max(0, deadline - Date.now());
-            opts.onLog(
-              `${cluster.name}: waiting up to ${Math.ceil(waitMs / 1000)} s for deployment ${ns}/${obj.metadata.name} to roll out (kubectl rollout status rules)`,
-            );
-            const r = await waitForRollout(cluster, ns, obj.metadata.name, waitMs, opts.onLog);
-            if (r.state === 'done') {
-              opts.onLog(`${cluster.name}: ${r.message}`);
-              continue;
-            }
-            failures.push(
-              r.timedOut ? `${cluster.name}: timed out after ${Math.round(opts.timeoutMs / 1000)} s: ${r.message}` : `${cluster.name}: ${r.message}`,
-            );
-            if (r.deployment) details.push(...(await rolloutPodProblems(cluster, r.deployment)).map((l) => `${cluster.name}: ${l}`));
-          }
-          return { failures, details };
-        }),
-      );
+      const manifests = manifestsOf(release.spec);
+      const results = await Promise.all(releaseClusters(release).map((cluster) => verdictOfCluster(cluster, manifests, deadline, opts.onLog)));
       const failures = results.flatMap((r) => r.failures);
       if (failures.length === 0) return { healthy: true };
       const details = results.flatMap((r) => r.details);
@@ -198,50 +89,8 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
 
     async rollBack(release, onLog) {
       if (release.alreadyLive) return;
-      for (const cluster of releaseClusters(release)) {
-        const rolledBack: Manifest[] = [];
-        for (const obj of objectsFor(cluster, manifestsOf(release.spec)).filter(isDeployment)) {
-          const ns = obj.metadata.namespace ?? cluster.namespace;
-          const live = await readDeployment(cluster, ns, obj.metadata.name);
-          const target = live?.metadata?.annotations?.[ROLLBACK_TO];
-          if (!live || !target) {
-            onLog(`${cluster.name}: deployment ${ns}/${obj.metadata.name} has no earlier revision to go back to: left as it is`);
-            continue;
-          }
-          const rs = (await replicaSetsOf(cluster, live)).find((r) => r.metadata?.name === target);
-          if (!rs?.spec?.template) {
-            onLog(`${cluster.name}: ReplicaSet ${ns}/${target} of the previous release is gone: deployment ${obj.metadata.name} left as it is`);
-            continue;
-          }
-          // kubectl rollout undo: the previous ReplicaSet's pod template, without the hash label the controller adds.
-          const template = structuredClone(rs.spec.template);
-          if (template.metadata?.labels) delete template.metadata.labels[POD_TEMPLATE_HASH];
-          const previous = template.metadata?.annotations ?? {};
-          const undo = structuredClone(obj);
-          undo.spec = { ...(undo.spec as Record<string, unknown>), template };
-          // The Deployment says which release runs: the one it went back to.
-          const carried = [LABELS.run, LABELS.commit, LABELS.runUrl].filter((k) => previous[k] !== undefined);
-          undo.metadata.annotations = {
-            ...undo.metadata.annotations,
-            ...Object.fromEntries(carried.map((k) => [k, previous[k] ?? ''])),
-            [ROLLBACK_TO]: target,
-          };
-          await serverSideApply(cluster, undo);
-          onLog(
-            `${cluster.name}: rolling deployment ${ns}/${obj.metadata.name} back to ReplicaSet ${target}${previous[LABELS.run] ? ` (run ${previous[LABELS.run]})` : ''}`,
-          );
-          rolledBack.push(undo);
-        }
-        for (const obj of rolledBack) {
-          const ns = obj.metadata.namespace ?? cluster.namespace;
-          const deadlineSeconds = (obj.spec as { progressDeadlineSeconds?: number } | undefined)?.progressDeadlineSeconds ?? 600;
-          const waitMs = Math.max(MIN_ROLLBACK_WAIT_MS, deadlineSeconds * 1000 + 30_000);
-          onLog(`${cluster.name}: waiting up to ${Math.round(waitMs / 1000)} s for the rolled-back deployment ${ns}/${obj.metadata.name}`);
-          const r = await waitForRollout(cluster, ns, obj.metadata.name, waitMs, onLog);
-          if (r.state !== 'done') throw new Error(`${cluster.name}: the rollback of deployment ${ns}/${obj.metadata.name} did not become ready: ${r.message}`);
-          onLog(`${cluster.name}: rolled back: ${r.message}`);
-        }
-      }
+      const manifests = manifestsOf(release.spec);
+      for (const cluster of releaseClusters(release)) await rollBackCluster(cluster, manifests, onLog);
     },
 
     async describe(service, environment): Promise<RunningRelease | null> {

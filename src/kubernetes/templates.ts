@@ -137,7 +137,7 @@ export async function renderRelease(template: string, input: ReleaseValuesInput,
 /**
  * The Kubernetes target's `prepare` (deploy/deploy-target.ts): the repository's manifests or the
  * built-in set at the run's commit, rendered into parsed YAML and validated; the release carries
- * the objects and the environment's clusters.
+ * the objects and the environment's clusters (with their weights and failure policy).
  */
 export async function prepareKubernetesRelease(request: ReleaseRequest): Promise<PreparedRelease> {
   const { base } = request;
@@ -156,7 +156,15 @@ export async function prepareKubernetesRelease(request: ReleaseRequest): Promise
   if (!rendered.ok) return { ok: false, reason: `deploy manifests are invalid, nothing was applied:\n${rendered.problems.map(formatProblem).join('\n')}` };
   return {
     ok: true,
-    spec: { ...base, kubernetes: { manifests: rendered.manifests.map((m) => m.object), clusters: request.clusters } },
+    spec: {
+      ...base,
+      kubernetes: {
+        manifests: rendered.manifests.map((m) => m.object),
+        clusters: request.clusters,
+        ...(request.clusterWeights ? { weights: request.clusterWeights } : {}),
+        ...(request.onClusterFailure ? { onClusterFailure: request.onClusterFailure } : {}),
+      },
+    },
     ...(rendered.source ? { source: rendered.source } : {}),
   };
 }

@@ -40,7 +40,11 @@ export function runSummaryMarkdown(run: RunSummary, publicUrl: string): string {
   lines.push(...failingTests(run.jobs));
   if (run.sonar) lines.push('', sonarLine(run.sonar));
   if (run.image) lines.push('', `Image: \`${run.image.ref}\``);
-  for (const d of run.deployments) lines.push(`Deployed to **${d.environment}**: ${d.url}`);
+  for (const d of run.deployments) {
+    if (d.outcome === 'failed') continue;
+    const clusters = d.clusters && d.clusters.length > 1 ? ` (${d.clusters.map((c) => `${c.name}: ${c.state}`).join(', ')})` : '';
+    lines.push(d.outcome === 'partial' ? `Partly deployed to **${d.environment}**${clusters}` : `Deployed to **${d.environment}**: ${d.url}${clusters}`);
+  }
   return lines.join('\n');
 }
 

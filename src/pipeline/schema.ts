@@ -173,6 +173,31 @@ const strategySchema = z.union(
   { error: "must be 'rolling', 'blue-green' or { canary: { steps } }" },
 );
 
+const clusterName = z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -');
+
+/**
+ * `clusters: [a, b]`, or with weights for the replica split: `[{ name: a, weight: 3 }, { name: b, weight: 1 }]`.
+ * The first cluster is the first wave. Every cluster has a weight or none does (then the replicas
+ * are split by free capacity); a name appears once.
+ */
+const clustersSchema = z
+  .array(
+    z.union([clusterName, z.strictObject({ name: clusterName, weight: z.number().int().min(1).max(1000) })], {
+      error: 'a cluster is a name or { name, weight }',
+    }),
+  )
+  .min(1)
+  .max(10)
+  .superRefine((list, ctx) => {
+    const weighted = list.filter((c) => typeof c !== 'string').length;
+    if (weighted > 0 && weighted < list.length) {
+      ctx.addIssue({ code: 'custom', message: 'give every cluster a weight ({ name, weight }) or none' });
+    }
+    const names = list.map((c) => (typeof c === 'string' ? c : c.name));
+    const twice = names.find((n, i) => names.indexOf(n) !== i);
+    if (twice !== undefined) ctx.addIssue({ code: 'custom', message: `cluster ${twice} is listed twice` });
+  });
+
 export const environmentSchema = z.strictObject({
   target: z.enum(['docker', 'kubernetes']).default('docker'),
   port: z.number().int().min(1024).max(65534),
@@ -197,11 +222,13 @@ export const environmentSchema = z.strictObject({
       }),
     ])
     .optional(),
-  clusters: z
-    .array(z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -'))
-    .min(1)
-    .max(10)
-    .optional(),
+  clusters: clustersSchema.optional(),
+  on_cluster_failure: z
+    .enum(['rollback-all', 'keep-healthy'], { error: "must be 'rollback-all' (default) or 'keep-healthy'" })
+    .optional()
+    .describe(
+      'When a cluster fails or cannot be reached: rollback-all (default) rolls every cluster that got the release back; keep-healthy keeps the healthy clusters on the new release and rolls back only the failed ones (the job still fails).',
+    ),
   strategy: strategySchema.optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),

@@ -67,6 +67,12 @@ export function checkSemantics(
       if (env === 'production' && spec.approval === false) {
         at('deploy', ['environments', env, 'approval'], 'production always needs an approval: remove approval: false');
       }
+      // Clusters are the Kubernetes target's: on the Docker host they would be silently ignored.
+      for (const key of ['clusters', 'on_cluster_failure'] as const) {
+        if (spec.target !== 'kubernetes' && spec[key] !== undefined) {
+          at('deploy', ['environments', env, key], `${key} applies to target: kubernetes only (this environment deploys to the Docker host): remove it`);
+        }
+      }
       checkRules('deploy', ['environments', env, 'rules'], spec.rules);
     }
   }

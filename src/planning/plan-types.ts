@@ -133,8 +133,12 @@ export interface PlannedDeployJob extends PlannedCommon {
   spec: EnvironmentSpec;
   /** Present = the job is `when: manual` until this rule's approvals are recorded. */
   approval?: ApprovalSpec;
-  /** Kubernetes clusters to roll out to (empty: the target's default). */
+  /** Kubernetes clusters to roll out to, the first one as the first wave (empty: the target's default). */
   clusters: string[];
+  /** Each cluster's weight for the replica split, when the file gives them (absent: split by free capacity). */
+  clusterWeights?: Record<string, number>;
+  /** `on_cluster_failure:` when the file sets it (absent: rollback-all). */
+  onClusterFailure?: 'rollback-all' | 'keep-healthy';
   strategy: DeployStrategy;
 }
 

@@ -5,7 +5,7 @@ import { varsToStrings } from '../pipeline/pipeline-file.js';
 import type { Plan, PlannedCommon, PlannedDeployJob, PlannedJob, SkippedJob } from './plan-types.js';
 import { predefinedVariables, type PlanRequest } from './predefined-variables.js';
 import { evaluateRules, type RuleInputs, type RuleOutcome } from '../pipeline/rules.js';
-import type { NeedSpec, RuleSpec } from '../pipeline/schema.js';
+import type { EnvironmentBlock, NeedSpec, RuleSpec } from '../pipeline/schema.js';
 import { isOptionalNeed, needName } from '../pipeline/semantics.js';
 import { runsForkCode } from '../triggers/types.js';
 
@@ -268,7 +268,9 @@ function planDeploys(
         ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
       },
       ...(approval ? { approval } : {}),
-      clusters: env.clusters ?? [],
+      clusters: (env.clusters ?? []).map((c) => (typeof c === 'string' ? c : c.name)),
+      ...clusterWeightsOf(env.clusters),
+      ...(env.on_cluster_failure ? { onClusterFailure: env.on_cluster_failure } : {}),
       strategy: strategyOf(env.strategy ?? deploy.strategy, env.target),
     };
     candidates.push({ explicitNeeds: undefined, rank: stageRank(stage) + rank0 + i, job });
@@ -331,4 +333,10 @@ export function serviceNameOf(projectPath: string): string {
     .replace(/^-+|-+$/g, '')
     .slice(0, 42);
   return name || 'service';
+}
+
+/** `clusters: [{ name, weight }]` → the plan's weights; a plain list has none. */
+function clusterWeightsOf(clusters: EnvironmentBlock['clusters']): { clusterWeights?: Record<string, number> } {
+  const weighted = (clusters ?? []).flatMap((c) => (typeof c === 'string' ? [] : [[c.name, c.weight] as const]));
+  return weighted.length > 0 ? { clusterWeights: Object.fromEntries(weighted) } : {};
 }

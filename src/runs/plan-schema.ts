@@ -146,6 +146,8 @@ const deployJob = schemaOf<PlannedDeployJob>()(
     spec,
     approval: approval.exactOptional(),
     clusters: strings,
+    clusterWeights: z.record(z.string(), z.number()).exactOptional(),
+    onClusterFailure: z.enum(['rollback-all', 'keep-healthy']).exactOptional(),
     strategy,
   }),
 );

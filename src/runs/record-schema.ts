@@ -103,6 +103,18 @@ export const deploymentsSchema = schemaOf<DeploymentRecord[]>()(
       url: z.string(),
       image: z.string(),
       at: z.string(),
+      outcome: z.enum(['deployed', 'partial', 'failed']).exactOptional(),
+      clusters: z
+        .array(
+          z.object({
+            name: z.string(),
+            state: z.enum(['healthy', 'rolled-back', 'failed', 'unreachable', 'not-applied']),
+            reason: z.string().exactOptional(),
+            wave: z.number(),
+            replicas: z.number().exactOptional(),
+          }),
+        )
+        .exactOptional(),
     }),
   ),
 );

@@ -83,9 +83,25 @@ export interface SonarRecord {
 export interface DeploymentRecord {
   environment: string;
   target: string;
+  /** Where the release answers ('' when it runs nowhere: `outcome` failed). */
   url: string;
   image: string;
   at: string;
+  /** Absent: deployed (older records too). `partial`: some clusters keep the release (keep-healthy); `failed`: none runs it. */
+  outcome?: 'deployed' | 'partial' | 'failed';
+  /** Per cluster (Kubernetes), what happened. */
+  clusters?: ClusterDeploymentRecord[];
+}
+
+/** One cluster of a deployment: the state it was left in (see `PlaceState` in deploy/deploy-target.ts). */
+export interface ClusterDeploymentRecord {
+  name: string;
+  state: 'healthy' | 'rolled-back' | 'failed' | 'unreachable' | 'not-applied';
+  reason?: string;
+  /** 1: the first wave; 2: the clusters after it. */
+  wave: number;
+  /** Its share of the Deployments' replicas, when they were split. */
+  replicas?: number;
 }
 
 export interface RunRecord {

@@ -144,6 +144,13 @@ describe('run records read through their schemas', () => {
     expect(run?.image?.digest).toBe('sha256:abc');
     expect(run?.sonar?.outcome).toBe('pass');
     expect(run?.deployments.map((d) => d.environment)).toEqual(['pre']);
+    // A deployment to several clusters keeps what each cluster ended up running.
+    const clusters = [
+      { name: 'eu', state: 'healthy' as const, wave: 1, replicas: 3 },
+      { name: 'us', state: 'unreachable' as const, wave: 2, replicas: 1, reason: 'us: read deployment: connect ECONNREFUSED; nothing was applied' },
+    ];
+    await store.addDeployment(id, { environment: 'production', target: 'kubernetes', url: '', image: 'r@sha256:abc', at: 'now', outcome: 'partial', clusters });
+    expect((await store.get(id))?.deployments.find((d) => d.environment === 'production')).toMatchObject({ outcome: 'partial', clusters });
     expect((await store.readLog(id)).map((l) => l.line)).toEqual(['hello']);
     expect(await store.get('no-such-run')).toBeNull();
   });

@@ -71,7 +71,12 @@ function summarize(plan: ReturnType<typeof planPipeline>): unknown {
       if (j.kind === 'image') out['build'] = j.build;
       if (j.kind === 'sonar') Object.assign(out, { projectKey: j.projectKey, gate: j.gate });
       if (j.kind === 'deploy')
-        Object.assign(out, { environment: j.environment, service: j.service, approval: j.approval ?? null, clusters: j.clusters, strategy: j.strategy });
+        Object.assign(
+          out,
+          { environment: j.environment, service: j.service, approval: j.approval ?? null, clusters: j.clusters, strategy: j.strategy },
+          j.clusterWeights ? { clusterWeights: j.clusterWeights } : {},
+          j.onClusterFailure ? { onClusterFailure: j.onClusterFailure } : {},
+        );
       return out;
     }),
     skipped: plan.skipped,
