@@ -202,6 +202,11 @@ export const environmentSchema = z.strictObject({
     .min(1)
     .max(10)
     .optional(),
+  registry: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_]*$/, 'a registry name configured on the Slipway side (SLIPWAY_REGISTRY_<NAME>_HOST, lowercased): lowercase letters, digits and _')
+    .max(60)
+    .optional(),
   strategy: strategySchema.optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
