@@ -221,12 +221,15 @@ describe('promotion between registries on the way to production', () => {
     expect(await new RegistryClient({ registry: B }).headManifest(path_, digest)).toBeUndefined();
     expect(await liveProduction()).toEqual(before);
     expect((await h.slipway.store.get(run.id))?.deployments.map((d) => d.environment)).toEqual(['pre']);
-    expect(
-      h.gitlab
-        .statuses(projectId, run.request.sha)
-        .filter((s) => s.name === 'slipway/deploy:production')
-        .at(-1)?.status,
-    ).toBe('failed');
+    // The reporter posts commit statuses in the background.
+    await eventually(() =>
+      expect(
+        h.gitlab
+          .statuses(projectId, run.request.sha)
+          .filter((s) => s.name === 'slipway/deploy:production')
+          .at(-1)?.status,
+      ).toBe('failed'),
+    );
   });
 
   it('retries a copy the registry keeps failing, then fails the deploy with the reason; nothing is deployed', async () => {
