@@ -34,7 +34,7 @@ const MAY_IMPORT = {
   'scheduler/': ['runs/', 'queues/', 'planning/', 'notify/', 'jobs/', 'approvals/'],
   'planner/': ['pipeline/', 'planning/', 'runs/', 'triggers/', 'gitlab/', 'jobs/', 'scheduler/', 'errors/'],
   'build-queue/': ['caches/', 'errors/', 'executors/', 'git/', 'images/', 'jobs/', 'logging/', 'pipeline/', 'planning/', 'registry/', 'reports/', 'runs/', 'scheduler/', 'sonar/'],
-  'deploy/': ['config/', 'errors/', 'executors/', 'jobs/', 'pipeline/', 'planning/', 'runs/', 'scheduler/'],
+  'deploy/': ['config/', 'errors/', 'executors/', 'jobs/', 'pipeline/', 'planning/', 'registry/', 'runs/', 'scheduler/'],
   'kubernetes/': ['deploy/', 'pipeline/', 'config/'],
   'http/': ['webhooks/', 'runs/', 'triggers/', 'pipeline/', 'planning/', 'gitlab/', 'variables/', 'logging/', 'approvals/'],
   'standins/': [],

@@ -44,6 +44,14 @@ export interface SlipwayConfig {
    */
   imageBuilder: 'buildkit' | 'classic';
   registry: { host: string; username: string | undefined; password: string | undefined };
+  /**
+   * Registries environments deploy from (`registry: <name>` in the pipeline file), by name, from
+   * SLIPWAY_REGISTRY_<NAME>_*: an environment whose registry is not the one images are pushed to
+   * gets the release's image promoted there before its rollout.
+   */
+  registries: Record<string, NamedRegistry>;
+  /** Promotion between registries: attempts of the whole copy, first backoff step, and its deadline. */
+  promotion: { attempts: number; backoffMs: number; timeoutMs: number };
   /** Harbor in front of the registry: projects are ensured and immutable tags checked before a push. */
   harbor: { url: string } | undefined;
   concurrency: { planner: number; build: number; deploy: number };
@@ -108,6 +116,20 @@ export interface ReconcileConfig {
   branches: string[];
   /** A project that sent no webhook for this long while the reconciler finds missed events is reported silent. */
   silentAfterMs: number;
+}
+
+export interface NamedRegistry {
+  /** From SLIPWAY_REGISTRY_<NAME>_HOST, lowercased: what `registry:` in the pipeline file names. */
+  name: string;
+  /** host[:port], as in an image name. */
+  host: string;
+  username: string | undefined;
+  /** Secret. Sent only in an Authorization header (or to the registry's token service), never logged. */
+  password: string | undefined;
+  /** Harbor project replacing the first path segment of the image's repository (`pre/app` → `prod/app`). */
+  project: string | undefined;
+  /** false: images reach this registry by other means (Harbor replication); Slipway only checks the digest is there. */
+  promote: boolean;
 }
 
 export type ConfigResult = { ok: true; config: SlipwayConfig } | { ok: false; problems: string[] };
@@ -199,6 +221,9 @@ const envSchema = z.object({
     .default('127.0.0.1:5050'),
   SLIPWAY_REGISTRY_USERNAME: z.string().optional(),
   SLIPWAY_REGISTRY_PASSWORD: z.string().optional(),
+  SLIPWAY_PROMOTE_ATTEMPTS: intFrom('SLIPWAY_PROMOTE_ATTEMPTS', 3, 1, 10),
+  SLIPWAY_PROMOTE_BACKOFF_MS: intFrom('SLIPWAY_PROMOTE_BACKOFF_MS', 5_000, 1, 300_000),
+  SLIPWAY_PROMOTE_TIMEOUT_MS: intFrom('SLIPWAY_PROMOTE_TIMEOUT_MS', 15 * 60_000, 1_000, 24 * 3_600_000),
   HARBOR_URL: urlFrom('HARBOR_URL').optional(),
   SLIPWAY_PLANNER_CONCURRENCY: intFrom('SLIPWAY_PLANNER_CONCURRENCY', 4, 1, 64),
   SLIPWAY_BUILD_CONCURRENCY: intFrom('SLIPWAY_BUILD_CONCURRENCY', 2, 1, 64),
@@ -242,14 +267,15 @@ const envSchema = z.object({
 export function readConfig(env: Record<string, string | undefined>): ConfigResult {
   const parsed = envSchema.safeParse(env);
   const channels = readNotifyChannels(env);
+  const registries = readRegistries(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) =>
       i.message.startsWith(String(i.path[0])) || i.path.length === 0 ? i.message : `${String(i.path[0])}: ${i.message}`,
     );
-    return { ok: false, problems: [...problems, ...channels.problems] };
+    return { ok: false, problems: [...problems, ...channels.problems, ...registries.problems] };
   }
   const e = parsed.data;
-  const problems: string[] = [...channels.problems];
+  const problems: string[] = [...channels.problems, ...registries.problems];
   const projectSecrets = e.SLIPWAY_WEBHOOK_PROJECT_SECRETS ?? {};
   if (!e.SLIPWAY_WEBHOOK_SECRET && Object.keys(projectSecrets).length === 0) {
     problems.push('SLIPWAY_WEBHOOK_SECRET (or SLIPWAY_WEBHOOK_PROJECT_SECRETS) is required: webhooks without a token are refused');
@@ -294,6 +320,8 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       dockerHost: e.DOCKER_HOST,
       imageBuilder: e.SLIPWAY_IMAGE_BUILDER,
       registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
+      registries: registries.registries,
+      promotion: { attempts: e.SLIPWAY_PROMOTE_ATTEMPTS, backoffMs: e.SLIPWAY_PROMOTE_BACKOFF_MS, timeoutMs: e.SLIPWAY_PROMOTE_TIMEOUT_MS },
       harbor: e.HARBOR_URL ? { url: e.HARBOR_URL.replace(/\/$/, '') } : undefined,
       concurrency: { planner: e.SLIPWAY_PLANNER_CONCURRENCY, build: e.SLIPWAY_BUILD_CONCURRENCY, deploy: e.SLIPWAY_DEPLOY_CONCURRENCY },
       limits: { buildsPerProject: e.SLIPWAY_BUILDS_PER_PROJECT, buildsGlobal: e.SLIPWAY_BUILDS_GLOBAL, affinityWaitMs: e.SLIPWAY_AFFINITY_WAIT_MS },
@@ -384,6 +412,56 @@ function readNotifyChannels(env: Record<string, string | undefined>): { channels
   return { channels, problems };
 }
 
+const REGISTRY_SETTINGS = ['HOST', 'USERNAME', 'PASSWORD', 'PROJECT', 'PROMOTE'] as const;
+type RegistrySetting = (typeof REGISTRY_SETTINGS)[number];
+const REGISTRY_SETTING = /^SLIPWAY_REGISTRY_([A-Z0-9][A-Z0-9_]*)_([A-Z]+)$/;
+const HOST = /^[A-Za-z0-9.-]+(:\d+)?$/;
+const HARBOR_PROJECT = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+/**
+ * Named registries from SLIPWAY_REGISTRY_<NAME>_HOST / _USERNAME / _PASSWORD / _PROJECT / _PROMOTE,
+ * one variable per setting as for chat channels: the pipeline file names a registry, the
+ * credentials stay here. SLIPWAY_REGISTRY, _USERNAME and _PASSWORD (the push registry) have no
+ * name part and are not matched. Every problem is returned, never a value.
+ */
+function readRegistries(env: Record<string, string | undefined>): { registries: Record<string, NamedRegistry>; problems: string[] } {
+  const problems: string[] = [];
+  const byName = new Map<string, Partial<Record<RegistrySetting, string>>>();
+  for (const [key, value] of Object.entries(env)) {
+    const m = REGISTRY_SETTING.exec(key);
+    if (!m?.[1] || !m[2] || value === undefined) continue;
+    const setting = REGISTRY_SETTINGS.find((x) => x === m[2]);
+    if (!setting) {
+      problems.push(`${key} is not a registry setting: use SLIPWAY_REGISTRY_<NAME>_${REGISTRY_SETTINGS.join(', _')}`);
+      continue;
+    }
+    const entry = byName.get(m[1]) ?? {};
+    entry[setting] = value;
+    byName.set(m[1], entry);
+  }
+  const registries: Record<string, NamedRegistry> = {};
+  for (const [name, s] of [...byName.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const at = `SLIPWAY_REGISTRY_${name}`;
+    const before = problems.length;
+    if (s.HOST === undefined) problems.push(`${at}_HOST is required (the registry's host[:port], as in an image name)`);
+    else if (!HOST.test(s.HOST)) problems.push(`${at}_HOST must be host[:port] (no scheme, path or credentials)`);
+    if ((s.USERNAME === undefined) !== (s.PASSWORD === undefined)) problems.push(`${at}_USERNAME and ${at}_PASSWORD must be set together`);
+    if (s.PROJECT !== undefined && !HARBOR_PROJECT.test(s.PROJECT))
+      problems.push(`${at}_PROJECT must be a Harbor project name: lowercase letters, digits and . _ - between them`);
+    if (s.PROMOTE !== undefined && s.PROMOTE !== 'true' && s.PROMOTE !== 'false') problems.push(`${at}_PROMOTE must be true or false`);
+    if (problems.length > before || s.HOST === undefined) continue;
+    registries[name.toLowerCase()] = {
+      name: name.toLowerCase(),
+      host: s.HOST,
+      username: s.USERNAME,
+      password: s.PASSWORD,
+      project: s.PROJECT,
+      promote: s.PROMOTE !== 'false',
+    };
+  }
+  return { registries, problems };
+}
+
 /** The parts of a webhook URL that are its token: the whole URL, long path segments, query values. */
 function urlSecrets(raw: string): string[] {
   const out = [raw];
@@ -409,6 +487,7 @@ export function secretsOf(config: SlipwayConfig): string[] {
     config.registry.password,
     config.sonar.token,
     ...Object.values(config.webhook.projectSecrets),
+    ...Object.values(config.registries).map((r) => r.password),
     ...config.notify.channels.flatMap((c) => [...urlSecrets(c.url), c.signSecret]),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
 }

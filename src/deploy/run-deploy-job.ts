@@ -17,6 +17,7 @@ import { renderTemplate } from './template.js';
 import { runsForkCode, variablesFor } from '../jobs/job-variables.js';
 import { readDirAt } from '../jobs/work-tree.js';
 import type { PreparedRelease, ReleaseSpec } from './deploy-target.js';
+import { imageForEnvironment } from './environment-registry.js';
 
 export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
 
@@ -44,7 +45,9 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     await advanceRun(ctx, ctx.redis, runId);
     return { done: true };
   }
-  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + 60_000);
+  // A promotion into the environment's registry runs under the lock too, within its own deadline.
+  const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
+  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + promotionMs + 60_000);
   const holder = await lock.acquire(runId);
   if (holder) {
     await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being deployed by run ${holder}`);
@@ -86,6 +89,10 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   await store.updateJob(run.id, job.name, 'running', `deploying ${run.image.ref} to ${environment}`);
   await reporter.jobChanged(run.id, job.name);
   const onLog = (line: string) => void store.appendLog(run.id, job.name, 'system', line);
+  // Promoted into the environment's registry and checked there before anything is applied.
+  const placed = await imageForEnvironment(ctx, run, run.image, job, onLog);
+  if (!placed.ok) return { phase: 'failed', reason: placed.reason };
+  run.image = placed.image; // from here on the image is its reference in the environment's registry
 
   // Environment-scoped project variables are available to the template by name (${DB_PASSWORD}).
   const secrets = await variablesFor(ctx.variables, run, environment);

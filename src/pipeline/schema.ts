@@ -229,6 +229,11 @@ export const environmentSchema = z.strictObject({
     .describe(
       'When a cluster fails or cannot be reached: rollback-all (default) rolls every cluster that got the release back; keep-healthy keeps the healthy clusters on the new release and rolls back only the failed ones (the job still fails).',
     ),
+  registry: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_]*$/, 'a registry name configured on the Slipway side (SLIPWAY_REGISTRY_<NAME>_HOST, lowercased): lowercase letters, digits and _')
+    .max(60)
+    .optional(),
   strategy: strategySchema.optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),

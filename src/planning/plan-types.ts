@@ -104,6 +104,8 @@ export interface EnvironmentSpec {
   health: string;
   timeout?: number | string;
   variables?: Record<string, string>;
+  /** The named registry (SLIPWAY_REGISTRY_<NAME>_*) this environment deploys from; absent: the push registry. */
+  registry?: string;
 }
 
 /** Who may approve, as the file says; src/approvals/rule.ts applies the defaults. */

@@ -266,6 +266,7 @@ function planDeploys(
         health: env.health,
         ...(env.timeout !== undefined ? { timeout: env.timeout } : {}),
         ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
+        ...(env.registry !== undefined ? { registry: env.registry } : {}),
       },
       ...(approval ? { approval } : {}),
       clusters: (env.clusters ?? []).map((c) => (typeof c === 'string' ? c : c.name)),

@@ -13,6 +13,8 @@ export interface RegistryHttpOptions {
   backoff?: BackoffPolicy;
   /** Overrides the scheme choice (https, plain http on loopback), e.g. "http://10.0.0.5:5000". */
   baseUrl?: string;
+  /** Ends every request (and stops retrying) once aborted: an operation's overall deadline. */
+  signal?: AbortSignal;
 }
 
 export interface RegistryRequest {
@@ -52,6 +54,7 @@ export class RegistryHttp {
   private readonly timeoutMs: number;
   private readonly blobTimeoutMs: number;
   private readonly backoff: BackoffPolicy;
+  private readonly signal: AbortSignal | undefined;
 
   constructor(opts: RegistryHttpOptions) {
     this.registry = opts.registry;
@@ -60,6 +63,7 @@ export class RegistryHttp {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.blobTimeoutMs = opts.blobTimeoutMs ?? 10 * 60_000;
     this.backoff = opts.backoff ?? DEFAULT_BACKOFF;
+    this.signal = opts.signal;
   }
 
   url(target: string): string {
@@ -84,6 +88,10 @@ export class RegistryHttp {
         detail = networkDetail(outcome);
         retryable = true;
       }
+      if (this.signal?.aborted) {
+        retryable = false;
+        detail = `${detail} (stopped: ${abortReason(this.signal)})`;
+      }
       if (!retryable || attempt > retries) {
         throw new RegistryError({ registry: this.registry, call: req.call, status, retryable, attempts: attempt, detail });
       }
@@ -93,7 +101,7 @@ export class RegistryHttp {
 
   private async attempt(req: RegistryRequest): Promise<Response> {
     const timeoutMs = req.blob ? this.blobTimeoutMs : this.timeoutMs;
-    const signal = AbortSignal.timeout(timeoutMs);
+    const signal = this.signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), this.signal]) : AbortSignal.timeout(timeoutMs);
     const auth = this.authorizer.cached(req.scopes);
     let res = await this.fetchOnce(req, auth, signal);
     if (res.status !== 401) return res;
@@ -128,6 +136,11 @@ export class RegistryHttp {
     }
     return fetch(this.url(req.target), init);
   }
+}
+
+function abortReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : typeof reason === 'string' ? reason : 'aborted';
 }
 
 function networkDetail(err: Error): string {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { PipelineRequest } from '../triggers/types.js';
 import { schemaOf } from './schema-of.js';
-import type { DeploymentRecord, ImageRecord, JobPhase, JobRecord, LogLine, PhaseStatus, RunPhase, RunRecord, SonarRecord } from './types.js';
+import type { DeploymentRecord, ImageRecord, JobPhase, JobRecord, LogLine, PhaseStatus, PromotionRecord, RunPhase, RunRecord, SonarRecord } from './types.js';
 
 // One schema per field of a run hash (`core`, `status`, `jobOrder`, `job:<name>`, `image`, `sonar`,
 // `deployments`; `plan` is in plan-schema.ts) and for a log line. Objects strip keys they do not
@@ -82,6 +82,22 @@ export const jobSchema = schemaOf<JobRecord>()(
     coverage: z.number().exactOptional(),
     cache: z.array(z.string()).exactOptional(),
     gitlabDeployment: z.object({ id: z.number(), status: z.enum(['running', 'success', 'failed', 'canceled']) }).exactOptional(),
+    promotion: schemaOf<PromotionRecord>()(
+      z.object({
+        registry: z.string(),
+        host: z.string(),
+        repository: z.string(),
+        digest: z.string(),
+        ref: z.string(),
+        from: z.string(),
+        copied: z.array(z.string()),
+        mounted: z.array(z.string()),
+        skipped: z.array(z.string()),
+        copiedBytes: z.number(),
+        attempts: z.number(),
+        at: z.string(),
+      }),
+    ).exactOptional(),
   }),
 );
 

@@ -37,6 +37,29 @@ export interface JobRecord {
   artifacts?: ArtifactsRecord;
   /** A deploy job's deployment in GitLab's Environments page: its id there and the status last set. */
   gitlabDeployment?: GitlabDeploymentRecord;
+  /** A deploy job's copy of the release's image into its environment's registry. */
+  promotion?: PromotionRecord;
+}
+
+/** The release's image copied into an environment's registry before its rollout (same digest). */
+export interface PromotionRecord {
+  /** The registry's name (`registry:` in the pipeline file) and host. */
+  registry: string;
+  host: string;
+  /** Repository in that registry, and the reference deployed from it: `host/repository@digest`. */
+  repository: string;
+  digest: string;
+  ref: string;
+  /** Where it was copied from (`host/repository@digest`). */
+  from: string;
+  /** Blobs by digest: copied (bytes moved), mounted (cross-repository, within one registry), already there. */
+  copied: string[];
+  mounted: string[];
+  skipped: string[];
+  copiedBytes: number;
+  /** Attempts of the whole copy (1 when the first one succeeded). */
+  attempts: number;
+  at: string;
 }
 
 export interface GitlabDeploymentRecord {

@@ -1,9 +1,12 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pack } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildImage } from '../../src/images/classic-builder.js';
 import { pushImage } from '../../src/images/image-push.js';
 import { promoteImage } from '../../src/registry/promote.js';
+import { PromotionFailedError, promoteWithRetries } from '../../src/registry/promote-with-retries.js';
 import { RegistryClient, RegistryError } from '../../src/registry/registry-client.js';
 import { baseImageFromEnv, dockerFromEnv, registryFromEnv, uniqueId } from '../helpers/services.js';
 
@@ -113,5 +116,43 @@ describe('image promotion between real registries', () => {
     expect((err as RegistryError).message).toBe(`registry ${pre}: GET manifest ${repository}:nope answered 404: MANIFEST_UNKNOWN: manifest unknown`);
     expect((err as RegistryError).retryable).toBe(false);
     expect(await new RegistryClient({ registry: prod }).headManifest(repository, 'x')).toBeUndefined();
+  });
+});
+
+describe('promotion retried as a whole', () => {
+  it('does not retry what trying again cannot fix, and says so', async () => {
+    const logs: string[] = [];
+    const err = await promoteWithRetries(
+      { from: { registry: pre, repository, reference: 'nope' }, to: { registry: prod, repository, tag: 'y' } },
+      { attempts: 3, backoffMs: 10, timeoutMs: 30_000 },
+      (l) => logs.push(l),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PromotionFailedError);
+    expect((err as PromotionFailedError).attempts).toBe(1);
+    expect((err as Error).message).toBe(
+      `registry ${pre}: GET manifest ${repository}:nope answered 404: MANIFEST_UNKNOWN: manifest unknown; not retried (trying again cannot help)`,
+    );
+    expect(logs).toEqual([]);
+  });
+
+  it('stops at its deadline: requests in flight are aborted and no attempt starts after it', async () => {
+    // A registry that accepts the connection and never answers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const started = Date.now();
+    try {
+      const err = await promoteWithRetries(
+        { from: { registry: host, repository, reference: 'a' }, to: { registry: prod, repository, tag: 'z' } },
+        { attempts: 5, backoffMs: 10, timeoutMs: 1_500 },
+        () => undefined,
+      ).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PromotionFailedError);
+      expect((err as Error).message).toContain('promotion deadline of 1.5 s passed');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 });

@@ -66,6 +66,57 @@ describe('readConfig', () => {
     expect(r).toEqual({ ok: false, problems: [expect.stringContaining('SLIPWAY_WEBHOOK_SECRET')] });
   });
 
+  it('reads named registries from SLIPWAY_REGISTRY_<NAME>_* and masks their passwords', () => {
+    const r = readConfig({
+      ...base,
+      SLIPWAY_REGISTRY_USERNAME: 'robot$ci',
+      SLIPWAY_REGISTRY_PASSWORD: 'push-password',
+      SLIPWAY_REGISTRY_PROD_HOST: 'harbor.example.com',
+      SLIPWAY_REGISTRY_PROD_USERNAME: 'robot$prod',
+      SLIPWAY_REGISTRY_PROD_PASSWORD: 'prod-registry-password',
+      SLIPWAY_REGISTRY_PROD_EU_HOST: 'harbor-eu.example.com:8443',
+      SLIPWAY_REGISTRY_PROD_EU_PROJECT: 'release',
+      SLIPWAY_REGISTRY_PROD_EU_PROMOTE: 'false',
+    });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config.registries).toEqual({
+      prod: { name: 'prod', host: 'harbor.example.com', username: 'robot$prod', password: 'prod-registry-password', project: undefined, promote: true },
+      prod_eu: { name: 'prod_eu', host: 'harbor-eu.example.com:8443', username: undefined, password: undefined, project: 'release', promote: false },
+    });
+    expect(r.config.registry).toEqual({ host: '127.0.0.1:5050', username: 'robot$ci', password: 'push-password' });
+    expect(r.config.promotion).toEqual({ attempts: 3, backoffMs: 5_000, timeoutMs: 900_000 });
+    expect(secretsOf(r.config)).toContain('prod-registry-password');
+  });
+
+  it('reports every registry problem at once, never a value', () => {
+    const r = readConfig({
+      ...base,
+      SLIPWAY_REGISTRY_A_HOST: 'https://robot:s3cret-value@harbor.example.com',
+      SLIPWAY_REGISTRY_B_HOST: 'harbor.example.com',
+      SLIPWAY_REGISTRY_B_PASSWORD: 'only-a-password',
+      SLIPWAY_REGISTRY_B_PROMOTE: 'maybe',
+      SLIPWAY_REGISTRY_C_USERNAME: 'robot',
+      SLIPWAY_REGISTRY_D_HOTS: 'typo.example.com',
+      SLIPWAY_REGISTRY_E_HOST: 'h.example.com',
+      SLIPWAY_REGISTRY_E_PROJECT: 'Prod/App',
+      SLIPWAY_PROMOTE_ATTEMPTS: '0',
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.problems).toEqual([
+      'SLIPWAY_PROMOTE_ATTEMPTS must be at least 1',
+      'SLIPWAY_REGISTRY_D_HOTS is not a registry setting: use SLIPWAY_REGISTRY_<NAME>_HOST, _USERNAME, _PASSWORD, _PROJECT, _PROMOTE',
+      'SLIPWAY_REGISTRY_A_HOST must be host[:port] (no scheme, path or credentials)',
+      'SLIPWAY_REGISTRY_B_USERNAME and SLIPWAY_REGISTRY_B_PASSWORD must be set together',
+      'SLIPWAY_REGISTRY_B_PROMOTE must be true or false',
+      "SLIPWAY_REGISTRY_C_HOST is required (the registry's host[:port], as in an image name)",
+      'SLIPWAY_REGISTRY_C_USERNAME and SLIPWAY_REGISTRY_C_PASSWORD must be set together',
+      'SLIPWAY_REGISTRY_E_PROJECT must be a Harbor project name: lowercase letters, digits and . _ - between them',
+    ]);
+    expect(r.problems.join('\n')).not.toContain('s3cret-value');
+  });
+
   it('reads notification channels from SLIPWAY_NOTIFY_<NAME>_* and masks their tokens', () => {
     const r = readConfig({
       ...base,

@@ -1,0 +1,77 @@
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RegistryFaultProxy {
+  /** host:port of the proxy, as in an image name. */
+  host: string;
+  /** While true every request is answered 500 (as a registry behind a failing load balancer). */
+  failing: boolean;
+  /** Requests answered 500 so far. */
+  failed: number;
+  /** Authorization headers of the writes that reached the registry. */
+  writeAuthorizations: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A registry in front of a real one (plain http on loopback): reads are anonymous (a public Harbor
+ * project), writes need Basic credentials (a robot account), and it can be switched to answer 500.
+ * The Host header is passed on, so the registry's upload Locations point back at the proxy.
+ */
+export async function startRegistryFaultProxy(upstream: string, creds: { username: string; password: string }): Promise<RegistryFaultProxy> {
+  const [upHost, upPort] = upstream.split(':');
+  const expected = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+  const state = { failing: false, failed: 0, writeAuthorizations: [] as string[] };
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    if (state.failing) {
+      state.failed += 1;
+      req.resume();
+      res.writeHead(500, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'proxy: upstream unavailable' }] }));
+      return;
+    }
+    const write = req.method !== 'GET' && req.method !== 'HEAD';
+    if (write) {
+      if (req.headers.authorization !== expected) {
+        req.resume();
+        res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="registry"', 'Content-Type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+        return;
+      }
+      state.writeAuthorizations.push(req.headers.authorization);
+    }
+    const headers = { ...req.headers };
+    delete headers.authorization; // the upstream registry is open; credentials stop here
+    const up = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers, timeout: 60_000 }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+    });
+    up.on('error', (err) => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(String(err));
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    host: `127.0.0.1:${port}`,
+    get failing() {
+      return state.failing;
+    },
+    set failing(v: boolean) {
+      state.failing = v;
+    },
+    get failed() {
+      return state.failed;
+    },
+    get writeAuthorizations() {
+      return state.writeAuthorizations;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
