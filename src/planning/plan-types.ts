@@ -104,6 +104,8 @@ export interface EnvironmentSpec {
   health: string;
   timeout?: number | string;
   variables?: Record<string, string>;
+  /** Docker: the front proxy's fixed address for the environment (nginx on 127.0.0.1:port). */
+  frontProxy?: { port: number };
 }
 
 /** Who may approve, as the file says; src/approvals/rule.ts applies the defaults. */
@@ -120,6 +122,7 @@ export interface ApprovalSpec {
   allowAuthor?: boolean;
 }
 
+/** A canary step: a weight in percent, or a pause (ms; null: until approved). */
 export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
 export type DeployStrategy = { type: 'rolling' } | { type: 'blue-green' } | { type: 'canary'; steps: StrategyStep[] };
 

@@ -266,6 +266,7 @@ function planDeploys(
         health: env.health,
         ...(env.timeout !== undefined ? { timeout: env.timeout } : {}),
         ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
+        ...(env.front_proxy !== undefined ? { frontProxy: { port: env.front_proxy.port } } : {}),
       },
       ...(approval ? { approval } : {}),
       clusters: env.clusters ?? [],

@@ -113,6 +113,7 @@ const spec = schemaOf<EnvironmentSpec>()(
     health: z.string(),
     timeout: z.union([z.number(), z.string()]).exactOptional(),
     variables: stringMap.exactOptional(),
+    frontProxy: z.object({ port: z.number() }).exactOptional(),
   }),
 );
 
