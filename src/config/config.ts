@@ -73,6 +73,8 @@ export interface SlipwayConfig {
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
   /** Kubernetes clusters for `target: kubernetes`: name → kubeconfig file (its current context). */
   kubernetes: { clusters: Record<string, string> };
+  /** The docker host's front proxy (SLIPWAY_FRONT_PROXY_DIR, SLIPWAY_NGINX): an nginx instance's directory; absent, no environment may use front_proxy. */
+  frontProxy: { dir: string; nginx: string } | undefined;
   /** Chat webhooks told about run events (SLIPWAY_NOTIFY_<NAME>_*). */
   notify: NotifyConfig;
   /** Catching what GitLab's webhooks dropped, through the GitLab API (SLIPWAY_RECONCILE_*). */
@@ -247,6 +249,8 @@ const envSchema = z.object({
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
   SLIPWAY_CLUSTERS: clusterMap.optional(),
+  SLIPWAY_FRONT_PROXY_DIR: z.string().min(1).optional(),
+  SLIPWAY_NGINX: z.string().min(1).default('nginx'),
   SLIPWAY_NOTIFY_TIMEOUT_MS: intFrom('SLIPWAY_NOTIFY_TIMEOUT_MS', 5_000, 100, 60_000),
   SLIPWAY_NOTIFY_RETRIES: intFrom('SLIPWAY_NOTIFY_RETRIES', 3, 0, 10),
   SLIPWAY_NOTIFY_BACKOFF_MS: intFrom('SLIPWAY_NOTIFY_BACKOFF_MS', 1_000, 1, 60_000),
@@ -337,6 +341,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
+      frontProxy: e.SLIPWAY_FRONT_PROXY_DIR ? { dir: path.resolve(e.SLIPWAY_FRONT_PROXY_DIR), nginx: e.SLIPWAY_NGINX } : undefined,
       notify: {
         channels: channels.channels,
         timeoutMs: e.SLIPWAY_NOTIFY_TIMEOUT_MS,

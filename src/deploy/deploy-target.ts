@@ -69,6 +69,25 @@ export interface DeployTarget {
 
   /** What serves (service, environment) now, or null when nothing does. Reads only; any caller. */
   describe(service: string, environment: string): Promise<RunningRelease | null>;
+
+  /**
+   * Canary steps, on targets that can split traffic between two releases (the Docker host through
+   * its front proxy). Absent: the target cannot run a canary. `canary-roll-out.ts` is the caller;
+   * `rollBack` is the abort (all traffic back to the live release, the canary removed).
+   */
+  readonly canary?: CanaryControl;
+}
+
+/** The canary's steps on a target; each may run twice with the same result. */
+export interface CanaryControl {
+  /** Waits until the started release is healthy, or `timeoutMs` passes, without sending it traffic or retiring anything. */
+  waitHealthy(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<Verdict>;
+  /** Sends `weight` percent of the requests to `release` and the rest to the live release; resolves once that is what serves. */
+  setWeight(release: AppliedRelease, weight: number, onLog: (line: string) => void): Promise<void>;
+  /** Is the canary still healthy? Gives a failing health endpoint a few seconds before saying no; a crash is a no at once. */
+  check(release: AppliedRelease): Promise<Verdict>;
+  /** The end of a canary: all traffic to `release`, which becomes the live one, and the previous release retired. */
+  promote(release: AppliedRelease, onLog: (line: string) => void): Promise<void>;
 }
 
 export type DeployTargetKind = 'docker' | 'kubernetes';
@@ -85,6 +104,11 @@ export interface ReleaseSpec {
   port: number;
   /** Path whose 2xx answer means healthy. */
   healthPath: string;
+  /**
+   * Docker: the port of the fixed address the front proxy (nginx) listens on for this service and
+   * environment; absent, clients reach the release on its slot port. Other targets ignore it.
+   */
+  frontProxyPort?: number;
   /** The run that produced this release; its identity on the target. */
   runId: string;
   /**
@@ -154,6 +178,8 @@ export interface AppliedRelease {
   spec: ReleaseSpec;
   /** Where the new release answers. */
   url: string;
+  /** Where clients reach the service when that is not `url` (the Docker host's front proxy: one fixed address). */
+  address?: string;
   /** The target's own name for what it started (Docker: the container id). */
   id: string;
   /** The run whose release this one replaces once healthy, when one was live. */

@@ -18,7 +18,8 @@ import {
 } from './docker-spec.js';
 import { waitHealthy } from './health-check.js';
 import { messageOf } from '../errors/errors.js';
-import type { AppliedRelease, DeployTarget, ReleaseSpec } from './deploy-target.js';
+import type { NginxFrontProxy } from '../frontproxy/nginx.js';
+import type { AppliedRelease, DeployTarget, ReleaseSpec, Verdict } from './deploy-target.js';
 import { rollOut } from './roll-out.js';
 
 export interface DeployReleaseOptions {
@@ -65,7 +66,20 @@ export interface DockerRelease extends AppliedRelease {
 /** One Docker host: apply → verdict → roll back, no rollout of its own (`rollOut`). */
 export interface DockerTarget extends Omit<DeployTarget, 'rollOut'> {
   apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<DockerRelease>;
+  readonly canary: NonNullable<DeployTarget['canary']>;
 }
+
+export interface DockerTargetOptions {
+  /** Where the engine's ports are reachable from this worker; 127.0.0.1 for a local engine. */
+  host?: string;
+  /** The front proxy (nginx) for releases whose spec has `frontProxyPort`: weights and the switch happen there. */
+  frontProxy?: NginxFrontProxy;
+  /** The address the front proxy listens on (default 127.0.0.1). */
+  frontProxyHost?: string;
+}
+
+/** How long a canary may fail its health check during a step before it is aborted. */
+const CANARY_CHECK_MS = 5_000;
 
 /**
  * The `DeployTarget` on one Docker host (contract in `deploy-target.ts`): health-checked blue/green
@@ -74,26 +88,84 @@ export interface DockerTarget extends Omit<DeployTarget, 'rollOut'> {
  * one never stopped). An engine error before the switch is an unhealthy verdict (the old release
  * still serves, so rolling back is safe); only a failure to remove the previous release after the
  * switch rejects. `host` is where the engine's ports are reachable from this worker.
+ *
+ * With a front proxy (the spec's `frontProxyPort`), clients use nginx's fixed address: the switch
+ * is one change of its upstream once the new release is healthy, made before the old release is
+ * stopped, and a canary's weights (`canary`) are set there too. A rollback first sends everything
+ * back to the live release, then removes the new one.
  */
-export function createDockerTarget(docker: Dockerode, opts: { host?: string } = {}): DockerTarget {
+export function createDockerTarget(docker: Dockerode, opts: DockerTargetOptions = {}): DockerTarget {
   const host = opts.host ?? '127.0.0.1';
+  const proxyHost = opts.frontProxyHost ?? '127.0.0.1';
+  const proxy = opts.frontProxy;
+
+  /** The live release's port other than `release`'s, or undefined when `release` is the only one. */
+  const stablePort = async (release: AppliedRelease): Promise<number | undefined> => {
+    const others = (await listSlots(docker, release.spec.service, release.spec.environment)).filter((c) => c.id !== release.id);
+    const live = pickLive(others);
+    return live ? Number(live.labels[LABELS.port]) : undefined;
+  };
+
+  /** Sends `canaryWeight` percent to `release` and the rest to `stable` through nginx; no-op without a front proxy. */
+  const route = async (spec: ReleaseSpec, to: { stable?: number; canary?: number; canaryWeight: number }, onLog: (line: string) => void) => {
+    if (!proxy || spec.frontProxyPort === undefined) return;
+    const backends = [
+      ...(to.stable !== undefined ? [{ role: 'stable' as const, host, port: to.stable, weight: 100 - to.canaryWeight }] : []),
+      ...(to.canary !== undefined ? [{ role: 'canary' as const, host, port: to.canary, weight: to.canaryWeight }] : []),
+    ];
+    await proxy.setRoute({ service: spec.service, environment: spec.environment, listen: { host: proxyHost, port: spec.frontProxyPort }, backends }, onLog);
+  };
+
+  /** All traffic to `release`, then every other release of the environment retired. */
+  const promote = async (release: AppliedRelease, onLog: (line: string) => void): Promise<void> => {
+    const container = docker.getContainer(release.id);
+    await container.update({ RestartPolicy: RELEASED_RESTART_POLICY, abortSignal: api() });
+    await route(release.spec, { canary: slotPort(release.spec.port, (release as DockerRelease).slot), canaryWeight: 100 }, onLog);
+    onLog(`${release.url} serves all traffic; removing the previous release`);
+    const others = (await listSlots(docker, release.spec.service, release.spec.environment)).filter((c) => c.id !== release.id);
+    for (const c of others) await removeContainer(docker, c.id, 10);
+  };
+
+  const health = async (release: AppliedRelease, timeoutMs: number): Promise<Verdict> => {
+    const container = docker.getContainer(release.id);
+    try {
+      const verdict = await waitHealthy(container, `${release.url}${release.spec.healthPath}`, timeoutMs);
+      return verdict.healthy ? verdict : { healthy: false, reason: verdict.reason, lastLogs: await lastLogLines(container, 20, 10_000) };
+    } catch (err) {
+      // The engine failed us before the switch: the old release still serves, so this is a bad verdict.
+      return { healthy: false, reason: `release did not start: ${messageOf(err)}`, lastLogs: await lastLogLines(container, 20, 10_000) };
+    }
+  };
+
+  const address = (spec: ReleaseSpec): { address?: string } =>
+    proxy && spec.frontProxyPort !== undefined ? { address: urlOf(proxyHost, spec.frontProxyPort) } : {};
+
   return {
     kind: 'docker',
 
     async apply(spec, onLog) {
       const service = assertName('service', spec.service);
       const environment = assertName('environment', spec.environment);
+      if (spec.frontProxyPort !== undefined && !proxy) {
+        throw new DeployFailedError(
+          `${service}/${environment} is served through the front proxy (front_proxy port ${spec.frontProxyPort}), but this deploy worker has none: set SLIPWAY_FRONT_PROXY_DIR`,
+        );
+      }
       const containers = await listSlots(docker, service, environment);
       const live = pickLive(containers);
       if (live && live.labels[LABELS.release] === spec.runId) {
         const slot = slotOf(live);
         onLog(`release ${spec.runId} is already live in slot ${slot}`);
-        return { spec, url: urlOf(host, slotPort(spec.port, slot)), id: live.id, slot, alreadyLive: true };
+        // A retry after a crash between the switch and the end of the job: the proxy serves it alone.
+        await route(spec, { canary: slotPort(spec.port, slot), canaryWeight: 100 }, onLog);
+        return { spec, url: urlOf(host, slotPort(spec.port, slot)), ...address(spec), id: live.id, slot, alreadyLive: true };
       }
 
       const slot: Slot = live ? otherSlot(slotOf(live)) : 'blue';
       const port = slotPort(spec.port, slot);
       const url = urlOf(host, port);
+      // Before the target slot is cleared: a route left by a crashed attempt may still send it traffic.
+      if (live) await route(spec, { stable: Number(live.labels[LABELS.port]), canaryWeight: 0 }, onLog);
       // Whatever sits in the target slot is not live (a failed or crashed attempt): clear it.
       for (const c of containers.filter((c) => c.id !== live?.id)) await removeContainer(docker, c.id, 0);
       if (await portAnswers(host, port)) {
@@ -123,29 +195,28 @@ export function createDockerTarget(docker: Dockerode, opts: { host?: string } = 
         throw new DeployFailedError(`release did not start: ${messageOf(err)}`, logs);
       }
       const replaces = live?.labels[LABELS.release];
-      return { spec, url, id: container.id, slot, alreadyLive: false, ...(replaces ? { replaces } : {}) };
+      return { spec, url, ...address(spec), id: container.id, slot, alreadyLive: false, ...(replaces ? { replaces } : {}) };
     },
 
     async waitForVerdict(release, { timeoutMs, onLog }) {
       if (release.alreadyLive) return { healthy: true };
-      const container = docker.getContainer(release.id);
-      const healthUrl = `${release.url}${release.spec.healthPath}`;
+      const verdict = await health(release, timeoutMs);
+      if (!verdict.healthy) return verdict;
+      onLog(`${release.url}${release.spec.healthPath} is healthy`);
       try {
-        const verdict = await waitHealthy(container, healthUrl, timeoutMs);
-        if (!verdict.healthy) return { healthy: false, reason: verdict.reason, lastLogs: await lastLogLines(container, 20, 10_000) };
-        await container.update({ RestartPolicy: RELEASED_RESTART_POLICY, abortSignal: api() });
+        await promote(release, onLog);
       } catch (err) {
-        // The engine failed us before the switch: the old release still serves, so this is a bad verdict.
-        return { healthy: false, reason: `release did not start: ${messageOf(err)}`, lastLogs: await lastLogLines(container, 20, 10_000) };
+        // nginx refused the switch: the previous release still serves everything, so roll back.
+        if (err instanceof Error && err.name === 'FrontProxyError') return { healthy: false, reason: err.message, lastLogs: [] };
+        throw err;
       }
-      onLog(`${healthUrl} is healthy; removing the previous release`);
-      const others = (await listSlots(docker, release.spec.service, release.spec.environment)).filter((c) => c.id !== release.id);
-      for (const c of others) await removeContainer(docker, c.id, 10);
       return { healthy: true };
     },
 
-    async rollBack(release) {
+    async rollBack(release, onLog) {
       if (release.alreadyLive) return;
+      const stable = await stablePort(release);
+      if (stable !== undefined) await route(release.spec, { stable, canaryWeight: 0 }, onLog);
       await removeContainer(docker, release.id, 0);
     },
 
@@ -153,7 +224,26 @@ export function createDockerTarget(docker: Dockerode, opts: { host?: string } = 
       const live = await currentRelease(docker, service, environment, host);
       if (!live) return null;
       const digest = digestOf(live.image);
-      return { runId: live.runId, image: live.image, url: live.url, ...(digest ? { digest } : {}) };
+      const fixed = await proxy?.current(service, environment);
+      const url = fixed ? urlOf(fixed.listen.host, fixed.listen.port) : live.url;
+      return { runId: live.runId, image: live.image, url, ...(digest ? { digest } : {}) };
+    },
+
+    canary: {
+      waitHealthy: (release, { timeoutMs }) => (release.alreadyLive ? Promise.resolve({ healthy: true }) : health(release, timeoutMs)),
+
+      async setWeight(release, weight, onLog) {
+        if (!proxy || release.spec.frontProxyPort === undefined) {
+          throw new DeployFailedError('a canary on the Docker host needs the front proxy: give the environment front_proxy: { port: N }');
+        }
+        const stable = await stablePort(release);
+        const canary = slotPort(release.spec.port, (release as DockerRelease).slot);
+        await route(release.spec, stable === undefined ? { canary, canaryWeight: 100 } : { stable, canary, canaryWeight: weight }, onLog);
+      },
+
+      check: (release) => health(release, CANARY_CHECK_MS),
+
+      promote,
     },
   };
 }

@@ -11,6 +11,7 @@ import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
 import { rollOut } from './roll-out.js';
+import { pausesMs, rollOutCanary } from './canary-roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
@@ -45,9 +46,11 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     await advanceRun(ctx, ctx.redis, runId);
     return { done: true };
   }
-  // A promotion into the environment's registry runs under the lock too, within its own deadline.
+  // A promotion into the environment's registry runs under the lock too, within its own deadline;
+  // a canary holds its environment through its pauses too.
   const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
-  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + promotionMs + 60_000);
+  const pauses = job.strategy.type === 'canary' ? pausesMs(job.strategy.steps) : 0;
+  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + promotionMs + pauses + 60_000);
   const holder = await lock.acquire(runId);
   if (holder) {
     await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being deployed by run ${holder}`);
@@ -117,14 +120,25 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
-    const release = await rollOut(target, prepared.spec, { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) });
+    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) };
+    const release =
+      job.strategy.type === 'canary'
+        ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {
+            ...opts,
+            onStatus: async (status) => {
+              await store.updateJob(run.id, job.name, 'running', status);
+              await reporter.jobChanged(run.id, job.name);
+            },
+          })
+        : await rollOut(target, prepared.spec, opts);
+    const url = release.address ?? release.url;
     const at = new Date().toISOString();
     if (!(await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at }))) {
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
       onLog(`a newer run's deploy to ${environment} is recorded; it stays the one newer deploys compare with`);
     }
-    await store.addDeployment(run.id, { environment, target: target.kind, url: release.url, image: run.image.ref, at, ...clusterRecords(release.places) });
-    return { phase: 'success', reason: `${job.service} answers at ${release.url}${placesSummary(release.places)}` };
+    await store.addDeployment(run.id, { environment, target: target.kind, url, image: run.image.ref, at, ...clusterRecords(release.places) });
+    return { phase: 'success', reason: `${job.service} answers at ${url}${placesSummary(release.places)}` };
   } catch (err) {
     // Said first, so GitLab's commit status (cut at 255 characters) and the MR note keep it: what serves now.
     const back = err instanceof DeployFailedError && err.more.rolledBack?.toRun ? `, rolled back to run ${err.more.rolledBack.toRun}` : '';
@@ -151,6 +165,7 @@ function baseSpec(run: RunRecord, job: PlannedDeployJob): ReleaseSpec {
     port: job.spec.port,
     healthPath: job.spec.health,
     runId: run.id,
+    ...(job.spec.frontProxy ? { frontProxyPort: job.spec.frontProxy.port } : {}),
   };
 }
 

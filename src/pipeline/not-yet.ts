@@ -33,9 +33,9 @@ export const NOT_YET: readonly NotYet[] = [
     why: BLUE_GREEN,
   },
   {
-    path: ['deploy.strategy', `${ENV}.strategy`],
-    value: { test: (v) => isPlainObject(v), name: 'canary' },
-    why: BLUE_GREEN,
+    path: ['deploy.strategy.canary.steps.*.pause', `${ENV}.strategy.canary.steps.*.pause`],
+    value: { test: (v) => isPlainObject(v) && !Object.hasOwn(v, 'duration'), name: 'pause: {} (until approved)' },
+    why: 'a canary pause waits for a duration; give it one: pause: { duration: 10m }',
   },
   {
     path: `${ENV}.resource_group`,

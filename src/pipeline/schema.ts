@@ -154,19 +154,19 @@ export const sonarSchema = z.strictObject({
   timeout: duration.optional(),
 });
 
+// Argo Rollouts' canary steps, as its users write them: setWeight, pause with a duration, or an
+// empty pause (in Argo: until someone promotes it).
+const canaryStep = z.union(
+  [z.strictObject({ setWeight: z.number().int().min(1).max(100) }), z.strictObject({ pause: z.strictObject({ duration: duration.optional() }) })],
+  { error: 'a step is { setWeight: 1-100 }, { pause: { duration: 10m } } or { pause: {} }' },
+);
+
 const strategySchema = z.union(
   [
     z.enum(['rolling', 'blue-green']),
     z.strictObject({
       canary: z.strictObject({
-        steps: z
-          .array(
-            z.union([z.strictObject({ weight: z.number().int().min(1).max(100) }), z.strictObject({ pause: z.union([duration, z.literal('manual')]) })], {
-              error: 'a step is { weight: 1-100 } or { pause: 10m | manual }',
-            }),
-          )
-          .min(1)
-          .max(20),
+        steps: z.array(canaryStep).min(1).max(20),
       }),
     }),
   ],
@@ -235,6 +235,7 @@ export const environmentSchema = z.strictObject({
     .max(60)
     .optional(),
   strategy: strategySchema.optional(),
+  front_proxy: z.strictObject({ port: z.number().int().min(1024).max(65535) }).optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
 });

@@ -74,6 +74,7 @@ export function checkSemantics(
         }
       }
       checkRules('deploy', ['environments', env, 'rules'], spec.rules);
+      checkStrategy(file.deploy, env, (path, message) => at('deploy', path, message));
     }
   }
   for (const [i, s] of file.stages.entries()) stageIndex.set(s, i);
@@ -140,5 +141,43 @@ export function checkSemantics(
         }
       }
     }
+  }
+}
+
+type DeployBlock = NonNullable<PipelineFile['deploy']>;
+
+/**
+ * What an environment's strategy needs: a canary runs on the Docker host through its front proxy
+ * (nginx carries the weights), so it needs `front_proxy`; on Kubernetes it is not supported yet.
+ * The problem points at the strategy where it is written (the environment's own, else the deploy block's).
+ */
+function checkStrategy(deploy: DeployBlock, env: string, at: (path: PropertyKey[], message: string) => void): void {
+  const spec = deploy.environments[env];
+  if (!spec) return;
+  const own = spec.strategy !== undefined;
+  const strategy = spec.strategy ?? deploy.strategy;
+  const where = own ? ['environments', env, 'strategy'] : ['strategy'];
+  const name = own ? `deploy.environments.${env}.strategy` : 'deploy.strategy';
+  if (spec.front_proxy !== undefined) {
+    if (spec.target === 'kubernetes') {
+      at(
+        ['environments', env, 'front_proxy'],
+        `deploy.environments.${env}.front_proxy: the front proxy is the Docker host's (target: docker); a Kubernetes Service is its own fixed address`,
+      );
+    } else if (spec.front_proxy.port === spec.port || spec.front_proxy.port === spec.port + 1) {
+      at(
+        ['environments', env, 'front_proxy', 'port'],
+        `deploy.environments.${env}.front_proxy.port: ${spec.front_proxy.port} is one of the release's slot ports (${spec.port} and ${spec.port + 1}): pick another`,
+      );
+    }
+  }
+  if (strategy === undefined || typeof strategy === 'string') return;
+  if (spec.target === 'kubernetes') {
+    at(
+      where,
+      `${name}: canary is not supported yet on target: kubernetes (environment ${env}): leave strategy out, and Kubernetes rolls the Deployment by its own rollingUpdate settings`,
+    );
+  } else if (spec.front_proxy === undefined) {
+    at(where, `${name}: a canary on the Docker host needs the front proxy, which carries the weights: add front_proxy: { port: N } to environment ${env}`);
   }
 }

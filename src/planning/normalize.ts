@@ -86,7 +86,7 @@ export function strategyOf(s: EnvironmentBlock['strategy'], target: EnvironmentB
   return {
     type: 'canary',
     steps: s.canary.steps.map((step) =>
-      'weight' in step ? { setWeight: step.weight } : { pauseMs: step.pause === 'manual' ? null : durationMs(step.pause, 0) },
+      'setWeight' in step ? { setWeight: step.setWeight } : { pauseMs: step.pause.duration === undefined ? null : durationMs(step.pause.duration, 0) },
     ),
   };
 }

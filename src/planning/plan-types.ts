@@ -106,6 +106,8 @@ export interface EnvironmentSpec {
   variables?: Record<string, string>;
   /** The named registry (SLIPWAY_REGISTRY_<NAME>_*) this environment deploys from; absent: the push registry. */
   registry?: string;
+  /** Docker: the front proxy's fixed address for the environment (nginx on 127.0.0.1:port). */
+  frontProxy?: { port: number };
 }
 
 /** Who may approve, as the file says; src/approvals/rule.ts applies the defaults. */
@@ -122,6 +124,7 @@ export interface ApprovalSpec {
   allowAuthor?: boolean;
 }
 
+/** A canary step: a weight in percent, or a pause (ms; null: until approved). */
 export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
 export type DeployStrategy = { type: 'rolling' } | { type: 'blue-green' } | { type: 'canary'; steps: StrategyStep[] };
 

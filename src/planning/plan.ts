@@ -267,6 +267,7 @@ function planDeploys(
         ...(env.timeout !== undefined ? { timeout: env.timeout } : {}),
         ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
         ...(env.registry !== undefined ? { registry: env.registry } : {}),
+        ...(env.front_proxy !== undefined ? { frontProxy: { port: env.front_proxy.port } } : {}),
       },
       ...(approval ? { approval } : {}),
       clusters: (env.clusters ?? []).map((c) => (typeof c === 'string' ? c : c.name)),

@@ -1,6 +1,7 @@
 import { DelayedError, Worker } from 'bullmq';
 import type { DeployContext } from '../deploy/deploy-context.js';
 import { createDockerTarget } from '../deploy/docker-target.js';
+import { NginxFrontProxy } from '../frontproxy/nginx.js';
 import { runDeployJob } from '../deploy/run-deploy-job.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { clusterFromKubeconfigFile, type ClusterClient } from '../kubernetes/cluster.js';
@@ -26,7 +27,10 @@ export function startDeployRole(shared: Shared): RunningRole {
   }
   const ctx: DeployContext = {
     ...jobs,
-    targets: { docker: createDockerTarget(shared.docker), ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}) },
+    targets: {
+      docker: createDockerTarget(shared.docker, config.frontProxy ? { frontProxy: new NginxFrontProxy(config.frontProxy) } : {}),
+      ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}),
+    },
   };
   const worker = watchFailures(
     ctx,

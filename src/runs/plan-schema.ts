@@ -114,6 +114,7 @@ const spec = schemaOf<EnvironmentSpec>()(
     timeout: z.union([z.number(), z.string()]).exactOptional(),
     variables: stringMap.exactOptional(),
     registry: z.string().exactOptional(),
+    frontProxy: z.object({ port: z.number() }).exactOptional(),
   }),
 );
 

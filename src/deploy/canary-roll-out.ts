@@ -1,0 +1,87 @@
+import type { StrategyStep } from '../planning/plan-types.js';
+import { messageOf } from '../errors/errors.js';
+import { DeployFailedError } from './deploy-errors.js';
+import type { AppliedRelease, DeployTarget, ReleaseSpec } from './deploy-target.js';
+import { rollOut } from './roll-out.js';
+
+export interface CanaryRollOutOptions {
+  /** Deadline of the canary's first health check, before it gets any traffic. */
+  timeoutMs: number;
+  onLog: (line: string) => void;
+  onRollBack?: () => void;
+  /** Where the canary stands now ("canary at 10% (step 1 of 4)", "paused until …"), for the job's reason. */
+  onStatus?: (status: string) => Promise<void> | void;
+  /** How often a pause looks at the canary's health (default 2 s). */
+  checkEveryMs?: number;
+}
+
+/** How long the steps' pauses add up to, in ms: a deploy holds its environment this much longer. */
+export function pausesMs(steps: readonly StrategyStep[]): number {
+  return steps.reduce((n, s) => n + ('pauseMs' in s ? (s.pauseMs ?? 0) : 0), 0);
+}
+
+/**
+ * A canary in steps, as Argo Rollouts runs one: the new release starts beside the live (stable)
+ * one and gets no traffic until healthy; each `setWeight` sends it that percent of the requests, a
+ * timed pause waits, and after the last step it is promoted (all traffic, the stable release
+ * retired). The canary's health is checked after every weight and throughout every pause; a failed
+ * check, or a step the target cannot carry out, aborts: all traffic back to stable, the canary
+ * removed, and a `DeployFailedError` saying at which step and weight, and why. A first release (no
+ * stable one to compare with) is promoted once healthy, as Argo Rollouts does.
+ */
+export async function rollOutCanary(
+  target: DeployTarget,
+  spec: ReleaseSpec,
+  steps: readonly StrategyStep[],
+  opts: CanaryRollOutOptions,
+): Promise<AppliedRelease> {
+  const canary = target.canary;
+  if (!canary) throw new DeployFailedError(`the ${target.kind} target cannot run a canary yet`);
+  const release = await target.apply(spec, opts.onLog);
+  if (release.alreadyLive || release.replaces === undefined) {
+    if (!release.alreadyLive) opts.onLog('no live release to compare with: the canary steps are skipped and the release is promoted once healthy');
+    return rollOut({ ...target, apply: () => Promise.resolve(release) }, spec, opts);
+  }
+  let weight = 0;
+  let at = 'before its first step';
+  const abort = async (reason: string, lastLogs: readonly string[] = []): Promise<never> => {
+    opts.onLog(`aborting the canary ${at}: ${reason}`);
+    await target.rollBack(release, opts.onLog);
+    opts.onRollBack?.();
+    throw new DeployFailedError(`canary aborted at ${weight}% (${at}): ${reason}; all traffic is back on run ${release.replaces}'s release`, lastLogs);
+  };
+  const healthy = async (): Promise<void> => {
+    const verdict = await canary.check(release);
+    if (!verdict.healthy) await abort(`health check failed: ${verdict.reason}`, verdict.lastLogs);
+  };
+
+  const first = await canary.waitHealthy(release, opts);
+  if (!first.healthy) return abort(first.reason, first.lastLogs);
+  try {
+    for (const [i, step] of steps.entries()) {
+      at = `step ${i + 1} of ${steps.length}`;
+      if ('setWeight' in step) {
+        await canary.setWeight(release, step.setWeight, opts.onLog);
+        weight = step.setWeight;
+        await opts.onStatus?.(`canary at ${weight}% (${at})`);
+        await healthy();
+      } else if (step.pauseMs === null) {
+        await abort('pause: {} (waiting for an approval) is not supported yet; use pause: { duration: … }');
+      } else {
+        const until = Date.now() + step.pauseMs;
+        await opts.onStatus?.(`canary at ${weight}%: paused until ${new Date(until).toISOString()} (${Math.round(step.pauseMs / 1000)}s, ${at})`);
+        opts.onLog(`pausing ${Math.round(step.pauseMs / 1000)}s at ${weight}% (${at}), until ${new Date(until).toISOString()}`);
+        while (Date.now() < until) {
+          await new Promise((r) => setTimeout(r, Math.min(opts.checkEveryMs ?? 2_000, until - Date.now())));
+          await healthy();
+        }
+      }
+    }
+    at = 'promotion';
+    await canary.promote(release, opts.onLog);
+  } catch (err) {
+    if (err instanceof DeployFailedError) throw err;
+    return abort(messageOf(err));
+  }
+  return release;
+}
