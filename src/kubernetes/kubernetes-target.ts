@@ -4,6 +4,7 @@ import { retrying, serverSideApply, statusOf, type ClusterClient } from './clust
 import { LABELS, type Manifest } from './render.js';
 import { ownedReplicaSets, rolloutVerdict } from './rollout-status.js';
 import { prepareKubernetesRelease } from './templates.js';
+import { pruneConfigMaps } from './prune-config-maps.js';
 import { rolloutPodProblems, waitForRollout } from './wait-rollout.js';
 
 /**
@@ -191,7 +192,12 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
         }),
       );
       const failures = results.flatMap((r) => r.failures);
-      if (failures.length === 0) return { healthy: true };
+      if (failures.length === 0) {
+        // The release is live everywhere: config no kept ReplicaSet needs any more can go.
+        for (const cluster of releaseClusters(release))
+          await pruneConfigMaps(cluster, release.spec, objectsFor(cluster, manifestsOf(release.spec)), opts.onLog);
+        return { healthy: true };
+      }
       const details = results.flatMap((r) => r.details);
       return { healthy: false, reason: [...failures, ...details].join('; '), lastLogs: details };
     },
