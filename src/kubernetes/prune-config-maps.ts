@@ -81,7 +81,8 @@ export async function pruneConfigMaps(cluster: ClusterClient, spec: ReleaseSpec,
         ...[...keptReplicaSets(deployments.items, rs.items), ...deployments.items, ...statefulSets.items, ...daemonSets.items].flatMap((w) =>
           configMapsOf(w.spec?.template?.spec),
         ),
-        ...pods.items.flatMap((p) => configMapsOf(p.spec)),
+        // A pod being deleted already read its environment and goes away: it keeps nothing.
+        ...pods.items.filter((p) => !p.metadata?.deletionTimestamp).flatMap((p) => configMapsOf(p.spec)),
       ]);
       const candidates = maps.items.map((m) => m.metadata?.name ?? '').filter((n) => n.startsWith(prefix));
       for (const name of configMapsToPrune(candidates, referenced, keep)) {
