@@ -19,6 +19,7 @@ import { runsForkCode, variablesFor } from '../jobs/job-variables.js';
 import { readDirAt } from '../jobs/work-tree.js';
 import type { PreparedRelease, ReleaseSpec } from './deploy-target.js';
 import { imageForEnvironment } from './environment-registry.js';
+import { environmentConfigFor, releaseOrder } from './config-release.js';
 
 export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
 
@@ -59,7 +60,7 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
   try {
     const last = new LastDeploymentRecord(ctx.redis, store.keys.environment(job.service, environment));
     // Checked under the lock, so a newer deploy cannot land between this check and our apply.
-    const newer = await newerApplied(last, { runId: run.id, createdAt: run.createdAt });
+    const newer = await newerApplied(last, releaseOrder(run));
     if (newer) {
       const reason = supersededReason(newer, environment);
       await store.appendLog(runId, job.name, 'system', `${reason}: this older release is not applied`);
@@ -99,7 +100,9 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
 
   // Environment-scoped project variables are available to the template by name (${DB_PASSWORD}).
   const secrets = await variablesFor(ctx.variables, run, environment);
-  const variables = Object.fromEntries(Object.entries(job.spec.variables ?? {}).map(([k, v]) => [k, String(v)]));
+  // The API's environment config over the file's variables: both the pods' environment and template values.
+  const config = await environmentConfigFor(ctx, job.service, environment, onLog);
+  const variables = { ...Object.fromEntries(Object.entries(job.spec.variables ?? {}).map(([k, v]) => [k, String(v)])), ...config };
   const prepared = target.prepare
     ? await target.prepare({
         template: job.template,
@@ -116,7 +119,7 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
           dir: (path, accept) => readDirAt(ctx, run, path, accept),
         },
       })
-    : await dockerRelease(ctx, run, job, secrets.values, variables);
+    : await dockerRelease(ctx, run, job, secrets.values, variables, config);
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
@@ -133,7 +136,7 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
         : await rollOut(target, prepared.spec, opts);
     const url = release.address ?? release.url;
     const at = new Date().toISOString();
-    if (!(await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at }))) {
+    if (!(await last.record({ runId: run.id, runCreatedAt: releaseOrder(run).createdAt, sha: run.request.sha, at }))) {
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
       onLog(`a newer run's deploy to ${environment} is recorded; it stays the one newer deploys compare with`);
     }
@@ -176,6 +179,7 @@ async function dockerRelease(
   job: PlannedDeployJob,
   secrets: Record<string, string>,
   variables: Record<string, string>,
+  config: Record<string, string>,
 ): Promise<PreparedRelease> {
   const text = isRepoPath(job.template)
     ? await ctx.gitlab.readFile(run.request.project.id, job.template, run.request.sha)
@@ -197,5 +201,8 @@ async function dockerRelease(
   };
   const rendered = renderTemplate(text, values, job.template);
   if (!rendered.ok) return { ok: false, reason: rendered.problems.map(formatProblem).join('\n') };
-  return { ok: true, spec: { ...baseSpec(run, job), ...(rendered.spec.command ? { command: rendered.spec.command } : {}), env: rendered.spec.env ?? {} } };
+  return {
+    ok: true,
+    spec: { ...baseSpec(run, job), ...(rendered.spec.command ? { command: rendered.spec.command } : {}), env: { ...config, ...rendered.spec.env } },
+  };
 }

@@ -8,6 +8,7 @@ import type { Reporter } from '../notify/reporter.js';
 import type { Queues } from '../queues/queues.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { VariableStore } from '../variables/variable-store.js';
+import type { EnvironmentConfigStore } from '../variables/environment-config.js';
 import type { MirrorAffinity } from '../git/mirror-affinity.js';
 
 /** What jobs count for /metrics (the process's registry, wired by roles/shared.ts). */
@@ -32,6 +33,8 @@ export interface JobContext {
   redis: Redis;
   /** Project and environment variables (secrets), decrypted per job. */
   variables: VariableStore;
+  /** Environment config set through the API (plain values, the pods' environment); absent: none. */
+  environmentConfig?: EnvironmentConfigStore;
   /** Warm mirror affinity between worker nodes (absent: no preference). */
   affinity?: MirrorAffinity;
   metrics: JobMetrics;

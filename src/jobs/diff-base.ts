@@ -54,6 +54,8 @@ export async function diffBaseFor(ctx: Pick<JobContext, 'config'>, run: RunRecor
       case 'manual':
         // GitLab: in a pipeline run by hand (source web/api) rules: changes always holds.
         return { unknown: 'a run started by hand has no earlier commit to compare with' };
+      case 'config':
+        return { unknown: 'a config release builds nothing: it redeploys the live release' };
     }
   } catch (err) {
     return { unknown: err instanceof Error ? err.message : String(err) };

@@ -5,6 +5,7 @@ import { LABELS, type Manifest } from './render.js';
 import { replicaPlan } from './replica-plan.js';
 import { prepareKubernetesRelease } from './templates.js';
 import { rollOutInWaves, type KubernetesRelease } from './waves.js';
+import { pruneConfigMaps } from './prune-config-maps.js';
 
 export { ROLLBACK_TO, objectsFor } from './cluster-release.js';
 export type { KubernetesRelease } from './waves.js';
@@ -56,7 +57,10 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
       const manifests = manifestsOf(spec);
       const targets = clustersOf(spec.kubernetes?.clusters ?? []);
       const split = await replicaPlan(targets, manifests, spec.kubernetes?.weights, opts.onLog);
-      return rollOutInWaves(targets, spec, manifests, split, spec.kubernetes?.onClusterFailure ?? 'rollback-all', opts);
+      const report = await rollOutInWaves(targets, spec, manifests, split, spec.kubernetes?.onClusterFailure ?? 'rollback-all', opts);
+      // The release is live everywhere: config no kept ReplicaSet needs any more can go.
+      if (report.outcome === 'healthy') for (const cluster of targets) await pruneConfigMaps(cluster, spec, objectsFor(cluster, manifests), opts.onLog);
+      return report;
     },
 
     async apply(spec, onLog) {
@@ -82,7 +86,12 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
       const manifests = manifestsOf(release.spec);
       const results = await Promise.all(releaseClusters(release).map((cluster) => verdictOfCluster(cluster, manifests, deadline, opts.onLog)));
       const failures = results.flatMap((r) => r.failures);
-      if (failures.length === 0) return { healthy: true };
+      if (failures.length === 0) {
+        // The release is live everywhere: config no kept ReplicaSet needs any more can go.
+        for (const cluster of releaseClusters(release))
+          await pruneConfigMaps(cluster, release.spec, objectsFor(cluster, manifestsOf(release.spec)), opts.onLog);
+        return { healthy: true };
+      }
       const details = results.flatMap((r) => r.details);
       return { healthy: false, reason: [...failures, ...details].join('; '), lastLogs: details };
     },

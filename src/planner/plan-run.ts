@@ -4,7 +4,7 @@ import type { JobContext } from '../jobs/context.js';
 import { compilePipeline } from '../pipeline/compile.js';
 import { formatProblem } from '../pipeline/errors.js';
 import type { IncludeReader } from '../pipeline/include.js';
-import { planPipeline } from '../planning/plan.js';
+import { planPipeline, type Plan } from '../planning/plan.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
 import { mirrorFor } from '../jobs/work-tree.js';
 import { diffBaseFor } from '../jobs/diff-base.js';
@@ -14,6 +14,8 @@ import { changedFilesFromMirror, repoFilesFromMirror } from '../planning/changed
 import { advanceRun } from '../scheduler/advance-run.js';
 import { cancelSuperseded } from '../scheduler/cancel.js';
 import type { PipelineRequest } from '../triggers/types.js';
+import { planConfigRelease } from '../planning/config-release-plan.js';
+import { reusableImageFor } from './config-only-image.js';
 
 export const PIPELINE_FILE = '.slipway.yml';
 
@@ -54,15 +56,35 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
     await fail(ctx, runId, reason);
     return;
   }
-  // changes:/exists: need the file lists; when the mirror cannot give them, changes: holds (GitLab's
-  // rule for pipelines without a base) and the run says so in its log.
-  const files = await fileListsFor(ctx, run).catch(async (err: unknown) => {
-    await store.appendLog(runId, 'plan', 'system', `changed files unknown (${messageOf(err)}): rules with changes: count as true`);
-    return {};
-  });
   // Project variables take part in rules and image: (docs/pipeline-file.md); never recorded themselves.
   const variables = await ruleVariablesFor(ctx.variables, run);
-  const plan = planPipeline(compiled.file, run.request, { pipelineId: runId, ...files, variables });
+  const release = run.request.configRelease;
+  let plan: Plan;
+  if (run.request.event === 'config' && release) {
+    // A config release: the live image again, recorded before any job can read it.
+    await store.setImage(runId, { ...release.image, tags: [] });
+    plan = planConfigRelease(compiled.file, run.request, release, { pipelineId: runId, variables });
+  } else {
+    // changes:/exists: need the file lists; when the mirror cannot give them, changes: holds (GitLab's
+    // rule for pipelines without a base) and the run says so in its log.
+    const files = await fileListsFor(ctx, run).catch(async (err: unknown) => {
+      await store.appendLog(runId, 'plan', 'system', `changed files unknown (${messageOf(err)}): rules with changes: count as true`);
+      return {};
+    });
+    const { base, ...lists }: { base?: string; changedFiles?: string[]; repoFiles?: string[] } = files;
+    const compileAt = async (at: string) => {
+      const before = await gitlab.readFile(project.id, PIPELINE_FILE, at);
+      if (before === null) return null;
+      const c = await compilePipeline(before, { fileName: PIPELINE_FILE, reader: gitlabIncludeReader(gitlab, { project, sha: at }) });
+      return c.ok ? c.file : null;
+    };
+    const reuse = await reusableImageFor(ctx, run, compiled.file, lists.changedFiles, base, PIPELINE_FILE, compileAt).catch(async (err: unknown) => {
+      await store.appendLog(runId, 'plan', 'system', `could not look for an image to reuse (${messageOf(err)}): building`);
+      return undefined;
+    });
+    if (reuse) await store.setImage(runId, reuse.image);
+    plan = planPipeline(compiled.file, run.request, { pipelineId: runId, ...lists, variables, ...(reuse ? { reusedImage: { reason: reuse.reason } } : {}) });
+  }
   const now = new Date().toISOString();
   const jobs: JobRecord[] = plan.jobs.map((j) => ({
     name: j.name,
@@ -99,7 +121,7 @@ export async function planRun(ctx: JobContext, runId: string): Promise<void> {
  * chooses; and every file at the SHA, for exists:. Without a base, changes: holds (GitLab's rule)
  * and the run's log says why.
  */
-async function fileListsFor(ctx: JobContext, run: RunRecord): Promise<{ changedFiles?: string[]; repoFiles: string[] }> {
+async function fileListsFor(ctx: JobContext, run: RunRecord): Promise<{ changedFiles?: string[]; repoFiles: string[]; base?: string }> {
   const mirrorDir = await mirrorFor(ctx, run);
   const base = await diffBaseFor(ctx, run, mirrorDir);
   let changedFiles: string[] | undefined;
@@ -111,7 +133,7 @@ async function fileListsFor(ctx: JobContext, run: RunRecord): Promise<{ changedF
     await ctx.store.appendLog(run.id, 'plan', 'system', `changed files unknown (${base.unknown}): rules with changes: count as true`);
   }
   const repoFiles = await repoFilesFromMirror(mirrorDir, run.request.sha);
-  return { ...(changedFiles ? { changedFiles } : {}), repoFiles };
+  return { ...(changedFiles ? { changedFiles } : {}), repoFiles, ...('base' in base ? { base: base.base } : {}) };
 }
 
 async function fail(ctx: JobContext, runId: string, reason: string): Promise<void> {

@@ -39,6 +39,12 @@ export interface PlanOptions {
    * GitLab). Never recorded in the plan.
    */
   variables?: Readonly<Record<string, string>> | undefined;
+  /**
+   * An image already built that this run deploys instead of building one (a config-only change, a
+   * config release): the image job is left out with this reason, and deploys do not wait for it.
+   * The caller records the image on the run.
+   */
+  reusedImage?: { reason: string } | undefined;
 }
 
 /** A job before ordering: its rule outcome and what it asked for. */
@@ -130,13 +136,17 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
   }
 
   const n = file.jobs.length;
-  const builds = request.kind === 'full' || request.event === 'tag' || request.event === 'manual';
+  const builds = request.kind === 'full' || request.event === 'tag' || request.event === 'manual' || request.event === 'config';
+  let imageReused = false;
   if (file.build) {
     const b = file.build;
     const outcome = fork
       ? leaveOut('image', FORK_REASONS.image)
       : decide('image', b.rules, undefined, base, () => (builds ? null : `${request.event} pipelines run CI only; images are built on merge`));
-    if (outcome.run) {
+    if (outcome.run && opts.reusedImage) {
+      skipped.push({ name: 'image', reason: opts.reusedImage.reason });
+      imageReused = true;
+    } else if (outcome.run) {
       // Expanded values (branch names) may hold characters a tag cannot: made tag-safe.
       const tagSafe = (t: string) =>
         t
@@ -187,7 +197,7 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
     }
   }
 
-  if (file.deploy) planDeploys(file, request, base, candidates, skipped, decide, common, stageRank, n + 2);
+  if (file.deploy) planDeploys(file, request, base, candidates, skipped, decide, common, stageRank, n + 2, imageReused);
   return { jobs: order(candidates, skipped), skipped, stages: file.stages, includes: file.includes };
 }
 
@@ -215,11 +225,13 @@ function planDeploys(
   common: Common,
   stageRank: (s: string) => number,
   rank0: number,
+  imageReused: boolean,
 ): void {
   const deploy = file.deploy!;
   const service = deploy.service ?? serviceNameOf(request.project.path);
-  const deploys = request.kind === 'full' || request.event === 'manual';
-  const imagePlanned = candidates.some((c) => c.job.kind === 'image');
+  const deploys = request.kind === 'full' || request.event === 'manual' || request.event === 'config';
+  const imageJob = candidates.some((c) => c.job.kind === 'image');
+  const imagePlanned = imageJob || imageReused;
   const stage = deploy.stage ?? 'deploy';
   let previous: string | undefined;
   for (const [i, [environment, env]] of Object.entries(deploy.environments).entries()) {
@@ -241,7 +253,8 @@ function planDeploys(
     }
     const approval = approvalOf(environment, env.approval);
     const when = approval ? 'manual' : outcome.when;
-    const needs: NeedSpec[] = ['image'];
+    // A reused image is there already: nothing to wait for.
+    const needs: NeedSpec[] = imageJob ? ['image'] : [];
     if (candidates.some((c) => c.job.kind === 'sonar' && c.job.gate === 'required')) needs.push('sonar');
     // Environments are promoted in the order they are listed: production after pre.
     if (previous) needs.push(previous);

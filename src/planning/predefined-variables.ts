@@ -33,7 +33,7 @@ export const PREDEFINED_VARIABLES = {
   SLIPWAY_MR_FROM_FORK: '"true" when the merge request comes from a fork',
   SLIPWAY_PROJECT_PATH: 'group/project',
   SLIPWAY_PROJECT_ID: 'GitLab project id',
-  SLIPWAY_EVENT: 'merge, mr, push, tag or manual',
+  SLIPWAY_EVENT: 'merge, mr, push, tag, manual or config (a config release)',
   SLIPWAY_ENVIRONMENT: 'deploy jobs only: the environment',
   SLIPWAY_IMAGE: 'after the image job: the image by digest',
 } as const;

@@ -5,6 +5,9 @@ import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createStartRunApi } from '../http/start-run-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
+import { createEnvironmentConfigApi } from '../http/environment-config-api.js';
+import { liveRelease, startConfigRelease } from '../deploy/config-release.js';
+import { EnvironmentConfigStore } from '../variables/environment-config.js';
 import { createWatchApi, lostEventLines } from '../http/watch-api.js';
 import { ProjectWatch } from '../runs/project-watch.js';
 import type { RunRecord } from '../runs/types.js';
@@ -40,6 +43,8 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     answer: (projectId: number, iid: number, line: string) => shared.jobs.reporter.commandAnswered(projectId, iid, line),
     cancel: (run: RunRecord, reason: string) => cancelRun(shared.jobs, run, reason),
   };
+  const enqueuePlan = async (runId: string) => void (await queues.enqueuePlan({ runId }));
+  const releaseDeps = { redis: shared.failFastRedis, store, enqueuePlan };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
   const app = createApp({
     store,
@@ -50,6 +55,15 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan: async (runId) => void (await queues.enqueuePlan({ runId })) }),
       createApprovalsApi({ approvals, logger }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
+      createEnvironmentConfigApi({
+        configs: new EnvironmentConfigStore(shared.failFastRedis, config.redisPrefix),
+        logger,
+        live: async (service, environment) => {
+          const live = await liveRelease(releaseDeps, service, environment);
+          return live.ok ? { ok: true } : live;
+        },
+        startRelease: (input) => startConfigRelease(releaseDeps, input),
+      }),
     ],
     redis: shared.failFastRedis,
     readyWarnings: shared.redisWarnings,

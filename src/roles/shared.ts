@@ -18,6 +18,7 @@ import { createQueues, type Queues } from '../queues/queues.js';
 import { RunStore } from '../runs/run-store.js';
 import { parseKey } from '../variables/crypto.js';
 import { VariableStore } from '../variables/variable-store.js';
+import { EnvironmentConfigStore } from '../variables/environment-config.js';
 
 const CHAT_DRAIN_MS = 5_000;
 
@@ -107,6 +108,7 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
     logger,
     redis: workerRedis,
     variables: new VariableStore(workerRedis, key, config.redisPrefix),
+    environmentConfig: new EnvironmentConfigStore(workerRedis, config.redisPrefix),
     affinity: new MirrorAffinity(workerRedis, config.redisPrefix, nodeIdOf(config.workspaceDir), config.limits.affinityWaitMs),
     metrics,
   };

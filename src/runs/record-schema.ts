@@ -14,7 +14,7 @@ const orUndefined = <S extends z.ZodType>(s: S) => s.optional().transform((v) =>
 const request = schemaOf<PipelineRequest>()(
   z.object({
     kind: z.enum(['full', 'ci', 'release']),
-    event: z.enum(['merge', 'mr', 'push', 'tag', 'manual']),
+    event: z.enum(['merge', 'mr', 'push', 'tag', 'manual', 'config']),
     project: z.object({ id: z.number(), path: z.string(), defaultBranch: z.string(), webUrl: orUndefined(z.string()) }),
     sha: z.string(),
     ref: z.string(),
@@ -22,6 +22,16 @@ const request = schemaOf<PipelineRequest>()(
     mergeRequest: orUndefined(z.object({ iid: z.number(), title: z.string(), sourceBranch: z.string(), targetBranch: z.string(), fork: z.boolean() })),
     actor: orUndefined(z.string()),
     refProtected: z.boolean().exactOptional(),
+    configRelease: z
+      .object({
+        service: z.string(),
+        environment: z.string(),
+        revision: z.number(),
+        fromRun: z.string(),
+        releaseCreatedAt: z.string(),
+        image: z.object({ repository: z.string(), digest: z.string(), ref: z.string() }),
+      })
+      .exactOptional(),
   }),
 );
 

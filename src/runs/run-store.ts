@@ -54,7 +54,9 @@ export class RunStore {
     const k = this.keys;
     // A run started by hand is a new pipeline every time (GitLab's "Run pipeline"), and a later
     // webhook for the same commit still makes its own: its trigger key is its own run's.
-    const triggerKeys = request.event === 'manual' ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
+    // A config release too: each config revision is its own release.
+    const triggerKeys =
+      request.event === 'manual' || request.event === 'config' ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
     const reply = (await this.redis.eval(
       ACCEPT_SCRIPT,
       5 + triggerKeys.length,

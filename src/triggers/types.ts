@@ -1,7 +1,11 @@
 /** What an event asks for. `full` = test, image, deploy to pre; `ci` = tests only; `release` = tag. */
 export type PipelineKind = 'full' | 'ci' | 'release';
-/** `manual`: started by hand through `POST /api/runs` (`slipway run`), as GitLab's "Run pipeline". */
-export type TriggerEvent = 'merge' | 'mr' | 'push' | 'tag' | 'manual';
+/**
+ * `manual`: started by hand through `POST /api/runs` (`slipway run`), as GitLab's "Run pipeline".
+ * `config`: a config release, started by a change of an environment's config through the API
+ * (`PUT /api/services/:service/environments/:env/config`): the live release again, with the new config.
+ */
+export type TriggerEvent = 'merge' | 'mr' | 'push' | 'tag' | 'manual' | 'config';
 
 export interface ProjectRef {
   id: number;
@@ -24,6 +28,29 @@ export interface PipelineRequest {
   actor: string | undefined;
   /** GitLab's ref_protected when the event says (push hooks); else the default branch counts as protected. */
   refProtected?: boolean;
+  /** Event `config` only: which environment's config changed, and the release it redeploys. */
+  configRelease?: ConfigReleaseRequest;
+}
+
+/**
+ * A config release: the release live in one environment, deployed again with the environment's
+ * config at `revision`. No build, no tests: the image is the live one, the templates are those of
+ * its commit (the request's `sha`).
+ */
+export interface ConfigReleaseRequest {
+  service: string;
+  environment: string;
+  /** The environment config's revision whose change started this release. */
+  revision: number;
+  /** The run whose release was live when the config changed (its image is redeployed). */
+  fromRun: string;
+  /**
+   * The creation time of the code run behind the live release: a config release takes that run's
+   * place in newest-wins order, so a code pipeline created after it still deploys after it.
+   */
+  releaseCreatedAt: string;
+  /** The live image, by digest. */
+  image: { repository: string; digest: string; ref: string };
 }
 
 export interface Ignored {
