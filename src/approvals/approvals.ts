@@ -5,6 +5,7 @@ import { GitlabApiError } from '../gitlab/errors.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
+import { approvalCalendar } from '../gates/deploy-gate.js';
 import { AuditLog, type AuditEntry, type DecisionSource } from './audit-log.js';
 import { authorRole, authorsOf, checkApprover } from './eligibility.js';
 import { describeRule, ruleOf, waitingReason, type ApprovalRule } from './rule.js';
@@ -126,6 +127,9 @@ export class Approvals {
 
     const notWaiting = notWaitingWhy(run, planned.name);
     if (notWaiting) return refuse(409, notWaiting);
+    // Approving is deploying: not while the environment is frozen or outside its deploy windows.
+    const closed = action === 'approve' && planned.kind === 'deploy' ? approvalCalendar(planned, new Date()) : undefined;
+    if (closed) return refuse(409, closed);
 
     let verdict: Awaited<ReturnType<typeof checkApprover>>;
     try {

@@ -3,6 +3,9 @@ import type {
   ApprovalSpec,
   BuildSpec,
   DeployStrategy,
+  DeployWindowSpec,
+  FreezeSpec,
+  SoakSpec,
   EnvironmentSpec,
   Plan,
   PlannedArtifacts,
@@ -32,6 +35,7 @@ const common = {
   name: z.string(),
   stage: z.string(),
   needs: strings,
+  stageNeeds: strings.exactOptional(),
   artifactsFrom: strings,
   when: z.enum(['on_success', 'on_failure', 'manual', 'always']),
   allowFailure: z.union([z.boolean(), z.object({ exitCodes: numbers })]),
@@ -136,6 +140,10 @@ const strategy = schemaOf<DeployStrategy>()(
   ]),
 );
 
+const window = schemaOf<DeployWindowSpec>()(z.object({ days: numbers, from: z.string(), to: z.string(), timezone: z.string() }));
+const freeze = schemaOf<FreezeSpec>()(z.object({ name: z.string(), start: z.string(), end: z.string(), timezone: z.string() }));
+const soak = schemaOf<SoakSpec>()(z.object({ ms: z.number(), after: z.string() }));
+
 const deployJob = schemaOf<PlannedDeployJob>()(
   z.object({
     ...common,
@@ -147,6 +155,9 @@ const deployJob = schemaOf<PlannedDeployJob>()(
     approval: approval.exactOptional(),
     clusters: strings,
     strategy,
+    windows: z.array(window).exactOptional(),
+    freezes: z.array(freeze).exactOptional(),
+    soak: soak.exactOptional(),
   }),
 );
 
