@@ -60,6 +60,11 @@ export interface DecisionError {
 }
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
+
+/** The approvals recorded for one step (a hash: user id → who and when). A retried step starts with none. */
+export function approvalsKey(prefix: string, runId: string, job: string): string {
+  return `${prefix}:approvals:${runId}:${job}`;
+}
 export const MAX_REASON = 1000;
 
 /**
@@ -149,7 +154,7 @@ export class Approvals {
     return withRedisLock(this.deps.redis, `${this.deps.prefix}:lock:approval:${run.id}:${planned.name}`, async () => {
       const job = await store.getJob(run.id, planned.name);
       if (job?.status.phase !== 'manual') return refuse(409, `${planned.name} is not waiting for an approval (it is ${job?.status.phase ?? 'gone'})`);
-      const key = `${this.deps.prefix}:approvals:${run.id}:${planned.name}`;
+      const key = approvalsKey(this.deps.prefix, run.id, planned.name);
       if (action === 'reject') {
         await this.deps.gate.fail(run.id, planned.name, `rejected by @${user.username}: ${input.reason ?? ''}`);
         return this.answer('rejected', run.id, planned.name, false, await approvers(this.deps.redis, key), rule, await audit('rejected', via));

@@ -9,6 +9,7 @@ import { createWatchApi, lostEventLines } from '../http/watch-api.js';
 import { ProjectWatch } from '../runs/project-watch.js';
 import type { RunRecord } from '../runs/types.js';
 import { cancelRun } from '../scheduler/cancel.js';
+import { retryFailedJobs } from '../scheduler/retry.js';
 import { failManualJob, setManualReason, startManualJob } from '../scheduler/manual-step.js';
 import { VariableStore } from '../variables/variable-store.js';
 import { listen } from './listen.js';
@@ -39,6 +40,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     gitlab: shared.gitlab,
     answer: (projectId: number, iid: number, line: string) => shared.jobs.reporter.commandAnswered(projectId, iid, line),
     cancel: (run: RunRecord, reason: string) => cancelRun(shared.jobs, run, reason),
+    retry: (run: RunRecord, reason: string) => retryFailedJobs(shared.jobs, run, reason),
   };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
   const app = createApp({
@@ -54,7 +56,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     redis: shared.failFastRedis,
     readyWarnings: shared.redisWarnings,
     metrics: metricsEndpoint(shared),
-    dashboardQueues: [queues.events, queues.build, queues.deploy],
+    dashboardQueues: [queues.events, queues.build, queues.deploy, shared.outbox.queue],
     apiToken: shared.apiToken.token,
     logger,
     webhook: {
