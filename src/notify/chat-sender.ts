@@ -50,7 +50,13 @@ export async function sendToChannel(
     } catch (err) {
       const a = err instanceof Attempt ? err : new Attempt(String(err), false);
       if (!a.retryable || attempt > policy.retries) {
-        return { ok: false, attempts: attempt, error: a.message, retryable: a.retryable, ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}) };
+        return {
+          ok: false,
+          attempts: attempt,
+          error: a.message,
+          retryable: a.retryable,
+          ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
+        };
       }
       await sleep(backoffMs(policy.backoffMs, attempt, a.retryAfterMs));
     }

@@ -135,7 +135,12 @@ export function startOutboxDispatcher(deps: DispatcherDeps): { stop(): Promise<v
     if (result.retryable && !last) throw new TryAgain(result.error, result.retryAfterMs);
     logger.warn({ ...fields, err: result.error }, 'notification failed');
     const why = !result.retryable || attempt >= (job.opts.attempts ?? 1) ? result.error : `${result.error} (deadline passed)`;
-    await store.appendLog(event.runId, NOTIFY_LOG_JOB, 'system', `could not notify ${channel.name} (${channel.format}) of ${event.kind} after ${attempt} attempt(s): ${why}`);
+    await store.appendLog(
+      event.runId,
+      NOTIFY_LOG_JOB,
+      'system',
+      `could not notify ${channel.name} (${channel.format}) of ${event.kind} after ${attempt} attempt(s): ${why}`,
+    );
   };
 
   return { stop: () => worker.close() };

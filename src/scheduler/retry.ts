@@ -31,7 +31,10 @@ export async function retryFailedJobs(ctx: JobContext, run: RunRecord, reason: s
     }
     const jobs = plan.jobs.filter((j) => reset.has(j.name));
     for (const job of jobs) {
-      const gone = job.kind === 'deploy' ? await ctx.queues.forgetDeploy({ runId: run.id, environment: job.environment }) : await ctx.queues.forgetBuild({ runId: run.id, job: job.name });
+      const gone =
+        job.kind === 'deploy'
+          ? await ctx.queues.forgetDeploy({ runId: run.id, environment: job.environment })
+          : await ctx.queues.forgetBuild({ runId: run.id, job: job.name });
       if (!gone) return { refused: `${job.name} of run ${run.id} is still finishing: try again in a moment` };
     }
     // A canceled run's key would stop the retried steps at once.

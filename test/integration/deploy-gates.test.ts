@@ -103,7 +103,7 @@ describe('deploy gates', () => {
       { Dockerfile: DOCKERFILE, 'www/healthz': 'ok\n' },
     );
     const waiting = await waitJob(runId, 'deploy:pre', 'queued', /^waiting: pre is frozen until /);
-    expect(waiting?.reason).toMatch(new RegExp(`^waiting: pre is frozen until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC \\(freeze 'release-week'\\)$`));
+    expect(waiting?.reason).toMatch(/^waiting: pre is frozen until \d{4}-\d\d-\d\d \d\d:\d\d UTC \(freeze 'release-week'\)$/);
     expect(waiting?.reason).toContain(end.text);
     // It keeps waiting (nothing deployed), and production waits behind it.
     await new Promise((r) => setTimeout(r, 2_000));
