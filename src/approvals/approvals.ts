@@ -5,6 +5,7 @@ import { GitlabApiError } from '../gitlab/errors.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
+import { approvalCalendar } from '../gates/deploy-gate.js';
 import { AuditLog, type AuditEntry, type DecisionSource } from './audit-log.js';
 import { authorRole, authorsOf, checkApprover } from './eligibility.js';
 import { describeRule, ruleOf, waitingReason, type ApprovalRule } from './rule.js';
@@ -59,6 +60,11 @@ export interface DecisionError {
 }
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
+
+/** The approvals recorded for one step (a hash: user id → who and when). A retried step starts with none. */
+export function approvalsKey(prefix: string, runId: string, job: string): string {
+  return `${prefix}:approvals:${runId}:${job}`;
+}
 export const MAX_REASON = 1000;
 
 /**
@@ -126,6 +132,9 @@ export class Approvals {
 
     const notWaiting = notWaitingWhy(run, planned.name);
     if (notWaiting) return refuse(409, notWaiting);
+    // Approving is deploying: not while the environment is frozen or outside its deploy windows.
+    const closed = action === 'approve' && planned.kind === 'deploy' ? approvalCalendar(planned, new Date()) : undefined;
+    if (closed) return refuse(409, closed);
 
     let verdict: Awaited<ReturnType<typeof checkApprover>>;
     try {
@@ -145,7 +154,7 @@ export class Approvals {
     return withRedisLock(this.deps.redis, `${this.deps.prefix}:lock:approval:${run.id}:${planned.name}`, async () => {
       const job = await store.getJob(run.id, planned.name);
       if (job?.status.phase !== 'manual') return refuse(409, `${planned.name} is not waiting for an approval (it is ${job?.status.phase ?? 'gone'})`);
-      const key = `${this.deps.prefix}:approvals:${run.id}:${planned.name}`;
+      const key = approvalsKey(this.deps.prefix, run.id, planned.name);
       if (action === 'reject') {
         await this.deps.gate.fail(run.id, planned.name, `rejected by @${user.username}: ${input.reason ?? ''}`);
         return this.answer('rejected', run.id, planned.name, false, await approvers(this.deps.redis, key), rule, await audit('rejected', via));

@@ -15,9 +15,11 @@ export interface MrCommandDeps {
   answer(projectId: number, iid: number, line: string): Promise<void>;
   /** Cancels what is open in the run (the scheduler, wired in roles/http.ts); returns the jobs canceled. */
   cancel(run: RunRecord, reason: string): Promise<string[]>;
+  /** Retries the run's failed and canceled jobs (the scheduler, wired in roles/http.ts). */
+  retry(run: RunRecord, reason: string): Promise<{ retried: string[] } | { refused: string }>;
 }
 
-/** Who may cancel a run from a comment: a Developer or higher, as GitLab lets Developers cancel pipelines. */
+/** Who may cancel or retry a run from a comment: a Developer or higher, as GitLab lets Developers cancel and retry pipelines. */
 const CANCEL_RULE = { required: 1, minAccess: ACCESS_LEVELS.developer, groups: [], users: [], allowAuthor: true } as const;
 
 /**
@@ -36,13 +38,12 @@ export async function runMrCommand(deps: MrCommandDeps, cmd: MrCommand): Promise
     return line;
   };
   if (cmd.refused) return reply(`not acted on: ${cmd.refused}`);
-  if (cmd.name === 'retry') return reply('not supported yet: push a commit or run the pipeline again');
 
   const latest = await deps.store.latestOfMergeRequest(cmd.project.id, cmd.iid);
   const run = latest ? await deps.store.get(latest.id) : null;
   if (!run?.plan) return reply(`not acted on: merge request !${cmd.iid} has no planned Slipway run`);
 
-  if (cmd.name === 'cancel') {
+  if (cmd.name === 'cancel' || cmd.name === 'retry') {
     let verdict: Awaited<ReturnType<typeof checkApprover>>;
     try {
       verdict = await checkApprover(deps.gitlab, CANCEL_RULE, cmd.project, cmd.user);
@@ -50,7 +51,11 @@ export async function runMrCommand(deps: MrCommandDeps, cmd: MrCommand): Promise
       if (err instanceof GitlabApiError) return reply(`not acted on: could not check the author with GitLab: ${err.message}`);
       throw err;
     }
-    if (!verdict.ok) return reply(`refused: ${verdict.why.replace('may decide this step', 'may cancel a run')}`);
+    if (!verdict.ok) return reply(`refused: ${verdict.why.replace('may decide this step', `may ${cmd.name} a run`)}`);
+    if (cmd.name === 'retry') {
+      const result = await deps.retry(run, `retried by @${cmd.user.username} from merge request !${cmd.iid}`);
+      return reply('refused' in result ? `not acted on: ${result.refused}` : `retrying run ${run.id} (${result.retried.join(', ')})`);
+    }
     const canceled = await deps.cancel(run, `canceled by @${cmd.user.username} from merge request !${cmd.iid}`);
     return reply(canceled.length === 0 ? `not acted on: nothing in run ${run.id} is still open` : `canceled run ${run.id} (${canceled.join(', ')})`);
   }

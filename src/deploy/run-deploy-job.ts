@@ -20,8 +20,12 @@ import { readDirAt } from '../jobs/work-tree.js';
 import type { PreparedRelease, ReleaseSpec } from './deploy-target.js';
 import { imageForEnvironment } from './environment-registry.js';
 import { environmentConfigFor, releaseOrder } from './config-release.js';
+import { deployGate } from '../gates/deploy-gate.js';
 
-export type DeployOutcome = { done: true } | { done: false; lockedBy: string };
+/** Not done: the queue job is put back and tried again at `retryAt` (ms since the epoch), without spending an attempt. */
+export type DeployOutcome = { done: true } | { done: false; retryAt: number };
+
+const LOCK_RETRY_MS = 3_000;
 
 /** Built-in templates are named (docker-service); anything with a slash or .yml is a file in the repo. */
 function isRepoPath(template: string): boolean {
@@ -47,6 +51,24 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     await advanceRun(ctx, ctx.redis, runId);
     return { done: true };
   }
+  // Soak, deploy windows and freezes: a closed gate keeps the job queued, saying until when.
+  const live = job.soak ? await new LastDeploymentRecord(ctx.redis, store.keys.environment(job.service, job.soak.after)).read() : null;
+  const gate = deployGate(job, run.request.sha, live, new Date());
+  if (gate.kind === 'cancel') {
+    await store.appendLog(runId, job.name, 'system', gate.reason);
+    await finishJob(ctx, runId, job, { phase: 'canceled', reason: gate.reason });
+    return { done: true };
+  }
+  if (gate.kind === 'wait') {
+    await store.updateJob(runId, job.name, 'queued', gate.reason);
+    // GitLab hears of it once per kind of wait; the run record's reason keeps the time left current.
+    if (!record.status.reason.startsWith(gate.reason.replace(/\(.*$/, ''))) {
+      await store.appendLog(runId, job.name, 'system', gate.reason);
+      await ctx.reporter.jobChanged(runId, job.name);
+      await ctx.reporter.runChanged(runId);
+    }
+    return { done: false, retryAt: gate.recheckAt.getTime() };
+  }
   // A promotion into the environment's registry runs under the lock too, within its own deadline;
   // a canary holds its environment through its pauses too.
   const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
@@ -55,7 +77,7 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
   const holder = await lock.acquire(runId);
   if (holder) {
     await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being deployed by run ${holder}`);
-    return { done: false, lockedBy: holder };
+    return { done: false, retryAt: Date.now() + LOCK_RETRY_MS };
   }
   try {
     const last = new LastDeploymentRecord(ctx.redis, store.keys.environment(job.service, environment));

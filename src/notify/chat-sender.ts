@@ -7,7 +7,8 @@ export interface SendPolicy {
   backoffMs: number;
 }
 
-export type SendResult = { ok: true; attempts: number } | { ok: false; attempts: number; error: string };
+/** A failure says whether trying again later may help, and how long the receiver asked to wait (Retry-After). */
+export type SendResult = { ok: true; attempts: number } | { ok: false; attempts: number; error: string; retryable: boolean; retryAfterMs?: number };
 
 const MAX_BACKOFF_MS = 30_000;
 const MAX_RETRY_AFTER_MS = 60_000;
@@ -48,9 +49,16 @@ export async function sendToChannel(
       return { ok: true, attempts: attempt };
     } catch (err) {
       const a = err instanceof Attempt ? err : new Attempt(String(err), false);
-      if (!a.retryable || attempt > policy.retries) return { ok: false, attempts: attempt, error: a.message };
-      const step = Math.min(MAX_BACKOFF_MS, policy.backoffMs * 2 ** (attempt - 1));
-      await sleep(Math.max(step / 2 + Math.random() * (step / 2), Math.min(a.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS)));
+      if (!a.retryable || attempt > policy.retries) {
+        return {
+          ok: false,
+          attempts: attempt,
+          error: a.message,
+          retryable: a.retryable,
+          ...(a.retryAfterMs !== undefined ? { retryAfterMs: a.retryAfterMs } : {}),
+        };
+      }
+      await sleep(backoffMs(policy.backoffMs, attempt, a.retryAfterMs));
     }
   }
 }
@@ -90,6 +98,12 @@ async function attemptOnce(channel: NotifyChannel, payload: string, timeoutMs: n
       throw new Attempt(`errcode ${String(reply.errcode)}: ${String(reply.errmsg ?? '')}`, RATE_LIMITED.has(code));
     }
   }
+}
+
+/** Exponential backoff with equal jitter after `attempt` failed attempts, capped; a Retry-After is honoured up to a minute. */
+export function backoffMs(baseMs: number, attempt: number, retryAfterMs: number | undefined): number {
+  const step = Math.min(MAX_BACKOFF_MS, baseMs * 2 ** (attempt - 1));
+  return Math.max(step / 2 + Math.random() * (step / 2), Math.min(retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
 }
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import type { RunStore } from '../runs/run-store.js';
 import { eventOfJob, eventOfRun } from './chat-events.js';
 import type { ChatNotifier } from './chat-notifier.js';
+import type { Outbox } from './outbox.js';
 import { statusFor } from './commit-status.js';
 import { mirrorDeployment } from './gitlab-deployment.js';
 import { inline } from './markdown.js';
@@ -18,14 +19,24 @@ export interface Reporter {
    * "Commands" line under the latest run's summary (the same note, never a new comment).
    */
   commandAnswered(projectId: number, iid: number, answer: string): Promise<void>;
+  /** Writes that note from Redis now (the outbox's dispatcher calls it); throws when GitLab fails. */
+  writeCommandNote(projectId: number, iid: number): Promise<void>;
 }
 
 /**
  * Everything reported comes from the run record, so GitLab, the API and the UI never disagree.
  * Reporting never fails a run: the GitLab client retries, and a final failure is logged.
  */
-export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; publicUrl: string; logger: Logger; chat?: ChatNotifier }): Reporter {
-  const { gitlab, store, publicUrl, logger, chat } = deps;
+export function createReporter(deps: {
+  gitlab: GitlabClient;
+  store: RunStore;
+  publicUrl: string;
+  logger: Logger;
+  chat?: ChatNotifier;
+  /** Where command answers wait until the note is written (the outbox). */
+  outbox: Pick<Outbox, 'mergeRequestNote'>;
+}): Reporter {
+  const { gitlab, store, publicUrl, logger, chat, outbox } = deps;
 
   const commandsLine = async (projectId: number, iid: number) => {
     const answer = await store.mrCommandAnswer(projectId, iid);
@@ -56,7 +67,7 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
         if (!run || !job) return;
         // Chat channels hear of the same change (in the background: a slow chat never delays a run).
         const event = chat ? eventOfJob(run, job, publicUrl) : undefined;
-        if (event) chat?.notify(event);
+        if (event) await chat?.notify(event);
         // GitLab's Environments page: a guard of its own (mirrorDeployment never throws), so the commit status is posted either way.
         await mirrorDeployment({ gitlab, store, logger }, run, job);
         const post = statusFor(run, job, publicUrl);
@@ -76,7 +87,7 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
         const run = await store.summary(runId);
         if (!run) return;
         const event = chat ? eventOfRun(run, publicUrl) : undefined;
-        if (event) chat?.notify(event);
+        if (event) await chat?.notify(event);
         if (run.status.phase === 'failed' && run.jobs.length === 0) {
           const post = statusFor(run, { name: 'pipeline', status: { phase: 'failed', reason: run.status.reason, at: run.status.at } }, publicUrl);
           if (post) {
@@ -93,12 +104,14 @@ export function createReporter(deps: { gitlab: GitlabClient; store: RunStore; pu
       });
     },
     async commandAnswered(projectId, iid, answer) {
-      await guarded('command answer', `${projectId}!${iid}`, async () => {
-        await store.setMrCommandAnswer(projectId, iid, answer);
-        const run = await store.latestOfMergeRequest(projectId, iid);
-        if (run) await note(run.id);
-        else await gitlab.upsertMergeRequestNote(projectId, iid, 'run-summary', `### Slipway${await commandsLine(projectId, iid)}`);
-      });
+      // Kept in Redis, then in the outbox: a process that stops before GitLab is told still tells it after a restart.
+      await store.setMrCommandAnswer(projectId, iid, answer);
+      await outbox.mergeRequestNote(projectId, iid);
+    },
+    async writeCommandNote(projectId, iid) {
+      const run = await store.latestOfMergeRequest(projectId, iid);
+      if (run) await note(run.id);
+      else await gitlab.upsertMergeRequestNote(projectId, iid, 'run-summary', `### Slipway${await commandsLine(projectId, iid)}`);
     },
   };
 }

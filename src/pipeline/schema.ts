@@ -1,3 +1,4 @@
+import { CronExpressionParser } from 'cron-parser';
 import { compileRegex } from '../patterns/regex.js';
 import { z } from 'zod';
 
@@ -198,6 +199,71 @@ const clustersSchema = z
     if (twice !== undefined) ctx.addIssue({ code: 'custom', message: `cluster ${twice} is listed twice` });
   });
 
+export const WEEKDAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+const DAY_RANGE = /^(sun|mon|tue|wed|thu|fri|sat)(-(sun|mon|tue|wed|thu|fri|sat))?$/;
+const DAYS = "days are a range like 'mon-fri', one day like 'sat', or a list like [sat, sun]";
+const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+function isTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const timezone = z.string().min(1).refine(isTimeZone, { error: 'an IANA time zone such as Europe/Berlin or UTC' }).default('UTC');
+
+/** GitLab's Deploy Freeze cron: five fields (minute hour day-of-month month day-of-week), parsed as cron-parser does. */
+const cron = z
+  .string()
+  .min(1)
+  .max(200)
+  .superRefine((raw, ctx) => {
+    const fields = raw.trim().split(/\s+/);
+    if (fields.length !== 5 || /[H@]/.test(raw)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${raw}' is not a cron expression of five fields (minute hour day-of-month month day-of-week), e.g. '0 18 20 12 *'`,
+      });
+      return;
+    }
+    try {
+      CronExpressionParser.parse(raw, { tz: 'UTC' }).next();
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `'${raw}' is not a usable cron expression: ${(err as Error).message}` });
+    }
+  });
+
+const deployWindowSchema = z
+  .strictObject({
+    days: z.union(
+      [
+        z.string().regex(DAY_RANGE, DAYS),
+        z
+          .array(z.enum(WEEKDAYS, { error: DAYS }))
+          .min(1)
+          .max(7),
+      ],
+      { error: DAYS },
+    ),
+    from: z.string().regex(CLOCK, "a time of day like '09:00' (24-hour)"),
+    to: z.string().regex(CLOCK, "a time of day like '17:00' (24-hour)"),
+    timezone,
+  })
+  .refine((w) => !CLOCK.test(w.from) || !CLOCK.test(w.to) || w.from < w.to, {
+    error: "'from' must be earlier than 'to' on the same day (a window across midnight is two windows)",
+    path: ['to'],
+  });
+
+const freezeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 _.-]{0,59}$/, 'a short name: letters, digits, space, _ . -'),
+  start: cron,
+  end: cron,
+  timezone,
+});
+
 export const environmentSchema = z.strictObject({
   target: z.enum(['docker', 'kubernetes']).default('docker'),
   port: z.number().int().min(1024).max(65534),
@@ -238,6 +304,9 @@ export const environmentSchema = z.strictObject({
   front_proxy: z.strictObject({ port: z.number().int().min(1024).max(65535) }).optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
+  deploy_windows: z.array(deployWindowSchema).min(1).max(20).optional(),
+  freeze: z.array(freezeSchema).min(1).max(50).optional(),
+  soak: duration.optional(),
 });
 
 export const deploySchema = z.strictObject({
@@ -248,7 +317,19 @@ export const deploySchema = z.strictObject({
   template: z.string().min(1).default('docker-service'),
   strategy: strategySchema.optional(),
   stage: z.string().min(1).optional(),
-  environments: z.record(z.string().regex(/^[a-z0-9-]+$/, 'environment names are lowercase letters, digits and -'), environmentSchema),
+  environments: z
+    .record(z.string().regex(/^[a-z0-9-]+$/, 'environment names are lowercase letters, digits and -'), environmentSchema)
+    .superRefine((envs, ctx) => {
+      // A soak watches the environment listed before (production after pre): the first has none.
+      const first = Object.entries(envs)[0];
+      if (first?.[1].soak !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [first[0], 'soak'],
+          message: `the first environment has no earlier one for its release to soak in: list ${first[0]} after the environment to soak in (e.g. pre)`,
+        });
+      }
+    }),
 });
 
 const includeItem = z.union(

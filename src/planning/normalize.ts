@@ -1,6 +1,16 @@
 import type { JobWhen } from '../pipeline/rules.js';
-import type { ApprovalSpec, DeployStrategy, PlannedArtifacts, PlannedCache, PlannedCommon, RetryReason } from './plan-types.js';
-import type { EnvironmentBlock, JobSpec } from '../pipeline/schema.js';
+import type {
+  ApprovalSpec,
+  DeployStrategy,
+  DeployWindowSpec,
+  FreezeSpec,
+  SoakSpec,
+  PlannedArtifacts,
+  PlannedCache,
+  PlannedCommon,
+  RetryReason,
+} from './plan-types.js';
+import { WEEKDAYS, type EnvironmentBlock, type JobSpec } from '../pipeline/schema.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 
@@ -102,5 +112,30 @@ export function approvalOf(env: string, a: EnvironmentBlock['approval']): Approv
     users: a.users ?? [],
     ...(a.min_access !== undefined ? { minAccess: a.min_access } : {}),
     ...(a.allow_author !== undefined ? { allowAuthor: a.allow_author } : {}),
+  };
+}
+
+/** 'mon-fri' → [1..5], 'sat' → [6], [sat, sun] → [0, 6]; a range may wrap ('fri-mon'). */
+function daysOf(days: string | readonly string[]): number[] {
+  const index = (d: string) => WEEKDAYS.indexOf(d as (typeof WEEKDAYS)[number]);
+  if (typeof days !== 'string') return [...new Set(days.map(index))].sort((a, b) => a - b);
+  const [from, to] = days.split('-').map(index);
+  if (from === undefined || to === undefined) return [index(days)];
+  const out: number[] = [];
+  for (let d = from; ; d = (d + 1) % 7) {
+    out.push(d);
+    if (d === to) break;
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** The environment's deploy windows, freezes and soak as the deploy job checks them; `previous`: the environment listed before it. */
+export function gatesOf(env: EnvironmentBlock, previous: string | undefined): { windows?: DeployWindowSpec[]; freezes?: FreezeSpec[]; soak?: SoakSpec } {
+  const windows = env.deploy_windows?.map((w) => ({ days: daysOf(w.days), from: w.from, to: w.to, timezone: w.timezone }));
+  const freezes = env.freeze?.map((f) => ({ name: f.name, start: f.start.trim(), end: f.end.trim(), timezone: f.timezone }));
+  return {
+    ...(windows ? { windows } : {}),
+    ...(freezes ? { freezes } : {}),
+    ...(env.soak !== undefined && previous !== undefined ? { soak: { ms: durationMs(env.soak, 0), after: previous } } : {}),
   };
 }

@@ -19,6 +19,12 @@ export interface PlannedCommon {
   stage: string;
   /** Jobs that must finish first (explicit `needs`, else every planned job of earlier stages). */
   needs: string[];
+  /**
+   * The needs implied by stages alone (every job of an earlier stage), not named in `needs:` nor by
+   * the deploy chain: an optional manual job (allow_failure true, the default) among them does not
+   * block, as in GitLab; a DAG need on it does. Absent in older records: every need is hard.
+   */
+  stageNeeds?: string[];
   /** Jobs whose artifacts are copied into this job's workspace first (a subset of needs). */
   artifactsFrom: string[];
   /** on_success: after needs succeeded; on_failure: only if one failed; always: either; manual: waits for a person. */
@@ -124,6 +130,29 @@ export interface ApprovalSpec {
   allowAuthor?: boolean;
 }
 
+/** A weekly window in which deploys may start: weekdays (0 = Sunday) and a same-day time range. */
+export interface DeployWindowSpec {
+  days: number[];
+  /** 'HH:MM', 24-hour, in `timezone`. */
+  from: string;
+  to: string;
+  timezone: string;
+}
+
+/** GitLab's Deploy Freeze: frozen from each `start` (cron) until the next `end` (cron), in `timezone`. */
+export interface FreezeSpec {
+  name: string;
+  start: string;
+  end: string;
+  timezone: string;
+}
+
+/** The release must have stayed the live one in environment `after` for `ms` before this deploy starts. */
+export interface SoakSpec {
+  ms: number;
+  after: string;
+}
+
 /** A canary step: a weight in percent, or a pause (ms; null: until approved). */
 export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
 export type DeployStrategy = { type: 'rolling' } | { type: 'blue-green' } | { type: 'canary'; steps: StrategyStep[] };
@@ -145,6 +174,11 @@ export interface PlannedDeployJob extends PlannedCommon {
   /** `on_cluster_failure:` when the file sets it (absent: rollback-all). */
   onClusterFailure?: 'rollback-all' | 'keep-healthy';
   strategy: DeployStrategy;
+  /** Deploys start only inside one of these (none: any time). */
+  windows?: DeployWindowSpec[];
+  /** Deploys never start inside one of these. */
+  freezes?: FreezeSpec[];
+  soak?: SoakSpec;
 }
 
 export type PlannedJob = PlannedScriptJob | PlannedImageJob | PlannedSonarJob | PlannedDeployJob;

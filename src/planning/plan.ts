@@ -1,5 +1,5 @@
 import { topoOrder } from '../pipeline/dag.js';
-import { allowFailureOf, approvalOf, artifactsOf, cacheOf, durationMs, expandVariables, retryOf, strategyOf } from './normalize.js';
+import { allowFailureOf, approvalOf, artifactsOf, cacheOf, durationMs, expandVariables, gatesOf, retryOf, strategyOf } from './normalize.js';
 import type { PipelineFile } from '../pipeline/pipeline-file.js';
 import { varsToStrings } from '../pipeline/pipeline-file.js';
 import type { Plan, PlannedCommon, PlannedDeployJob, PlannedJob, SkippedJob } from './plan-types.js';
@@ -234,6 +234,7 @@ function planDeploys(
   const imagePlanned = imageJob || imageReused;
   const stage = deploy.stage ?? 'deploy';
   let previous: string | undefined;
+  const listed = Object.keys(deploy.environments);
   for (const [i, [environment, env]] of Object.entries(deploy.environments).entries()) {
     const name = `deploy:${environment}`;
     const vars = { ...base, SLIPWAY_ENVIRONMENT: environment };
@@ -287,6 +288,7 @@ function planDeploys(
       ...clusterWeightsOf(env.clusters),
       ...(env.on_cluster_failure ? { onClusterFailure: env.on_cluster_failure } : {}),
       strategy: strategyOf(env.strategy ?? deploy.strategy, env.target),
+      ...gatesOf(env, i > 0 ? listed[i - 1] : undefined),
     };
     candidates.push({ explicitNeeds: undefined, rank: stageRank(stage) + rank0 + i, job });
     // Implied by stage too, but explicit so a DAG scheduler never deploys before the image exists.
@@ -326,7 +328,10 @@ function order(candidates: Candidate[], skipped: SkippedJob[]): PlannedJob[] {
     } else {
       // Stage semantics: every planned job of an earlier stage.
       const implied = live.filter((o) => Math.floor(o.rank / 10_000) < Math.floor(c.rank / 10_000)).map((o) => o.job.name);
+      const named = new Set(c.job.needs);
       c.job.needs = [...new Set([...c.job.needs, ...implied])];
+      const stageOnly = implied.filter((n) => !named.has(n));
+      if (stageOnly.length > 0) c.job.stageNeeds = stageOnly;
       c.job.artifactsFrom = implied.filter((n) => withArtifacts.has(n));
     }
   }

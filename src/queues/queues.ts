@@ -20,6 +20,12 @@ export interface Queues {
   enqueuePlan(job: PlanJob): Promise<void>;
   enqueueBuild(job: BuildJob): Promise<void>;
   enqueueDeploy(job: DeployJob): Promise<void>;
+  /**
+   * Drops a finished queue job so the same job id can be queued again (a retried pipeline job).
+   * False when it is still held by a worker (it is finishing): it cannot be queued again yet.
+   */
+  forgetBuild(job: BuildJob): Promise<boolean>;
+  forgetDeploy(job: DeployJob): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -37,15 +43,29 @@ export function createQueues(connection: ConnectionOptions, onError: (err: Error
     },
     async enqueueBuild(job) {
       // Job names are free text (may hold ':' which BullMQ ids cannot): key by a hash of the name.
-      await build.add('build', job, { jobId: `build.${job.runId}.${nameKey(job.job)}` });
+      await build.add('build', job, { jobId: buildId(job) });
     },
     async enqueueDeploy(job) {
-      await deploy.add('deploy', job, { jobId: `deploy.${job.runId}.${nameKey(job.environment)}` });
+      await deploy.add('deploy', job, { jobId: deployId(job) });
+    },
+    async forgetBuild(job) {
+      return forget(build, buildId(job));
+    },
+    async forgetDeploy(job) {
+      return forget(deploy, deployId(job));
     },
     async close() {
       await Promise.all([events.close(), build.close(), deploy.close()]);
     },
   };
+}
+
+const buildId = (job: BuildJob) => `build.${job.runId}.${nameKey(job.job)}`;
+const deployId = (job: DeployJob) => `deploy.${job.runId}.${nameKey(job.environment)}`;
+
+async function forget(queue: Queue, id: string): Promise<boolean> {
+  if (!(await queue.getJob(id))) return true;
+  return (await queue.remove(id)) === 1;
 }
 
 function nameKey(name: string): string {

@@ -10,8 +10,6 @@ import { QUEUE_NAMES, type DeployJob } from '../queues/names.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
 
-const DEPLOY_LOCK_RETRY_MS = 3_000;
-
 /** The deploy role: the worker on queue "deploy", with the deploy targets this process can reach. */
 export function startDeployRole(shared: Shared): RunningRole {
   const { config, jobs } = shared;
@@ -40,8 +38,8 @@ export function startDeployRole(shared: Shared): RunningRole {
         observeQueueWait(shared.metrics, QUEUE_NAMES.deploy, job);
         const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
         if (!outcome.done) {
-          // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
-          await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
+          // The environment is busy, or a soak, window or freeze holds it: wait without spending an attempt (BullMQ's DelayedError pattern).
+          await job.moveToDelayed(outcome.retryAt, token);
           throw new DelayedError();
         }
       },

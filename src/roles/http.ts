@@ -12,6 +12,7 @@ import { createWatchApi, lostEventLines } from '../http/watch-api.js';
 import { ProjectWatch } from '../runs/project-watch.js';
 import type { RunRecord } from '../runs/types.js';
 import { cancelRun } from '../scheduler/cancel.js';
+import { retryFailedJobs } from '../scheduler/retry.js';
 import { failManualJob, setManualReason, startManualJob } from '../scheduler/manual-step.js';
 import { VariableStore } from '../variables/variable-store.js';
 import { listen } from './listen.js';
@@ -42,6 +43,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     gitlab: shared.gitlab,
     answer: (projectId: number, iid: number, line: string) => shared.jobs.reporter.commandAnswered(projectId, iid, line),
     cancel: (run: RunRecord, reason: string) => cancelRun(shared.jobs, run, reason),
+    retry: (run: RunRecord, reason: string) => retryFailedJobs(shared.jobs, run, reason),
   };
   const enqueuePlan = async (runId: string) => void (await queues.enqueuePlan({ runId }));
   const releaseDeps = { redis: shared.failFastRedis, store, enqueuePlan };
@@ -68,7 +70,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     redis: shared.failFastRedis,
     readyWarnings: shared.redisWarnings,
     metrics: metricsEndpoint(shared),
-    dashboardQueues: [queues.events, queues.build, queues.deploy],
+    dashboardQueues: [queues.events, queues.build, queues.deploy, shared.outbox.queue],
     apiToken: shared.apiToken.token,
     logger,
     webhook: {

@@ -1,4 +1,5 @@
 import { Worker } from 'bullmq';
+import { startOutboxDispatcher } from '../notify/outbox.js';
 import { planRun } from '../planner/plan-run.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { QUEUE_NAMES, type PlanJob } from '../queues/names.js';
@@ -11,7 +12,7 @@ const RECONCILE_EVERY_MS = 30_000;
 
 /**
  * The planner role: the worker on queue "events", the reconciler for runs stored but never queued,
- * and the reconciler with GitLab for events its webhooks dropped (reconcile/).
+ * the reconciler with GitLab for events its webhooks dropped (reconcile/), and the outbox's dispatcher.
  */
 export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
   const { config, jobs: ctx, logger, metrics } = shared;
@@ -40,6 +41,15 @@ export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: numb
       },
     ),
   );
+  // Sends what the outbox keeps (chat messages, the MR note), whichever process put it there.
+  const dispatcher = startOutboxDispatcher({
+    connection: shared.workerRedis,
+    prefix: config.redisPrefix,
+    config: config.notify,
+    store: ctx.store,
+    logger,
+    writeNote: (projectId, iid) => ctx.reporter.writeCommandNote(projectId, iid),
+  });
   const every = opts.reconcileEveryMs ?? RECONCILE_EVERY_MS;
   const reconcile = async () => {
     // A crash between storing a run and queueing it leaves it "received": queue it again (idempotent by job id).
@@ -64,6 +74,7 @@ export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: numb
       clearInterval(timer);
       await gitlabReconciler.stop();
       await worker.close();
+      await dispatcher.stop();
     },
   };
 }

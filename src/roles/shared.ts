@@ -13,14 +13,13 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { createMasker } from '../logging/mask.js';
 import { createMetrics, type SlipwayMetrics } from '../metrics/metrics.js';
 import { createChatNotifier } from '../notify/chat-notifier.js';
+import { createOutbox, type Outbox } from '../notify/outbox.js';
 import { createReporter } from '../notify/reporter.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { RunStore } from '../runs/run-store.js';
 import { parseKey } from '../variables/crypto.js';
 import { VariableStore } from '../variables/variable-store.js';
 import { EnvironmentConfigStore } from '../variables/environment-config.js';
-
-const CHAT_DRAIN_MS = 5_000;
 
 export type Role = 'http' | 'planner' | 'build' | 'deploy';
 export const ALL_ROLES: readonly Role[] = ['http', 'planner', 'build', 'deploy'];
@@ -53,6 +52,8 @@ export interface Shared {
   docker: Dockerode;
   /** This process's metrics: every role records into them, /metrics renders them. */
   metrics: SlipwayMetrics;
+  /** What must be sent (chat, the MR note), kept in Redis until the dispatcher sends it. */
+  outbox: Outbox;
   /** The context every job gets, on the worker connection. */
   jobs: JobContext;
   /** Weaker Redis durability accepted by SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: /readyz reports it. */
@@ -96,13 +97,15 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
     queues: { events: queues.events, build: queues.build, deploy: queues.deploy },
     approvalsWaiting: () => store.approvalsWaiting(),
   });
-  const chat = createChatNotifier({ config: config.notify, store: workerStore, logger });
+  // What must be sent is kept in Redis first (queue "outbox"); the planner role's dispatcher sends it.
+  const outbox = createOutbox(workerRedis, config.redisPrefix, queueError);
+  const chat = createChatNotifier({ config: config.notify, outbox, logger });
   const jobs: JobContext = {
     config,
     store: workerStore,
     queues: workerQueues,
     gitlab,
-    reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat }),
+    reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat, outbox }),
     docker,
     executor: createDockerExecutor(docker),
     logger,
@@ -125,13 +128,13 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
     gitlab,
     docker,
     metrics,
+    outbox,
     jobs,
     redisWarnings,
     async close() {
-      // After every role has stopped: chat sends in flight (bounded: their outcome goes to Redis),
-      // then queues, then Redis, then the embedded server.
-      await Promise.race([chat.idle(), new Promise((resolve) => setTimeout(resolve, CHAT_DRAIN_MS).unref())]);
-      await Promise.all([queues.close(), workerQueues.close()]);
+      // After every role has stopped (what is left to send stays in the outbox): queues, then Redis,
+      // then the embedded server.
+      await Promise.all([queues.close(), workerQueues.close(), outbox.close()]);
       await Promise.all([quit(workerRedis), quit(failFastRedis)]);
       if (embedded) await embedded.stop();
     },

@@ -3,6 +3,9 @@ import type {
   ApprovalSpec,
   BuildSpec,
   DeployStrategy,
+  DeployWindowSpec,
+  FreezeSpec,
+  SoakSpec,
   EnvironmentSpec,
   Plan,
   PlannedArtifacts,
@@ -32,6 +35,7 @@ const common = {
   name: z.string(),
   stage: z.string(),
   needs: strings,
+  stageNeeds: strings.exactOptional(),
   artifactsFrom: strings,
   when: z.enum(['on_success', 'on_failure', 'manual', 'always']),
   allowFailure: z.union([z.boolean(), z.object({ exitCodes: numbers })]),
@@ -138,6 +142,10 @@ const strategy = schemaOf<DeployStrategy>()(
   ]),
 );
 
+const window = schemaOf<DeployWindowSpec>()(z.object({ days: numbers, from: z.string(), to: z.string(), timezone: z.string() }));
+const freeze = schemaOf<FreezeSpec>()(z.object({ name: z.string(), start: z.string(), end: z.string(), timezone: z.string() }));
+const soak = schemaOf<SoakSpec>()(z.object({ ms: z.number(), after: z.string() }));
+
 const deployJob = schemaOf<PlannedDeployJob>()(
   z.object({
     ...common,
@@ -151,6 +159,9 @@ const deployJob = schemaOf<PlannedDeployJob>()(
     clusterWeights: z.record(z.string(), z.number()).exactOptional(),
     onClusterFailure: z.enum(['rollback-all', 'keep-healthy']).exactOptional(),
     strategy,
+    windows: z.array(window).exactOptional(),
+    freezes: z.array(freeze).exactOptional(),
+    soak: soak.exactOptional(),
   }),
 );
 

@@ -132,6 +132,28 @@ export class RunStore {
     return updated;
   }
 
+  /**
+   * A retried job starts over: pending with `reason`, without the last attempt's outcome (exit
+   * code, times, allowed failure, superseding run, GitLab deployment: a retried deploy is a new one).
+   */
+  async resetJob(id: string, name: string, reason: string): Promise<JobRecord | undefined> {
+    const key = this.keys.run(id);
+    const raw = await this.redis.hget(key, `job:${name}`);
+    if (!raw) return undefined;
+    const j = readJob(id, name, raw);
+    const fresh: JobRecord = {
+      name: j.name,
+      kind: j.kind,
+      stage: j.stage,
+      status: { phase: 'pending', reason: this.mask(reason), at: new Date().toISOString() },
+      startedAt: undefined,
+      finishedAt: undefined,
+      exitCode: undefined,
+    };
+    await this.redis.hset(key, `job:${name}`, JSON.stringify(fresh));
+    return fresh;
+  }
+
   /** Only this field of the job changes (its phase, reason and times stay as they are). */
   async setGitlabDeployment(id: string, name: string, d: GitlabDeploymentRecord): Promise<void> {
     const key = this.keys.run(id);

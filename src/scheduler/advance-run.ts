@@ -3,7 +3,7 @@ import type { JobContext } from '../jobs/context.js';
 import type { PlannedJob } from '../planning/plan.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { JobRecord } from '../runs/types.js';
-import { decide, verdict } from './decide.js';
+import { decide, optionalManual, verdict } from './decide.js';
 
 const FINAL_RUN = new Set(['succeeded', 'failed', 'canceled', 'skipped']);
 
@@ -19,6 +19,7 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
     const plan = run?.plan;
     if (!run || !plan || FINAL_RUN.has(run.status.phase)) return;
     const records = new Map(run.jobs.map((j) => [j.name, j]));
+    const planned = new Map(plan.jobs.map((j) => [j.name, j]));
     const changed: string[] = [];
     const set = async (name: string, phase: JobRecord['status']['phase'], reason: string) => {
       const updated = await ctx.store.updateJob(runId, name, phase, reason);
@@ -35,6 +36,10 @@ export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): 
         job,
         job.needs.map((n) => records.get(n)),
         run.request.project.path,
+        (n) => {
+          const need = planned.get(n);
+          return need !== undefined && optionalManual(job, need);
+        },
       );
       if (d.kind === 'wait') {
         // Kept in `records` too: the check below must see "waiting for manual job" written in this pass.

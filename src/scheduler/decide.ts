@@ -12,12 +12,28 @@ function passed(j: JobRecord): boolean {
 }
 
 /**
+ * Whether a need that is a manual job nobody started yet is left behind, as GitLab does: an optional
+ * manual job (allow_failure true, its default) of an earlier stage does not block the later stages;
+ * one with `allow_failure: false` (every approval-gated deploy) does, and so does a `needs:` on it.
+ */
+export function optionalManual(job: Pick<PlannedJob, 'stageNeeds'>, need: Pick<PlannedJob, 'name' | 'when' | 'allowFailure'>): boolean {
+  return need.when === 'manual' && need.allowFailure === true && (job.stageNeeds ?? []).includes(need.name);
+}
+
+/**
  * Pure: what to do with one pending job, given the records of the jobs it needs. GitLab's rules:
  * on_success runs when every need passed; on_failure only when one failed; always either way;
  * manual waits for a person (src/approvals/). A job whose need was skipped or canceled is skipped too.
+ * `optional(name)`: the need is an optional manual job (see optionalManual); while it waits, it is
+ * passed over.
  */
-export function decide(job: PlannedJob, needs: ReadonlyArray<JobRecord | undefined>, projectPath: string): Decision {
-  const known = needs.filter((n): n is JobRecord => n !== undefined);
+export function decide(
+  job: PlannedJob,
+  needs: ReadonlyArray<JobRecord | undefined>,
+  projectPath: string,
+  optional: (name: string) => boolean = () => false,
+): Decision {
+  const known = needs.filter((n): n is JobRecord => n !== undefined && !(n.status.phase === 'manual' && optional(n.name)));
   const waitingOn = known.find((n) => ACTIVE.has(n.status.phase));
   if (waitingOn) return { kind: 'wait', reason: `waiting for ${waitingOn.name}` };
   const manual = known.find((n) => n.status.phase === 'manual');

@@ -19,16 +19,25 @@ export interface Harness {
   logs: string[];
   api<T>(pathAndQuery: string): Promise<{ status: number; body: T }>;
   waitForRun(runId: string, phases?: RunRecord['status']['phase'][], timeoutMs?: number): Promise<RunRecord>;
-  stop(): Promise<void>;
+  /** `keep`: leave the data dir (its Redis) and the fake GitLab for a harness started again with `reuse`. */
+  stop(opts?: { keep?: boolean }): Promise<void>;
 }
 
 /**
  * A real Slipway (embedded Redis in a temp data dir, so every test file has its own) against the
  * fake GitLab, the services' Docker engine and registry.
  */
-export async function startHarness(opts: { roles?: readonly Role[]; env?: Record<string, string>; reconcileEveryMs?: number } = {}): Promise<Harness> {
-  const gitlab = await startFakeGitlab();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'slipway-test-'));
+export async function startHarness(
+  opts: {
+    roles?: readonly Role[];
+    env?: Record<string, string>;
+    reconcileEveryMs?: number;
+    /** A restart: the same data dir (its embedded Redis keeps everything) and the same fake GitLab. */
+    reuse?: { gitlab: FakeGitlab; dataDir: string };
+  } = {},
+): Promise<Harness> {
+  const gitlab = opts.reuse?.gitlab ?? (await startFakeGitlab());
+  const dataDir = opts.reuse?.dataDir ?? mkdtempSync(path.join(tmpdir(), 'slipway-test-'));
   const result = readConfig({
     GITLAB_URL: gitlab.url,
     GITLAB_TOKEN: gitlab.token,
@@ -78,8 +87,9 @@ export async function startHarness(opts: { roles?: readonly Role[]; env?: Record
         await new Promise((r) => setTimeout(r, 200));
       }
     },
-    async stop() {
+    async stop(stopOpts = {}) {
       await slipway.stop();
+      if (stopOpts.keep) return;
       await gitlab.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

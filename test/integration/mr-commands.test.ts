@@ -24,6 +24,7 @@ describe('merge request comment commands', () => {
   const BOT = { id: 1, username: 'slipway-bot' };
   const ANN = { id: 301, username: 'ann' };
   const DEV = { id: 303, username: 'dev' };
+  const GUEST = { id: 304, username: 'guest' };
 
   const pipeline = [
     `build: { image: demo/${service} }`,
@@ -83,6 +84,7 @@ describe('merge request comment commands', () => {
     for (const [u, level] of [
       [ANN, 40],
       [DEV, 30],
+      [GUEST, 10],
     ] as const) {
       h.gitlab.addUser(u);
       h.gitlab.setMember(projectId, u.id, level);
@@ -133,10 +135,36 @@ describe('merge request comment commands', () => {
     expect(h.gitlab.notes(projectId, iid)).toHaveLength(1);
   });
 
-  it('/retry is answered as not supported yet', async () => {
-    await comment(ANN, '/retry');
-    await waitNote('@\u200dann /retry: not supported yet');
-  });
+  it('/retry from a Guest is refused; from a Maintainer it runs the failed jobs of the latest run again', async () => {
+    const mr = iid + 5;
+    const sha = await commitFiles(
+      project.bareDir,
+      'main',
+      {
+        '.slipway.yml':
+          'stages: [test, after]\nunit:\n  image: slipway/busybox:1\n  script: [echo flaky, exit 3]\nlater:\n  stage: after\n  image: slipway/busybox:1\n  script: [echo later]\n',
+      },
+      `Merge !${mr}`,
+    );
+    h.gitlab.addMergeRequest(projectId, { iid: mr, authorId: 302 });
+    const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: path_, sha, iid: mr }), WEBHOOK_SECRET);
+    const failed = await h.waitForRun(String(res.json['runId']), ['failed'], 90_000);
+    expect(failed.jobs.find((j) => j.name === 'later')?.status.phase).toBe('skipped');
+    const firstStart = failed.jobs.find((j) => j.name === 'unit')?.startedAt;
+
+    await comment(GUEST, '/retry', 'create', mr);
+    await waitNote(`@\u200dguest /retry: refused: @\u200dguest is Guest (10) of ${path_}: only a Developer of ${path_} may retry a run`, mr);
+    expect((await jobOf(failed.id, 'unit'))?.phase).toBe('failed');
+
+    await comment(ANN, '/retry', 'create', mr);
+    await waitNote(`@\u200dann /retry: retrying run ${failed.id} (unit, later)`, mr);
+    const again = await h.waitForRun(failed.id, ['failed'], 90_000);
+    const unit = again.jobs.find((j) => j.name === 'unit');
+    expect(unit?.status.phase).toBe('failed');
+    expect(Date.parse(unit?.startedAt ?? '')).toBeGreaterThan(Date.parse(firstStart ?? ''));
+    expect((await h.slipway.store.readLog(failed.id)).map((l) => l.line)).toContain(`retried by @ann from merge request !${mr}`);
+    expect(again.jobs.find((j) => j.name === 'later')?.status.phase).toBe('skipped');
+  }, 120_000);
 
   it('/cancel from a Developer cancels the waiting deploy of the latest run; from a non-member it is refused', async () => {
     const second = await merge(iid + 1, 'second');
