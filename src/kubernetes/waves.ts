@@ -160,9 +160,12 @@ export async function rollOutInWaves(
   const replaced = runs.map((r) => r.apply.replaces).find((x) => x !== undefined);
   const kept = runs.filter((r) => r.state === 'healthy').map((r) => r.cluster.name);
   const causes = runs.filter((r) => r.went !== undefined);
+  // One cluster: its own cause says it all (the job's reason already says whether it was rolled back).
+  const only = runs.length === 1 ? causes[0]?.cause : undefined;
   const reason =
+    only ??
     `${causes.map((r) => `${r.cluster.name} ${r.went ?? 'failed'} (wave ${r.wave}): ${r.cause}`).join('; ')}` +
-    `; clusters now: ${runs.map((r) => nowSays(r, spec.runId)).join(', ')} (on_cluster_failure: ${policy})`;
+      `; clusters now: ${runs.map((r) => nowSays(r, spec.runId)).join(', ')} (on_cluster_failure: ${policy})`;
   onLog(`clusters now: ${runs.map((r) => nowSays(r, spec.runId)).join(', ')}`);
   return {
     outcome: kept.length > 0 ? 'partial' : 'failed',
