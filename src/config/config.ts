@@ -65,6 +65,8 @@ export interface SlipwayConfig {
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
   /** Kubernetes clusters for `target: kubernetes`: name → kubeconfig file (its current context). */
   kubernetes: { clusters: Record<string, string> };
+  /** Prometheus's base URL for `analysis:` metrics that name no `address` (SLIPWAY_PROMETHEUS_URL). */
+  prometheus: { url: string | undefined };
   /** Chat webhooks told about run events (SLIPWAY_NOTIFY_<NAME>_*). */
   notify: NotifyConfig;
   /** Catching what GitLab's webhooks dropped, through the GitLab API (SLIPWAY_RECONCILE_*). */
@@ -222,6 +224,7 @@ const envSchema = z.object({
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
   SLIPWAY_CLUSTERS: clusterMap.optional(),
+  SLIPWAY_PROMETHEUS_URL: urlFrom('SLIPWAY_PROMETHEUS_URL').optional(),
   SLIPWAY_NOTIFY_TIMEOUT_MS: intFrom('SLIPWAY_NOTIFY_TIMEOUT_MS', 5_000, 100, 60_000),
   SLIPWAY_NOTIFY_RETRIES: intFrom('SLIPWAY_NOTIFY_RETRIES', 3, 0, 10),
   SLIPWAY_NOTIFY_BACKOFF_MS: intFrom('SLIPWAY_NOTIFY_BACKOFF_MS', 1_000, 1, 60_000),
@@ -309,6 +312,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
+      prometheus: { url: e.SLIPWAY_PROMETHEUS_URL?.replace(/\/$/, '') },
       notify: {
         channels: channels.channels,
         timeoutMs: e.SLIPWAY_NOTIFY_TIMEOUT_MS,

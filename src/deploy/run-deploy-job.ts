@@ -10,6 +10,8 @@ import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { rollOut } from './roll-out.js';
+import { analysisBoundMs } from '../analysis/run-analysis.js';
+import { analysisVariables, postDeployAnalysis } from './post-deploy-analysis.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
@@ -43,7 +45,7 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     await advanceRun(ctx, ctx.redis, runId);
     return { done: true };
   }
-  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + 60_000);
+  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + analysisBoundMs(job.analysis ?? []) + 60_000);
   const holder = await lock.acquire(runId);
   if (holder) {
     await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being deployed by run ${holder}`);
@@ -107,7 +109,20 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
-    const release = await rollOut(target, prepared.spec, { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) });
+    const analysis = job.analysis?.length
+      ? postDeployAnalysis(job.analysis, {
+          prometheusUrl: ctx.config.prometheus.url,
+          vars: analysisVariables({ service: job.service, environment, commitSha: run.request.sha, runId: run.id, image: run.image.ref }, variables),
+          secrets: secrets.values,
+          onLog,
+        })
+      : undefined;
+    const release = await rollOut(target, prepared.spec, {
+      timeoutMs: job.timeoutMs,
+      onLog,
+      onRollBack: () => ctx.metrics.rolledBack(environment),
+      ...(analysis ? { analyze: analysis } : {}),
+    });
     const at = new Date().toISOString();
     if (!(await last.record({ runId: run.id, runCreatedAt: run.createdAt, sha: run.request.sha, at }))) {
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.

@@ -1,4 +1,5 @@
 import { compileRegex } from '../patterns/regex.js';
+import { analysisRefsSchema, analysisTemplatesSchema } from './analysis-schema.js';
 import { z } from 'zod';
 
 const EXPIRE_IN = /^\s*(?:never|(?:\d+\s*(?:s|sec|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)(?:\s+|\s*,\s*|\s*and\s+|$))+)\s*$/i;
@@ -205,6 +206,8 @@ export const environmentSchema = z.strictObject({
   strategy: strategySchema.optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
+  /** Templates of `deploy.analysis` that must pass once the rollout is healthy, else it is rolled back. */
+  analysis: analysisRefsSchema.optional(),
 });
 
 export const deploySchema = z.strictObject({
@@ -216,6 +219,7 @@ export const deploySchema = z.strictObject({
   strategy: strategySchema.optional(),
   stage: z.string().min(1).optional(),
   environments: z.record(z.string().regex(/^[a-z0-9-]+$/, 'environment names are lowercase letters, digits and -'), environmentSchema),
+  analysis: analysisTemplatesSchema.optional(),
 });
 
 const includeItem = z.union(

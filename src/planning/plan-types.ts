@@ -1,3 +1,6 @@
+import type { AnalysisTemplate } from '../analysis/types.js';
+
+export type { AnalysisMetric, AnalysisTemplate } from '../analysis/types.js';
 import type { JobWhen } from '../pipeline/rules.js';
 
 /**
@@ -136,6 +139,8 @@ export interface PlannedDeployJob extends PlannedCommon {
   /** Kubernetes clusters to roll out to (empty: the target's default). */
   clusters: string[];
   strategy: DeployStrategy;
+  /** Analysis templates that must pass once the rollout is healthy (`analysis:`), else the release is rolled back. */
+  analysis?: AnalysisTemplate[];
 }
 
 export type PlannedJob = PlannedScriptJob | PlannedImageJob | PlannedSonarJob | PlannedDeployJob;

@@ -1,4 +1,5 @@
 import { topoOrder } from '../pipeline/dag.js';
+import { analysisOf } from './analysis.js';
 import { allowFailureOf, approvalOf, artifactsOf, cacheOf, durationMs, expandVariables, retryOf, strategyOf } from './normalize.js';
 import type { PipelineFile } from '../pipeline/pipeline-file.js';
 import { varsToStrings } from '../pipeline/pipeline-file.js';
@@ -270,6 +271,7 @@ function planDeploys(
       ...(approval ? { approval } : {}),
       clusters: env.clusters ?? [],
       strategy: strategyOf(env.strategy ?? deploy.strategy, env.target),
+      ...(env.analysis ? { analysis: analysisOf(env.analysis, deploy.analysis ?? {}) } : {}),
     };
     candidates.push({ explicitNeeds: undefined, rank: stageRank(stage) + rank0 + i, job });
     // Implied by stage too, but explicit so a DAG scheduler never deploys before the image exists.

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type {
+  AnalysisMetric,
+  AnalysisTemplate,
   ApprovalSpec,
   BuildSpec,
   DeployStrategy,
@@ -136,6 +138,26 @@ const strategy = schemaOf<DeployStrategy>()(
   ]),
 );
 
+const analysisMetric = schemaOf<AnalysisMetric>()(
+  z.object({
+    name: z.string(),
+    count: z.number(),
+    intervalMs: z.number(),
+    initialDelayMs: z.number(),
+    failureLimit: z.number(),
+    inconclusiveLimit: z.number(),
+    consecutiveErrorLimit: z.number(),
+    successCondition: z.string().exactOptional(),
+    failureCondition: z.string().exactOptional(),
+    provider: z.union([
+      z.object({ prometheus: z.object({ query: z.string(), address: z.string().exactOptional() }) }),
+      z.object({ http: z.object({ url: z.string(), method: z.enum(['GET', 'POST']), headers: stringMap, timeoutMs: z.number() }) }),
+    ]),
+  }),
+);
+
+const analysisTemplate = schemaOf<AnalysisTemplate>()(z.object({ name: z.string(), metrics: z.array(analysisMetric) }));
+
 const deployJob = schemaOf<PlannedDeployJob>()(
   z.object({
     ...common,
@@ -147,6 +169,7 @@ const deployJob = schemaOf<PlannedDeployJob>()(
     approval: approval.exactOptional(),
     clusters: strings,
     strategy,
+    analysis: z.array(analysisTemplate).exactOptional(),
   }),
 );
 
