@@ -71,7 +71,14 @@ function summarize(plan: ReturnType<typeof planPipeline>): unknown {
       if (j.kind === 'image') out['build'] = j.build;
       if (j.kind === 'sonar') Object.assign(out, { projectKey: j.projectKey, gate: j.gate });
       if (j.kind === 'deploy')
-        Object.assign(out, { environment: j.environment, service: j.service, approval: j.approval ?? null, clusters: j.clusters, strategy: j.strategy });
+        Object.assign(out, {
+          environment: j.environment,
+          service: j.service,
+          approval: j.approval ?? null,
+          clusters: j.clusters,
+          strategy: j.strategy,
+          ...(j.analysis ? { analysis: j.analysis } : {}),
+        });
       return out;
     }),
     skipped: plan.skipped,

@@ -45,7 +45,7 @@ describe('analysis conditions', () => {
     ['result[0] = 1', "unexpected '=' (compare with '==')", 10],
     ['result[0] < 1 & result[1] < 1', "unexpected '&' (write '&&')", 14],
     ['process.exit(1)', "unexpected '.'", 7],
-    ['require("fs")', 'unexpected \'"\'', 8],
+    ['require("fs")', "unexpected '\"'", 8],
     ['env < 1', "unknown name 'env': a condition reads result, result[N], numbers, true/false and len, isNaN, isInf, abs()", 0],
     ['result[0]', 'the condition must compare something', 0],
     ['result < 1', "'<' needs a number, not a list", 7],

@@ -116,7 +116,9 @@ describe('runAnalysis with Prometheus', () => {
     prometheusAnswering([[]]);
     const failed = await runAnalysis(template(metric({ inconclusiveLimit: 0 })), opts());
     expect(failed).toMatchObject({ passed: false });
-    expect(failed.passed === false && failed.reason).toMatch(/^analysis error-rate was inconclusive 1 of 1 measurements \(limit 0\): .* = no series \(the query returned no series/);
+    expect(failed.passed === false && failed.reason).toMatch(
+      /^analysis error-rate was inconclusive 1 of 1 measurements \(limit 0\): .* = no series \(the query returned no series/,
+    );
   });
 
   it('with both conditions, neither met is inconclusive (as in Argo Rollouts); failureCondition alone fails when true', async () => {
@@ -131,13 +133,18 @@ describe('runAnalysis with Prometheus', () => {
 
   it('names the template and the metric when they differ, and shows every series of a vector', async () => {
     prometheusAnswering([[0.01, 0.2]]);
-    const r = await runAnalysis(template(metric({ name: 'per-pod', count: 1, failureLimit: 0, successCondition: 'result[0] < 0.05 && result[1] < 0.05' }), 'slo'), opts());
+    const r = await runAnalysis(
+      template(metric({ name: 'per-pod', count: 1, failureLimit: 0, successCondition: 'result[0] < 0.05 && result[1] < 0.05' }), 'slo'),
+      opts(),
+    );
     expect(r.passed === false && r.reason).toMatch(/^analysis slo\/per-pod failed 1 of 1 measurements \(limit 0\): .* = \[0\.01, 0\.2\] at /);
   });
 
   it('a query Prometheus rejects fails at once with its error; an unreachable Prometheus fails after consecutiveErrorLimit errors in a row', async () => {
     handler = (_req, res) => {
-      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: 'parse error at char 5' }));
+      res
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ status: 'error', errorType: 'bad_data', error: 'parse error at char 5' }));
     };
     const bad = await runAnalysis(template(metric()), opts());
     expect(bad.passed === false && bad.reason).toContain('analysis error-rate cannot measure: ');
@@ -169,7 +176,9 @@ describe('runAnalysis with Prometheus', () => {
     expect((await runAnalysis(template(metric({ count: 1 })), opts())).passed).toBe(true);
     expect(calls).toBe(2);
     const none = await runAnalysis(template(metric({ count: 1 })), { ...opts(), prometheusUrl: undefined });
-    expect(none.passed === false && none.reason).toContain('no Prometheus address: set SLIPWAY_PROMETHEUS_URL on the deploy worker or provider.prometheus.address');
+    expect(none.passed === false && none.reason).toContain(
+      'no Prometheus address: set SLIPWAY_PROMETHEUS_URL on the deploy worker or provider.prometheus.address',
+    );
   });
 
   it('runs the metrics of several templates in parallel and stops the others at the first failure', async () => {
@@ -191,13 +200,18 @@ describe('runAnalysis with Prometheus', () => {
 describe('runAnalysis with the HTTP gate', () => {
   const gate = (path: string, over: Partial<AnalysisMetric> = {}): AnalysisTemplate => {
     const { successCondition: _, ...m } = metric({ name: 'smoke', count: 1, failureLimit: 0, ...over });
-    return { name: 'smoke', metrics: [{ ...m, provider: { http: { url: `${base}${path}`, method: 'GET', headers: { authorization: 'Bearer ${TOKEN}' }, timeoutMs: 300 } } }] };
+    return {
+      name: 'smoke',
+      metrics: [{ ...m, provider: { http: { url: `${base}${path}`, method: 'GET', headers: { authorization: 'Bearer ${TOKEN}' }, timeoutMs: 300 } } }],
+    };
   };
   let seenAuth: string | undefined;
-  const answer = (status: number, body: string, delayMs = 0): Handler => (req, res) => {
-    seenAuth = req.headers.authorization;
-    setTimeout(() => res.writeHead(status).end(body), delayMs);
-  };
+  const answer =
+    (status: number, body: string, delayMs = 0): Handler =>
+    (req, res) => {
+      seenAuth = req.headers.authorization;
+      setTimeout(() => res.writeHead(status).end(body), delayMs);
+    };
 
   it('passes on 2xx and on {"pass": true}, sending the header with the project variable', async () => {
     handler = answer(204, '');
@@ -229,7 +243,9 @@ describe('runAnalysis with the HTTP gate', () => {
     };
     const t0 = Date.now();
     const r = await runAnalysis(gate('/slow', { count: 2, intervalMs: 10, consecutiveErrorLimit: 1 }), { ...opts(), secrets: { TOKEN: 'x' } });
-    expect(r.passed === false && r.reason).toMatch(/^analysis smoke could not measure 2 times in a row \(limit 1\): GET .*\/slow: no answer within 300 ms \(after 2 attempts\)/);
+    expect(r.passed === false && r.reason).toMatch(
+      /^analysis smoke could not measure 2 times in a row \(limit 1\): GET .*\/slow: no answer within 300 ms \(after 2 attempts\)/,
+    );
     expect(calls).toBe(4);
     expect(Date.now() - t0).toBeLessThan(2500);
   });
