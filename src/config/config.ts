@@ -75,6 +75,8 @@ export interface SlipwayConfig {
   kubernetes: { clusters: Record<string, string> };
   /** The docker host's front proxy (SLIPWAY_FRONT_PROXY_DIR, SLIPWAY_NGINX): an nginx instance's directory; absent, no environment may use front_proxy. */
   frontProxy: { dir: string; nginx: string } | undefined;
+  /** Prometheus's base URL for `analysis:` metrics that name no `address` (SLIPWAY_PROMETHEUS_URL). */
+  prometheus: { url: string | undefined };
   /** Chat webhooks told about run events (SLIPWAY_NOTIFY_<NAME>_*). */
   notify: NotifyConfig;
   /** Catching what GitLab's webhooks dropped, through the GitLab API (SLIPWAY_RECONCILE_*). */
@@ -251,6 +253,7 @@ const envSchema = z.object({
   SLIPWAY_CLUSTERS: clusterMap.optional(),
   SLIPWAY_FRONT_PROXY_DIR: z.string().min(1).optional(),
   SLIPWAY_NGINX: z.string().min(1).default('nginx'),
+  SLIPWAY_PROMETHEUS_URL: urlFrom('SLIPWAY_PROMETHEUS_URL').optional(),
   SLIPWAY_NOTIFY_TIMEOUT_MS: intFrom('SLIPWAY_NOTIFY_TIMEOUT_MS', 5_000, 100, 60_000),
   SLIPWAY_NOTIFY_RETRIES: intFrom('SLIPWAY_NOTIFY_RETRIES', 3, 0, 10),
   SLIPWAY_NOTIFY_BACKOFF_MS: intFrom('SLIPWAY_NOTIFY_BACKOFF_MS', 1_000, 1, 60_000),
@@ -342,6 +345,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
       frontProxy: e.SLIPWAY_FRONT_PROXY_DIR ? { dir: path.resolve(e.SLIPWAY_FRONT_PROXY_DIR), nginx: e.SLIPWAY_NGINX } : undefined,
+      prometheus: { url: e.SLIPWAY_PROMETHEUS_URL?.replace(/\/$/, '') },
       notify: {
         channels: channels.channels,
         timeoutMs: e.SLIPWAY_NOTIFY_TIMEOUT_MS,

@@ -12,6 +12,8 @@ import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
 import { rollOut } from './roll-out.js';
 import { pausesMs, rollOutCanary } from './canary-roll-out.js';
+import { analysisBoundMs } from '../analysis/run-analysis.js';
+import { analysisVariables, postDeployAnalysis } from './post-deploy-analysis.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
@@ -70,10 +72,14 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     return { done: false, retryAt: gate.recheckAt.getTime() };
   }
   // A promotion into the environment's registry runs under the lock too, within its own deadline;
-  // a canary holds its environment through its pauses too.
+  // a canary holds its environment through its pauses too, and an analysis through its measurements.
   const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
   const pauses = job.strategy.type === 'canary' ? pausesMs(job.strategy.steps) : 0;
-  const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + promotionMs + pauses + 60_000);
+  const lock = new EnvironmentLock(
+    ctx.redis,
+    store.keys.envLock(job.service, environment),
+    job.timeoutMs + promotionMs + pauses + analysisBoundMs(job.analysis ?? []) + 60_000,
+  );
   const holder = await lock.acquire(runId);
   if (holder) {
     await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being deployed by run ${holder}`);
@@ -145,7 +151,15 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
   try {
-    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment) };
+    const analysis = job.analysis?.length
+      ? postDeployAnalysis(job.analysis, {
+          prometheusUrl: ctx.config.prometheus.url,
+          vars: analysisVariables({ service: job.service, environment, commitSha: run.request.sha, runId: run.id, image: run.image.ref }, variables),
+          secrets: secrets.values,
+          onLog,
+        })
+      : undefined;
+    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analysis ? { analyze: analysis } : {}) };
     const release =
       job.strategy.type === 'canary'
         ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {

@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser';
 import { compileRegex } from '../patterns/regex.js';
+import { analysisRefsSchema, analysisTemplatesSchema } from './analysis-schema.js';
 import { z } from 'zod';
 
 const EXPIRE_IN = /^\s*(?:never|(?:\d+\s*(?:s|sec|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?|w|weeks?)(?:\s+|\s*,\s*|\s*and\s+|$))+)\s*$/i;
@@ -307,6 +308,8 @@ export const environmentSchema = z.strictObject({
   deploy_windows: z.array(deployWindowSchema).min(1).max(20).optional(),
   freeze: z.array(freezeSchema).min(1).max(50).optional(),
   soak: duration.optional(),
+  /** Templates of `deploy.analysis` that must pass once the rollout is healthy, else it is rolled back. */
+  analysis: analysisRefsSchema.optional(),
 });
 
 export const deploySchema = z.strictObject({
@@ -330,6 +333,7 @@ export const deploySchema = z.strictObject({
         });
       }
     }),
+  analysis: analysisTemplatesSchema.optional(),
 });
 
 const includeItem = z.union(

@@ -1,3 +1,4 @@
+import { checkAnalysis } from './analysis-semantics.js';
 import { didYouMean } from './did-you-mean.js';
 import type { PipelineProblem } from './errors.js';
 import { ExpressionError } from '../patterns/expression.js';
@@ -76,6 +77,7 @@ export function checkSemantics(
       checkRules('deploy', ['environments', env, 'rules'], spec.rules);
       checkStrategy(file.deploy, env, (path, message) => at('deploy', path, message));
     }
+    checkAnalysis(file.deploy, (path, message) => at('deploy', path, message));
   }
   for (const [i, s] of file.stages.entries()) stageIndex.set(s, i);
 

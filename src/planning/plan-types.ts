@@ -1,3 +1,6 @@
+import type { AnalysisTemplate } from '../analysis/types.js';
+
+export type { AnalysisMetric, AnalysisTemplate } from '../analysis/types.js';
 import type { JobWhen } from '../pipeline/rules.js';
 
 /**
@@ -179,6 +182,8 @@ export interface PlannedDeployJob extends PlannedCommon {
   /** Deploys never start inside one of these. */
   freezes?: FreezeSpec[];
   soak?: SoakSpec;
+  /** Analysis templates that must pass once the rollout is healthy (`analysis:`), else the release is rolled back. */
+  analysis?: AnalysisTemplate[];
 }
 
 export type PlannedJob = PlannedScriptJob | PlannedImageJob | PlannedSonarJob | PlannedDeployJob;

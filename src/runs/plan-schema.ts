@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import type {
+  AnalysisMetric,
+  AnalysisTemplate,
   ApprovalSpec,
   BuildSpec,
   DeployStrategy,
@@ -145,6 +147,25 @@ const strategy = schemaOf<DeployStrategy>()(
 const window = schemaOf<DeployWindowSpec>()(z.object({ days: numbers, from: z.string(), to: z.string(), timezone: z.string() }));
 const freeze = schemaOf<FreezeSpec>()(z.object({ name: z.string(), start: z.string(), end: z.string(), timezone: z.string() }));
 const soak = schemaOf<SoakSpec>()(z.object({ ms: z.number(), after: z.string() }));
+const analysisMetric = schemaOf<AnalysisMetric>()(
+  z.object({
+    name: z.string(),
+    count: z.number(),
+    intervalMs: z.number(),
+    initialDelayMs: z.number(),
+    failureLimit: z.number(),
+    inconclusiveLimit: z.number(),
+    consecutiveErrorLimit: z.number(),
+    successCondition: z.string().exactOptional(),
+    failureCondition: z.string().exactOptional(),
+    provider: z.union([
+      z.object({ prometheus: z.object({ query: z.string(), address: z.string().exactOptional() }) }),
+      z.object({ http: z.object({ url: z.string(), method: z.enum(['GET', 'POST']), headers: stringMap, timeoutMs: z.number() }) }),
+    ]),
+  }),
+);
+
+const analysisTemplate = schemaOf<AnalysisTemplate>()(z.object({ name: z.string(), metrics: z.array(analysisMetric) }));
 
 const deployJob = schemaOf<PlannedDeployJob>()(
   z.object({
@@ -162,6 +183,7 @@ const deployJob = schemaOf<PlannedDeployJob>()(
     windows: z.array(window).exactOptional(),
     freezes: z.array(freeze).exactOptional(),
     soak: soak.exactOptional(),
+    analysis: z.array(analysisTemplate).exactOptional(),
   }),
 );
 

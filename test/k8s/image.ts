@@ -65,3 +65,44 @@ export async function ensureBaseImage(b: Pick<ImageBuild, 'dockerHost' | 'busybo
     await rm(ctx, { recursive: true, force: true });
   }
 }
+
+/**
+ * Builds `<registry>/slipway-test/metrics:<tag>`: `/` answers `body`, and `/cgi-bin/metrics` (a busybox
+ * shell CGI script) exports `http_requests_total` counters that grow with the clock, `okPerSecond`
+ * 200s and `errorsPerSecond` 500s: what Prometheus scrapes from the pods of a good or a bad version.
+ */
+export async function buildMetricsImage(b: ImageBuild, tag: string, body: string, rates: { okPerSecond: number; errorsPerSecond: number }): Promise<string> {
+  const ref = `${b.registry}/slipway-test/metrics:${tag}`;
+  const ctx = await mkdtemp(join(tmpdir(), 'slipway-k8s-img-'));
+  try {
+    await mkdir(join(ctx, 'www', 'cgi-bin'), { recursive: true });
+    await copyFile(b.busybox, join(ctx, 'busybox'));
+    await writeFile(join(ctx, 'www', 'index.html'), body);
+    await writeFile(
+      join(ctx, 'www', 'cgi-bin', 'metrics'),
+      [
+        '#!/bin/busybox sh',
+        'read up rest < /proc/uptime',
+        's=${up%.*}',
+        'echo "Content-Type: text/plain; version=0.0.4"',
+        'echo',
+        'echo "# TYPE http_requests_total counter"',
+        `echo "http_requests_total{code=\\"200\\"} $((s * ${rates.okPerSecond}))"`,
+        `echo "http_requests_total{code=\\"500\\"} $((s * ${rates.errorsPerSecond}))"`,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      ['FROM scratch', 'COPY busybox /bin/busybox', 'COPY www /www', `CMD ["/bin/busybox", "httpd", "-f", "-p", "${HTTP_PORT}", "-h", "/www"]`, ''].join('\n'),
+    );
+    const env = { ...process.env, DOCKER_BUILDKIT: '0' };
+    await run('docker', ['-H', b.dockerHost, 'build', '-q', '-t', ref, ctx], { env, timeout: 120_000 });
+    await run('docker', ['-H', b.dockerHost, 'push', ref], { env, timeout: 120_000 });
+    await run('docker', ['-H', b.dockerHost, 'rmi', ref], { env, timeout: 60_000 });
+    return ref;
+  } finally {
+    await rm(ctx, { recursive: true, force: true });
+  }
+}

@@ -76,6 +76,7 @@ function summarize(plan: ReturnType<typeof planPipeline>): unknown {
           { environment: j.environment, service: j.service, approval: j.approval ?? null, clusters: j.clusters, strategy: j.strategy },
           j.clusterWeights ? { clusterWeights: j.clusterWeights } : {},
           j.onClusterFailure ? { onClusterFailure: j.onClusterFailure } : {},
+          j.analysis ? { analysis: j.analysis } : {},
         );
       return out;
     }),

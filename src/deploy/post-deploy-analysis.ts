@@ -1,0 +1,37 @@
+import { runAnalysis, type AnalysisOptions } from '../analysis/run-analysis.js';
+import type { AnalysisTemplate } from '../analysis/types.js';
+import type { ReleaseCheck } from './roll-out.js';
+
+/**
+ * The environment's `analysis:` as a check `rollOut` runs on the healthy release before the deploy
+ * succeeds (Argo CD's PostSync analysis, Flagger's metric checks): every template must pass, else
+ * the release is rolled back with the analysis's reason. Canary steps and blue-green switches call
+ * `runAnalysis` with the same templates.
+ */
+export function postDeployAnalysis(
+  templates: readonly AnalysisTemplate[],
+  opts: Pick<AnalysisOptions, 'prometheusUrl' | 'vars' | 'secrets' | 'onLog' | 'calls' | 'signal'>,
+): ReleaseCheck {
+  return async (release) => {
+    if (release.alreadyLive) opts.onLog('this run was already live: its analysis runs again, and a failure cannot roll back to an earlier run');
+    opts.onLog(`analysis of ${release.spec.service} in ${release.spec.environment}: ${templates.map((t) => t.name).join(', ')}`);
+    const result = await runAnalysis(templates, opts);
+    if (result.passed) opts.onLog(`analysis passed (${result.measurements.length} measurements)`);
+    return result.passed ? { passed: true } : { passed: false, reason: result.reason };
+  };
+}
+
+/** What a query or gate URL may name with `${NAME}`: the release's identity and the environment's variables. */
+export function analysisVariables(
+  id: { service: string; environment: string; commitSha: string; runId: string; image: string },
+  variables: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return {
+    ...variables,
+    SLIPWAY_SERVICE: id.service,
+    SLIPWAY_ENVIRONMENT: id.environment,
+    SLIPWAY_COMMIT_SHA: id.commitSha,
+    SLIPWAY_PIPELINE_ID: id.runId,
+    SLIPWAY_IMAGE: id.image,
+  };
+}
