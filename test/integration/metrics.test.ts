@@ -192,7 +192,7 @@ describe('/metrics and the queue dashboard', () => {
     const api = await fetch(`${h.url}/admin/queues/api/queues`, { headers: auth });
     expect(api.status).toBe(200);
     const { queues } = (await api.json()) as { queues: Array<{ name: string; readOnlyMode: boolean }> };
-    expect(queues.map((q) => q.name).sort()).toEqual(['build', 'deploy', 'events']);
+    expect(queues.map((q) => q.name).sort()).toEqual(['build', 'deploy', 'events', 'outbox']);
     expect(queues.every((q) => q.readOnlyMode)).toBe(true);
   });
 });
