@@ -5,11 +5,16 @@ import { runDeployJob } from '../deploy/run-deploy-job.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { clusterFromKubeconfigFile, type ClusterClient } from '../kubernetes/cluster.js';
 import { createKubernetesTarget } from '../kubernetes/kubernetes-target.js';
-import { QUEUE_NAMES, type DeployJob } from '../queues/names.js';
+import { QUEUE_NAMES, type DeployJob, type RollbackJob } from '../queues/names.js';
+import { createReleaseLedger } from '../releases/ledger.js';
+import { ReleaseHistories } from '../releases/release-history.js';
+import { runRollbackJob } from '../releases/run-rollback-job.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
 
 const DEPLOY_LOCK_RETRY_MS = 3_000;
+/** A deploy waiting for a resume looks again this often. */
+const PAUSED_RETRY_MS = 3_000;
 
 /** The deploy role: the worker on queue "deploy", with the deploy targets this process can reach. */
 export function startDeployRole(shared: Shared): RunningRole {
@@ -24,22 +29,38 @@ export function startDeployRole(shared: Shared): RunningRole {
       throw new Error(`SLIPWAY_CLUSTERS: cluster ${name}: cannot load the kubeconfig ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  const histories = new ReleaseHistories(shared.workerRedis, shared.variablesKey, config.redisPrefix);
   const ctx: DeployContext = {
     ...jobs,
+    releases: createReleaseLedger(histories),
     targets: { docker: createDockerTarget(shared.docker), ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}) },
   };
   const worker = watchFailures(
     ctx,
-    new Worker<DeployJob>(
+    new Worker<DeployJob | RollbackJob>(
       QUEUE_NAMES.deploy,
       async (job, token) => {
         observeQueueWait(shared.metrics, QUEUE_NAMES.deploy, job);
-        const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
-        if (!outcome.done) {
-          // The environment is busy: wait without spending an attempt (BullMQ's DelayedError pattern).
-          await job.moveToDelayed(Date.now() + DEPLOY_LOCK_RETRY_MS, token);
+        const wait = async (ms: number) => {
+          // The environment is busy or paused: wait without spending an attempt (BullMQ's DelayedError pattern).
+          await job.moveToDelayed(Date.now() + ms, token);
           throw new DelayedError();
+        };
+        const { data } = job;
+        if ('release' in data) {
+          const outcome = await runRollbackJob(ctx, histories, data).catch(async (err: unknown) => {
+            // Recorded in its entry instead of retried: asking again is the person's call.
+            await histories
+              .of(data.service, data.environment)
+              .update(data.release, { outcome: 'failed', detail: `rollback failed: ${err instanceof Error ? err.message : String(err)}` });
+            await histories.of(data.service, data.environment).endRollback(String(data.release));
+            return { done: true } as const;
+          });
+          if (!outcome.done) await wait(DEPLOY_LOCK_RETRY_MS);
+          return;
         }
+        const outcome = await failCorrupt(() => runDeployJob(ctx, data.runId, data.environment, { queuedAt: job.timestamp }));
+        if (!outcome.done) await wait('paused' in outcome ? PAUSED_RETRY_MS : DEPLOY_LOCK_RETRY_MS);
       },
       { connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.deploy },
     ),
