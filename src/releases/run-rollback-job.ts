@@ -10,13 +10,16 @@ import type { ReleaseSpec } from '../deploy/deploy-target.js';
 
 export type RollbackOutcome = { done: true } | { done: false; lockedBy: string };
 
+/** What a rollback needs of the deploy worker's context: its targets, Redis (the lock) and logger. */
+export type RollbackContext = Pick<DeployContext, 'targets' | 'redis' | 'logger'> & { store: Pick<DeployContext['store'], 'keys'> };
+
 /**
  * Applies a rollback on demand on the deploy worker: under the environment lock (as deploys), the
  * recorded spec of the release goes back through the target at once: apply and verdict, no tests,
  * no canary; a bad verdict is rolled back as any deploy's. The rollback's entry says how it went
  * (and its progress lines meanwhile). Runs once: an entry that is no longer pending is left alone.
  */
-export async function runRollbackJob(ctx: DeployContext, histories: ReleaseHistories, data: RollbackJobData): Promise<RollbackOutcome> {
+export async function runRollbackJob(ctx: RollbackContext, histories: ReleaseHistories, data: RollbackJobData): Promise<RollbackOutcome> {
   const history = histories.of(data.service, data.environment);
   const entry = await history.get(data.release);
   if (entry?.outcome !== 'pending') {
@@ -39,7 +42,7 @@ export async function runRollbackJob(ctx: DeployContext, histories: ReleaseHisto
   return { done: true };
 }
 
-async function apply(ctx: DeployContext, history: ReleaseHistory, entry: ReleaseEntry): Promise<void> {
+async function apply(ctx: RollbackContext, history: ReleaseHistory, entry: ReleaseEntry): Promise<void> {
   const lines: string[] = [];
   // Progress lines go to the entry one write at a time, in order; the last write waits for them.
   let written: Promise<unknown> = Promise.resolve();
