@@ -3,6 +3,7 @@ import { DeployFailedError } from '../deploy/deploy-errors.js';
 import { EnvironmentLock } from '../deploy/environment-lock.js';
 import { rollOut } from '../deploy/roll-out.js';
 import { messageOf } from '../errors/errors.js';
+import { fastRollbackSpec } from './fast-rollback.js';
 import type { ReleaseHistories, ReleaseHistory } from './release-history.js';
 import type { RollbackJobData } from './rollback.js';
 import type { ReleaseEntry } from './types.js';
@@ -15,8 +16,8 @@ export type RollbackContext = Pick<DeployContext, 'targets' | 'redis' | 'logger'
 
 /**
  * Applies a rollback on demand on the deploy worker: under the environment lock (as deploys), the
- * recorded spec of the release goes back through the target at once: apply and verdict, no tests,
- * no canary; a bad verdict is rolled back as any deploy's. The rollback's entry says how it went
+ * recorded spec of the release goes back through the target at once (`fast-rollback.ts`: all pods
+ * at once): apply and verdict, no tests, no canary; a bad verdict is rolled back as any deploy's. The rollback's entry says how it went
  * (and its progress lines meanwhile). Runs once: an entry that is no longer pending is left alone.
  */
 export async function runRollbackJob(ctx: RollbackContext, histories: ReleaseHistories, data: RollbackJobData): Promise<RollbackOutcome> {
@@ -66,7 +67,7 @@ async function apply(ctx: RollbackContext, history: ReleaseHistory, entry: Relea
   if (!spec) return finish({ outcome: 'failed', detail: `the recorded spec of release ${entry.id} is gone` });
   await history.update(entry.id, { detail: `re-applying release ${entry.rollbackTo ?? '?'} (run ${entry.runId}, ${entry.image})` });
   try {
-    const release = await rollOut(target, spec, { timeoutMs: entry.timeoutMs, onLog });
+    const release = await rollOut(target, fastRollbackSpec(spec), { timeoutMs: entry.timeoutMs, onLog });
     await finish({ outcome: 'live', url: release.url, detail: `release ${entry.rollbackTo ?? '?'} (run ${entry.runId}) is live again at ${release.url}` });
   } catch (err) {
     await finish({ outcome: err instanceof DeployFailedError ? 'rolled-back' : 'failed', detail: `rollback failed: ${messageOf(err)}` });
