@@ -3,16 +3,23 @@ import { z } from 'zod';
 
 export type DecisionSource = 'api' | 'cli' | 'comment';
 
-/** One decision on a gated step, as kept for good. */
+/**
+ * One decision, as kept for good: on a gated step (approve, reject), or on an environment (a rollback
+ * on demand, resuming automatic deploys; `job` is then `rollback:<env>` / `resume:<env>`, `user.id` null).
+ */
 export interface AuditEntry {
   /** The stream entry id (milliseconds-sequence): unique and in time order. */
   id: string;
   at: string;
-  action: 'approve' | 'reject';
-  /** approved: counted (and `started` says whether the step then ran); refused: not counted; rejected: the step ended. */
-  outcome: 'approved' | 'refused' | 'rejected';
+  action: 'approve' | 'reject' | 'rollback' | 'resume';
+  /**
+   * approved: counted (and `started` says whether the step then ran); refused: not counted; rejected: the step ended;
+   * requested: a rollback was queued; resumed: automatic deploys go on.
+   */
+  outcome: 'approved' | 'refused' | 'rejected' | 'requested' | 'resumed';
   started: boolean;
-  user: { id: number; username: string };
+  /** A GitLab user (id), or who a rollback or resume names (id null: the CLI's --user, else "api"). */
+  user: { id: number | null; username: string };
   source: DecisionSource;
   project: { id: number; path: string };
   runId: string;
@@ -32,10 +39,10 @@ export interface AuditEntry {
 
 const entrySchema = z.object({
   at: z.string(),
-  action: z.enum(['approve', 'reject']),
-  outcome: z.enum(['approved', 'refused', 'rejected']),
+  action: z.enum(['approve', 'reject', 'rollback', 'resume']),
+  outcome: z.enum(['approved', 'refused', 'rejected', 'requested', 'resumed']),
   started: z.boolean(),
-  user: z.object({ id: z.number(), username: z.string() }),
+  user: z.object({ id: z.number().nullable(), username: z.string() }),
   source: z.enum(['api', 'cli', 'comment']),
   project: z.object({ id: z.number(), path: z.string() }),
   runId: z.string(),

@@ -5,6 +5,7 @@ import { packageRoot } from '../config/paths.js';
 import { decideCommand, type ServerOptions } from './approve.js';
 import { PLAN_EVENTS, planCommand, validateCommand, type PlanOptions } from './plan.js';
 import type { RenderOptions } from './render.js';
+import type { ReleasesOptions, ResumeOptions, RollbackOptions } from './releases.js';
 import type { LogsOptions, StartOptions, StatusOptions } from './runs.js';
 
 /** Where the CLI writes; the real process passes its streams, tests pass buffers. */
@@ -171,6 +172,70 @@ export function createProgram(io: CliIo, setExit: (code: number) => void): Comma
     .action(async (opts: StartOptions) => {
       const { runCommand } = await import('./runs.js');
       setExit(await runCommand(opts, runsIo()));
+    });
+
+  const userFlag = (c: Command) =>
+    c.option('--user <name>', 'who acts, as recorded in the release history and the audit log (default: $SLIPWAY_USER, else "api")');
+
+  userFlag(
+    serverFlags(
+      program
+        .command('rollback')
+        .description('re-apply an earlier release of an environment at once (no tests, no canary), then pause its automatic deploys')
+        .argument('<service>', 'the service')
+        .argument('<environment>', 'the environment, e.g. production'),
+    ),
+  )
+    .option('--to <release>', 'the release id to go back to (default: the newest release older than the live one that went live)')
+    .option('--reason <text>', 'why (required; recorded, and shown on the deploys that wait for the resume)')
+    .option('--no-wait', 'answer once the rollback is queued instead of following it to its verdict')
+    .option('--timeout <seconds>', 'stop following after this long', '900')
+    .option('--json', 'print the rollback as one JSON object once it ends (a refusal: { status, error })')
+    .addHelpText(
+      'after',
+      `\nAutomatic deploys to the environment stay paused until \`slipway resume\`.\n${tokensNote}\nExit codes: 0 rolled back (the release is live again; with --no-wait: queued), 1 refused (unknown service, environment or release, a release that never went live, nothing to roll back to, a rollback in progress) or the rollback's verdict was bad, 2 bad usage or a missing URL or token, 3 Slipway could not be reached or refused the API token, 4 still going at --timeout.`,
+    )
+    .action(async (service: string, environment: string, opts: RollbackOptions) => {
+      const { rollbackCommand } = await import('./releases.js');
+      setExit(await rollbackCommand(service, environment, opts, runsIo()));
+    });
+
+  userFlag(
+    serverFlags(
+      program
+        .command('resume')
+        .description('resume automatic deploys to an environment paused by a rollback (a deploy waiting for it goes on)')
+        .argument('<service>', 'the service')
+        .argument('<environment>', 'the environment'),
+    ),
+  )
+    .option('--reason <text>', 'why (recorded in the audit log)')
+    .option('--json', "print the server's answer as one JSON object ({ status, resumed, ... })")
+    .addHelpText(
+      'after',
+      `\n${tokensNote}\nExit codes: 0 resumed (or was not paused), 1 unknown service or environment, 2 bad usage or a missing URL or token, 3 Slipway could not be reached or refused the API token.`,
+    )
+    .action(async (service: string, environment: string, opts: ResumeOptions) => {
+      const { resumeCommand } = await import('./releases.js');
+      setExit(await resumeCommand(service, environment, opts, runsIo()));
+    });
+
+  serverFlags(
+    program
+      .command('releases')
+      .description("an environment's release history, newest first (* marks the live release), and whether its automatic deploys are paused")
+      .argument('<service>', 'the service')
+      .argument('<environment>', 'the environment'),
+  )
+    .option('--limit <n>', 'how many releases (1-50)', '20')
+    .option('--json', 'print { live, paused, releases } as the API answers it')
+    .addHelpText(
+      'after',
+      `\n${tokensNote}\nExit codes: 0 listed, 1 unknown service or environment, 2 bad usage or a missing URL or token, 3 Slipway could not be reached or refused the API token.`,
+    )
+    .action(async (service: string, environment: string, opts: ReleasesOptions) => {
+      const { releasesCommand } = await import('./releases.js');
+      setExit(await releasesCommand(service, environment, opts, runsIo()));
     });
 
   program

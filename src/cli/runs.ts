@@ -18,7 +18,7 @@ const POLL_MS = 1000;
 const MAX_POLL_FAILURES = 5;
 
 /** Runs one command body: a usage problem exits 2, an unreachable server 3. */
-async function withServer(name: string, flags: ServerFlags, io: Io, body: (server: Server) => Promise<number>): Promise<number> {
+export async function withServer(name: string, flags: ServerFlags, io: Io, body: (server: Server) => Promise<number>): Promise<number> {
   let server: Server;
   try {
     server = await serverOf(flags, io.env);

@@ -23,11 +23,20 @@ import type { PreparedRelease, ReleaseSpec } from './deploy-target.js';
 import { imageForEnvironment } from './environment-registry.js';
 import { environmentConfigFor, releaseOrder } from './config-release.js';
 import { deployGate } from '../gates/deploy-gate.js';
+import type { DeployRecorded } from './release-ledger.js';
 
 /** Not done: the queue job is put back and tried again at `retryAt` (ms since the epoch), without spending an attempt. */
 export type DeployOutcome = { done: true } | { done: false; retryAt: number };
 
 const LOCK_RETRY_MS = 3_000;
+/** A deploy waiting for a resume looks again this often. */
+const PAUSED_RETRY_MS = 3_000;
+
+/**
+ * How long a deploy job waits while automatic deploys to its environment are paused, counted from
+ * when it was queued; then it is canceled with the reason (a later run deploys after the resume).
+ */
+export const PAUSED_DEPLOY_MAX_WAIT_MS = 24 * 3600_000;
 
 /** Built-in templates are named (docker-service); anything with a slash or .yml is a file in the repo. */
 function isRepoPath(template: string): boolean {
@@ -41,7 +50,7 @@ function isRepoPath(template: string): boolean {
  * when a run created after this one already deployed the environment, this job is superseded
  * (canceled with the reason) and nothing is applied.
  */
-export async function runDeployJob(ctx: DeployContext, runId: string, environment: string): Promise<DeployOutcome> {
+export async function runDeployJob(ctx: DeployContext, runId: string, environment: string, opts: { queuedAt?: number } = {}): Promise<DeployOutcome> {
   const { store } = ctx;
   const run = await store.get(runId);
   const plan = run?.plan;
@@ -82,7 +91,9 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
   );
   const holder = await lock.acquire(runId);
   if (holder) {
-    await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being deployed by run ${holder}`);
+    // A rollback on demand holds the lock as `rollback:<release id>`; a deploy as its run id.
+    const by = holder.startsWith('rollback:') ? `rolled back (release ${holder.slice('rollback:'.length)})` : `deployed by run ${holder}`;
+    await store.updateJob(runId, job.name, 'queued', `waiting: ${environment} is being ${by}`);
     return { done: false, retryAt: Date.now() + LOCK_RETRY_MS };
   }
   try {
@@ -94,7 +105,20 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
       await store.appendLog(runId, job.name, 'system', `${reason}: this older release is not applied`);
       await finishJob(ctx, runId, job, { phase: 'canceled', reason, extra: { supersededBy: newer.runId } });
     } else {
-      await finishJob(ctx, runId, job, await deploy(ctx, run, job, last));
+      // Checked under the lock, so a rollback asked for before this point is never overwritten by this deploy.
+      const paused = await ctx.releases.pausedReason(job.service, environment);
+      if (!paused) {
+        await finishJob(ctx, runId, job, await deploy(ctx, run, job, last));
+      } else if (Date.now() - (opts.queuedAt ?? Date.now()) > PAUSED_DEPLOY_MAX_WAIT_MS) {
+        const reason = `canceled: ${paused.replace(/^waiting: /, '')}; waited ${PAUSED_DEPLOY_MAX_WAIT_MS / 3600_000} h, the most a deploy waits for a resume`;
+        await finishJob(ctx, runId, job, { phase: 'canceled', reason });
+      } else {
+        if (record.status.reason !== paused) {
+          await store.updateJob(runId, job.name, 'queued', paused);
+          await ctx.reporter.jobChanged(runId, job.name);
+        }
+        return { done: false, retryAt: Date.now() + PAUSED_RETRY_MS };
+      }
     }
   } finally {
     await lock.release(runId);
@@ -150,6 +174,8 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     : await dockerRelease(ctx, run, job, secrets.values, variables, config);
   if (!prepared.ok) return { phase: 'failed', reason: prepared.reason };
   if (prepared.source) onLog(`rendered ${prepared.source} for ${environment}`);
+  const recorded = (outcome: DeployRecorded['outcome'], url: string | null, detail: string) =>
+    recordRelease(ctx, run, job, { spec: prepared.spec, target: target.kind, outcome, url, detail });
   try {
     const analysis = job.analysis?.length
       ? postDeployAnalysis(job.analysis, {
@@ -171,6 +197,7 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
           })
         : await rollOut(target, prepared.spec, opts);
     const url = release.address ?? release.url;
+    await recorded('live', url, `${job.service} answers at ${url}`);
     const at = new Date().toISOString();
     if (!(await last.record({ runId: run.id, runCreatedAt: releaseOrder(run).createdAt, sha: run.request.sha, at }))) {
       // Only when this deploy outlived its environment lock and a newer one finished meanwhile.
@@ -179,6 +206,8 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     await store.addDeployment(run.id, { environment, target: target.kind, url, image: run.image.ref, at, ...clusterRecords(release.places) });
     return { phase: 'success', reason: `${job.service} answers at ${url}${placesSummary(release.places)}` };
   } catch (err) {
+    // A bad verdict was rolled back by rollOut (DeployFailedError); anything else left the target as it was.
+    await recorded(err instanceof DeployFailedError ? 'rolled-back' : 'failed', null, messageOf(err));
     // Said first, so GitLab's commit status (cut at 255 characters) and the MR note keep it: what serves now.
     const back = err instanceof DeployFailedError && err.more.rolledBack?.toRun ? `, rolled back to run ${err.more.rolledBack.toRun}` : '';
     if (err instanceof DeployFailedError && err.more.places && err.more.places.length > 0) {
@@ -192,6 +221,30 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
       return { phase: 'failed', reason: `deploy to ${environment} ${partial ? 'partly ' : ''}failed${back}: ${messageOf(err)}` };
     }
     return { phase: 'failed', reason: `deploy to ${environment} failed${back}: ${messageOf(err)}` };
+  }
+}
+
+/** The verdict into the release history; a history that cannot be written is logged and never fails the deploy. */
+async function recordRelease(
+  ctx: DeployContext,
+  run: RunRecord,
+  job: PlannedDeployJob,
+  r: Pick<DeployRecorded, 'spec' | 'target' | 'outcome' | 'url' | 'detail'>,
+): Promise<void> {
+  const { request } = run;
+  try {
+    await ctx.releases.recordDeploy({
+      ...r,
+      kind: request.configRelease ? 'config' : 'deploy',
+      project: { id: request.project.id, path: request.project.path },
+      sha: request.sha,
+      digest: run.image?.digest ?? null,
+      reason: `pipeline ${run.id}: ${request.event} of ${request.ref}${request.actor ? ` by ${request.actor}` : ''}`,
+      timeoutMs: job.timeoutMs,
+    });
+  } catch (err) {
+    ctx.logger.warn({ run: run.id, environment: job.environment, err: messageOf(err) }, 'could not record the release in its history');
+    void ctx.store.appendLog(run.id, job.name, 'system', `the release history could not record this deploy: ${messageOf(err)}`);
   }
 }
 

@@ -16,3 +16,11 @@ export interface DeployJob {
   runId: string;
   environment: string;
 }
+
+/** A rollback on demand, on the deploy queue (job name `rollback`), so it takes the environment lock as deploys do. */
+export interface RollbackJob {
+  service: string;
+  environment: string;
+  /** The rollback's entry in the environment's release history. */
+  release: number;
+}

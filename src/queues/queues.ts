@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Queue, type JobsOptions, type ConnectionOptions } from 'bullmq';
-import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob } from './names.js';
+import { QUEUE_NAMES, type BuildJob, type DeployJob, type PlanJob, type RollbackJob } from './names.js';
 
 /**
  * The only place that knows BullMQ options. Job ids are idempotency keys, so adding the same
@@ -16,7 +16,7 @@ const defaults: JobsOptions = {
 export interface Queues {
   events: Queue<PlanJob>;
   build: Queue<BuildJob>;
-  deploy: Queue<DeployJob>;
+  deploy: Queue<DeployJob | RollbackJob>;
   enqueuePlan(job: PlanJob): Promise<void>;
   enqueueBuild(job: BuildJob): Promise<void>;
   enqueueDeploy(job: DeployJob): Promise<void>;
@@ -26,13 +26,14 @@ export interface Queues {
    */
   forgetBuild(job: BuildJob): Promise<boolean>;
   forgetDeploy(job: DeployJob): Promise<boolean>;
+  enqueueRollback(job: RollbackJob): Promise<void>;
   close(): Promise<void>;
 }
 
 export function createQueues(connection: ConnectionOptions, onError: (err: Error) => void, prefix = 'slipway'): Queues {
   const events = new Queue<PlanJob>(QUEUE_NAMES.events, { connection, prefix, defaultJobOptions: defaults });
   const build = new Queue<BuildJob>(QUEUE_NAMES.build, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
-  const deploy = new Queue<DeployJob>(QUEUE_NAMES.deploy, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
+  const deploy = new Queue<DeployJob | RollbackJob>(QUEUE_NAMES.deploy, { connection, prefix, defaultJobOptions: { ...defaults, attempts: 3 } });
   for (const q of [events, build, deploy] as Queue[]) q.on('error', onError);
   return {
     events,
@@ -53,6 +54,10 @@ export function createQueues(connection: ConnectionOptions, onError: (err: Error
     },
     async forgetDeploy(job) {
       return forget(deploy, deployId(job));
+    },
+    async enqueueRollback(job) {
+      // One attempt: a failed rollback is recorded in its entry; asking again is the person's call.
+      await deploy.add('rollback', job, { jobId: `rollback.${nameKey(`${job.service}:${job.environment}`)}.${job.release}`, attempts: 1 });
     },
     async close() {
       await Promise.all([events.close(), build.close(), deploy.close()]);

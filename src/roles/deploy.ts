@@ -6,9 +6,14 @@ import { runDeployJob } from '../deploy/run-deploy-job.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { clusterFromKubeconfigFile, type ClusterClient } from '../kubernetes/cluster.js';
 import { createKubernetesTarget } from '../kubernetes/kubernetes-target.js';
-import { QUEUE_NAMES, type DeployJob } from '../queues/names.js';
+import { QUEUE_NAMES, type DeployJob, type RollbackJob } from '../queues/names.js';
+import { createReleaseLedger } from '../releases/ledger.js';
+import { ReleaseHistories } from '../releases/release-history.js';
+import { runRollbackJob } from '../releases/run-rollback-job.js';
 import type { RunningRole, Shared } from './shared.js';
 import { failCorrupt, watchFailures } from './watch-failures.js';
+
+const DEPLOY_LOCK_RETRY_MS = 3_000;
 
 /** The deploy role: the worker on queue "deploy", with the deploy targets this process can reach. */
 export function startDeployRole(shared: Shared): RunningRole {
@@ -23,8 +28,10 @@ export function startDeployRole(shared: Shared): RunningRole {
       throw new Error(`SLIPWAY_CLUSTERS: cluster ${name}: cannot load the kubeconfig ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  const histories = new ReleaseHistories(shared.workerRedis, shared.variablesKey, config.redisPrefix);
   const ctx: DeployContext = {
     ...jobs,
+    releases: createReleaseLedger(histories),
     targets: {
       docker: createDockerTarget(shared.docker, config.frontProxy ? { frontProxy: new NginxFrontProxy(config.frontProxy) } : {}),
       ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}),
@@ -32,16 +39,31 @@ export function startDeployRole(shared: Shared): RunningRole {
   };
   const worker = watchFailures(
     ctx,
-    new Worker<DeployJob>(
+    new Worker<DeployJob | RollbackJob>(
       QUEUE_NAMES.deploy,
       async (job, token) => {
         observeQueueWait(shared.metrics, QUEUE_NAMES.deploy, job);
-        const outcome = await failCorrupt(() => runDeployJob(ctx, job.data.runId, job.data.environment));
-        if (!outcome.done) {
-          // The environment is busy, or a soak, window or freeze holds it: wait without spending an attempt (BullMQ's DelayedError pattern).
-          await job.moveToDelayed(outcome.retryAt, token);
+        const waitUntil = async (at: number) => {
+          // The environment is busy or paused, or a soak, window or freeze holds it: wait without
+          // spending an attempt (BullMQ's DelayedError pattern).
+          await job.moveToDelayed(at, token);
           throw new DelayedError();
+        };
+        const { data } = job;
+        if ('release' in data) {
+          const outcome = await runRollbackJob(ctx, histories, data).catch(async (err: unknown) => {
+            // Recorded in its entry instead of retried: asking again is the person's call.
+            await histories
+              .of(data.service, data.environment)
+              .update(data.release, { outcome: 'failed', detail: `rollback failed: ${err instanceof Error ? err.message : String(err)}` });
+            await histories.of(data.service, data.environment).endRollback(String(data.release));
+            return { done: true } as const;
+          });
+          if (!outcome.done) await waitUntil(Date.now() + DEPLOY_LOCK_RETRY_MS);
+          return;
         }
+        const outcome = await failCorrupt(() => runDeployJob(ctx, data.runId, data.environment, { queuedAt: job.timestamp }));
+        if (!outcome.done) await waitUntil(outcome.retryAt);
       },
       { connection: shared.workerRedis, prefix: config.redisPrefix, concurrency: config.concurrency.deploy },
     ),

@@ -3,6 +3,8 @@ import { runMrCommand } from '../approvals/mr-commands.js';
 import { createApp } from '../http/app.js';
 import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
+import { createReleasesApi } from '../http/releases-api.js';
+import { ReleaseHistories } from '../releases/release-history.js';
 import { createStartRunApi } from '../http/start-run-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
 import { createEnvironmentConfigApi } from '../http/environment-config-api.js';
@@ -56,6 +58,12 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       createPlanApi({ gitlab: shared.gitlab, logger }),
       createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan: async (runId) => void (await queues.enqueuePlan({ runId })) }),
       createApprovalsApi({ approvals, logger }),
+      createReleasesApi({
+        histories: new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix),
+        audit: approvals.audit,
+        enqueueRollback: (job) => queues.enqueueRollback(job),
+        logger,
+      }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
       createEnvironmentConfigApi({
         configs: new EnvironmentConfigStore(shared.failFastRedis, config.redisPrefix),
