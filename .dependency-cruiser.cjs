@@ -37,6 +37,7 @@ const MAY_IMPORT = {
   'deploy/': ['config/', 'errors/', 'executors/', 'jobs/', 'pipeline/', 'planning/', 'runs/', 'scheduler/'],
   'kubernetes/': ['deploy/', 'pipeline/', 'config/'],
   'http/': ['webhooks/', 'runs/', 'triggers/', 'pipeline/', 'planning/', 'gitlab/', 'variables/', 'logging/', 'approvals/'],
+  'web/': ['runs/', 'gitlab/', 'approvals/', 'planning/', 'logging/', 'config/'],
   'standins/': [],
   'cli/': ['pipeline/', 'planning/', 'runs/', 'config/', 'kubernetes/', 'standins/', 'slipway.ts', 'shutdown.ts', 'main.ts'],
   'roles/': 'everything',

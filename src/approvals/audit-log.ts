@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
-export type DecisionSource = 'api' | 'cli' | 'comment';
+export type DecisionSource = 'api' | 'cli' | 'comment' | 'web';
 
 /** One decision on a gated step, as kept for good. */
 export interface AuditEntry {
@@ -36,7 +36,7 @@ const entrySchema = z.object({
   outcome: z.enum(['approved', 'refused', 'rejected']),
   started: z.boolean(),
   user: z.object({ id: z.number(), username: z.string() }),
-  source: z.enum(['api', 'cli', 'comment']),
+  source: z.enum(['api', 'cli', 'comment', 'web']),
   project: z.object({ id: z.number(), path: z.string() }),
   runId: z.string(),
   job: z.string(),
