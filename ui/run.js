@@ -32,7 +32,7 @@
     div.dataset.job = l.job;
     if (filter && l.job !== filter) div.hidden = true;
     const job = document.createElement('span');
-    job.className = 'job';
+    job.className = 'src';
     job.textContent = l.job;
     div.append(job, document.createTextNode(l.line));
     return div;
@@ -97,6 +97,11 @@
   const runWasOpen = summary && summary.dataset.open === 'true';
 
   function onStatus(s) {
+    // The page was drawn before the plan was recorded: draw it again now that there are jobs to show.
+    if (initialPhases.size === 0 && s.jobs.length > 0) {
+      location.reload();
+      return;
+    }
     setPhase(summary, s.phase, s.reason);
     let actionsChanged = OPEN.includes(s.phase) !== runWasOpen;
     for (const j of s.jobs) {
