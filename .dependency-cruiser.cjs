@@ -41,6 +41,7 @@ const MAY_IMPORT = {
   'kubernetes/': ['deploy/', 'pipeline/', 'config/'],
   'releases/': ['deploy/', 'variables/', 'runs/', 'errors/'],
   'http/': ['webhooks/', 'runs/', 'triggers/', 'pipeline/', 'planning/', 'gitlab/', 'variables/', 'logging/', 'approvals/', 'releases/'],
+  'web/': ['runs/', 'gitlab/', 'approvals/', 'planning/', 'logging/', 'config/'],
   'standins/': [],
   'cli/': ['pipeline/', 'planning/', 'runs/', 'config/', 'kubernetes/', 'standins/', 'slipway.ts', 'shutdown.ts', 'main.ts'],
   'roles/': 'everything',

@@ -26,6 +26,7 @@ FROM ${NODE_BASE}
 WORKDIR /app
 COPY package.json ./
 COPY pipelines/ pipelines/
+COPY ui/ ui/
 COPY --from=runtime-modules /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
 # Listen on all interfaces inside the container; data (an embedded Redis, the API token file) and

@@ -33,7 +33,8 @@ die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
 
 # command -> Debian package that provides it
 declare -A PKG=([redis-server]=redis-server [redis-cli]=redis-tools [dockerd]=docker.io [docker]=docker.io
-  [docker-registry]=docker-registry [busybox]=busybox-static [git]=git [curl]=curl [nginx]=nginx [prometheus]=prometheus)
+  [docker-registry]=docker-registry [busybox]=busybox-static [git]=git [curl]=curl [nginx]=nginx [prometheus]=prometheus
+  [chromium]=chromium) # chromium: the web UI's browser tests (playwright-core drives it)
 
 install() {
   local missing=()

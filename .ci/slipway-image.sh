@@ -93,7 +93,7 @@ build() {
   # node_modules comes from where the link points (-C), so links inside it (.bin/tsc) stay links.
   # Vitest's caches under node_modules change with every test run: left out, they would defeat the layer cache.
   tar -c --exclude="$(basename "$modules")/.vite" --exclude="$(basename "$modules")/.vite-temp" --exclude="$(basename "$modules")/.cache" \
-      -C "$ROOT" Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src workers pipelines \
+      -C "$ROOT" Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json src workers pipelines ui \
       -C "$(dirname "$modules")" "$(basename "$modules")" \
     | DOCKER_BUILDKIT=0 docker build --build-arg "NODE_BASE=$NODE_BASE" -t "$tag" - >"$log" 2>&1 \
     || { tail -40 "$log" >&2; die "building $tag failed"; }

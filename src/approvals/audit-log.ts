@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
-export type DecisionSource = 'api' | 'cli' | 'comment';
+export type DecisionSource = 'api' | 'cli' | 'comment' | 'web';
 
 /**
  * One decision, as kept for good: on a gated step (approve, reject), or on an environment (a rollback
@@ -43,7 +43,7 @@ const entrySchema = z.object({
   outcome: z.enum(['approved', 'refused', 'rejected', 'requested', 'resumed']),
   started: z.boolean(),
   user: z.object({ id: z.number().nullable(), username: z.string() }),
-  source: z.enum(['api', 'cli', 'comment']),
+  source: z.enum(['api', 'cli', 'comment', 'web']),
   project: z.object({ id: z.number(), path: z.string() }),
   runId: z.string(),
   job: z.string(),

@@ -25,6 +25,9 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
 
   const gitlab = await startFakeGitlab();
   const project = await gitlab.addProject({ ...PROJECT, defaultBranch: 'main' });
+  // Someone to sign in to the web UI as: a Maintainer of the demo project and an administrator of the stand-in.
+  const viewer = gitlab.addUser({ id: 9001, username: 'demo', name: 'Demo Ops', admin: true });
+  gitlab.setMember(PROJECT.id, viewer.user.id, 40);
   await commitFiles(project.bareDir, 'main', { 'README.md': '# hello-service\n' }, 'Initial commit');
   const sha = await commitFiles(project.bareDir, 'main', sampleServiceFiles(), "Merge branch 'feature/greeting' into 'main'");
   say(`-- GitLab stand-in at ${gitlab.url}: project ${PROJECT.pathWithNamespace}, merge commit ${sha.slice(0, 8)}`);
@@ -75,7 +78,7 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
     if (!heading.includes('Hello')) code = 1;
   }
   // The API token is a secret: the demo names the file that holds it, never prints it.
-  say(`Run:      ${slipway.url ?? ''}/runs/${run.id}  (the page asks once for the API token in ${slipway.apiTokenFile ?? 'SLIPWAY_API_TOKEN'})`);
+  say(`Run:      ${slipway.url ?? ''}/runs/${run.id}  (sign in with the stand-in GitLab's token ${viewer.token})`);
   say(`API:      ${slipway.url ?? ''}/api/runs/${run.id}  (Authorization: Bearer <that token>)`);
   say(`Result:   ${run.status.phase} — ${run.status.reason}`);
   if (run.image) say(`Image:    ${run.image.ref}`);

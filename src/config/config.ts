@@ -81,6 +81,12 @@ export interface SlipwayConfig {
   notify: NotifyConfig;
   /** Catching what GitLab's webhooks dropped, through the GitLab API (SLIPWAY_RECONCILE_*). */
   reconcile: ReconcileConfig;
+  /**
+   * The web UI: GitLab usernames that are admins here besides GitLab's own administrators (the
+   * queue dashboard), whether X-Forwarded-Proto from a proxy in front is believed (Secure cookies
+   * behind HTTPS), and how long a session lives.
+   */
+  ui: { admins: string[]; trustProxy: boolean; sessionTtlSeconds: number };
   logLevel: string;
 }
 
@@ -267,6 +273,12 @@ const envSchema = z.object({
     .regex(/^[^\s,]*(,[^\s,]+)*$/, 'SLIPWAY_RECONCILE_BRANCHES must be branch names separated by commas (no spaces)')
     .default(''),
   SLIPWAY_RECONCILE_SILENT_AFTER_MS: intFrom('SLIPWAY_RECONCILE_SILENT_AFTER_MS', 3_600_000, 1_000, 30 * 86_400_000),
+  SLIPWAY_ADMINS: z
+    .string()
+    .regex(/^\s*([\w.-]+\s*(,\s*[\w.-]+\s*)*)?$/, 'SLIPWAY_ADMINS must be GitLab usernames separated by commas')
+    .default(''),
+  SLIPWAY_TRUST_PROXY: z.enum(['true', 'false'], { error: 'SLIPWAY_TRUST_PROXY must be true or false' }).default('false'),
+  SLIPWAY_SESSION_HOURS: intFrom('SLIPWAY_SESSION_HOURS', 12, 1, 24 * 30),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -360,6 +372,13 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
           .map(Number),
         branches: e.SLIPWAY_RECONCILE_BRANCHES.split(',').filter(Boolean),
         silentAfterMs: e.SLIPWAY_RECONCILE_SILENT_AFTER_MS,
+      },
+      ui: {
+        admins: e.SLIPWAY_ADMINS.split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+        trustProxy: e.SLIPWAY_TRUST_PROXY === 'true',
+        sessionTtlSeconds: e.SLIPWAY_SESSION_HOURS * 3600,
       },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },

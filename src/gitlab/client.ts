@@ -27,6 +27,7 @@ import {
   MergeRequestNotes as NotesSchema,
   Project,
   ProjectHook,
+  SignInUser,
   TokenUser,
 } from './schema.js';
 
@@ -93,6 +94,9 @@ export interface GitlabClient {
   // acting through Slipway's API is identified. A token GitLab refuses throws (status 401).
   // The token is sent only in the PRIVATE-TOKEN header and appears in no error or log.
   userOfToken(token: string): Promise<GitlabUser>;
+  // The same for signing in to the web UI: with the display name and whether the owner is a GitLab
+  // administrator. Same rules for the token (header only, never logged).
+  signInUser(token: string): Promise<SignedInUser>;
   // The author of a merge request; null = GitLab does not know the merge request.
   mergeRequestAuthor(projectId: number, iid: number): Promise<GitlabUser | null>;
   // A deployment in GitLab's Environments page (POST /projects/:id/deployments); GitLab creates the
@@ -109,6 +113,11 @@ export interface GitlabClient {
 export interface GitlabUser {
   id: number;
   username: string;
+}
+
+export interface SignedInUser extends GitlabUser {
+  name: string;
+  isAdmin: boolean;
 }
 
 export type GitlabLogger = RetryLogger;
@@ -273,6 +282,14 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
       return run({ call: 'get the user of a token', projectId: 0 }, async () => {
         const u = parse(TokenUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
         return { id: u.id, username: u.username };
+      });
+    },
+
+    async signInUser(token) {
+      const asCaller = new Users({ ...resourceOpts, token });
+      return run({ call: 'get the user of a token', projectId: 0 }, async () => {
+        const u = parse(SignInUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
+        return { id: u.id, username: u.username, name: u.name, isAdmin: u.is_admin === true };
       });
     },
 

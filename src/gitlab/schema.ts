@@ -19,6 +19,10 @@ export const Member = z.object({ access_level: z.number().int() });
 // GET /user: who a token belongs to (GitLab itself refuses the token of a blocked user).
 export const TokenUser = z.object({ id: z.number().int(), username: z.string() });
 
+// GET /user for signing in: doc/api/users.md sends `is_admin` only when the token's owner is an
+// administrator ("for admins"), so an absent field means not one.
+export const SignInUser = z.object({ id: z.number().int(), username: z.string(), name: z.string(), is_admin: z.boolean().optional() });
+
 const UserBasic = z.object({ id: z.number().int(), username: z.string() });
 
 export const MergeRequest = z.object({ iid: z.number().int(), author: UserBasic });

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { CorruptRecordError } from '../runs/record-reader.js';
@@ -8,7 +8,6 @@ import { createWebhookRouter, type WebhookDeps } from '../webhooks/receiver.js';
 import { requireToken } from './auth.js';
 import { createMetricsRouter, type MetricsEndpoint } from './metrics-route.js';
 import { createQueueDashboard, QUEUE_DASHBOARD_PATH } from './queue-dashboard.js';
-import { createRunPage } from './run-page.js';
 import { createRunsApi } from './runs-api.js';
 
 export interface AppDeps {
@@ -25,8 +24,25 @@ export interface AppDeps {
   routers?: Router[];
   /** GET /metrics (absent: not served). */
   metrics?: MetricsEndpoint;
-  /** The queues bull-board shows at /admin/queues, behind the API token (absent: not served). */
+  /** The queues bull-board shows at /admin/queues, behind the API token or an admin's session (absent: not served). */
   dashboardQueues?: readonly Queue[];
+  /**
+   * The web UI (web/, wired in roles/http.ts): its pages, forms and log stream, and the check that
+   * lets a signed-in admin read the queue dashboard. The API never looks at its session.
+   */
+  ui?: { router: Router; adminOnly: RequestHandler };
+}
+
+/** A request with an Authorization header is judged by the API token alone; one without, by the session (when there is a web UI). */
+function dashboardGuard(apiToken: string, adminOnly: RequestHandler | undefined): RequestHandler {
+  const byToken = requireToken(apiToken);
+  return (req, res, next) => {
+    if (!adminOnly || req.get('authorization') !== undefined || req.query['token'] !== undefined) {
+      byToken(req, res, next);
+      return;
+    }
+    void adminOnly(req, res, next);
+  };
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -47,11 +63,11 @@ export function createApp(deps: AppDeps): Express {
     }
   });
   app.use(createWebhookRouter(deps.webhook));
-  app.use(createRunPage());
   if (deps.metrics) app.use(createMetricsRouter(deps.metrics));
-  // Until the web UI brings sign-in and sessions, the dashboard takes the API token in the header
-  // only (no token in URLs): scripts and proxies can send it, a bare browser cannot.
-  if (deps.dashboardQueues) app.use(QUEUE_DASHBOARD_PATH, requireToken(deps.apiToken), createQueueDashboard(deps.dashboardQueues));
+  // The dashboard takes the API token in the header (scripts, proxies) or an admin's web session
+  // (browsers); never a token in the URL.
+  if (deps.dashboardQueues) app.use(QUEUE_DASHBOARD_PATH, dashboardGuard(deps.apiToken, deps.ui?.adminOnly), createQueueDashboard(deps.dashboardQueues));
+  if (deps.ui) app.use(deps.ui.router);
   app.use('/api', requireToken(deps.apiToken));
   app.use(createRunsApi(deps.store));
   for (const r of deps.routers ?? []) app.use(r);

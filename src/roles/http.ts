@@ -17,12 +17,13 @@ import { cancelRun } from '../scheduler/cancel.js';
 import { retryFailedJobs } from '../scheduler/retry.js';
 import { failManualJob, setManualReason, startManualJob } from '../scheduler/manual-step.js';
 import { VariableStore } from '../variables/variable-store.js';
+import { createWebUi } from '../web/web-ui.js';
 import { listen } from './listen.js';
 import type { RunningRole, Shared } from './shared.js';
 import { metricsEndpoint } from './status.js';
 
 /**
- * The HTTP role: webhook receiver, API, run page, /metrics and the queue dashboard. It works on the fail-fast connection, so a
+ * The HTTP role: webhook receiver, API, web UI, /metrics and the queue dashboard. It works on the fail-fast connection, so a
  * webhook is answered 503 at once when Redis is down instead of hanging.
  */
 export async function startHttpRole(shared: Shared): Promise<RunningRole & { url: string | undefined }> {
@@ -50,13 +51,28 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
   const enqueuePlan = async (runId: string) => void (await queues.enqueuePlan({ runId }));
   const releaseDeps = { redis: shared.failFastRedis, store, enqueuePlan };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
+  const ui = createWebUi({
+    store,
+    gitlab: shared.gitlab,
+    gitlabUrl: config.gitlab.url,
+    approvals,
+    redis: shared.failFastRedis,
+    prefix: config.redisPrefix,
+    cookies: { publicHttps: config.http.publicUrl.startsWith('https:'), trustProxy: config.ui.trustProxy },
+    admins: config.ui.admins,
+    sessionTtlSeconds: config.ui.sessionTtlSeconds,
+    logger,
+    cancel: (run, reason) => cancelRun(shared.jobs, run, reason),
+    enqueuePlan,
+  });
   const app = createApp({
+    ui,
     store,
     lostEvents: () => lostEventLines(watch),
     routers: [
       createWatchApi(watch),
       createPlanApi({ gitlab: shared.gitlab, logger }),
-      createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan: async (runId) => void (await queues.enqueuePlan({ runId })) }),
+      createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan }),
       createApprovalsApi({ approvals, logger }),
       createReleasesApi({
         histories: new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix),

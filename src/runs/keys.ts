@@ -5,8 +5,14 @@ export function runKeys(prefix: string) {
   return {
     run: (id: string) => `${prefix}:run:${id}`,
     log: (id: string) => `${prefix}:run:${id}:log`,
+    /** Lines ever appended to the run's log: the list keeps the last 20,000, so line n is at list index n - (count - length). */
+    logCount: (id: string) => `${prefix}:run:${id}:log:count`,
     allRuns: `${prefix}:runs`,
     projectRuns: (projectId: number) => `${prefix}:runs:project:${projectId}`,
+    /** A project's runs for one ref (the request's branch or tag), for the pipelines list's filter. */
+    refRuns: (projectId: number, ref: string) => `${prefix}:runs:ref:${projectId}:${ref}`,
+    /** Runs by their current phase: each run is in exactly one, moved by setStatus (score: creation time). */
+    phaseRuns: (phase: string) => `${prefix}:runs:phase:${phase}`,
     /** Runs accepted but not yet picked up by the planner: re-enqueued at start if a crash left them behind. */
     received: `${prefix}:runs:received`,
     delivery: (key: string) => `${prefix}:delivery:${key}`,

@@ -4,6 +4,7 @@ import type { PipelineRequest } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
 import type { Masker } from '../logging/mask.js';
 import { ACCEPT_SCRIPT } from './accept-script.js';
+import { LOG_WINDOW_SCRIPT, SET_STATUS_SCRIPT } from './index-scripts.js';
 import { runKeys, type RunKeys } from './keys.js';
 import { newRunId } from './run-id.js';
 import { readField, readJob, runFromHash } from './record-reader.js';
@@ -23,7 +24,42 @@ import type {
 } from './types.js';
 
 const RETENTION_SECONDS = 30 * 24 * 3600;
-const MAX_LOG_LINES = 20_000;
+export const MAX_LOG_LINES = 20_000;
+const RUN_PHASES: readonly RunPhase[] = ['received', 'planning', 'running', 'succeeded', 'failed', 'canceled', 'skipped'];
+
+/** Where a page of the pipelines list starts: after this run (its creation time in ms and id), newest first. */
+export interface ListCursor {
+  score: number;
+  id: string;
+}
+
+export interface ListQuery {
+  projectId?: number;
+  ref?: string;
+  phase?: RunPhase;
+  /** Exclusive: the page starts after this run. */
+  after?: ListCursor;
+  limit: number;
+  /** A run the reader may not see (the UI's access check) is left out and does not count. */
+  visible?: (run: RunSummary) => Promise<boolean> | boolean;
+  /** At most this many index entries are read for one page (filters may leave it short). Default 1000. */
+  maxScan?: number;
+}
+
+export interface ListPage {
+  runs: RunSummary[];
+  /** Where the next page starts; absent: nothing older. */
+  next?: ListCursor;
+}
+
+/** Log lines from an absolute index: lines before `first` were dropped by the cap. */
+export interface LogWindow {
+  /** Index of the oldest line still kept. */
+  first: number;
+  /** Lines appended so far (the index the next line gets). */
+  total: number;
+  lines: LogLine[];
+}
 
 export interface AcceptResult {
   runId: string;
@@ -47,24 +83,33 @@ export class RunStore {
     this.keys = runKeys(prefix);
   }
 
-  async accept(request: PipelineRequest, deliveryKey: string, deliveryId: string, now: Date = new Date()): Promise<AcceptResult> {
+  async accept(
+    request: PipelineRequest,
+    deliveryKey: string,
+    deliveryId: string,
+    now: Date = new Date(),
+    opts: { again?: boolean } = {},
+  ): Promise<AcceptResult> {
     const id = newRunId(now.getTime());
     const core: RunCore = { id, request, deliveryId, createdAt: now.toISOString() };
     const status: PhaseStatus<RunPhase> = { phase: 'received', reason: 'waiting for the planner', at: now.toISOString() };
     const k = this.keys;
     // A run started by hand is a new pipeline every time (GitLab's "Run pipeline"), and a later
     // webhook for the same commit still makes its own: its trigger key is its own run's.
-    // A config release too: each config revision is its own release.
-    const triggerKeys =
-      request.event === 'manual' || request.event === 'config' ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
+    // A config release too (each config revision is its own release), and a retry from the web UI,
+    // which repeats a webhook's request on purpose: each is a new pipeline.
+    const fresh = request.event === 'manual' || request.event === 'config' || opts.again === true;
+    const triggerKeys = fresh ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
     const reply = (await this.redis.eval(
       ACCEPT_SCRIPT,
-      5 + triggerKeys.length,
+      7 + triggerKeys.length,
       k.delivery(deliveryKey),
       k.run(id),
       k.received,
       k.allRuns,
       k.projectRuns(request.project.id),
+      k.refRuns(request.project.id, request.ref),
+      k.phaseRuns('received'),
       ...triggerKeys,
       id,
       now.getTime(),
@@ -92,9 +137,63 @@ export class RunStore {
     return runs.filter((r): r is RunSummary => r !== null);
   }
 
+  /**
+   * One page of runs, newest first, filtered by project, ref and phase. Reads the narrowest index
+   * (phase, else the project's ref, else the project, else all) and filters the rest in memory, at
+   * most `maxScan` entries per page; the cursor is the last run read, so pages stay stable while
+   * new runs arrive. Entries whose run expired are removed from the index on the way.
+   */
+  async listPage(q: ListQuery): Promise<ListPage> {
+    const k = this.keys;
+    const key =
+      q.phase !== undefined
+        ? k.phaseRuns(q.phase)
+        : q.projectId !== undefined && q.ref !== undefined
+          ? k.refRuns(q.projectId, q.ref)
+          : q.projectId !== undefined
+            ? k.projectRuns(q.projectId)
+            : k.allRuns;
+    const maxScan = q.maxScan ?? 1000;
+    const runs: RunSummary[] = [];
+    let cursor = q.after;
+    let scanned = 0;
+    const batch = Math.min(200, Math.max(q.limit * 2, 20));
+    while (runs.length < q.limit && scanned < maxScan) {
+      const max = cursor ? String(cursor.score) : '+inf';
+      // Runs created in the same millisecond as the cursor come in descending id order: skip those already shown.
+      const raw = await this.redis.zrevrangebyscore(key, max, '-inf', 'WITHSCORES', 'LIMIT', 0, batch + 50);
+      const entries: ListCursor[] = [];
+      for (let i = 0; i < raw.length; i += 2) entries.push({ id: raw[i] ?? '', score: Number(raw[i + 1]) });
+      const fresh = entries.filter((e) => !cursor || e.score < cursor.score || e.id < cursor.id).slice(0, batch);
+      if (fresh.length === 0) return { runs };
+      for (const e of fresh) {
+        scanned += 1;
+        cursor = e;
+        const run = await this.summary(e.id);
+        if (!run) {
+          await this.redis.zrem(key, e.id);
+          continue;
+        }
+        if (q.projectId !== undefined && run.request.project.id !== q.projectId) continue;
+        if (q.ref !== undefined && run.request.ref !== q.ref) continue;
+        if (q.phase !== undefined && run.status.phase !== q.phase) continue;
+        if (q.visible && !(await q.visible(run))) continue;
+        runs.push(run);
+        if (runs.length >= q.limit || scanned >= maxScan) break;
+      }
+    }
+    // One more entry after the cursor means there is an older page.
+    const more = cursor ? await this.redis.zrevrangebyscore(key, String(cursor.score), '-inf', 'WITHSCORES', 'LIMIT', 0, 1 + 50) : [];
+    const hasMore = cursor !== undefined && more.some((v, i) => i % 2 === 0 && (Number(more[i + 1]) < cursor.score || v < cursor.id));
+    return hasMore && cursor ? { runs, next: cursor } : { runs };
+  }
+
   async setStatus(id: string, phase: RunPhase, reason: string): Promise<void> {
     const status: PhaseStatus<RunPhase> = { phase, reason: this.mask(reason), at: new Date().toISOString() };
-    await this.redis.hset(this.keys.run(id), 'status', JSON.stringify(status));
+    const k = this.keys;
+    // The status and the phase index change together (one script), so the list's phase filter never misses a run.
+    const others = RUN_PHASES.filter((p) => p !== phase).map((p) => k.phaseRuns(p));
+    await this.redis.eval(SET_STATUS_SCRIPT, 2 + others.length + 1, k.allRuns, k.run(id), ...others, k.phaseRuns(phase), id, JSON.stringify(status));
     if (phase !== 'received') await this.redis.zrem(this.keys.received, id);
   }
 
@@ -185,7 +284,30 @@ export class RunStore {
   async appendLog(id: string, job: string, stream: LogLine['stream'], line: string): Promise<void> {
     const entry: LogLine = { t: new Date().toISOString(), job, stream, line: this.mask(line) };
     const key = this.keys.log(id);
-    await this.redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -MAX_LOG_LINES, -1).expire(key, RETENTION_SECONDS).exec();
+    const count = this.keys.logCount(id);
+    await this.redis
+      .multi()
+      .rpush(key, JSON.stringify(entry))
+      .ltrim(key, -MAX_LOG_LINES, -1)
+      .incr(count)
+      .expire(key, RETENTION_SECONDS)
+      .expire(count, RETENTION_SECONDS)
+      .exec();
+  }
+
+  /**
+   * Up to `max` lines from absolute index `from` (line n is the n-th line ever appended, whatever
+   * the cap dropped since): what the live log stream resumes from. Read in one script, so `first`
+   * and the lines agree.
+   */
+  async readLogWindow(id: string, from: number, max: number): Promise<LogWindow> {
+    const [first, total, raw] = (await this.redis.eval(LOG_WINDOW_SCRIPT, 2, this.keys.log(id), this.keys.logCount(id), from, max)) as [
+      number,
+      number,
+      string[],
+    ];
+    const start = Math.max(from, first);
+    return { first, total, lines: raw.map((r, i) => readField(id, 'log', r, logLineSchema, 'a valid log line', `log line ${start + i}`)) };
   }
 
   async readLog(id: string, from = 0): Promise<LogLine[]> {
@@ -203,6 +325,19 @@ export class RunStore {
     const key = this.keys.approvalsWaiting;
     const [, count] = await Promise.all([this.redis.zremrangebyscore(key, 0, Date.now() - RETENTION_SECONDS * 1000), this.redis.zcard(key)]);
     return count;
+  }
+
+  /** The deploy jobs waiting for an approval, oldest first (at most `limit`): the approvals inbox reads them. */
+  async waitingApprovals(limit = 200): Promise<Array<{ runId: string; job: string; since: number }>> {
+    const raw = await this.redis.zrange(this.keys.approvalsWaiting, 0, limit - 1, 'WITHSCORES');
+    const out: Array<{ runId: string; job: string; since: number }> = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const member = raw[i] ?? '';
+      // Run ids have no ':' (run-id.ts); job names may.
+      const at = member.indexOf(':');
+      if (at > 0) out.push({ runId: member.slice(0, at), job: member.slice(at + 1), since: Number(raw[i + 1]) });
+    }
+    return out;
   }
 
   /** True the first time a key is claimed (within the records' retention), false ever after: for side effects done once. */

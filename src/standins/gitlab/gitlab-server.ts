@@ -64,7 +64,9 @@ export interface FakeGitlab {
   // A person with a personal access token of their own (for GET /user). Their token may call
   // nothing else here: any other call with it is answered 403 and flagged unexpected, so a test
   // sees a person's token used where Slipway's own belongs.
-  addUser(u: { id: number; username: string; name?: string }): { user: UserBasic; token: string };
+  // `admin: true`: a GitLab administrator, whose GET /user carries `is_admin: true` (doc/api/users.md,
+  // "for admins"; for other users the field is absent).
+  addUser(u: { id: number; username: string; name?: string; admin?: boolean }): { user: UserBasic; token: string };
   // A member of a group (created on first use), by path (team/release-managers).
   setGroupMember(groupPath: string, userId: number, accessLevel: number): void;
   // An open merge request by that author (GET /projects/:id/merge_requests/:iid). Adding a merge
@@ -296,6 +298,8 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
         web_url: `${url}/${u.username}`,
       };
       state.users.set(u.id, user);
+      if (u.admin === true) state.admins.add(u.id);
+      else state.admins.delete(u.id);
       const userToken = `glpat-${u.username}-${randomBytes(8).toString('hex')}`;
       state.userTokens.set(userToken, u.id);
       return { user, token: userToken };

@@ -43,8 +43,10 @@ export function apiRouter(state: FakeState): Router {
   deploymentRoutes(r, state, project);
 
   // GET /user answers for whoever the token belongs to: the bot, or a user with their own token.
+  // doc/api/users.md, "Get the current user": an administrator's answer also has `is_admin: true`.
   r.get('/user', (_req, res) => {
-    res.json(currentUserView((res.locals['caller'] as UserBasic | undefined) ?? state.currentUser));
+    const u = (res.locals['caller'] as UserBasic | undefined) ?? state.currentUser;
+    res.json(state.admins.has(u.id) ? { ...currentUserView(u), is_admin: true } : currentUserView(u));
   });
 
   // doc/api/members.md, "Get a member of a group or project, including inherited and invited members".

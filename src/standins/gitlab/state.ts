@@ -43,6 +43,8 @@ export class FakeState {
   readonly mergeRequests: MergeRequest[] = [];
   readonly hooks: ProjectHook[] = [];
   readonly users = new Map<number, UserBasic>();
+  // GitLab administrators among the users (GET /user adds is_admin for them).
+  readonly admins = new Set<number>();
   readonly calls: RecordedCall[] = [];
   readonly faults: Fault[] = [];
   // Environments are created by name on their first deployment, as GitLab does for API deployments.

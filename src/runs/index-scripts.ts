@@ -1,0 +1,34 @@
+/**
+ * A run's status and its phase index change in one step.
+ * KEYS: 1 all-runs zset (the run's creation time is its score there), 2 run hash,
+ *       3..n-1 the other phases' zsets, n the new phase's zset.
+ * ARGV: 1 run id, 2 status json.
+ */
+export const SET_STATUS_SCRIPT = `
+redis.call('HSET', KEYS[2], 'status', ARGV[2])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score then
+  for i = 3, #KEYS - 1 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+  redis.call('ZADD', KEYS[#KEYS], score, ARGV[1])
+end
+return 1
+`;
+
+/**
+ * Log lines by absolute index. The list keeps the newest lines; the counter says how many were
+ * ever appended (a log written before the counter existed counts its list's length).
+ * KEYS: 1 log list, 2 log counter. ARGV: 1 first absolute index wanted, 2 most lines.
+ * Returns {first kept index, total appended, lines}.
+ */
+export const LOG_WINDOW_SCRIPT = `
+local len = redis.call('LLEN', KEYS[1])
+local total = tonumber(redis.call('GET', KEYS[2]) or '0')
+if total < len then total = len end
+local first = total - len
+local from = tonumber(ARGV[1])
+local start = from - first
+if start < 0 then start = 0 end
+local lines = {}
+if start < len then lines = redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1) end
+return {first, total, lines}
+`;

@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
+import type { Approvals } from '../approvals/approvals.js';
+import type { GitlabClient } from '../gitlab/client.js';
+import type { Logger } from '../logging/logger.js';
+import type { RunStore } from '../runs/run-store.js';
+import type { RunRecord } from '../runs/types.js';
+import { Access } from './access.js';
+import { createApprovalsInbox } from './approvals-inbox.js';
+import { createAssets } from './assets.js';
+import { type CookiePolicy, loadSession, sessionOf } from './guard.js';
+import { sendProblem } from './layout.js';
+import { createLogStream } from './log-stream.js';
+import { createPipelinesPage } from './pipelines-page.js';
+import { createRunActions } from './run-actions.js';
+import { createRunPage } from './run-page.js';
+import { SessionStore } from './sessions.js';
+import { createSignIn } from './sign-in.js';
+
+export interface WebUiDeps {
+  store: RunStore;
+  gitlab: GitlabClient;
+  gitlabUrl: string;
+  approvals: Approvals;
+  redis: Redis;
+  prefix: string;
+  cookies: CookiePolicy;
+  admins: readonly string[];
+  sessionTtlSeconds: number;
+  logger: Logger;
+  cancel: (run: RunRecord, reason: string) => Promise<string[]>;
+  enqueuePlan: (runId: string) => Promise<void>;
+}
+
+export interface WebUi {
+  /** Pages, forms, the log stream and the assets; mounted before the API. */
+  router: Router;
+  /**
+   * In front of the queue dashboard: a signed-in admin passes for reading (GET and HEAD; bull-board
+   * runs read-only and a cookie alone must never change anything), everyone else is sent to sign
+   * in (a browser) or refused. The API token is checked before this, by the caller.
+   */
+  adminOnly: RequestHandler;
+}
+
+export function createWebUi(deps: WebUiDeps): WebUi {
+  const sessions = new SessionStore(deps.redis, deps.prefix, deps.sessionTtlSeconds);
+  const access = new Access(deps.gitlab, sessions);
+  const router = express.Router();
+  router.use(createAssets());
+  router.use(loadSession(sessions));
+  router.use(createSignIn({ gitlab: deps.gitlab, sessions, cookies: deps.cookies, admins: deps.admins, gitlabUrl: deps.gitlabUrl, logger: deps.logger }));
+  router.use(createPipelinesPage({ store: deps.store, access }));
+  router.use(createRunPage({ store: deps.store, access }));
+  router.use(createLogStream({ store: deps.store, access }));
+  router.use(
+    createRunActions({ store: deps.store, access, approvals: deps.approvals, logger: deps.logger, cancel: deps.cancel, enqueuePlan: deps.enqueuePlan }),
+  );
+  router.use(createApprovalsInbox({ store: deps.store, access }));
+
+  const load = loadSession(sessions);
+  const adminOnly: RequestHandler = (req: Request, res: Response, next: NextFunction) => {
+    void load(req, res, () => {
+      const session = sessionOf(res);
+      if (!session) {
+        if (req.method === 'GET' && req.accepts(['json', 'html']) === 'html') {
+          res.redirect(303, `/sign-in?next=${encodeURIComponent(req.originalUrl)}`);
+          return;
+        }
+        res.status(401).json({ error: 'sign in as an admin, or send the API token: Authorization: Bearer <SLIPWAY_API_TOKEN>' });
+        return;
+      }
+      if (!session.admin) {
+        sendProblem(req, res, 403, 'the queue dashboard is for admins only (GitLab administrators and SLIPWAY_ADMINS)', session, '/pipelines');
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.status(403).json({ error: 'the queue dashboard is read-only here: a session may only read it' });
+        return;
+      }
+      next();
+    }).catch(next);
+  };
+  return { router, adminOnly };
+}
