@@ -350,4 +350,29 @@ describe.skipIf(sim)('a merge flows through a running Slipway to real clusters',
     );
     expect(h.gitlab.deployments(PROJECT_ID, 'pre').filter((x) => x.sha === sha)).toEqual([expect.objectContaining({ status: 'failed' })]);
   }, 150_000);
+
+  it('two merges racing for pre: one deploy at a time, the newer release ends up live, the older is never applied after it', async () => {
+    // Two merges back to back: two runs build side by side and their deploys meet at pre's lock.
+    const older = await merge(serviceFiles(`v3 ${suffix}`), 'Merge v3');
+    const newer = await merge(serviceFiles(`v4 ${suffix}`), 'Merge v4');
+    const [o, n] = await Promise.all([finished(older.runId, 180_000), finished(newer.runId, 180_000)]);
+    const oPre = o.jobs.find((j) => j.name === 'deploy:pre');
+    const nPre = n.jobs.find((j) => j.name === 'deploy:pre');
+    expect(nPre?.status, nPre?.status.reason).toMatchObject({ phase: 'success' });
+    if (oPre?.status.phase === 'canceled') {
+      // Its deploy came after the newer one's: superseded, nothing applied.
+      expect(oPre.status.reason).toMatch(new RegExp(`^superseded: run ${n.id} \\(newer`));
+      expect(o.deployments.filter((d) => d.environment === 'pre')).toEqual([]);
+    } else {
+      // Its deploy came first: it went live, and the newer one replaced it afterwards.
+      expect(oPre?.status, oPre?.status.reason).toMatchObject({ phase: 'success' });
+      const at = (r: RunRecord) => Date.parse(r.deployments.find((d) => d.environment === 'pre')?.at ?? '');
+      expect(at(o)).toBeLessThan(at(n));
+    }
+    // What runs is the newer run's image, and the Service answers with it.
+    const d = await clusters.a.apps.readNamespacedDeployment({ name: SERVICE, namespace: NS });
+    expect(d.spec?.template?.spec?.containers[0]?.image).toBe(n.image?.ref);
+    const ip = await clusterIp(clusters.a);
+    await waitFor(`pre's Service ${ip} to answer v4`, 30_000, async () => ((await fetchOnce(ip)).body.includes(`v4 ${suffix}`) ? true : undefined));
+  }, 240_000);
 });
