@@ -48,7 +48,7 @@ const PIPELINE = [
   '      port: 8080',
   '      health: /healthz',
   '      timeout: 60s',
-  '      variables: { REPLICAS: 2, PROGRESS_DEADLINE_SECONDS: 8, READINESS_PERIOD_SECONDS: 1, TERMINATION_GRACE_SECONDS: 1, CPU_REQUEST: 10m, MEMORY_REQUEST: 16Mi }',
+  '      variables: { REPLICAS: 2, PROGRESS_DEADLINE_SECONDS: 20, READINESS_PERIOD_SECONDS: 1, TERMINATION_GRACE_SECONDS: 1, CPU_REQUEST: 10m, MEMORY_REQUEST: 16Mi }',
   '    production:',
   '      target: kubernetes',
   '      clusters: [b]',
@@ -56,7 +56,7 @@ const PIPELINE = [
   '      health: /healthz',
   '      timeout: 60s',
   '      approval: true',
-  '      variables: { REPLICAS: 1, PROGRESS_DEADLINE_SECONDS: 8, READINESS_PERIOD_SECONDS: 1, TERMINATION_GRACE_SECONDS: 1, CPU_REQUEST: 10m, MEMORY_REQUEST: 16Mi }',
+  '      variables: { REPLICAS: 1, PROGRESS_DEADLINE_SECONDS: 20, READINESS_PERIOD_SECONDS: 1, TERMINATION_GRACE_SECONDS: 1, CPU_REQUEST: 10m, MEMORY_REQUEST: 16Mi }',
   '',
 ].join('\n');
 
