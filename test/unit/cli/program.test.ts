@@ -25,7 +25,7 @@ const COMMANDS = createProgram({ stdout: () => undefined, stderr: () => undefine
 
 describe('slipway --help, --version and usage errors', () => {
   it('has the documented commands', () => {
-    expect(COMMANDS).toEqual(['demo', 'validate', 'plan', 'approve', 'reject', 'status', 'logs', 'run', 'render', 'server']);
+    expect(COMMANDS).toEqual(['demo', 'validate', 'plan', 'approve', 'reject', 'status', 'logs', 'run', 'rollback', 'resume', 'releases', 'render', 'server']);
   });
 
   it('--help lists every command with its summary, on stdout, exit 0', async () => {
