@@ -10,8 +10,8 @@ import { registryFromEnv } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Issue 10: a tag followed end to end (GitLab's Tag Push Hook → the image job → the image under
-// its version in the real registry), and the run page a commit status links to, fetched and run.
 // its version in the real registry), and the run page a commit status links to (behind the web UI's sign-in).
+describe('a release tag becomes a versioned image; the run page shows the run', () => {
   let h: Harness;
   let project: FakeProject;
   const suffix = randomBytes(3).toString('hex');
