@@ -72,7 +72,8 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
   // A promotion into the environment's registry runs under the lock too, within its own deadline;
   // a canary holds its environment through its pauses too.
   const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
-  const pauses = job.strategy.type === 'canary' ? pausesMs(job.strategy.steps) : 0;
+  const pauses =
+    job.strategy.type === 'canary' ? pausesMs(job.strategy.steps) : job.strategy.type === 'blue-green' ? (job.strategy.scaleDownDelayMs ?? 30_000) : 0;
   const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + promotionMs + pauses + 60_000);
   const holder = await lock.acquire(runId);
   if (holder) {
@@ -134,6 +135,8 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
         clusters: job.clusters,
         ...(job.clusterWeights ? { clusterWeights: job.clusterWeights } : {}),
         ...(job.onClusterFailure ? { onClusterFailure: job.onClusterFailure } : {}),
+        strategy: job.strategy.type === 'canary' ? { type: 'canary' } : job.strategy,
+        ...(job.spec.trafficRouter ? { trafficRouter: job.spec.trafficRouter } : {}),
         variables,
         secrets: secrets.values,
         repo: {
