@@ -26,6 +26,11 @@ export function pausesMs(steps: readonly StrategyStep[]): number {
   return steps.reduce((n, s) => n + ('pauseMs' in s ? (s.pauseMs ?? 0) : 0), 0);
 }
 
+/** How long a canary may hold its environment beyond the deploy's own timeout: its pauses, and each weight's wait for the canary (at most `timeoutMs`). */
+export function canaryExtraMs(steps: readonly StrategyStep[], timeoutMs: number): number {
+  return pausesMs(steps) + steps.filter((s) => 'setWeight' in s).length * timeoutMs;
+}
+
 /**
  * A canary in steps, as Argo Rollouts runs one: the new release starts beside the live (stable)
  * one and gets no traffic until healthy; each `setWeight` sends it that percent of the requests, a
@@ -67,7 +72,7 @@ export async function rollOutCanary(
     for (const [i, step] of steps.entries()) {
       at = `step ${i + 1} of ${steps.length}`;
       if ('setWeight' in step) {
-        await canary.setWeight(release, step.setWeight, opts.onLog);
+        await canary.setWeight(release, step.setWeight, opts.onLog, opts.timeoutMs);
         weight = step.setWeight;
         await opts.onStatus?.(`canary at ${weight}% (${at})`);
         await healthy();

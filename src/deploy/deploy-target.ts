@@ -91,8 +91,8 @@ export interface CanaryControl {
   abort?(release: AppliedRelease, onLog: (line: string) => void): Promise<void>;
   /** Waits until the started release is healthy, or `timeoutMs` passes, without sending it traffic or retiring anything. */
   waitHealthy(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<Verdict>;
-  /** Sends `weight` percent of the requests to `release` and the rest to the live release; resolves once that is what serves. */
-  setWeight(release: AppliedRelease, weight: number, onLog: (line: string) => void): Promise<void>;
+  /** Sends `weight` percent of the requests to `release` and the rest to the live release; resolves once that is what serves (waiting at most `timeoutMs` for the canary to be ready, where it waits). */
+  setWeight(release: AppliedRelease, weight: number, onLog: (line: string) => void, timeoutMs?: number): Promise<void>;
   /** Is the canary still healthy? Gives a failing health endpoint a few seconds before saying no; a crash is a no at once. */
   check(release: AppliedRelease): Promise<Verdict>;
   /** The end of a canary: all traffic to `release`, which becomes the live one, and the previous release retired, within `timeoutMs` where it waits. */

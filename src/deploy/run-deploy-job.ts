@@ -11,7 +11,7 @@ import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
 import { rollOut } from './roll-out.js';
-import { pausesMs, rollOutCanary } from './canary-roll-out.js';
+import { canaryExtraMs, rollOutCanary } from './canary-roll-out.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
@@ -70,10 +70,14 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     return { done: false, retryAt: gate.recheckAt.getTime() };
   }
   // A promotion into the environment's registry runs under the lock too, within its own deadline;
-  // a canary holds its environment through its pauses too.
+  // a canary holds its environment through its pauses and its weights' waits, blue-green through its scaleDownDelay.
   const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
   const pauses =
-    job.strategy.type === 'canary' ? pausesMs(job.strategy.steps) : job.strategy.type === 'blue-green' ? (job.strategy.scaleDownDelayMs ?? 30_000) : 0;
+    job.strategy.type === 'canary'
+      ? canaryExtraMs(job.strategy.steps, job.timeoutMs)
+      : job.strategy.type === 'blue-green'
+        ? (job.strategy.scaleDownDelayMs ?? 30_000)
+        : 0;
   const lock = new EnvironmentLock(ctx.redis, store.keys.envLock(job.service, environment), job.timeoutMs + promotionMs + pauses + 60_000);
   const holder = await lock.acquire(runId);
   if (holder) {

@@ -168,7 +168,7 @@ export function kubernetesCanary(deps: CanaryDeps): CanaryControl {
     // The canary has no pods before its first weight; setWeight waits for them.
     waitHealthy: () => Promise.resolve({ healthy: true }),
 
-    async setWeight(release, weight, onLog) {
+    async setWeight(release, weight, onLog, timeoutMs) {
       const cluster = clusterOf(release);
       const state = stateOf(release);
       const said: string[] = [];
@@ -177,7 +177,7 @@ export function kubernetesCanary(deps: CanaryDeps): CanaryControl {
         const r = canaryReplicas(p.total, weight, state.router);
         const canary = canaryDeployment(p.object, r.canary);
         await serverSideApply(cluster, canary);
-        await waitReady(cluster, p.namespace, canary.metadata.name, rolloutWaitMs(canary), onLog);
+        await waitReady(cluster, p.namespace, canary.metadata.name, Math.min(rolloutWaitMs(canary), timeoutMs ?? Number.POSITIVE_INFINITY), onLog);
         const live = await readDeployment(cluster, p.namespace, p.object.metadata.name);
         if (!live) throw new Error(`${cluster.name}: the stable deployment ${p.namespace}/${p.object.metadata.name} is gone`);
         if ((live.spec?.replicas ?? 0) !== r.stable) await scaleDeployment(cluster, live, r.stable);
