@@ -1,7 +1,7 @@
 import type { StrategyStep } from '../planning/plan-types.js';
 import { messageOf } from '../errors/errors.js';
 import { DeployFailedError } from './deploy-errors.js';
-import type { AppliedRelease, DeployTarget, ReleaseSpec } from './deploy-target.js';
+import type { AppliedRelease, DeployTarget, ReleaseSpec, Verdict } from './deploy-target.js';
 import { rollOut } from './roll-out.js';
 
 export interface CanaryRollOutOptions {
@@ -13,11 +13,22 @@ export interface CanaryRollOutOptions {
   onStatus?: (status: string) => Promise<void> | void;
   /** How often a pause looks at the canary's health (default 2 s). */
   checkEveryMs?: number;
+  /**
+   * A gate after each `setWeight` (once the weight serves and the canary is healthy): the hook for
+   * analysis (e.g. Prometheus queries, src/analysis/ once it exists). An unhealthy verdict aborts the
+   * canary with its reason, as a failed health check does; a rejection aborts with the error.
+   */
+  onStep?: (step: { weight: number; index: number; of: number }) => Promise<Verdict>;
 }
 
 /** How long the steps' pauses add up to, in ms: a deploy holds its environment this much longer. */
 export function pausesMs(steps: readonly StrategyStep[]): number {
   return steps.reduce((n, s) => n + ('pauseMs' in s ? (s.pauseMs ?? 0) : 0), 0);
+}
+
+/** How long a canary may hold its environment beyond the deploy's own timeout: its pauses, and each weight's wait for the canary (at most `timeoutMs`). */
+export function canaryExtraMs(steps: readonly StrategyStep[], timeoutMs: number): number {
+  return pausesMs(steps) + steps.filter((s) => 'setWeight' in s).length * timeoutMs;
 }
 
 /**
@@ -37,7 +48,7 @@ export async function rollOutCanary(
 ): Promise<AppliedRelease> {
   const canary = target.canary;
   if (!canary) throw new DeployFailedError(`the ${target.kind} target cannot run a canary yet`);
-  const release = await target.apply(spec, opts.onLog);
+  const release = canary.start ? await canary.start(spec, opts.onLog) : await target.apply(spec, opts.onLog);
   if (release.alreadyLive || release.replaces === undefined) {
     if (!release.alreadyLive) opts.onLog('no live release to compare with: the canary steps are skipped and the release is promoted once healthy');
     return rollOut({ ...target, apply: () => Promise.resolve(release) }, spec, opts);
@@ -46,7 +57,7 @@ export async function rollOutCanary(
   let at = 'before its first step';
   const abort = async (reason: string, lastLogs: readonly string[] = []): Promise<never> => {
     opts.onLog(`aborting the canary ${at}: ${reason}`);
-    await target.rollBack(release, opts.onLog);
+    await (canary.abort ? canary.abort(release, opts.onLog) : target.rollBack(release, opts.onLog));
     opts.onRollBack?.();
     throw new DeployFailedError(`canary aborted at ${weight}% (${at}): ${reason}; all traffic is back on run ${release.replaces}'s release`, lastLogs);
   };
@@ -61,10 +72,12 @@ export async function rollOutCanary(
     for (const [i, step] of steps.entries()) {
       at = `step ${i + 1} of ${steps.length}`;
       if ('setWeight' in step) {
-        await canary.setWeight(release, step.setWeight, opts.onLog);
+        await canary.setWeight(release, step.setWeight, opts.onLog, opts.timeoutMs);
         weight = step.setWeight;
         await opts.onStatus?.(`canary at ${weight}% (${at})`);
         await healthy();
+        const gate = await opts.onStep?.({ weight, index: i + 1, of: steps.length });
+        if (gate && !gate.healthy) await abort(`step gate failed: ${gate.reason}`, gate.lastLogs);
       } else if (step.pauseMs === null) {
         await abort('pause: {} (waiting for an approval) is not supported yet; use pause: { duration: … }');
       } else {
@@ -78,7 +91,7 @@ export async function rollOutCanary(
       }
     }
     at = 'promotion';
-    await canary.promote(release, opts.onLog);
+    await canary.promote(release, opts.onLog, opts.timeoutMs);
   } catch (err) {
     if (err instanceof DeployFailedError) throw err;
     return abort(messageOf(err));

@@ -80,14 +80,23 @@ export interface DeployTarget {
 
 /** The canary's steps on a target; each may run twice with the same result. */
 export interface CanaryControl {
+  /**
+   * Optional: starts `spec` as the canary beside the live (stable) release, with no traffic yet
+   * (Kubernetes: a `<name>-canary` Deployment at 0 replicas). Absent: the target's `apply` does. A
+   * release with no stable one to compare with (or already live) starts nothing and says so with
+   * `alreadyLive` / no `replaces`; the canary runner then rolls it out as usual.
+   */
+  start?(spec: ReleaseSpec, onLog: (line: string) => void): Promise<AppliedRelease>;
+  /** Optional: the abort (all traffic back to stable, the canary removed). Absent: the target's `rollBack` is. */
+  abort?(release: AppliedRelease, onLog: (line: string) => void): Promise<void>;
   /** Waits until the started release is healthy, or `timeoutMs` passes, without sending it traffic or retiring anything. */
   waitHealthy(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<Verdict>;
-  /** Sends `weight` percent of the requests to `release` and the rest to the live release; resolves once that is what serves. */
-  setWeight(release: AppliedRelease, weight: number, onLog: (line: string) => void): Promise<void>;
+  /** Sends `weight` percent of the requests to `release` and the rest to the live release; resolves once that is what serves (waiting at most `timeoutMs` for the canary to be ready, where it waits). */
+  setWeight(release: AppliedRelease, weight: number, onLog: (line: string) => void, timeoutMs?: number): Promise<void>;
   /** Is the canary still healthy? Gives a failing health endpoint a few seconds before saying no; a crash is a no at once. */
   check(release: AppliedRelease): Promise<Verdict>;
-  /** The end of a canary: all traffic to `release`, which becomes the live one, and the previous release retired. */
-  promote(release: AppliedRelease, onLog: (line: string) => void): Promise<void>;
+  /** The end of a canary: all traffic to `release`, which becomes the live one, and the previous release retired, within `timeoutMs` where it waits. */
+  promote(release: AppliedRelease, onLog: (line: string) => void, timeoutMs?: number): Promise<void>;
 }
 
 export type DeployTargetKind = 'docker' | 'kubernetes';
@@ -122,8 +131,20 @@ export interface ReleaseSpec {
     weights?: Readonly<Record<string, number>>;
     /** What happens when a cluster fails or cannot be reached (absent: `rollback-all`). */
     onClusterFailure?: ClusterFailurePolicy;
+    /** Blue-green: a second Deployment, the active Service switched once it is Ready; absent: a rolling update. */
+    blueGreen?: { scaleDownDelayMs: number };
+    /** A canary's traffic router besides the replica ratio (nginx-ingress: a second Ingress with its canary annotations). */
+    trafficRouter?: TrafficRouter;
   };
 }
+
+export type TrafficRouter = 'nginx-ingress';
+
+/** How Kubernetes replaces a release, from the pipeline file's `strategy:` (rolling is written onto each Deployment). */
+export type KubernetesStrategy =
+  | { type: 'rolling'; maxSurge?: number | string; maxUnavailable?: number | string }
+  | { type: 'blue-green'; scaleDownDelayMs?: number }
+  | { type: 'canary' };
 
 /**
  * `rollback-all`: every cluster that got the release goes back to what it ran before (the environment
@@ -164,6 +185,10 @@ export interface ReleaseRequest {
   clusterWeights?: Readonly<Record<string, number>>;
   /** The environment's `on_cluster_failure:`, when set. */
   onClusterFailure?: ClusterFailurePolicy;
+  /** The environment's strategy (Kubernetes: rollingUpdate pace, blue-green, canary). */
+  strategy?: KubernetesStrategy;
+  /** The environment's `traffic_router:`, when set. */
+  trafficRouter?: TrafficRouter;
   /** The environment's `variables:` from the pipeline file. */
   variables: Record<string, string>;
   /** Project variables for this environment: template values only. */

@@ -1,5 +1,6 @@
 import { runAnalysis, type AnalysisOptions } from '../analysis/run-analysis.js';
 import type { AnalysisTemplate } from '../analysis/types.js';
+import type { Verdict } from './deploy-target.js';
 import type { ReleaseCheck } from './roll-out.js';
 
 /**
@@ -18,6 +19,23 @@ export function postDeployAnalysis(
     const result = await runAnalysis(templates, opts);
     if (result.passed) opts.onLog(`analysis passed (${result.measurements.length} measurements)`);
     return result.passed ? { passed: true } : { passed: false, reason: result.reason };
+  };
+}
+
+/**
+ * The environment's `analysis:` as a canary's step gate (Flagger's metric checks at each step): after
+ * each `setWeight`, once the canary serves its share and is healthy, every template must pass, else
+ * the canary is aborted with the analysis's reason.
+ */
+export function canaryStepAnalysis(
+  templates: readonly AnalysisTemplate[],
+  opts: Pick<AnalysisOptions, 'prometheusUrl' | 'vars' | 'secrets' | 'onLog' | 'calls' | 'signal'>,
+): (step: { weight: number; index: number; of: number }) => Promise<Verdict> {
+  return async (step) => {
+    opts.onLog(`analysis at ${step.weight}% (step ${step.index} of ${step.of}): ${templates.map((t) => t.name).join(', ')}`);
+    const result = await runAnalysis(templates, opts);
+    if (result.passed) opts.onLog(`analysis passed (${result.measurements.length} measurements)`);
+    return result.passed ? { healthy: true } : { healthy: false, reason: result.reason, lastLogs: [] };
   };
 }
 

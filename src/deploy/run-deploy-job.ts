@@ -11,9 +11,9 @@ import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
 import { rollOut } from './roll-out.js';
-import { pausesMs, rollOutCanary } from './canary-roll-out.js';
+import { canaryExtraMs, rollOutCanary } from './canary-roll-out.js';
 import { analysisBoundMs } from '../analysis/run-analysis.js';
-import { analysisVariables, postDeployAnalysis } from './post-deploy-analysis.js';
+import { analysisVariables, canaryStepAnalysis, postDeployAnalysis } from './post-deploy-analysis.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
@@ -81,9 +81,14 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
     return { done: false, retryAt: gate.recheckAt.getTime() };
   }
   // A promotion into the environment's registry runs under the lock too, within its own deadline;
-  // a canary holds its environment through its pauses too, and an analysis through its measurements.
+  // a canary holds its environment through its pauses and its weights' waits, blue-green through its scaleDownDelay, an analysis through its measurements.
   const promotionMs = job.spec.registry === undefined ? 0 : ctx.config.promotion.timeoutMs;
-  const pauses = job.strategy.type === 'canary' ? pausesMs(job.strategy.steps) : 0;
+  const pauses =
+    job.strategy.type === 'canary'
+      ? canaryExtraMs(job.strategy.steps, job.timeoutMs)
+      : job.strategy.type === 'blue-green'
+        ? (job.strategy.scaleDownDelayMs ?? 30_000)
+        : 0;
   const lock = new EnvironmentLock(
     ctx.redis,
     store.keys.envLock(job.service, environment),
@@ -164,6 +169,8 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
         clusters: job.clusters,
         ...(job.clusterWeights ? { clusterWeights: job.clusterWeights } : {}),
         ...(job.onClusterFailure ? { onClusterFailure: job.onClusterFailure } : {}),
+        strategy: job.strategy.type === 'canary' ? { type: 'canary' } : job.strategy,
+        ...(job.spec.trafficRouter ? { trafficRouter: job.spec.trafficRouter } : {}),
         variables,
         secrets: secrets.values,
         repo: {
@@ -177,19 +184,21 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
   const recorded = (outcome: DeployRecorded['outcome'], url: string | null, detail: string) =>
     recordRelease(ctx, run, job, { spec: prepared.spec, target: target.kind, outcome, url, detail });
   try {
-    const analysis = job.analysis?.length
-      ? postDeployAnalysis(job.analysis, {
-          prometheusUrl: ctx.config.prometheus.url,
-          vars: analysisVariables({ service: job.service, environment, commitSha: run.request.sha, runId: run.id, image: run.image.ref }, variables),
-          secrets: secrets.values,
-          onLog,
-        })
-      : undefined;
+    const analysisOpts = {
+      prometheusUrl: ctx.config.prometheus.url,
+      vars: analysisVariables({ service: job.service, environment, commitSha: run.request.sha, runId: run.id, image: run.image.ref }, variables),
+      secrets: secrets.values,
+      onLog,
+    };
+    const canary = job.strategy.type === 'canary';
+    // A canary runs the analysis at each step (and is aborted by a failing one); any other rollout once it is healthy.
+    const analysis = job.analysis?.length && !canary ? postDeployAnalysis(job.analysis, analysisOpts) : undefined;
     const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analysis ? { analyze: analysis } : {}) };
     const release =
       job.strategy.type === 'canary'
         ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {
             ...opts,
+            ...(job.analysis?.length ? { onStep: canaryStepAnalysis(job.analysis, analysisOpts) } : {}),
             onStatus: async (status) => {
               await store.updateJob(run.id, job.name, 'running', status);
               await reporter.jobChanged(run.id, job.name);

@@ -6,6 +6,9 @@ import { replicaPlan } from './replica-plan.js';
 import { prepareKubernetesRelease } from './templates.js';
 import { rollOutInWaves, type KubernetesRelease } from './waves.js';
 import { pruneConfigMaps } from './prune-config-maps.js';
+import { DEFAULT_SCALE_DOWN_DELAY_MS, rollOutBlueGreen } from './blue-green.js';
+import { kubernetesCanary } from './canary.js';
+import { TRACK, withRollingUpdate } from './strategy-objects.js';
 
 export { ROLLBACK_TO, objectsFor } from './cluster-release.js';
 export type { KubernetesRelease } from './waves.js';
@@ -19,10 +22,13 @@ export type { KubernetesRelease } from './waves.js';
  * across the clusters (replica-plan.ts). `apply`, `waitForVerdict` and `rollBack` act on every
  * cluster at once (a failure anywhere is a bad verdict, and `rollBack` undoes every cluster).
  */
-export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClient>): DeployTarget & {
+export type KubernetesTarget = DeployTarget & {
   apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<KubernetesRelease>;
   rollOut: NonNullable<DeployTarget['rollOut']>;
-} {
+  canary: NonNullable<DeployTarget['canary']>;
+};
+
+export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClient>): KubernetesTarget {
   function clustersOf(names: readonly string[]): ClusterClient[] {
     if (names.length === 0) {
       if (clusters.size === 1) return [...clusters.values()];
@@ -48,15 +54,35 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
     return clustersOf((release as Partial<KubernetesRelease>).clusters ?? release.spec.kubernetes?.clusters ?? []);
   }
 
-  return {
+  const target: KubernetesTarget = {
     kind: 'kubernetes',
 
-    prepare: prepareKubernetesRelease,
+    async prepare(request) {
+      const prepared = await prepareKubernetesRelease(request);
+      if (!prepared.ok || !prepared.spec.kubernetes) return prepared;
+      // The strategy, after rendering, for built-in and repository templates alike.
+      const { strategy } = request;
+      const k = prepared.spec.kubernetes;
+      return {
+        ...prepared,
+        spec: {
+          ...prepared.spec,
+          kubernetes: {
+            ...k,
+            manifests: withRollingUpdate(k.manifests, strategy),
+            ...(strategy?.type === 'blue-green' ? { blueGreen: { scaleDownDelayMs: strategy.scaleDownDelayMs ?? DEFAULT_SCALE_DOWN_DELAY_MS } } : {}),
+            ...(request.trafficRouter ? { trafficRouter: request.trafficRouter } : {}),
+          },
+        },
+      };
+    },
 
     async rollOut(spec, opts) {
       const manifests = manifestsOf(spec);
       const targets = clustersOf(spec.kubernetes?.clusters ?? []);
       const split = await replicaPlan(targets, manifests, spec.kubernetes?.weights, opts.onLog);
+      const blueGreen = spec.kubernetes?.blueGreen;
+      if (blueGreen) return rollOutBlueGreen(targets, spec, manifests, split, blueGreen.scaleDownDelayMs, opts);
       const report = await rollOutInWaves(targets, spec, manifests, split, spec.kubernetes?.onClusterFailure ?? 'rollback-all', opts);
       // The release is live everywhere: config no kept ReplicaSet needs any more can go.
       if (report.outcome === 'healthy') for (const cluster of targets) await pruneConfigMaps(cluster, spec, objectsFor(cluster, manifests), opts.onLog);
@@ -108,7 +134,9 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
         const list = await retrying(`${cluster.name}: list deployments`, () =>
           cluster.apps.listNamespacedDeployment({ namespace: cluster.namespace, labelSelector: selector }),
         );
-        const d = list.items[0];
+        // The serving Deployment: not a canary, and (blue-green) the side with pods.
+        const candidates = list.items.filter((x) => x.metadata?.labels?.[TRACK] !== 'canary');
+        const d = candidates.find((x) => (x.spec?.replicas ?? 1) > 0) ?? candidates[0];
         if (!d) continue;
         const annotations = d.spec?.template?.metadata?.annotations ?? {};
         const image = d.spec?.template?.spec?.containers?.[0]?.image ?? '';
@@ -122,5 +150,7 @@ export function createKubernetesTarget(clusters: ReadonlyMap<string, ClusterClie
       }
       return null;
     },
+    canary: kubernetesCanary({ clustersOf, rollOut: (spec, opts) => target.rollOut(spec, opts) }),
   };
+  return target;
 }

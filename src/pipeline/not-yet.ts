@@ -24,14 +24,8 @@ export interface NotYet {
 
 const ENV = 'deploy.environments.*';
 const RULES = ['<job>.rules.*', 'build.rules.*', 'sonar.rules.*', `${ENV}.rules.*`];
-const BLUE_GREEN = 'leave strategy out: the Docker host replaces a release blue/green, and Kubernetes rolls the Deployment by its own rollingUpdate settings';
 
 export const NOT_YET: readonly NotYet[] = [
-  {
-    path: ['deploy.strategy', `${ENV}.strategy`],
-    value: { test: (v) => v === 'rolling', name: "'rolling'" },
-    why: BLUE_GREEN,
-  },
   {
     path: ['deploy.strategy.canary.steps.*.pause', `${ENV}.strategy.canary.steps.*.pause`],
     value: { test: (v) => isPlainObject(v) && !Object.hasOwn(v, 'duration'), name: 'pause: {} (until approved)' },

@@ -163,16 +163,36 @@ const canaryStep = z.union(
   { error: 'a step is { setWeight: 1-100 }, { pause: { duration: 10m } } or { pause: {} }' },
 );
 
+// Kubernetes' own spelling for a rolling update's pace: a count of pods or a percent of the replicas.
+const intOrPercent = z.union([z.number().int().min(0).max(1000), z.string().regex(/^(100|[1-9]?[0-9])%$/, "a percent from 0% to 100% (e.g. '25%')")], {
+  error: "a number of pods (e.g. 1) or a percent of the replicas (e.g. '25%')",
+});
+const isZero = (v: number | string | undefined) => v === 0 || v === '0%';
+
 const strategySchema = z.union(
   [
     z.enum(['rolling', 'blue-green']),
+    z.strictObject({
+      rolling: z
+        .strictObject({ maxSurge: intOrPercent.optional(), maxUnavailable: intOrPercent.optional() })
+        .refine((r) => !(isZero(r.maxSurge) && isZero(r.maxUnavailable)), {
+          error: 'maxSurge and maxUnavailable cannot both be 0: the rollout could not replace any pod',
+        }),
+    }),
+    z.strictObject({
+      'blue-green': z.strictObject({
+        scaleDownDelay: duration
+          .optional()
+          .describe('How long the previous release stays scaled up after the switch, for an instant switch back (default 30s, as Argo Rollouts).'),
+      }),
+    }),
     z.strictObject({
       canary: z.strictObject({
         steps: z.array(canaryStep).min(1).max(20),
       }),
     }),
   ],
-  { error: "must be 'rolling', 'blue-green' or { canary: { steps } }" },
+  { error: "must be 'rolling', 'blue-green', { rolling: { maxSurge, maxUnavailable } }, { blue-green: { scaleDownDelay } } or { canary: { steps } }" },
 );
 
 const clusterName = z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -');
@@ -302,6 +322,12 @@ export const environmentSchema = z.strictObject({
     .max(60)
     .optional(),
   strategy: strategySchema.optional(),
+  traffic_router: z
+    .enum(['nginx-ingress'], { error: "the one traffic router Slipway drives is 'nginx-ingress'" })
+    .optional()
+    .describe(
+      "Kubernetes: a canary's weight is also carried by a second Ingress with ingress-nginx's canary annotations (canary, canary-weight), beside the replica ratio.",
+    ),
   front_proxy: z.strictObject({ port: z.number().int().min(1024).max(65535) }).optional(),
   rules: rulesSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),

@@ -150,7 +150,8 @@ type DeployBlock = NonNullable<PipelineFile['deploy']>;
 
 /**
  * What an environment's strategy needs: a canary runs on the Docker host through its front proxy
- * (nginx carries the weights), so it needs `front_proxy`; on Kubernetes it is not supported yet.
+ * (nginx carries the weights), so it needs `front_proxy`; on Kubernetes the replica ratio carries
+ * it (and a traffic router, when named). Rolling and blue-green's scaleDownDelay are Kubernetes'.
  * The problem points at the strategy where it is written (the environment's own, else the deploy block's).
  */
 function checkStrategy(deploy: DeployBlock, env: string, at: (path: PropertyKey[], message: string) => void): void {
@@ -173,13 +174,27 @@ function checkStrategy(deploy: DeployBlock, env: string, at: (path: PropertyKey[
       );
     }
   }
-  if (strategy === undefined || typeof strategy === 'string') return;
-  if (spec.target === 'kubernetes') {
+  if (spec.traffic_router !== undefined && spec.target !== 'kubernetes') {
+    at(
+      ['environments', env, 'traffic_router'],
+      `deploy.environments.${env}.traffic_router: a traffic router carries a canary's weight on target: kubernetes; the Docker host's is front_proxy`,
+    );
+  }
+  if (strategy === undefined) return;
+  const type = typeof strategy === 'string' ? strategy : 'rolling' in strategy ? 'rolling' : 'blue-green' in strategy ? 'blue-green' : 'canary';
+  if (type === 'rolling' && spec.target !== 'kubernetes') {
     at(
       where,
-      `${name}: canary is not supported yet on target: kubernetes (environment ${env}): leave strategy out, and Kubernetes rolls the Deployment by its own rollingUpdate settings`,
+      `${name}: rolling applies to target: kubernetes (the Deployment's rollingUpdate); the Docker host replaces a release blue/green: leave strategy out, or use a canary`,
     );
-  } else if (spec.front_proxy === undefined) {
+  }
+  if (typeof strategy !== 'string' && 'blue-green' in strategy && spec.target !== 'kubernetes') {
+    at(
+      where,
+      `${name}: blue-green's scaleDownDelay applies to target: kubernetes; the Docker host stops the previous release once the new one serves: write strategy: blue-green`,
+    );
+  }
+  if (type === 'canary' && spec.target !== 'kubernetes' && spec.front_proxy === undefined) {
     at(where, `${name}: a canary on the Docker host needs the front proxy, which carries the weights: add front_proxy: { port: N } to environment ${env}`);
   }
 }

@@ -93,6 +93,14 @@ export function strategyOf(s: EnvironmentBlock['strategy'], target: EnvironmentB
   if (s === undefined) return target === 'docker' ? { type: 'blue-green' } : { type: 'rolling' };
   if (s === 'rolling') return { type: 'rolling' };
   if (s === 'blue-green') return { type: 'blue-green' };
+  if ('rolling' in s) {
+    const { maxSurge, maxUnavailable } = s.rolling;
+    return { type: 'rolling', ...(maxSurge !== undefined ? { maxSurge } : {}), ...(maxUnavailable !== undefined ? { maxUnavailable } : {}) };
+  }
+  if ('blue-green' in s) {
+    const delay = s['blue-green'].scaleDownDelay;
+    return { type: 'blue-green', ...(delay !== undefined ? { scaleDownDelayMs: durationMs(delay, 0) } : {}) };
+  }
   return {
     type: 'canary',
     steps: s.canary.steps.map((step) =>

@@ -117,6 +117,8 @@ export interface EnvironmentSpec {
   registry?: string;
   /** Docker: the front proxy's fixed address for the environment (nginx on 127.0.0.1:port). */
   frontProxy?: { port: number };
+  /** Kubernetes: the traffic router that also carries a canary's weight (absent: the replica ratio alone). */
+  trafficRouter?: 'nginx-ingress';
 }
 
 /** Who may approve, as the file says; src/approvals/rule.ts applies the defaults. */
@@ -158,7 +160,12 @@ export interface SoakSpec {
 
 /** A canary step: a weight in percent, or a pause (ms; null: until approved). */
 export type StrategyStep = { setWeight: number } | { pauseMs: number | null };
-export type DeployStrategy = { type: 'rolling' } | { type: 'blue-green' } | { type: 'canary'; steps: StrategyStep[] };
+/** Kubernetes' rollingUpdate pace: a number of pods or a percent ('25%'). */
+export type IntOrPercent = number | string;
+export type DeployStrategy =
+  | { type: 'rolling'; maxSurge?: IntOrPercent; maxUnavailable?: IntOrPercent }
+  | { type: 'blue-green'; scaleDownDelayMs?: number }
+  | { type: 'canary'; steps: StrategyStep[] };
 
 export interface PlannedDeployJob extends PlannedCommon {
   kind: 'deploy';

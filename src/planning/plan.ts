@@ -283,6 +283,7 @@ function planDeploys(
         ...(env.variables !== undefined ? { variables: varsToStrings(env.variables) } : {}),
         ...(env.registry !== undefined ? { registry: env.registry } : {}),
         ...(env.front_proxy !== undefined ? { frontProxy: { port: env.front_proxy.port } } : {}),
+        ...(env.traffic_router !== undefined ? { trafficRouter: env.traffic_router } : {}),
       },
       ...(approval ? { approval } : {}),
       clusters: (env.clusters ?? []).map((c) => (typeof c === 'string' ? c : c.name)),

@@ -121,6 +121,7 @@ const spec = schemaOf<EnvironmentSpec>()(
     variables: stringMap.exactOptional(),
     registry: z.string().exactOptional(),
     frontProxy: z.object({ port: z.number() }).exactOptional(),
+    trafficRouter: z.literal('nginx-ingress').exactOptional(),
   }),
 );
 
@@ -138,8 +139,12 @@ const step = schemaOf<StrategyStep>()(z.union([z.object({ setWeight: z.number() 
 
 const strategy = schemaOf<DeployStrategy>()(
   z.discriminatedUnion('type', [
-    z.object({ type: z.literal('rolling') }),
-    z.object({ type: z.literal('blue-green') }),
+    z.object({
+      type: z.literal('rolling'),
+      maxSurge: z.union([z.number(), z.string()]).exactOptional(),
+      maxUnavailable: z.union([z.number(), z.string()]).exactOptional(),
+    }),
+    z.object({ type: z.literal('blue-green'), scaleDownDelayMs: z.number().exactOptional() }),
     z.object({ type: z.literal('canary'), steps: z.array(step) }),
   ]),
 );

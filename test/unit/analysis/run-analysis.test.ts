@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analysisBoundMs, runAnalysis } from '../../../src/analysis/run-analysis.js';
+import { canaryStepAnalysis } from '../../../src/deploy/post-deploy-analysis.js';
 import type { AnalysisMetric, AnalysisTemplate } from '../../../src/analysis/types.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -248,5 +249,41 @@ describe('runAnalysis with the HTTP gate', () => {
     );
     expect(calls).toBe(4);
     expect(Date.now() - t0).toBeLessThan(2500);
+  });
+});
+
+describe("a canary's step gate (canaryStepAnalysis)", () => {
+  const smoke: AnalysisTemplate = {
+    name: 'smoke',
+    metrics: [
+      {
+        name: 'smoke',
+        count: 1,
+        intervalMs: 0,
+        initialDelayMs: 0,
+        failureLimit: 0,
+        inconclusiveLimit: 0,
+        consecutiveErrorLimit: 0,
+        provider: { http: { url: '', method: 'GET', headers: {}, timeoutMs: 300 } },
+      },
+    ],
+  };
+  const at = (path: string): AnalysisTemplate => ({
+    ...smoke,
+    metrics: smoke.metrics.map((m) => ({ ...m, provider: { http: { url: `${base}${path}`, method: 'GET', headers: {}, timeoutMs: 300 } } })),
+  });
+
+  it('lets a step pass when the analysis passes, and aborts it with the analysis reason when it fails', async () => {
+    handler = (_req, res) => res.writeHead(200).end('ok');
+    const pass = await canaryStepAnalysis([at('/ok')], opts())({ weight: 10, index: 1, of: 3 });
+    expect(pass).toEqual({ healthy: true });
+    expect(logs).toContain('analysis at 10% (step 1 of 3): smoke');
+
+    handler = (_req, res) => res.writeHead(500).end('errors at 10%');
+    const fail = await canaryStepAnalysis([at('/bad')], opts())({ weight: 10, index: 1, of: 3 });
+    expect(fail.healthy).toBe(false);
+    expect(!fail.healthy && fail.reason).toMatch(
+      /^analysis smoke failed 1 of 1 measurements \(limit 0\): GET http:\/\/127\.0\.0\.1:\d+\/bad = HTTP 500: errors at 10%/,
+    );
   });
 });
