@@ -79,7 +79,7 @@ export async function runDemo(opts: { keepRunning: boolean }): Promise<number> {
   }
   // The API token is a secret: the demo names the file that holds it, never prints it.
   say(`Run:      ${slipway.url ?? ''}/runs/${run.id}  (sign in with the stand-in GitLab's token ${viewer.token})`);
-  say(`API:      ${slipway.url ?? ''}/api/runs/${run.id}  (Authorization: Bearer <that token>)`);
+  say(`API:      ${slipway.url ?? ''}/api/runs/${run.id}  (Authorization: Bearer <the API token in ${slipway.apiTokenFile ?? 'SLIPWAY_API_TOKEN'}>)`);
   say(`Result:   ${run.status.phase} — ${run.status.reason}`);
   if (run.image) say(`Image:    ${run.image.ref}`);
   if (pre) say(`Service:  ${pre.url}  (container slipway-svc-hello-service-pre-*, keeps running after the demo)`);
