@@ -12,6 +12,8 @@ export interface LoadOptions {
   port: number;
   connections: number;
   durationMs: number;
+  /** Stops early once this says so (checked before each request). */
+  until?: () => boolean;
   /** The whole request (head and body) for the n-th request; n counts from 0 across connections. */
   request(n: number): Buffer;
 }
@@ -54,7 +56,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       let sentAt = 0;
       let inFlight = false;
       const send = () => {
-        if (performance.now() >= deadline) {
+        if (performance.now() >= deadline || opts.until?.()) {
           socket.end();
           return;
         }
