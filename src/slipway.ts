@@ -1,9 +1,6 @@
 import type { SlipwayConfig } from './config/config.js';
 import type { Logger } from './logging/logger.js';
-import { startBuildRole } from './roles/build.js';
-import { startDeployRole } from './roles/deploy.js';
-import { startHttpRole } from './roles/http.js';
-import { startPlannerRole } from './roles/planner.js';
+import type { startHttpRole } from './roles/http.js';
 import { ALL_ROLES, openShared, type Role, type RunningRole } from './roles/shared.js';
 import { startStatusListener } from './roles/status.js';
 import type { RunStore } from './runs/run-store.js';
@@ -31,15 +28,26 @@ export async function startSlipway(
   roles: readonly Role[] = ALL_ROLES,
   opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {},
 ): Promise<Slipway> {
-  const shared = await openShared(config, opts.logDestination ? { logDestination: opts.logDestination } : {});
+  // Each role's modules are loaded only when it runs: the http role starts without the Kubernetes
+  // client, BuildKit's protobufs and the deploy targets (start-up time, docs/benchmarks.md).
+  const [planner, build, deploy, httpRole] = await Promise.all([
+    roles.includes('planner') ? import('./roles/planner.js') : undefined,
+    roles.includes('build') ? import('./roles/build.js') : undefined,
+    roles.includes('deploy') ? import('./roles/deploy.js') : undefined,
+    roles.includes('http') ? import('./roles/http.js') : undefined,
+  ]);
+  const shared = await openShared(config, {
+    ...(opts.logDestination ? { logDestination: opts.logDestination } : {}),
+    docker: roles.includes('build') || roles.includes('deploy'),
+  });
   const workers: RunningRole[] = [];
-  if (roles.includes('planner')) workers.push(startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
-  if (roles.includes('build')) workers.push(startBuildRole(shared));
-  if (roles.includes('deploy')) workers.push(startDeployRole(shared));
+  if (planner) workers.push(planner.startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
+  if (build) workers.push(build.startBuildRole(shared));
+  if (deploy) workers.push(deploy.startDeployRole(shared));
   let http: Awaited<ReturnType<typeof startHttpRole>> | undefined;
   let status: Awaited<ReturnType<typeof startStatusListener>> | undefined;
   try {
-    if (roles.includes('http')) http = await startHttpRole(shared);
+    if (httpRole) http = await httpRole.startHttpRole(shared);
     if (shared.config.metrics.port !== undefined) status = await startStatusListener(shared, shared.config.metrics.port);
   } catch (err) {
     // The port is taken (or the like): do not leave the workers and Redis running behind the error.

@@ -1,10 +1,11 @@
 import type { Queue } from 'bullmq';
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import express, { type RequestHandler, type Router } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { CorruptRecordError } from '../runs/record-reader.js';
 import type { RunStore } from '../runs/run-store.js';
-import { createWebhookRouter, type WebhookDeps } from '../webhooks/receiver.js';
+import { createWebhookHandler, isWebhookRequest, type WebhookDeps } from '../webhooks/receiver.js';
 import { requireToken } from './auth.js';
 import { createMetricsRouter, type MetricsEndpoint } from './metrics-route.js';
 import { createQueueDashboard, QUEUE_DASHBOARD_PATH } from './queue-dashboard.js';
@@ -45,7 +46,20 @@ function dashboardGuard(apiToken: string, adminOnly: RequestHandler | undefined)
   };
 }
 
-export function createApp(deps: AppDeps): Express {
+/**
+ * Every route: POST /webhooks/gitlab straight on node:http (the hot path skips express's router,
+ * which costs it more than the rest of the work, docs/benchmarks.md), everything else through express.
+ */
+export function createApp(deps: AppDeps): RequestListener {
+  const webhook = createWebhookHandler(deps.webhook);
+  const app = createExpressApp(deps);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (isWebhookRequest(req)) webhook(req, res);
+    else app(req, res);
+  };
+}
+
+function createExpressApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.get('/healthz', (_req, res) => {
@@ -62,7 +76,6 @@ export function createApp(deps: AppDeps): Express {
       res.status(503).json({ ok: false, error: `redis: ${err instanceof Error ? err.message : String(err)}` });
     }
   });
-  app.use(createWebhookRouter(deps.webhook));
   if (deps.metrics) app.use(createMetricsRouter(deps.metrics));
   // The dashboard takes the API token in the header (scripts, proxies) or an admin's web session
   // (browsers); never a token in the URL.

@@ -40,7 +40,7 @@ export function createQueues(connection: ConnectionOptions, onError: (err: Error
     build,
     deploy,
     async enqueuePlan(job) {
-      await events.add('plan', job, { jobId: `plan.${job.runId}` });
+      await events.add('plan', job, { jobId: planJobId(job.runId) });
     },
     async enqueueBuild(job) {
       // Job names are free text (may hold ':' which BullMQ ids cannot): key by a hash of the name.
@@ -65,6 +65,8 @@ export function createQueues(connection: ConnectionOptions, onError: (err: Error
   };
 }
 
+/** One planner job per run, whoever queues it (the plan feed, the sweep, a run started by hand). */
+export const planJobId = (runId: string) => `plan.${runId}`;
 const buildId = (job: BuildJob) => `build.${job.runId}.${nameKey(job.job)}`;
 const deployId = (job: DeployJob) => `deploy.${job.runId}.${nameKey(job.environment)}`;
 

@@ -111,20 +111,11 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
           logger.info({ project: cmd.project.id, mr: cmd.iid, user: cmd.user.id, answer: answer ?? 'ignored: our own note' }, 'merge request command');
         })().catch((err: unknown) => logger.error({ err, project: cmd.project.id, mr: cmd.iid }, 'merge request command failed'));
       },
+      // One Redis round trip: the run, its place on the plan feed (the planner role queues it) and
+      // the reconciler's "this project sent a webhook" are stored together.
       async accept(request, dedupeKey, deliveryId) {
-        const { runId, created } = await store.accept(request, dedupeKey, deliveryId);
-        // The reconciler's "when did this project last send a webhook" (and the projects it knows).
-        await watch
-          .webhookSeen(request.project)
-          .catch((err: unknown) => logger.warn({ err, project: request.project.id }, 'could not record the webhook for the reconciler'));
-        if (!created) {
-          // A resend of a delivery we stored but may not have queued (crash in between): queue it now.
-          const run = await store.get(runId);
-          if (run?.status.phase === 'received') await queues.enqueuePlan({ runId });
-          return { runId, duplicate: true };
-        }
-        await queues.enqueuePlan({ runId });
-        return { runId, duplicate: false };
+        const { runId, created } = await store.acceptDelivery(request, dedupeKey, deliveryId);
+        return { runId, duplicate: !created };
       },
     },
   });

@@ -1,10 +1,9 @@
-import type { Server } from 'node:http';
-import type { Express } from 'express';
+import { createServer, type RequestListener, type Server } from 'node:http';
 
 /** Listens, and closes with its open connections (keep-alive ones included) on stop. */
-export async function listen(app: Express, port: number, host: string): Promise<{ url: string | undefined; stop(): Promise<void> }> {
+export async function listen(app: RequestListener, port: number, host: string): Promise<{ url: string | undefined; stop(): Promise<void> }> {
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
+    const s = createServer(app).listen(port, host, () => resolve(s));
     s.once('error', reject);
   });
   const addr = server.address();

@@ -3,6 +3,7 @@ import { startOutboxDispatcher } from '../notify/outbox.js';
 import { planRun } from '../planner/plan-run.js';
 import { observeQueueWait } from '../metrics/metrics.js';
 import { QUEUE_NAMES, type PlanJob } from '../queues/names.js';
+import { startPlanFeed } from '../queues/plan-feed.js';
 import { startReconciler } from '../reconcile/reconciler.js';
 import { ProjectWatch } from '../runs/project-watch.js';
 import type { RunningRole, Shared } from './shared.js';
@@ -12,7 +13,8 @@ const RECONCILE_EVERY_MS = 30_000;
 
 /**
  * The planner role: the worker on queue "events", the reconciler for runs stored but never queued,
- * the reconciler with GitLab for events its webhooks dropped (reconcile/), and the outbox's dispatcher.
+ * the reconciler with GitLab for events its webhooks dropped (reconcile/), the plan feed (runs webhooks
+ * stored, into the queue) and the outbox's dispatcher.
  */
 export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: number } = {}): RunningRole {
   const { config, jobs: ctx, logger, metrics } = shared;
@@ -41,6 +43,13 @@ export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: numb
       },
     ),
   );
+  // Webhooks put their runs on the plan feed in the step that stores them; this moves them into the queue.
+  const feed = startPlanFeed({
+    connection: shared.workerRedis,
+    listKey: ctx.store.keys.planFeed,
+    events: ctx.queues.events,
+    onError: (err) => logger.warn({ err: err.message }, 'plan feed could not queue runs; retrying'),
+  });
   // Sends what the outbox keeps (chat messages, the MR note), whichever process put it there.
   const dispatcher = startOutboxDispatcher({
     connection: shared.workerRedis,
@@ -72,6 +81,7 @@ export function startPlannerRole(shared: Shared, opts: { reconcileEveryMs?: numb
   return {
     async stop() {
       clearInterval(timer);
+      await feed.stop();
       await gitlabReconciler.stop();
       await worker.close();
       await dispatcher.stop();

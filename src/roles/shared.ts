@@ -1,4 +1,4 @@
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 import type { Redis } from 'ioredis';
 import { resolveApiToken, resolveVariablesKey } from '../api-token.js';
 import { secretsOf, type SlipwayConfig } from '../config/config.js';
@@ -61,7 +61,10 @@ export interface Shared {
   close(): Promise<void>;
 }
 
-export async function openShared(config: SlipwayConfig, opts: { logDestination?: NodeJS.WritableStream } = {}): Promise<Shared> {
+export async function openShared(
+  config: SlipwayConfig,
+  opts: { logDestination?: NodeJS.WritableStream /** Only the build and deploy roles talk to the Docker engine. */; docker?: boolean } = {},
+): Promise<Shared> {
   const apiToken = resolveApiToken(config.apiToken, config.dataDir);
   const variablesKey = resolveVariablesKey(config.variablesKey, config.dataDir);
   const mask = createMasker([...secretsOf(config), apiToken.token, variablesKey.token]);
@@ -90,7 +93,9 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   const store = new RunStore(failFastRedis, mask, config.redisPrefix);
   const workerStore = new RunStore(workerRedis, mask, config.redisPrefix);
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
-  const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
+  // dockerode (with ssh2 and gRPC) is the largest thing a process loads: an http-only process, which
+  // never talks to the engine, starts without it (start-up time, docs/benchmarks.md).
+  const docker = opts.docker === false ? noDocker() : new (await import('dockerode')).default({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });
   const key = parseKey(variablesKey.token);
   // Read at scrape time on the fail-fast connection: a scrape while Redis is down fails fast too.
   const metrics = createMetrics({
@@ -139,6 +144,17 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
       if (embedded) await embedded.stop();
     },
   };
+}
+
+/** The Docker client of a process without the build and deploy roles: any use is a bug, and says so. */
+function noDocker(): Dockerode {
+  return new Proxy({} as Dockerode, {
+    get(_target, prop) {
+      // Inspection (util.inspect's symbols, a thenable check) is not use.
+      if (typeof prop === 'symbol' || prop === 'then') return undefined;
+      throw new Error(`Docker client used (.${String(prop)}) in a process without the build or deploy role; it was not opened`);
+    },
+  });
 }
 
 async function quit(r: Redis): Promise<void> {

@@ -15,6 +15,8 @@ export function runKeys(prefix: string) {
     phaseRuns: (phase: string) => `${prefix}:runs:phase:${phase}`,
     /** Runs accepted but not yet picked up by the planner: re-enqueued at start if a crash left them behind. */
     received: `${prefix}:runs:received`,
+    /** Runs a webhook stored, waiting to be added to the planner's queue (a list; the planner role's feed moves them). */
+    planFeed: `${prefix}:runs:to-plan`,
     delivery: (key: string) => `${prefix}:delivery:${key}`,
     trigger: (key: string) => `${prefix}:trigger:${key}`,
     envLock: (service: string, env: string) => `${prefix}:lock:env:${service}:${env}`,

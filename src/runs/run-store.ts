@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { Plan } from '../planning/plan-types.js';
-import type { PipelineRequest } from '../triggers/types.js';
+import type { PipelineRequest, ProjectRef } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
 import type { Masker } from '../logging/mask.js';
 import { ACCEPT_SCRIPT } from './accept-script.js';
 import { LOG_WINDOW_SCRIPT, SET_STATUS_SCRIPT } from './index-scripts.js';
+import { LuaScript } from './lua-script.js';
 import { runKeys, type RunKeys } from './keys.js';
 import { newRunId } from './run-id.js';
 import { readField, readJob, runFromHash } from './record-reader.js';
@@ -61,6 +62,8 @@ export interface LogWindow {
   lines: LogLine[];
 }
 
+const accept = new LuaScript(ACCEPT_SCRIPT);
+
 export interface AcceptResult {
   runId: string;
   created: boolean;
@@ -83,12 +86,37 @@ export class RunStore {
     this.keys = runKeys(prefix);
   }
 
+  /**
+   * Stores a run for a request (or finds the run that already covers it). The caller queues the
+   * planner job itself: runs started by hand, by the reconciler or by a config release.
+   */
   async accept(
     request: PipelineRequest,
     deliveryKey: string,
     deliveryId: string,
     now: Date = new Date(),
     opts: { again?: boolean } = {},
+  ): Promise<AcceptResult> {
+    return this.runAccept(request, deliveryKey, deliveryId, now, false, opts.again === true);
+  }
+
+  /**
+   * A webhook delivery, in one Redis round trip: stores the run as `accept` does, records that the
+   * project sent a webhook, and puts the run on the plan feed, which the planner role moves into
+   * the queue (a duplicate still "received" goes on it again: GitLab's resend of a delivery whose
+   * queueing was lost). Resolves once Redis has it (with `appendfsync always`, on disk).
+   */
+  async acceptDelivery(request: PipelineRequest, deliveryKey: string, deliveryId: string, now: Date = new Date()): Promise<AcceptResult> {
+    return this.runAccept(request, deliveryKey, deliveryId, now, true, false);
+  }
+
+  private async runAccept(
+    request: PipelineRequest,
+    deliveryKey: string,
+    deliveryId: string,
+    now: Date,
+    webhook: boolean,
+    again: boolean,
   ): Promise<AcceptResult> {
     const id = newRunId(now.getTime());
     const core: RunCore = { id, request, deliveryId, createdAt: now.toISOString() };
@@ -98,24 +126,34 @@ export class RunStore {
     // webhook for the same commit still makes its own: its trigger key is its own run's.
     // A config release too (each config revision is its own release), and a retry from the web UI,
     // which repeats a webhook's request on purpose: each is a new pipeline.
-    const fresh = request.event === 'manual' || request.event === 'config' || opts.again === true;
+    const fresh = request.event === 'manual' || request.event === 'config' || again;
     const triggerKeys = fresh ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
-    const reply = (await this.redis.eval(
-      ACCEPT_SCRIPT,
-      7 + triggerKeys.length,
-      k.delivery(deliveryKey),
-      k.run(id),
-      k.received,
-      k.allRuns,
-      k.projectRuns(request.project.id),
-      k.refRuns(request.project.id, request.ref),
-      k.phaseRuns('received'),
-      ...triggerKeys,
-      id,
-      now.getTime(),
-      RETENTION_SECONDS,
-      JSON.stringify(core),
-      JSON.stringify(status),
+    const projectId = request.project.id;
+    const reply = (await accept.run(
+      this.redis,
+      [
+        k.delivery(deliveryKey),
+        k.run(id),
+        k.received,
+        k.allRuns,
+        k.projectRuns(projectId),
+        k.refRuns(projectId, request.ref),
+        k.phaseRuns('received'),
+        k.planFeed,
+        k.knownProjects,
+        k.projectWatch(projectId),
+        ...triggerKeys,
+      ],
+      [
+        id,
+        now.getTime(),
+        RETENTION_SECONDS,
+        JSON.stringify(core),
+        JSON.stringify(status),
+        webhook ? '1' : '0',
+        webhook ? watchRef(request.project) : '',
+        projectId,
+      ],
     )) as [number, string];
     return { runId: reply[1], created: reply[0] === 1 };
   }
@@ -368,4 +406,9 @@ export class RunStore {
   async staleReceived(olderThanMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.received, 0, Date.now() - olderThanMs);
   }
+}
+
+/** What the project's watch hash keeps of the project (as ProjectWatch.webhookSeen writes it). */
+function watchRef(ref: ProjectRef): string {
+  return JSON.stringify({ id: ref.id, path: ref.path, defaultBranch: ref.defaultBranch, ...(ref.webUrl ? { webUrl: ref.webUrl } : {}) });
 }

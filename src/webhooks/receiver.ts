@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Logger } from '../logging/logger.js';
 import { classify } from '../triggers/classify.js';
 import { commandOf, type MrCommand } from '../triggers/mr-command.js';
@@ -50,125 +51,174 @@ export interface WebhookDeps {
 }
 
 const MAX_IDEMPOTENCY_KEY = 200;
+const WEBHOOK_PATH = /^\/webhooks\/gitlab\/?(?:\?.*)?$/i;
+
+/** The request line a webhook handler takes (POST /webhooks/gitlab; express's matching: any case, a trailing slash, a query). */
+export function isWebhookRequest(req: IncomingMessage): boolean {
+  return req.method === 'POST' && WEBHOOK_PATH.test(req.url ?? '');
+}
 
 /**
- * POST /webhooks/gitlab. GitLab disables a hook after 4 failed deliveries, so: 2xx for anything
- * we do not act on, 4xx only for requests that are not valid GitLab deliveries, 503 only when we
+ * POST /webhooks/gitlab, on node:http directly (not through express's stack: this route is the one
+ * GitLab's bursts hit). GitLab disables a hook after 4 failed deliveries, so: 2xx for anything we
+ * do not act on, 4xx only for requests that are not valid GitLab deliveries, 503 only when we
  * could not store the event (GitLab can then resend it).
  */
-export function createWebhookRouter(deps: WebhookDeps): Router {
-  const router = express.Router();
-  const reject = (res: Response, status: number, reason: WebhookRejection, error: string) => {
+export function createWebhookHandler(deps: WebhookDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const reject = (res: ServerResponse, status: number, reason: WebhookRejection, error: string) => {
     deps.metrics?.webhookRejected(reason);
-    res.status(status).json({ error });
+    sendJson(res, status, { error });
+  };
+  return (req, res) => {
+    const token = header(req, 'x-gitlab-token');
+    const eventName = header(req, 'x-gitlab-event');
+    deps.metrics?.webhookReceived(eventLabel(eventName));
+    // The token is checked before the body is read: strangers cannot make us buffer 25 MB.
+    if (!tokenIsKnown(token, deps.secrets)) {
+      if (token) reject(res, 401, 'token_invalid', 'invalid X-Gitlab-Token');
+      else reject(res, 401, 'token_missing', 'missing X-Gitlab-Token header');
+      return;
+    }
+    readBody(req, deps.maxBodyBytes).then(
+      (body) => {
+        if ('tooLarge' in body) reject(res, 413, 'body_too_large', `body larger than the ${deps.maxBodyBytes}-byte limit`);
+        else if ('unreadable' in body) reject(res, body.status, 'body_unreadable', body.unreadable);
+        else return handle(req, res, body.raw, token ?? '', eventName);
+      },
+      (err: unknown) => reject(res, 400, 'body_unreadable', err instanceof Error ? err.message : 'request body unreadable'),
+    );
   };
 
-  // The token is checked before the body is read: strangers cannot make us buffer 25 MB.
-  router.post(
-    '/webhooks/gitlab',
-    (req, res, next) => {
-      deps.metrics?.webhookReceived(eventLabel(req.get('x-gitlab-event')));
-      if (!tokenIsKnown(req.get('x-gitlab-token'), deps.secrets)) {
-        if (req.get('x-gitlab-token')) reject(res, 401, 'token_invalid', 'invalid X-Gitlab-Token');
-        else reject(res, 401, 'token_missing', 'missing X-Gitlab-Token header');
-        return;
-      }
-      next();
-    },
-    express.raw({ type: () => true, limit: deps.maxBodyBytes }),
-    async (req: Request, res: Response) => {
-      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const deliveryId = req.get('x-gitlab-webhook-uuid') ?? req.get('webhook-id') ?? 'unknown';
-      const log = deps.logger.child({ delivery: deliveryId, event: req.get('x-gitlab-event') });
+  async function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer, token: string, eventName: string | undefined): Promise<void> {
+    const deliveryId = header(req, 'x-gitlab-webhook-uuid') ?? header(req, 'webhook-id') ?? 'unknown';
+    const at = { delivery: deliveryId, event: eventName };
 
-      if (deps.signingSecret) {
-        const verdict = verifySignature(
-          raw,
-          {
-            id: req.get('webhook-id'),
-            timestamp: req.get('webhook-timestamp'),
-            signature: req.get('webhook-signature'),
-          },
-          deps.signingSecret,
-        );
-        if (!verdict.ok) {
-          reject(res, 401, 'signature_invalid', verdict.reason);
-          return;
-        }
+    if (deps.signingSecret) {
+      const verdict = verifySignature(
+        raw,
+        { id: header(req, 'webhook-id'), timestamp: header(req, 'webhook-timestamp'), signature: header(req, 'webhook-signature') },
+        deps.signingSecret,
+      );
+      if (!verdict.ok) {
+        reject(res, 401, 'signature_invalid', verdict.reason);
+        return;
       }
+    }
 
-      const eventName = req.get('x-gitlab-event');
-      if (!eventName) {
-        reject(res, 400, 'event_missing', 'missing X-Gitlab-Event header');
-        return;
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch (err) {
-        reject(res, 400, 'json_malformed', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
-        return;
-      }
-      const parsed = parseEvent(eventName, body);
-      if (!parsed.ok) {
-        if ('unknownEvent' in parsed) {
-          log.info('webhook ignored: event not handled');
-          deps.metrics?.webhookIgnored(eventLabel(eventName));
-          res.status(202).json({ ignored: `event '${parsed.unknownEvent}' is not handled` });
-        } else {
-          reject(res, 400, 'payload_invalid', parsed.invalid);
-        }
-        return;
-      }
-      const project = parsed.event.payload.project;
-      if (!tokenFitsProject(req.get('x-gitlab-token') ?? '', { id: project.id, path: project.path_with_namespace }, deps.secrets)) {
-        reject(res, 401, 'token_wrong_project', `X-Gitlab-Token is not the secret of project ${project.path_with_namespace}`);
-        return;
-      }
-      if (parsed.event.name === 'Note Hook' && deps.command) {
-        const c = commandOf(parsed.event.payload);
-        if ('command' in c) {
-          log.info({ command: c.command.name, mr: c.command.iid, user: c.command.user.id }, 'merge request command');
-          res.status(202).json({ command: c.command.name });
-          deps.command(c.command, dedupeKeyOf(req.get('idempotency-key'), raw));
-          return;
-        }
-      }
-      const decision = classify(parsed.event);
-      if (isIgnored(decision)) {
-        log.info({ reason: decision.ignored }, 'webhook ignored');
+    if (!eventName) {
+      reject(res, 400, 'event_missing', 'missing X-Gitlab-Event header');
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch (err) {
+      reject(res, 400, 'json_malformed', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    const parsed = parseEvent(eventName, body);
+    if (!parsed.ok) {
+      if ('unknownEvent' in parsed) {
+        deps.logger.info(at, 'webhook ignored: event not handled');
         deps.metrics?.webhookIgnored(eventLabel(eventName));
-        res.status(202).json(decision);
+        sendJson(res, 202, { ignored: `event '${parsed.unknownEvent}' is not handled` });
+      } else {
+        reject(res, 400, 'payload_invalid', parsed.invalid);
+      }
+      return;
+    }
+    const project = parsed.event.payload.project;
+    if (!tokenFitsProject(token, { id: project.id, path: project.path_with_namespace }, deps.secrets)) {
+      reject(res, 401, 'token_wrong_project', `X-Gitlab-Token is not the secret of project ${project.path_with_namespace}`);
+      return;
+    }
+    if (parsed.event.name === 'Note Hook' && deps.command) {
+      const c = commandOf(parsed.event.payload);
+      if ('command' in c) {
+        deps.logger.info({ ...at, command: c.command.name, mr: c.command.iid, user: c.command.user.id }, 'merge request command');
+        sendJson(res, 202, { command: c.command.name });
+        deps.command(c.command, dedupeKeyOf(header(req, 'idempotency-key'), raw));
         return;
       }
-      const dedupeKey = dedupeKeyOf(req.get('idempotency-key'), raw);
+    }
+    const decision = classify(parsed.event);
+    if (isIgnored(decision)) {
+      deps.logger.info({ ...at, reason: decision.ignored }, 'webhook ignored');
+      deps.metrics?.webhookIgnored(eventLabel(eventName));
+      sendJson(res, 202, decision);
+      return;
+    }
+    const dedupeKey = dedupeKeyOf(header(req, 'idempotency-key'), raw);
+    try {
+      const accepted = await deps.accept(decision, dedupeKey, deliveryId);
+      // The one line a stored delivery logs.
+      deps.logger.info({ ...at, run: accepted.runId, duplicate: accepted.duplicate, kind: decision.kind }, 'webhook accepted');
+      if (accepted.duplicate) deps.metrics?.webhookDeduplicated(eventLabel(eventName));
+      sendJson(res, 202, accepted.duplicate ? { duplicateOf: accepted.runId } : { runId: accepted.runId });
+    } catch (err) {
+      deps.logger.error({ ...at, err }, 'webhook could not be stored');
+      reject(res, 503, 'store_unavailable', 'event store unavailable; the delivery was not accepted, resend it');
+    }
+  }
+}
+
+type BodyRead = { raw: Buffer } | { tooLarge: true } | { unreadable: string; status: number };
+
+/**
+ * The body, up to `limit` bytes (a larger Content-Length is refused before reading). gzip, deflate
+ * and br bodies are inflated, with the limit on what they inflate to (as express's body parser did);
+ * other encodings are refused with 415.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.resolve({ tooLarge: true });
+  const encoding = (header(req, 'content-encoding') ?? 'identity').toLowerCase();
+  if (!['identity', 'gzip', 'x-gzip', 'deflate', 'br'].includes(encoding)) {
+    return Promise.resolve({ unreadable: `unsupported content encoding "${encoding}"`, status: 415 });
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (r: BodyRead) => {
+      if (done) return;
+      done = true;
+      req.removeListener('data', onData);
+      resolve(r);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) finish({ tooLarge: true });
+      else chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      if (encoding === 'identity') return finish({ raw });
       try {
-        const accepted = await deps.accept(decision, dedupeKey, deliveryId);
-        log.info({ run: accepted.runId, duplicate: accepted.duplicate, kind: decision.kind }, 'webhook accepted');
-        if (accepted.duplicate) deps.metrics?.webhookDeduplicated(eventLabel(eventName));
-        res.status(202).json(accepted.duplicate ? { duplicateOf: accepted.runId } : { runId: accepted.runId });
+        const opts = { maxOutputLength: limit };
+        const inflated = encoding === 'br' ? brotliDecompressSync(raw, opts) : encoding === 'deflate' ? inflateSync(raw, opts) : gunzipSync(raw, opts);
+        finish({ raw: inflated });
       } catch (err) {
-        log.error({ err }, 'webhook could not be stored');
-        reject(res, 503, 'store_unavailable', 'event store unavailable; the delivery was not accepted, resend it');
+        const e = err as { code?: string };
+        finish(e.code === 'ERR_BUFFER_TOO_LARGE' ? { tooLarge: true } : { unreadable: `body could not be decoded (${encoding})`, status: 400 });
       }
-    },
-  );
-
-  // Body-parser errors (size limit, aborted request) become JSON answers that name the problem.
-  router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    const e = err as { type?: string; status?: number; limit?: number };
-    if (e.type === 'entity.too.large') {
-      reject(res, 413, 'body_too_large', `body larger than the ${e.limit ?? deps.maxBodyBytes}-byte limit`);
-      return;
-    }
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      reject(res, e.status, 'body_unreadable', err instanceof Error ? err.message : 'bad request');
-      return;
-    }
-    next(err);
+    });
+    req.once('aborted', () => finish({ unreadable: 'request aborted', status: 400 }));
+    req.once('error', (err) => finish({ unreadable: err.message, status: 400 }));
   });
+}
 
-  return router;
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** As express's res.json: JSON with its length, so keep-alive clients need no chunked decoding. */
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 /** The header is attacker-controlled: only known event names become label values, so series stay bounded. */
