@@ -47,13 +47,18 @@ export interface StepSpec {
   network: 'host' | 'none';
   /** Executors always add io.slipway.managed=true (used to find and reap our containers). */
   labels: Record<string, string>;
-  /** The job's `resources:` (Kubernetes quantities, e.g. cpu "500m", memory "256Mi"). */
+  /** The job's `resources:`: requests (guaranteed, scheduled by) and limits (not exceeded). */
   resources?: StepResources;
 }
 
+export interface StepAmounts {
+  cpuMillis?: number;
+  memoryBytes?: number;
+}
+
 export interface StepResources {
-  requests?: { cpu?: string; memory?: string };
-  limits?: { cpu?: string; memory?: string };
+  requests?: StepAmounts;
+  limits?: StepAmounts;
 }
 
 export interface StepResult {

@@ -200,7 +200,8 @@ function failOnStuckContainer(pod: V1Pod, stepImage: string, helperImage: string
     if (!waiting?.reason) continue;
     const image = s.name === STEP_CONTAINER ? stepImage : helperImage;
     if (IMAGE_FAILURES.has(waiting.reason)) throw new ImageNotFoundError(image, `${waiting.reason}: ${waiting.message ?? ''}`.trim());
-    if (CONFIG_FAILURES.has(waiting.reason)) throw new PermanentError(`container ${s.name} (${image}) cannot start: ${waiting.reason}: ${waiting.message ?? ''}`.trim());
+    if (CONFIG_FAILURES.has(waiting.reason))
+      throw new PermanentError(`container ${s.name} (${image}) cannot start: ${waiting.reason}: ${waiting.message ?? ''}`.trim());
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { V1NetworkPolicy, V1Pod, V1ResourceRequirements, V1Secret } from '@kubernetes/client-node';
-import { MANAGED_LABEL, type StepResources, type StepSpec } from '../executors/types.js';
+import { MANAGED_LABEL, type StepAmounts, type StepResources, type StepSpec } from '../executors/types.js';
 
 /** The container that runs the step: its logs are the step's log, its exit code the step's result. */
 export const STEP_CONTAINER = 'step';
@@ -45,11 +45,11 @@ export function checkEnv(env: Record<string, string>): void {
 
 export function toResourceRequirements(r: StepResources | undefined): V1ResourceRequirements | undefined {
   if (!r) return undefined;
-  const pick = (q: { cpu?: string; memory?: string } | undefined): Record<string, string> | undefined => {
+  const pick = (q: StepAmounts | undefined): Record<string, string> | undefined => {
     if (!q) return undefined;
     const out: Record<string, string> = {};
-    if (q.cpu !== undefined) out.cpu = q.cpu;
-    if (q.memory !== undefined) out.memory = q.memory;
+    if (q.cpuMillis !== undefined) out.cpu = `${q.cpuMillis}m`;
+    if (q.memoryBytes !== undefined) out.memory = String(q.memoryBytes);
     return out;
   };
   const requests = pick(r.requests);

@@ -6,6 +6,9 @@ import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-con
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
 import { checkRedisDurability } from '../embedded/redis-durability.js';
 import { createDockerExecutor } from '../executors/docker-executor.js';
+import type { Executor } from '../executors/types.js';
+import { clusterFromKubeconfigFile } from '../kubernetes/cluster.js';
+import { createPodExecutor } from '../pod-executor/pod-executor.js';
 import { MirrorAffinity, nodeIdOf } from '../git/mirror-affinity.js';
 import { createGitlabClient, type GitlabClient } from '../gitlab/client.js';
 import type { JobContext } from '../jobs/context.js';
@@ -107,7 +110,7 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
     gitlab,
     reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat, outbox }),
     docker,
-    executor: createDockerExecutor(docker),
+    executor: createExecutor(config, docker),
     logger,
     redis: workerRedis,
     variables: new VariableStore(workerRedis, key, config.redisPrefix),
@@ -139,6 +142,21 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
       if (embedded) await embedded.stop();
     },
   };
+}
+
+/** SLIPWAY_EXECUTOR: where script and sonar steps run. */
+function createExecutor(config: SlipwayConfig, docker: Dockerode): Executor {
+  const e = config.executor;
+  if (e.kind === 'docker') return createDockerExecutor(docker);
+  const file = config.kubernetes.clusters[e.cluster];
+  if (!file) throw new Error(`SLIPWAY_EXECUTOR_CLUSTER: cluster ${e.cluster} is not in SLIPWAY_CLUSTERS`);
+  let cluster: ReturnType<typeof clusterFromKubeconfigFile>;
+  try {
+    cluster = clusterFromKubeconfigFile(e.cluster, file);
+  } catch (err) {
+    throw new Error(`SLIPWAY_EXECUTOR_CLUSTER: cluster ${e.cluster}: cannot load the kubeconfig ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return createPodExecutor(cluster, { namespace: e.namespace ?? cluster.namespace, helperImage: e.helperImage });
 }
 
 async function quit(r: Redis): Promise<void> {

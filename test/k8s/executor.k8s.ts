@@ -52,7 +52,11 @@ beforeAll(async () => {
   image = await pushBaseImage({ dockerHost: tb.dockerHost, registry: tb.registry, busybox: tb.busybox });
   a = clusterFromKubeconfigFile('a', tb.clusters.a.kubeconfigPath);
   await a.core.createNamespace({ body: { metadata: { name: NS } } });
-  await waitFor(`default service account in ${NS}`, 20_000, async () => (await a.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name);
+  await waitFor(
+    `default service account in ${NS}`,
+    20_000,
+    async () => (await a.core.readNamespacedServiceAccount({ name: 'default', namespace: NS })).metadata?.name,
+  );
   executor = createPodExecutor(a, { namespace: NS, helperImage: image, startTimeoutMs: 60_000 });
   work = await mkdtemp(join(tmpdir(), 'slipway-executor-k8s-'));
 }, 180_000);
@@ -134,7 +138,7 @@ describe('the Kubernetes executor runs job steps as Pods', () => {
   it('the job resources are on the step container, and its memory limit is what the step sees', async () => {
     const lines: string[] = [];
     const spec = step('resources', ['cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max', 'sleep 2'], {
-      resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '200m', memory: '64Mi' } },
+      resources: { requests: { cpuMillis: 50, memoryBytes: 32 * 2 ** 20 }, limits: { cpuMillis: 200, memoryBytes: 64 * 2 ** 20 } },
     });
     let seen: V1Pod | undefined;
     const result = await executor.runStep(spec, (line) => {
@@ -144,14 +148,17 @@ describe('the Kubernetes executor runs job steps as Pods', () => {
     expect(result.exitCode).toBe(0);
     expect(lines).toEqual([String(64 * 1024 * 1024)]);
     expect(seen?.spec?.containers.find((c) => c.name === 'step')?.resources).toEqual({
-      requests: { cpu: '50m', memory: '32Mi' },
-      limits: { cpu: '200m', memory: '64Mi' },
+      requests: { cpu: '50m', memory: String(32 * 2 ** 20) },
+      limits: { cpu: '200m', memory: String(64 * 2 ** 20) },
     });
   });
 
   it("two steps of one job share the work tree, and the build node's copy has what the steps wrote", async () => {
     await writeFile(join(work, 'source.txt'), 'from the repository\n');
-    const first: StepResult = await executor.runStep(step('share-1', ['mkdir -p out', 'cat source.txt > out/built.txt', 'echo built >> out/built.txt']), () => undefined);
+    const first: StepResult = await executor.runStep(
+      step('share-1', ['mkdir -p out', 'cat source.txt > out/built.txt', 'echo built >> out/built.txt']),
+      () => undefined,
+    );
     expect(first.exitCode).toBe(0);
     expect(await readFile(join(work, 'out', 'built.txt'), 'utf8')).toBe('from the repository\nbuilt\n');
     const lines: string[] = [];
