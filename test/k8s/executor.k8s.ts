@@ -3,6 +3,11 @@
 // timeout and cancel deleting the Pod, variables from a Secret (masked in the log as the build worker
 // does), resources on the step container, and the work tree carried from one step to the next.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
+import { deliver, pushEvent } from '../helpers/gitlab-delivery.js';
+import { startHarness, WEBHOOK_SECRET } from '../helpers/slipway-harness.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -167,4 +172,56 @@ describe('the Kubernetes executor runs job steps as Pods', () => {
     expect(lines).toEqual(['from the repository', 'built']);
     await expect(readFile(join(work, 'source.txt'), 'utf8')).rejects.toThrow(/ENOENT/);
   });
+});
+
+describe('a running Slipway with SLIPWAY_EXECUTOR=kubernetes', () => {
+  it('runs a script job as a Pod, with no Docker engine: its log, its resources and its JUnit report reach the run record', async () => {
+    // Cluster a's kubeconfig scoped to this file's namespace, as an operator scopes the executor's credentials.
+    const kc = parse(readFileSync(tb.clusters.a.kubeconfigPath, 'utf8')) as { contexts: { context: { namespace?: string } }[] };
+    for (const c of kc.contexts) c.context.namespace = NS;
+    const kubeconfig = join(work, '..', `${NS}.kubeconfig`);
+    writeFileSync(kubeconfig, stringify(kc), { mode: 0o600 });
+    const h = await startHarness({
+      env: {
+        // No engine at all: script jobs must not need one.
+        DOCKER_HOST: 'unix:///nonexistent/docker.sock',
+        SLIPWAY_REGISTRY: tb.registry,
+        SLIPWAY_CLUSTERS: `a=${kubeconfig}`,
+        SLIPWAY_EXECUTOR: 'kubernetes',
+        SLIPWAY_EXECUTOR_CLUSTER: 'a',
+        SLIPWAY_EXECUTOR_HELPER_IMAGE: image,
+      },
+    });
+    try {
+      const projectId = 8100 + Math.floor(Math.random() * 800);
+      const project = await h.gitlab.addProject({ id: projectId, pathWithNamespace: `team/exec-${NS}`, defaultBranch: 'main' });
+      const pipeline = [
+        'unit:',
+        `  image: ${image}`,
+        '  variables: { SUITE: kube }',
+        '  resources: { requests: { cpu: 50m, memory: 32Mi }, limits: { memory: 48Mi } }',
+        '  script:',
+        '    - echo "suite $SUITE on $(cat greeting.txt)"',
+        '    - cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+        `    - printf '<testsuite name="k" tests="2"><testcase name="a"/><testcase name="b"><failure message="no"/></testcase></testsuite>' > junit.xml`,
+        '  artifacts: { reports: { junit: junit.xml } }',
+        '',
+      ].join('\n');
+      const sha = await commitFiles(project.bareDir, 'feature/pods', { '.slipway.yml': pipeline, 'greeting.txt': 'the pod\n' }, 'a job on Kubernetes');
+      const res = await deliver(h.url, 'Push Hook', pushEvent({ projectId, path: project.pathWithNamespace, sha, branch: 'feature/pods' }), WEBHOOK_SECRET);
+      expect(res.status).toBe(202);
+      const runId = String(res.json['runId']);
+      const run = await h.waitForRun(runId, ['succeeded', 'failed', 'canceled'], 120_000);
+      const job = await h.slipway.store.getJob(runId, 'unit');
+      const log = (await h.slipway.store.readLog(runId)).filter((l) => l.job === 'unit').map((l) => l.line);
+      expect(job?.status.phase, `${run.status.reason} / ${job?.status.reason ?? ''} / ${log.join('\n')}`).toBe('success');
+      expect(log).toContain('suite kube on the pod');
+      expect(log).toContain(String(48 * 2 ** 20));
+      // The report was written in the Pod and read from the build node's copy of the work tree.
+      expect(job?.tests).toMatchObject({ passed: 1, failed: 1 });
+    } finally {
+      await h.stop();
+      await rm(kubeconfig, { force: true });
+    }
+  }, 180_000);
 });
