@@ -132,6 +132,7 @@ export function createPodExecutor(cluster: ClusterClient, options: PodExecutorOp
     const timeoutAt = started + spec.timeoutMs;
     const out = createLineSplitter((line) => onLog(line, 'stdout'));
     let logs: { abort: AbortController; drained: Promise<void> } | undefined;
+    let logError: string | undefined;
     try {
       for (;;) {
         if (signal?.aborted) return canceledResult(started);
@@ -143,10 +144,17 @@ export function createPodExecutor(cluster: ClusterClient, options: PodExecutorOp
         }
         failOnStuckContainer(pod, spec.image, helperImage);
         const step = status(pod.status?.containerStatuses, STEP_CONTAINER);
-        if (!logs && (step?.state?.running || step?.state?.terminated)) logs = await followLogs(name, out).catch(() => undefined);
+        if (!logs && (step?.state?.running || step?.state?.terminated)) {
+          logs = await followLogs(name, out).catch((e: unknown) => {
+            logError = describeError(e);
+            return undefined;
+          });
+        }
         const ended = step?.state?.terminated;
-        if (ended && logs) {
-          await Promise.race([logs.drained, sleep(LOG_DRAIN_MS)]);
+        // A log that cannot be read once the step has ended must not hold back its exit code.
+        if (ended && !logs && logError) onLog(`slipway: the step's log could not be read: ${logError}`, 'stderr');
+        if (ended && (logs || logError)) {
+          if (logs) await Promise.race([logs.drained, sleep(LOG_DRAIN_MS)]);
           out.end();
           for (const [i, m] of spec.mounts.entries()) {
             if (!m.readOnly) await copyOutOfPod(cluster.kc, at(OUTBOX_CONTAINER), helperPath(i), m.source, opts.copyTimeoutMs);
