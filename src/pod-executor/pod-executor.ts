@@ -144,9 +144,11 @@ export function createPodExecutor(cluster: ClusterClient, options: PodExecutorOp
         }
         failOnStuckContainer(pod, spec.image, helperImage);
         const step = status(pod.status?.containerStatuses, STEP_CONTAINER);
-        if (!logs && (step?.state?.running || step?.state?.terminated)) {
+        // Asked of the kubelet at once rather than after the Pod's status says "running": that status
+        // reaches the API server late on a busy node, and the first lines would arrive with it.
+        if (!logs) {
           logs = await followLogs(name, out).catch((e: unknown) => {
-            logError = describeError(e);
+            if (step?.state?.terminated) logError = describeError(e);
             return undefined;
           });
         }
