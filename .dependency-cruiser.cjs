@@ -39,6 +39,7 @@ const MAY_IMPORT = {
   'frontproxy/': [],
   'deploy/': ['config/', 'errors/', 'executors/', 'frontproxy/', 'jobs/', 'pipeline/', 'planning/', 'registry/', 'runs/', 'scheduler/', 'gates/', 'analysis/'],
   'kubernetes/': ['deploy/', 'pipeline/', 'config/'],
+  'pod-executor/': ['executors/', 'kubernetes/', 'git/', 'errors/'],
   'releases/': ['deploy/', 'variables/', 'runs/', 'errors/'],
   'http/': ['webhooks/', 'runs/', 'triggers/', 'pipeline/', 'planning/', 'gitlab/', 'variables/', 'logging/', 'approvals/', 'releases/'],
   'web/': ['runs/', 'gitlab/', 'approvals/', 'planning/', 'logging/', 'config/'],

@@ -110,6 +110,7 @@ function runOnce(
       // No network: a test step must not reach Slipway's own Redis or other loopback services.
       network: 'none',
       labels: { 'io.slipway.run': run.id, 'io.slipway.job': job.name },
+      ...(job.resources ? { resources: job.resources } : {}),
     },
     (line, stream) => void ctx.store.appendLog(run.id, job.name, stream, mask(line)),
     signal,

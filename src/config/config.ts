@@ -73,6 +73,12 @@ export interface SlipwayConfig {
   sonar: { url: string | undefined; token: string | undefined; scannerImage: string };
   /** Kubernetes clusters for `target: kubernetes`: name → kubeconfig file (its current context). */
   kubernetes: { clusters: Record<string, string> };
+  /**
+   * Where script and sonar steps run (SLIPWAY_EXECUTOR): 'docker' (a container on DOCKER_HOST) or
+   * 'kubernetes' (a Pod per step in `namespace` of the cluster named in SLIPWAY_CLUSTERS; absent
+   * namespace: the kubeconfig context's). `helperImage` copies the work tree in and out of the Pod.
+   */
+  executor: { kind: 'docker' } | { kind: 'kubernetes'; cluster: string; namespace: string | undefined; helperImage: string };
   /** The docker host's front proxy (SLIPWAY_FRONT_PROXY_DIR, SLIPWAY_NGINX): an nginx instance's directory; absent, no environment may use front_proxy. */
   frontProxy: { dir: string; nginx: string } | undefined;
   /** Prometheus's base URL for `analysis:` metrics that name no `address` (SLIPWAY_PROMETHEUS_URL). */
@@ -257,6 +263,13 @@ const envSchema = z.object({
   SONAR_TOKEN: z.string().min(1).optional(),
   SLIPWAY_SONAR_SCANNER_IMAGE: z.string().min(1).default('sonarsource/sonar-scanner-cli:latest'),
   SLIPWAY_CLUSTERS: clusterMap.optional(),
+  SLIPWAY_EXECUTOR: z.enum(['docker', 'kubernetes'], { error: 'SLIPWAY_EXECUTOR must be docker or kubernetes' }).default('docker'),
+  SLIPWAY_EXECUTOR_CLUSTER: z.string().min(1).optional(),
+  SLIPWAY_EXECUTOR_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'SLIPWAY_EXECUTOR_NAMESPACE must be a Kubernetes namespace name')
+    .optional(),
+  SLIPWAY_EXECUTOR_HELPER_IMAGE: z.string().min(1).default('busybox:1.36'),
   SLIPWAY_FRONT_PROXY_DIR: z.string().min(1).optional(),
   SLIPWAY_NGINX: z.string().min(1).default('nginx'),
   SLIPWAY_PROMETHEUS_URL: urlFrom('SLIPWAY_PROMETHEUS_URL').optional(),
@@ -313,6 +326,15 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
   if (e.HARBOR_URL && e.SLIPWAY_REGISTRY_USERNAME === undefined) {
     problems.push('HARBOR_URL needs SLIPWAY_REGISTRY_USERNAME and SLIPWAY_REGISTRY_PASSWORD (the robot account for the Harbor API and pushes)');
   }
+  if (e.SLIPWAY_EXECUTOR === 'kubernetes') {
+    const known = Object.keys(e.SLIPWAY_CLUSTERS ?? {});
+    if (!e.SLIPWAY_EXECUTOR_CLUSTER) problems.push('SLIPWAY_EXECUTOR=kubernetes needs SLIPWAY_EXECUTOR_CLUSTER (a cluster named in SLIPWAY_CLUSTERS)');
+    else if (!known.includes(e.SLIPWAY_EXECUTOR_CLUSTER)) {
+      problems.push(
+        `SLIPWAY_EXECUTOR_CLUSTER names cluster ${e.SLIPWAY_EXECUTOR_CLUSTER}, which SLIPWAY_CLUSTERS does not have (it has ${known.join(', ') || 'none'})`,
+      );
+    }
+  }
   if (problems.length > 0) return { ok: false, problems };
   const dataDir = path.resolve(e.SLIPWAY_DATA_DIR);
   const publicUrl = (e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`).replace(/\/$/, '');
@@ -356,6 +378,15 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       },
       sonar: { url: e.SONAR_HOST_URL?.replace(/\/$/, ''), token: e.SONAR_TOKEN, scannerImage: e.SLIPWAY_SONAR_SCANNER_IMAGE },
       kubernetes: { clusters: e.SLIPWAY_CLUSTERS ?? {} },
+      executor:
+        e.SLIPWAY_EXECUTOR === 'kubernetes'
+          ? {
+              kind: 'kubernetes',
+              cluster: e.SLIPWAY_EXECUTOR_CLUSTER ?? '',
+              namespace: e.SLIPWAY_EXECUTOR_NAMESPACE,
+              helperImage: e.SLIPWAY_EXECUTOR_HELPER_IMAGE,
+            }
+          : { kind: 'docker' },
       frontProxy: e.SLIPWAY_FRONT_PROXY_DIR ? { dir: path.resolve(e.SLIPWAY_FRONT_PROXY_DIR), nginx: e.SLIPWAY_NGINX } : undefined,
       prometheus: { url: e.SLIPWAY_PROMETHEUS_URL?.replace(/\/$/, '') },
       notify: {

@@ -44,6 +44,7 @@ export function toContainerCreateOptions(spec: StepSpec): ContainerCreateOptions
     AttachStdout: true,
     AttachStderr: true,
     HostConfig: {
+      ...resourceOptions(spec),
       NetworkMode: spec.network,
       AutoRemove: false, // we read the exit code first, then remove ourselves
       Mounts: spec.mounts.map((m) => ({
@@ -54,4 +55,19 @@ export function toContainerCreateOptions(spec: StepSpec): ContainerCreateOptions
       })),
     },
   };
+}
+
+/**
+ * `resources:` as the engine's cgroup settings, the way the kubelet sets them: a cpu limit is a CFS
+ * quota (NanoCpus), a cpu request the relative weight (1024 shares per core), a memory limit the hard
+ * limit, a memory request the soft reservation.
+ */
+function resourceOptions(spec: StepSpec): { Memory?: number; MemoryReservation?: number; NanoCpus?: number; CpuShares?: number } {
+  const r = spec.resources;
+  const out: { Memory?: number; MemoryReservation?: number; NanoCpus?: number; CpuShares?: number } = {};
+  if (r?.limits?.memoryBytes !== undefined) out.Memory = r.limits.memoryBytes;
+  if (r?.requests?.memoryBytes !== undefined) out.MemoryReservation = r.requests.memoryBytes;
+  if (r?.limits?.cpuMillis !== undefined) out.NanoCpus = r.limits.cpuMillis * 1_000_000;
+  if (r?.requests?.cpuMillis !== undefined) out.CpuShares = Math.max(2, Math.round((r.requests.cpuMillis * 1024) / 1000));
+  return out;
 }

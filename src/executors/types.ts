@@ -1,7 +1,7 @@
 /**
  * The executor seam (Woodpecker's `Backend` idea): the build worker turns a
  * planned job into steps and hands each step to one Executor. Implementations:
- * docker (a container per step), and later kubernetes, local and fake.
+ * docker (a container per step) and kubernetes (a Pod per step, `pod-executor/`).
  *
  * Contract for every implementation:
  * - Caller: the build worker (script and sonar jobs), once per step attempt.
@@ -47,6 +47,18 @@ export interface StepSpec {
   network: 'host' | 'none';
   /** Executors always add io.slipway.managed=true (used to find and reap our containers). */
   labels: Record<string, string>;
+  /** The job's `resources:`: requests (guaranteed, scheduled by) and limits (not exceeded). */
+  resources?: StepResources;
+}
+
+export interface StepAmounts {
+  cpuMillis?: number;
+  memoryBytes?: number;
+}
+
+export interface StepResources {
+  requests?: StepAmounts;
+  limits?: StepAmounts;
 }
 
 export interface StepResult {

@@ -1,4 +1,5 @@
 import { CronExpressionParser } from 'cron-parser';
+import { resourcesSchema } from './resources.js';
 import { compileRegex } from '../patterns/regex.js';
 import { analysisRefsSchema, analysisTemplatesSchema } from './analysis-schema.js';
 import { z } from 'zod';
@@ -115,6 +116,7 @@ export const jobSchema = z.strictObject({
   cache: z.union([cacheSchema, z.array(cacheSchema).max(4)]).optional(),
   artifacts: artifactsSchema.optional(),
   resource_group: z.string().min(1).max(255).optional(),
+  resources: resourcesSchema.optional(),
   coverage: coverageSchema.optional(),
   extends: z.union([z.string().min(1), z.array(z.string().min(1)).max(10)]).optional(),
 });

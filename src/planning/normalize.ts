@@ -1,3 +1,4 @@
+import { cpuMillis, memoryBytes } from '../pipeline/resources.js';
 import type { JobWhen } from '../pipeline/rules.js';
 import type {
   ApprovalSpec,
@@ -5,6 +6,8 @@ import type {
   DeployWindowSpec,
   FreezeSpec,
   SoakSpec,
+  PlannedAmounts,
+  PlannedResources,
   PlannedArtifacts,
   PlannedCache,
   PlannedCommon,
@@ -59,6 +62,23 @@ export function allowFailureOf(a: JobSpec['allow_failure'], fromRule: boolean | 
   if (a === undefined) return when === 'manual'; // GitLab: manual jobs do not block by default
   if (typeof a === 'boolean') return a;
   return { exitCodes: asList(a.exit_codes) };
+}
+
+/** `resources:` as numbers (millicores, bytes); the schema has checked every quantity. */
+export function resourcesOf(r: JobSpec['resources']): PlannedResources | undefined {
+  if (!r) return undefined;
+  const amounts = (a: { cpu?: string | number | undefined; memory?: string | number | undefined } | undefined): PlannedAmounts | undefined => {
+    if (!a) return undefined;
+    const out: PlannedAmounts = {};
+    const cpu = a.cpu === undefined ? undefined : cpuMillis(a.cpu);
+    const memory = a.memory === undefined ? undefined : memoryBytes(a.memory);
+    if (cpu !== undefined) out.cpuMillis = cpu;
+    if (memory !== undefined) out.memoryBytes = memory;
+    return out;
+  };
+  const requests = amounts(r.requests);
+  const limits = amounts(r.limits);
+  return { ...(requests ? { requests } : {}), ...(limits ? { limits } : {}) };
 }
 
 export function cacheOf(c: JobSpec['cache'], jobName: string, vars: Readonly<Record<string, string>>): PlannedCache[] {

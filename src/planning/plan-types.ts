@@ -76,6 +76,18 @@ export interface PlannedScriptJob extends PlannedCommon {
   artifacts?: PlannedArtifacts;
   /** Regular expression (no slashes) whose last match in the job log gives the coverage percentage. */
   coverage?: string;
+  /** `resources:` in millicores and bytes: the step container's requests and limits. */
+  resources?: PlannedResources;
+}
+
+export interface PlannedAmounts {
+  cpuMillis?: number;
+  memoryBytes?: number;
+}
+
+export interface PlannedResources {
+  requests?: PlannedAmounts;
+  limits?: PlannedAmounts;
 }
 
 export interface BuildSpec {

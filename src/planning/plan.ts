@@ -1,6 +1,6 @@
 import { topoOrder } from '../pipeline/dag.js';
 import { analysisOf } from './analysis.js';
-import { allowFailureOf, approvalOf, artifactsOf, cacheOf, durationMs, expandVariables, gatesOf, retryOf, strategyOf } from './normalize.js';
+import { allowFailureOf, approvalOf, artifactsOf, cacheOf, resourcesOf, durationMs, expandVariables, gatesOf, retryOf, strategyOf } from './normalize.js';
 import type { PipelineFile } from '../pipeline/pipeline-file.js';
 import { varsToStrings } from '../pipeline/pipeline-file.js';
 import type { Plan, PlannedCommon, PlannedDeployJob, PlannedJob, SkippedJob } from './plan-types.js';
@@ -114,6 +114,7 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
     const stage = spec.stage ?? 'test';
     const toList = (s: string | string[] | undefined) => (s === undefined ? [] : typeof s === 'string' ? [s] : s);
     const artifacts = artifactsOf(spec.artifacts);
+    const resources = resourcesOf(spec.resources);
     candidates.push({
       explicitNeeds: spec.needs,
       rank: stageRank(stage) + index,
@@ -132,6 +133,7 @@ export function planPipeline(file: PipelineFile, request: PlanRequest, opts: Pla
         cache: cacheOf(spec.cache, name, all),
         ...(artifacts ? { artifacts } : {}),
         ...(spec.coverage !== undefined ? { coverage: /^\/(.*)\/$/s.exec(spec.coverage)?.[1] ?? spec.coverage } : {}),
+        ...(resources ? { resources } : {}),
       },
     });
   }

@@ -6,6 +6,7 @@ import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-con
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
 import { checkRedisDurability } from '../embedded/redis-durability.js';
 import { createDockerExecutor } from '../executors/docker-executor.js';
+import type { Executor } from '../executors/types.js';
 import { MirrorAffinity, nodeIdOf } from '../git/mirror-affinity.js';
 import { createGitlabClient, type GitlabClient } from '../gitlab/client.js';
 import type { JobContext } from '../jobs/context.js';
@@ -112,7 +113,7 @@ export async function openShared(
     gitlab,
     reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat, outbox }),
     docker,
-    executor: createDockerExecutor(docker),
+    executor: await createExecutor(config, docker),
     logger,
     redis: workerRedis,
     variables: new VariableStore(workerRedis, key, config.redisPrefix),
@@ -155,6 +156,25 @@ function noDocker(): Dockerode {
       throw new Error(`Docker client used (.${String(prop)}) in a process without the build or deploy role; it was not opened`);
     },
   });
+}
+
+/** SLIPWAY_EXECUTOR: where script and sonar steps run (the Kubernetes client is loaded only when they run on Kubernetes). */
+async function createExecutor(config: SlipwayConfig, docker: Dockerode): Promise<Executor> {
+  const e = config.executor;
+  if (e.kind === 'docker') return createDockerExecutor(docker);
+  const file = config.kubernetes.clusters[e.cluster];
+  if (!file) throw new Error(`SLIPWAY_EXECUTOR_CLUSTER: cluster ${e.cluster} is not in SLIPWAY_CLUSTERS`);
+  const [{ clusterFromKubeconfigFile }, { createPodExecutor }] = await Promise.all([
+    import('../kubernetes/cluster.js'),
+    import('../pod-executor/pod-executor.js'),
+  ]);
+  let cluster: ReturnType<typeof clusterFromKubeconfigFile>;
+  try {
+    cluster = clusterFromKubeconfigFile(e.cluster, file);
+  } catch (err) {
+    throw new Error(`SLIPWAY_EXECUTOR_CLUSTER: cluster ${e.cluster}: cannot load the kubeconfig ${file}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return createPodExecutor(cluster, { namespace: e.namespace ?? cluster.namespace, helperImage: e.helperImage });
 }
 
 async function quit(r: Redis): Promise<void> {

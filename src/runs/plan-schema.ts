@@ -14,6 +14,7 @@ import type {
   PlannedCache,
   PlannedCommon,
   PlannedDeployJob,
+  PlannedResources,
   PlannedImageJob,
   PlannedJob,
   PlannedScriptJob,
@@ -75,6 +76,9 @@ const artifacts = schemaOf<PlannedArtifacts>()(
   }),
 );
 
+const amounts = z.object({ cpuMillis: z.number().exactOptional(), memoryBytes: z.number().exactOptional() });
+const resources = schemaOf<PlannedResources>()(z.object({ requests: amounts.exactOptional(), limits: amounts.exactOptional() }));
+
 const scriptJob = schemaOf<PlannedScriptJob>()(
   z.object({
     ...common,
@@ -85,6 +89,7 @@ const scriptJob = schemaOf<PlannedScriptJob>()(
     cache: z.array(cache),
     artifacts: artifacts.exactOptional(),
     coverage: z.string().exactOptional(),
+    resources: resources.exactOptional(),
   }),
 );
 

@@ -54,6 +54,17 @@ describe('docker executor (real engine)', { timeout: 30_000 }, () => {
     ]);
   });
 
+  it("applies the job's resources: the step sees its memory limit in its cgroup", async () => {
+    const { lines, sink } = collect();
+    const script = 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max';
+    const r = await executor.runStep(
+      step(script, { resources: { requests: { cpuMillis: 100, memoryBytes: 32 * 2 ** 20 }, limits: { cpuMillis: 500, memoryBytes: 64 * 2 ** 20 } } }),
+      sink,
+    );
+    expect(r.exitCode).toBe(0);
+    expect(lines).toEqual([['stdout', String(64 * 2 ** 20)]]);
+  });
+
   it('returns a non-zero exit code', async () => {
     const r = await executor.runStep(step('exit 7'), () => undefined);
     expect(r.exitCode).toBe(7);

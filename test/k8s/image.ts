@@ -106,3 +106,17 @@ export async function buildMetricsImage(b: ImageBuild, tag: string, body: string
     await rm(ctx, { recursive: true, force: true });
   }
 }
+
+/**
+ * Pushes `BASE_IMAGE` (busybox with its applets in /bin: sh, tar, head, sleep) to the test bed's
+ * registry as `<registry>/slipway-test/busybox:1` and returns that reference: what step Pods and the
+ * Kubernetes executor's helper containers run.
+ */
+export async function pushBaseImage(b: ImageBuild): Promise<string> {
+  await ensureBaseImage(b);
+  const ref = `${b.registry}/slipway-test/busybox:1`;
+  const env = { ...process.env, DOCKER_BUILDKIT: '0' };
+  await run('docker', ['-H', b.dockerHost, 'tag', BASE_IMAGE, ref], { env, timeout: 30_000 });
+  await run('docker', ['-H', b.dockerHost, 'push', ref], { env, timeout: 120_000 });
+  return ref;
+}

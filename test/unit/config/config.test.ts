@@ -14,6 +14,24 @@ describe('readConfig', () => {
     expect(twice.ok === false && twice.problems[0]).toContain('names cluster a twice');
   });
 
+  it('SLIPWAY_EXECUTOR=kubernetes needs a cluster that SLIPWAY_CLUSTERS names', () => {
+    expect(readConfig(base)).toMatchObject({ ok: true, config: { executor: { kind: 'docker' } } });
+    const k = readConfig({
+      ...base,
+      SLIPWAY_CLUSTERS: 'ci=/k/ci',
+      SLIPWAY_EXECUTOR: 'kubernetes',
+      SLIPWAY_EXECUTOR_CLUSTER: 'ci',
+      SLIPWAY_EXECUTOR_NAMESPACE: 'builds',
+    });
+    expect(k.ok && k.config.executor).toEqual({ kind: 'kubernetes', cluster: 'ci', namespace: 'builds', helperImage: 'busybox:1.36' });
+    const none = readConfig({ ...base, SLIPWAY_EXECUTOR: 'kubernetes' });
+    expect(none.ok === false && none.problems).toEqual(['SLIPWAY_EXECUTOR=kubernetes needs SLIPWAY_EXECUTOR_CLUSTER (a cluster named in SLIPWAY_CLUSTERS)']);
+    const unknown = readConfig({ ...base, SLIPWAY_CLUSTERS: 'ci=/k/ci', SLIPWAY_EXECUTOR: 'kubernetes', SLIPWAY_EXECUTOR_CLUSTER: 'prod' });
+    expect(unknown.ok === false && unknown.problems).toEqual(['SLIPWAY_EXECUTOR_CLUSTER names cluster prod, which SLIPWAY_CLUSTERS does not have (it has ci)']);
+    const typo = readConfig({ ...base, SLIPWAY_EXECUTOR: 'k8s' });
+    expect(typo.ok === false && typo.problems).toEqual(['SLIPWAY_EXECUTOR must be docker or kubernetes']);
+  });
+
   it('fills the embedded defaults', () => {
     const r = readConfig(base);
     expect(r.ok).toBe(true);
