@@ -1,4 +1,5 @@
 import type { SlipwayConfig } from './config/config.js';
+import type { Executor } from './executors/types.js';
 import type { Logger } from './logging/logger.js';
 import { startBuildRole } from './roles/build.js';
 import { startDeployRole } from './roles/deploy.js';
@@ -29,9 +30,12 @@ export interface Slipway {
 export async function startSlipway(
   config: SlipwayConfig,
   roles: readonly Role[] = ALL_ROLES,
-  opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {},
+  opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number; executor?: Executor } = {},
 ): Promise<Slipway> {
-  const shared = await openShared(config, opts.logDestination ? { logDestination: opts.logDestination } : {});
+  const shared = await openShared(config, {
+    ...(opts.logDestination ? { logDestination: opts.logDestination } : {}),
+    ...(opts.executor ? { executor: opts.executor } : {}),
+  });
   const workers: RunningRole[] = [];
   if (roles.includes('planner')) workers.push(startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
   if (roles.includes('build')) workers.push(startBuildRole(shared));

@@ -6,6 +6,7 @@ import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-con
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
 import { checkRedisDurability } from '../embedded/redis-durability.js';
 import { createDockerExecutor } from '../executors/docker-executor.js';
+import type { Executor } from '../executors/types.js';
 import { MirrorAffinity, nodeIdOf } from '../git/mirror-affinity.js';
 import { createGitlabClient, type GitlabClient } from '../gitlab/client.js';
 import type { JobContext } from '../jobs/context.js';
@@ -61,7 +62,11 @@ export interface Shared {
   close(): Promise<void>;
 }
 
-export async function openShared(config: SlipwayConfig, opts: { logDestination?: NodeJS.WritableStream } = {}): Promise<Shared> {
+/**
+ * `executor`: the seam a benchmark (or a test) uses to run steps without Docker, so what it measures
+ * is Slipway's own work; production always gets the Docker executor.
+ */
+export async function openShared(config: SlipwayConfig, opts: { logDestination?: NodeJS.WritableStream; executor?: Executor } = {}): Promise<Shared> {
   const apiToken = resolveApiToken(config.apiToken, config.dataDir);
   const variablesKey = resolveVariablesKey(config.variablesKey, config.dataDir);
   const mask = createMasker([...secretsOf(config), apiToken.token, variablesKey.token]);
@@ -107,7 +112,7 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
     gitlab,
     reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat, outbox }),
     docker,
-    executor: createDockerExecutor(docker),
+    executor: opts.executor ?? createDockerExecutor(docker),
     logger,
     redis: workerRedis,
     variables: new VariableStore(workerRedis, key, config.redisPrefix),
