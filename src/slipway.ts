@@ -1,10 +1,6 @@
 import type { SlipwayConfig } from './config/config.js';
 import type { Executor } from './executors/types.js';
 import type { Logger } from './logging/logger.js';
-import { startBuildRole } from './roles/build.js';
-import { startDeployRole } from './roles/deploy.js';
-import { startHttpRole } from './roles/http.js';
-import { startPlannerRole } from './roles/planner.js';
 import { ALL_ROLES, openShared, type Role, type RunningRole } from './roles/shared.js';
 import { startStatusListener } from './roles/status.js';
 import type { RunStore } from './runs/run-store.js';
@@ -36,14 +32,20 @@ export async function startSlipway(
     ...(opts.logDestination ? { logDestination: opts.logDestination } : {}),
     ...(opts.executor ? { executor: opts.executor } : {}),
   });
+  // Each role's module is loaded only when the role runs here: a process of one role does not hold
+  // what the others need (the deploy role's Kubernetes client, the HTTP role's express and queue
+  // dashboard), which keeps worker processes small (docs/benchmarks.md, memory).
   const workers: RunningRole[] = [];
-  if (roles.includes('planner')) workers.push(startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
-  if (roles.includes('build')) workers.push(startBuildRole(shared));
-  if (roles.includes('deploy')) workers.push(startDeployRole(shared));
-  let http: Awaited<ReturnType<typeof startHttpRole>> | undefined;
+  if (roles.includes('planner')) {
+    const { startPlannerRole } = await import('./roles/planner.js');
+    workers.push(startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
+  }
+  if (roles.includes('build')) workers.push((await import('./roles/build.js')).startBuildRole(shared));
+  if (roles.includes('deploy')) workers.push((await import('./roles/deploy.js')).startDeployRole(shared));
+  let http: Awaited<ReturnType<typeof import('./roles/http.js').startHttpRole>> | undefined;
   let status: Awaited<ReturnType<typeof startStatusListener>> | undefined;
   try {
-    if (roles.includes('http')) http = await startHttpRole(shared);
+    if (roles.includes('http')) http = await (await import('./roles/http.js')).startHttpRole(shared);
     if (shared.config.metrics.port !== undefined) status = await startStatusListener(shared, shared.config.metrics.port);
   } catch (err) {
     // The port is taken (or the like): do not leave the workers and Redis running behind the error.
