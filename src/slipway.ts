@@ -41,7 +41,7 @@ export async function startSlipway(
     workers.push(startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
   }
   if (roles.includes('build')) workers.push((await import('./roles/build.js')).startBuildRole(shared));
-  if (roles.includes('deploy')) workers.push((await import('./roles/deploy.js')).startDeployRole(shared));
+  if (roles.includes('deploy')) workers.push(await (await import('./roles/deploy.js')).startDeployRole(shared));
   let http: Awaited<ReturnType<typeof import('./roles/http.js').startHttpRole>> | undefined;
   let status: Awaited<ReturnType<typeof startStatusListener>> | undefined;
   try {
