@@ -190,7 +190,9 @@ async function main(): Promise<void> {
     console.log(
       `\ncpu per pipeline (node process incl. the fake GitLab and this bench: ${ms((cpu1.self - cpu0.self) / COUNT)}; git: ${ms((cpu1.children - cpu0.children) / COUNT)}; redis-server: ${ms((cpu1.redis - cpu0.redis) / COUNT)})`,
     );
-    console.log(`\nper pipeline: ${((spawned.count - spawnedBefore.count) / COUNT).toFixed(1)} child processes living ${ms((spawned.ms - spawnedBefore.ms) / COUNT)} in all`);
+    console.log(
+      `\nper pipeline: ${((spawned.count - spawnedBefore.count) / COUNT).toFixed(1)} child processes living ${ms((spawned.ms - spawnedBefore.ms) / COUNT)} in all`,
+    );
     for (const [label, n] of spawned.byCmd) {
       const d = n - (spawnedBefore.byCmd.get(label) ?? 0);
       if (d > 0) console.log(`  ${(d / COUNT).toFixed(1).padStart(6)}  ${label}`);
@@ -264,7 +266,9 @@ async function main(): Promise<void> {
     const e2e = runs.map((r, i) => (r ? Date.parse(r.status.at) - (sent[i]?.sentAt ?? 0) : NaN));
     console.log(`\nthroughput, ${PIPELINES} pipelines at once (load ${load()}):`);
     console.log(`  webhooks sent in ${((sentAll - start) / 1000).toFixed(2)} s`);
-    console.log(`  planned: ${((plannedAt - start) / 1000).toFixed(2)} s, ${(PIPELINES / ((plannedAt - start) / 1000)).toFixed(1)} pipelines/s  (goal >= 50/s)`);
+    console.log(
+      `  planned: ${((plannedAt - start) / 1000).toFixed(2)} s, ${(PIPELINES / ((plannedAt - start) / 1000)).toFixed(1)} pipelines/s  (goal >= 50/s)`,
+    );
     console.log(`  finished: ${((finishedAt - start) / 1000).toFixed(2)} s, ${(PIPELINES / ((finishedAt - start) / 1000)).toFixed(1)} pipelines/s`);
     for (const r of bad.slice(0, 5)) console.log(`  not succeeded: ${r?.id} ${r?.status.phase}: ${r?.status.reason}`);
     console.log(`  webhook to final status under this load: p50 ${ms(pct(e2e, 50))} p99 ${ms(pct(e2e, 99))}; not succeeded: ${bad.length}`);
@@ -284,9 +288,13 @@ interface GitlabProcess {
 
 /** bench/fake-gitlab-process.ts, with the project and its commits made. */
 async function startGitlabProcess(commits: number): Promise<GitlabProcess> {
-  const child = spawnChild(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'fake-gitlab-process.ts'), String(PROJECT_ID), PROJECT_PATH, String(commits), PIPELINE_FILE], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawnChild(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'fake-gitlab-process.ts'), String(PROJECT_ID), PROJECT_PATH, String(commits), PIPELINE_FILE],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('the fake GitLab did not start within 120 s')), 120_000);

@@ -73,9 +73,13 @@ function entry(file: string): string[] {
 }
 
 async function startGitlab(commits: number): Promise<{ url: string; token: string; shas: string[]; stop(): void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/fake-gitlab-process.ts'), String(PROJECT_ID), PROJECT_PATH, String(commits), PIPELINE_FILE], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'bench/fake-gitlab-process.ts'), String(PROJECT_ID), PROJECT_PATH, String(commits), PIPELINE_FILE],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
   const line = await new Promise<string>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error('the fake GitLab did not start within 120 s')), 120_000);
@@ -126,7 +130,10 @@ async function runLayout(layout: 'split' | 'all-in-one', gitlab: { url: string; 
   for (const kind of kinds) {
     const file = kind === 'all-in-one' ? 'src/main.ts' : `workers/${kind}.ts`;
     // Only the http process listens on the port; the workers get a port of 0 they never open.
-    const child = spawn(process.execPath, entry(file), { env: kind === 'http' || kind === 'all-in-one' ? env : { ...env, SLIPWAY_PORT: '0' }, stdio: ['ignore', 'ignore', 'inherit'] });
+    const child = spawn(process.execPath, entry(file), {
+      env: kind === 'http' || kind === 'all-in-one' ? env : { ...env, SLIPWAY_PORT: '0' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     procs.set(kind, child);
   }
   const url = `http://127.0.0.1:${port}`;
@@ -142,9 +149,19 @@ async function runLayout(layout: 'split' | 'all-in-one', gitlab: { url: string; 
     const sender = setInterval(() => {
       const i = next++;
       const sha = gitlab.shas[i] ?? '';
-      void deliver(url, 'Push Hook', pushEvent({ projectId: PROJECT_ID, path: PROJECT_PATH, sha, branch: `b${i}`, before: gitlab.shas[i - 1] ?? '' }), WEBHOOK_SECRET)
-        .then((r) => (r.status === 202 ? (sent += 1) : (failed += 1)))
-        .catch(() => (failed += 1));
+      void deliver(
+        url,
+        'Push Hook',
+        pushEvent({ projectId: PROJECT_ID, path: PROJECT_PATH, sha, branch: `b${i}`, before: gitlab.shas[i - 1] ?? '' }),
+        WEBHOOK_SECRET,
+      )
+        .then((r) => {
+          if (r.status === 202) sent += 1;
+          else failed += 1;
+        })
+        .catch(() => {
+          failed += 1;
+        });
     }, EVERY_MS);
     const sample = () => {
       const t = (Date.now() - start) / 1000;
