@@ -1,4 +1,5 @@
 import type { SlipwayConfig } from './config/config.js';
+import type { Executor } from './executors/types.js';
 import type { Logger } from './logging/logger.js';
 import type { startHttpRole } from './roles/http.js';
 import { ALL_ROLES, openShared, type Role, type RunningRole } from './roles/shared.js';
@@ -26,7 +27,7 @@ export interface Slipway {
 export async function startSlipway(
   config: SlipwayConfig,
   roles: readonly Role[] = ALL_ROLES,
-  opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number } = {},
+  opts: { logDestination?: NodeJS.WritableStream; reconcileEveryMs?: number; executor?: Executor } = {},
 ): Promise<Slipway> {
   // Each role's modules are loaded only when it runs: the http role starts without the Kubernetes
   // client, BuildKit's protobufs and the deploy targets (start-up time, docs/benchmarks.md).
@@ -39,11 +40,12 @@ export async function startSlipway(
   const shared = await openShared(config, {
     ...(opts.logDestination ? { logDestination: opts.logDestination } : {}),
     docker: roles.includes('build') || roles.includes('deploy'),
+    ...(opts.executor ? { executor: opts.executor } : {}),
   });
   const workers: RunningRole[] = [];
   if (planner) workers.push(planner.startPlannerRole(shared, opts.reconcileEveryMs !== undefined ? { reconcileEveryMs: opts.reconcileEveryMs } : {}));
   if (build) workers.push(build.startBuildRole(shared));
-  if (deploy) workers.push(deploy.startDeployRole(shared));
+  if (deploy) workers.push(await deploy.startDeployRole(shared));
   let http: Awaited<ReturnType<typeof startHttpRole>> | undefined;
   let status: Awaited<ReturnType<typeof startStatusListener>> | undefined;
   try {

@@ -4,8 +4,7 @@ import { createDockerTarget } from '../deploy/docker-target.js';
 import { NginxFrontProxy } from '../frontproxy/nginx.js';
 import { runDeployJob } from '../deploy/run-deploy-job.js';
 import { observeQueueWait } from '../metrics/metrics.js';
-import { clusterFromKubeconfigFile, type ClusterClient } from '../kubernetes/cluster.js';
-import { createKubernetesTarget } from '../kubernetes/kubernetes-target.js';
+import type { ClusterClient } from '../kubernetes/cluster.js';
 import { QUEUE_NAMES, type DeployJob, type RollbackJob } from '../queues/names.js';
 import { createReleaseLedger } from '../releases/ledger.js';
 import { ReleaseHistories } from '../releases/release-history.js';
@@ -15,15 +14,20 @@ import { failCorrupt, watchFailures } from './watch-failures.js';
 
 const DEPLOY_LOCK_RETRY_MS = 3_000;
 
-/** The deploy role: the worker on queue "deploy", with the deploy targets this process can reach. */
-export function startDeployRole(shared: Shared): RunningRole {
+/**
+ * The deploy role: the worker on queue "deploy", with the deploy targets this process can reach.
+ * The Kubernetes target (and its client library, the largest module Slipway loads) is imported only
+ * when clusters are configured.
+ */
+export async function startDeployRole(shared: Shared): Promise<RunningRole> {
   const { config, jobs } = shared;
+  const kubernetes = Object.keys(config.kubernetes.clusters).length > 0 ? await loadKubernetes() : undefined;
   // One client per cluster, each from its own kubeconfig (a shared KubeConfig leaks one cluster's
   // token to another). A kubeconfig that cannot be read stops the role at start, naming the cluster.
   const clusters = new Map<string, ClusterClient>();
   for (const [name, file] of Object.entries(config.kubernetes.clusters)) {
     try {
-      clusters.set(name, clusterFromKubeconfigFile(name, file));
+      if (kubernetes) clusters.set(name, kubernetes.clusterFromKubeconfigFile(name, file));
     } catch (e) {
       throw new Error(`SLIPWAY_CLUSTERS: cluster ${name}: cannot load the kubeconfig ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -34,7 +38,7 @@ export function startDeployRole(shared: Shared): RunningRole {
     releases: createReleaseLedger(histories),
     targets: {
       docker: createDockerTarget(shared.docker, config.frontProxy ? { frontProxy: new NginxFrontProxy(config.frontProxy) } : {}),
-      ...(clusters.size > 0 ? { kubernetes: createKubernetesTarget(clusters) } : {}),
+      ...(kubernetes && clusters.size > 0 ? { kubernetes: kubernetes.createKubernetesTarget(clusters) } : {}),
     },
   };
   const worker = watchFailures(
@@ -69,4 +73,12 @@ export function startDeployRole(shared: Shared): RunningRole {
     ),
   );
   return { stop: () => worker.close() };
+}
+
+async function loadKubernetes() {
+  const [{ clusterFromKubeconfigFile }, { createKubernetesTarget }] = await Promise.all([
+    import('../kubernetes/cluster.js'),
+    import('../kubernetes/kubernetes-target.js'),
+  ]);
+  return { clusterFromKubeconfigFile, createKubernetesTarget };
 }

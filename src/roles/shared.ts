@@ -62,9 +62,14 @@ export interface Shared {
   close(): Promise<void>;
 }
 
+/**
+ * `docker: false`: only the build and deploy roles talk to the Docker engine. `executor`: the seam a
+ * benchmark (or a test) uses to run steps without Docker, so what it measures is Slipway's own work;
+ * production gets the executor SLIPWAY_EXECUTOR names.
+ */
 export async function openShared(
   config: SlipwayConfig,
-  opts: { logDestination?: NodeJS.WritableStream /** Only the build and deploy roles talk to the Docker engine. */; docker?: boolean } = {},
+  opts: { logDestination?: NodeJS.WritableStream; docker?: boolean; executor?: Executor } = {},
 ): Promise<Shared> {
   const apiToken = resolveApiToken(config.apiToken, config.dataDir);
   const variablesKey = resolveVariablesKey(config.variablesKey, config.dataDir);
@@ -113,7 +118,7 @@ export async function openShared(
     gitlab,
     reporter: createReporter({ gitlab, store: workerStore, publicUrl: config.http.publicUrl, logger, chat, outbox }),
     docker,
-    executor: await createExecutor(config, docker),
+    executor: opts.executor ?? (await createExecutor(config, docker)),
     logger,
     redis: workerRedis,
     variables: new VariableStore(workerRedis, key, config.redisPrefix),

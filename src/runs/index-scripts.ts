@@ -1,14 +1,16 @@
 /**
  * A run's status and its phase index change in one step.
  * KEYS: 1 all-runs zset (the run's creation time is its score there), 2 run hash,
- *       3..n-1 the other phases' zsets, n the new phase's zset.
- * ARGV: 1 run id, 2 status json.
+ *       3 the received zset (runs the planner has not picked up), 4..n-1 the other phases' zsets,
+ *       n the new phase's zset.
+ * ARGV: 1 run id, 2 status json, 3 '1' when the run leaves the received zset.
  */
 export const SET_STATUS_SCRIPT = `
 redis.call('HSET', KEYS[2], 'status', ARGV[2])
+if ARGV[3] == '1' then redis.call('ZREM', KEYS[3], ARGV[1]) end
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if score then
-  for i = 3, #KEYS - 1 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+  for i = 4, #KEYS - 1 do redis.call('ZREM', KEYS[i], ARGV[1]) end
   redis.call('ZADD', KEYS[#KEYS], score, ARGV[1])
 end
 return 1

@@ -231,8 +231,19 @@ export class RunStore {
     const k = this.keys;
     // The status and the phase index change together (one script), so the list's phase filter never misses a run.
     const others = RUN_PHASES.filter((p) => p !== phase).map((p) => k.phaseRuns(p));
-    await this.redis.eval(SET_STATUS_SCRIPT, 2 + others.length + 1, k.allRuns, k.run(id), ...others, k.phaseRuns(phase), id, JSON.stringify(status));
-    if (phase !== 'received') await this.redis.zrem(this.keys.received, id);
+    // Leaving "received" (the planner's pick-up index) in the same script: one round trip per change.
+    await this.redis.eval(
+      SET_STATUS_SCRIPT,
+      3 + others.length + 1,
+      k.allRuns,
+      k.run(id),
+      k.received,
+      ...others,
+      k.phaseRuns(phase),
+      id,
+      JSON.stringify(status),
+      phase === 'received' ? '0' : '1',
+    );
   }
 
   async setPlan(id: string, plan: Plan, jobs: JobRecord[]): Promise<void> {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { readConfig, type SlipwayConfig } from '../../src/config/config.js';
+import type { Executor } from '../../src/executors/types.js';
 import { startSlipway, type Role, type Slipway } from '../../src/slipway.js';
 import type { RunRecord } from '../../src/runs/types.js';
 import { startFakeGitlab, type FakeGitlab } from '../../src/standins/gitlab/gitlab-server.js';
@@ -32,6 +33,8 @@ export async function startHarness(
     roles?: readonly Role[];
     env?: Record<string, string>;
     reconcileEveryMs?: number;
+    /** Steps run by this instead of Docker (a benchmark of Slipway's own work). */
+    executor?: Executor;
     /** A restart: the same data dir (its embedded Redis keeps everything) and the same fake GitLab. */
     reuse?: { gitlab: FakeGitlab; dataDir: string };
   } = {},
@@ -58,6 +61,7 @@ export async function startHarness(
     slipway = await startSlipway(result.config, opts.roles, {
       logDestination: sink,
       ...(opts.reconcileEveryMs ? { reconcileEveryMs: opts.reconcileEveryMs } : {}),
+      ...(opts.executor ? { executor: opts.executor } : {}),
     });
   } catch (err) {
     // A Slipway that refuses to start (a test of its start checks) leaves nothing behind.
