@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import express, { type Express, type RequestHandler, type Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { CorruptRecordError } from '../runs/record-reader.js';
 import type { RunStore } from '../runs/run-store.js';
@@ -13,7 +13,7 @@ import { createRunsApi } from './runs-api.js';
 export interface AppDeps {
   webhook: WebhookDeps;
   store: RunStore;
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Said by /readyz while ready (e.g. a Redis accepted with weaker durability). */
   readyWarnings?: readonly string[];
   apiToken: string;

@@ -1,8 +1,7 @@
 import Dockerode from 'dockerode';
-import type { Redis } from 'ioredis';
 import { resolveApiToken, resolveVariablesKey } from '../api-token.js';
 import { secretsOf, type SlipwayConfig } from '../config/config.js';
-import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-connection.js';
+import { connectRedis, whenReady, type RedisClient, type RedisTarget } from '../embedded/redis-connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
 import { checkRedisDurability } from '../embedded/redis-durability.js';
 import { createDockerExecutor } from '../executors/docker-executor.js';
@@ -41,9 +40,9 @@ export interface Shared {
   /** The key that seals project variables. */
   variablesKey: Buffer;
   /** Fails at once when Redis is down: what the HTTP role answers webhooks with (503, not a hang). */
-  failFastRedis: Redis;
+  failFastRedis: RedisClient;
   /** Waits out Redis restarts: what workers block on. */
-  workerRedis: Redis;
+  workerRedis: RedisClient;
   /** Producers on the fail-fast connection. */
   queues: Queues;
   /** Run records on the fail-fast connection (HTTP). */
@@ -70,8 +69,9 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   let embedded: EmbeddedRedis | undefined;
   let target: RedisTarget;
   let redisWarnings: string[] = [];
-  if (config.redisUrl) {
-    target = { url: config.redisUrl };
+  const external = externalRedis(config);
+  if (external) {
+    target = external;
     // Refuses a Redis that may lose acknowledged events or evict keys, unless accepted explicitly.
     redisWarnings = await checkRedisDurability(target, config.redisAcceptWeakDurability);
     if (redisWarnings.length > 0) logger.warn({ warnings: redisWarnings }, 'redis durability is weaker than Slipway needs');
@@ -141,7 +141,15 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   };
 }
 
-async function quit(r: Redis): Promise<void> {
+/** REDIS_URL, a Sentinel group or a Cluster; undefined: the embedded one. */
+function externalRedis(config: SlipwayConfig): RedisTarget | undefined {
+  const t = config.redisTopology;
+  if (t?.kind === 'sentinel') return { sentinels: t.sentinels, name: t.name, password: config.redisPassword };
+  if (t?.kind === 'cluster') return { cluster: t.nodes, password: config.redisPassword };
+  return config.redisUrl ? { url: config.redisUrl } : undefined;
+}
+
+async function quit(r: RedisClient): Promise<void> {
   try {
     await r.quit();
   } catch {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Plan } from '../planning/plan-types.js';
 import type { PipelineRequest } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
@@ -76,7 +76,7 @@ export class RunStore {
   readonly keys: RunKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly mask: Masker,
     prefix = 'slipway',
   ) {
