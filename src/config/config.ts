@@ -11,6 +11,12 @@ export interface SlipwayConfig {
    * (SLIPWAY_REDIS_CLUSTER) instead of one server; at most one of these and REDIS_URL is set.
    */
   redisTopology: RedisTopology | undefined;
+  /**
+   * Replicas that must have an accepted run before its webhook is answered 202 (WAIT), and how long
+   * to wait for them: SLIPWAY_REDIS_WAIT_REPLICAS (default 1 with Sentinel or Cluster, 0 otherwise)
+   * and SLIPWAY_REDIS_WAIT_MS (default 1000).
+   */
+  redisWait: { replicas: number; timeoutMs: number };
   /** SLIPWAY_REDIS_PASSWORD: the data nodes' password with a Sentinel group or a Cluster (REDIS_URL carries its own). Secret. */
   redisPassword: string | undefined;
   /**
@@ -240,6 +246,13 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9._-]{1,64}$/, 'SLIPWAY_REDIS_SENTINEL_NAME must be the master name the sentinels monitor (letters, digits, . _ -)')
     .optional(),
   SLIPWAY_REDIS_CLUSTER: redisNodes('SLIPWAY_REDIS_CLUSTER').optional(),
+  SLIPWAY_REDIS_WAIT_REPLICAS: z.coerce
+    .number({ error: 'SLIPWAY_REDIS_WAIT_REPLICAS must be a number' })
+    .int('SLIPWAY_REDIS_WAIT_REPLICAS must be a whole number')
+    .min(0, 'SLIPWAY_REDIS_WAIT_REPLICAS must be at least 0')
+    .max(16, 'SLIPWAY_REDIS_WAIT_REPLICAS must be at most 16')
+    .optional(),
+  SLIPWAY_REDIS_WAIT_MS: intFrom('SLIPWAY_REDIS_WAIT_MS', 1_000, 10, 60_000),
   SLIPWAY_REDIS_PASSWORD: z.string().min(1, 'SLIPWAY_REDIS_PASSWORD must not be empty (unset it for no password)').optional(),
   SLIPWAY_REDIS_PREFIX: z
     .string()
@@ -378,6 +391,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       redisUrl: e.REDIS_URL,
       redisTopology,
       redisPassword: e.SLIPWAY_REDIS_PASSWORD,
+      redisWait: { replicas: e.SLIPWAY_REDIS_WAIT_REPLICAS ?? (redisTopology ? 1 : 0), timeoutMs: e.SLIPWAY_REDIS_WAIT_MS },
       redisPrefix: redisTopology?.kind === 'cluster' ? `{${e.SLIPWAY_REDIS_PREFIX}}` : e.SLIPWAY_REDIS_PREFIX,
       redisAcceptWeakDurability: e.SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY === 'true',
       dataDir,

@@ -87,7 +87,19 @@ export async function openShared(config: SlipwayConfig, opts: { logDestination?:
   // BullMQ producers on the fail-fast connection: a webhook is answered 503 at once when Redis is down.
   const queues = createQueues(failFastRedis, queueError, config.redisPrefix);
   const workerQueues = createQueues(workerRedis, queueError, config.redisPrefix);
-  const store = new RunStore(failFastRedis, mask, config.redisPrefix);
+  // Webhooks are accepted through this store: with replicas, acknowledged only once a replica has the run.
+  const replicaWait =
+    config.redisWait.replicas > 0
+      ? {
+          ...config.redisWait,
+          onShort: (got: number, want: number) =>
+            logger.warn(
+              { got, want, timeoutMs: config.redisWait.timeoutMs },
+              'run acknowledged before enough replicas had it: a failover now could lose it (SLIPWAY_REDIS_WAIT_REPLICAS)',
+            ),
+        }
+      : undefined;
+  const store = new RunStore(failFastRedis, mask, config.redisPrefix, replicaWait);
   const workerStore = new RunStore(workerRedis, mask, config.redisPrefix);
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   const docker = new Dockerode({ socketPath: config.dockerHost.replace(/^unix:\/\//, '') });

@@ -67,6 +67,19 @@ export interface AcceptResult {
 }
 
 /**
+ * With replicas (Sentinel, Cluster), an accepted run is acknowledged only once this many replicas
+ * have it too (WAIT after the accept script, in one round trip): replication is asynchronous, and a
+ * failover promotes a replica, so a run only on the old master would be lost with it.
+ * `onShort` hears of a WAIT that timed out with fewer (the run is on the master's disk; it is
+ * acknowledged, and the log says a failover now could lose it).
+ */
+export interface ReplicaWait {
+  replicas: number;
+  timeoutMs: number;
+  onShort(got: number, want: number): void;
+}
+
+/**
  * Run records in Redis: the one source for statuses, notes, API and UI. Each writer owns its own
  * hash field (status, jobs, image, deployments), so concurrent workers do not overwrite each other.
  * Every read goes through the schemas (record-reader.ts): a corrupt field throws CorruptRecordError
@@ -79,6 +92,7 @@ export class RunStore {
     private readonly redis: Redis | Cluster,
     private readonly mask: Masker,
     prefix = 'slipway',
+    private readonly replicaWait?: ReplicaWait,
   ) {
     this.keys = runKeys(prefix);
   }
@@ -100,8 +114,7 @@ export class RunStore {
     // which repeats a webhook's request on purpose: each is a new pipeline.
     const fresh = request.event === 'manual' || request.event === 'config' || opts.again === true;
     const triggerKeys = fresh ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
-    const reply = (await this.redis.eval(
-      ACCEPT_SCRIPT,
+    const args = [
       7 + triggerKeys.length,
       k.delivery(deliveryKey),
       k.run(id),
@@ -116,8 +129,24 @@ export class RunStore {
       RETENTION_SECONDS,
       JSON.stringify(core),
       JSON.stringify(status),
-    )) as [number, string];
+    ] as const;
+    const reply = (this.replicaWait ? await this.acceptReplicated(args, this.replicaWait) : await this.redis.eval(ACCEPT_SCRIPT, ...args)) as [number, string];
     return { runId: reply[1], created: reply[0] === 1 };
+  }
+
+  /** The accept script and WAIT in one pipeline: on a Cluster both go to the node holding the run's slot. */
+  private async acceptReplicated(args: readonly [number, ...(string | number)[]], wait: ReplicaWait): Promise<unknown> {
+    const results = await this.redis
+      .pipeline()
+      .eval(ACCEPT_SCRIPT, ...args)
+      .wait(wait.replicas, wait.timeoutMs)
+      .exec();
+    const [accepted, waited] = results ?? [];
+    if (!accepted || accepted[0]) throw accepted?.[0] ?? new Error('redis answered no result for the accept script');
+    if (!waited || waited[0]) throw waited?.[0] ?? new Error('redis answered no result for WAIT');
+    const got = Number(waited[1]);
+    if (got < wait.replicas) wait.onShort(got, wait.replicas);
+    return accepted[1];
   }
 
   async get(id: string): Promise<RunRecord | null> {
