@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { GitlabClient, GitlabUser } from '../gitlab/client.js';
 import { GitlabApiError } from '../gitlab/errors.js';
@@ -26,7 +26,7 @@ export interface StepGate {
 export interface ApprovalsDeps {
   store: RunStore;
   gitlab: GitlabClient;
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   gate: StepGate;
 }
@@ -215,7 +215,7 @@ export class Approvals {
 const approvalSchema = z.object({ username: z.string(), at: z.string() });
 
 /** Usernames of the approvals recorded for a step, oldest first. */
-async function approvers(redis: Redis, key: string): Promise<string[]> {
+async function approvers(redis: Redis | Cluster, key: string): Promise<string[]> {
   const all = await redis.hgetall(key);
   return Object.entries(all)
     .map(([userId, v]) => {

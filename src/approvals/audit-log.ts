@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 
 export type DecisionSource = 'api' | 'cli' | 'comment' | 'web';
@@ -77,7 +77,7 @@ export class AuditLog {
   readonly key: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     prefix: string,
   ) {
     this.key = `${prefix}:audit`;

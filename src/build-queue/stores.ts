@@ -3,7 +3,7 @@ import { RegistryStore } from '../caches/registry-store.js';
 import { StoreIndex } from '../caches/store-index.js';
 import type { JobContext } from '../jobs/context.js';
 import { RegistryClient } from '../registry/registry-client.js';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 export interface Stores {
   store: RegistryStore;
@@ -11,7 +11,7 @@ export interface Stores {
 }
 
 /** The registry every build node reaches, holding artifacts and caches, with this node's copy in front. */
-export function openStores(config: JobContext['config'], redis: Redis): Stores {
+export function openStores(config: JobContext['config'], redis: Redis | Cluster): Stores {
   const { username, password } = config.registry;
   const client = new RegistryClient({
     registry: config.registry.host,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * What the retention rules need to know about entries in the registry, kept in Redis (which every
@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
  */
 export class StoreIndex {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly prefix: string,
   ) {}
 

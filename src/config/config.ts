@@ -6,7 +6,24 @@ export interface SlipwayConfig {
   http: { host: string; port: number; publicUrl: string };
   /** Unset: Slipway starts its own redis-server under dataDir (the embedded default). */
   redisUrl: string | undefined;
-  /** Prefix of every Redis key (queues, records, locks): several Slipways can share one Redis. */
+  /**
+   * A Sentinel group (SLIPWAY_REDIS_SENTINELS + SLIPWAY_REDIS_SENTINEL_NAME) or a Redis Cluster
+   * (SLIPWAY_REDIS_CLUSTER) instead of one server; at most one of these and REDIS_URL is set.
+   */
+  redisTopology: RedisTopology | undefined;
+  /**
+   * Replicas that must have an accepted run before its webhook is answered 202 (WAIT), and how long
+   * to wait for them: SLIPWAY_REDIS_WAIT_REPLICAS (default 1 with Sentinel or Cluster, 0 otherwise)
+   * and SLIPWAY_REDIS_WAIT_MS (default 1000).
+   */
+  redisWait: { replicas: number; timeoutMs: number };
+  /** SLIPWAY_REDIS_PASSWORD: the data nodes' password with a Sentinel group or a Cluster (REDIS_URL carries its own). Secret. */
+  redisPassword: string | undefined;
+  /**
+   * Prefix of every Redis key (queues, records, locks): several Slipways can share one Redis. On a
+   * Cluster it is the hash tag `{SLIPWAY_REDIS_PREFIX}`, so every key Slipway and BullMQ write lands
+   * in one slot and each multi-key script and transaction stays legal.
+   */
   redisPrefix: string;
   /**
    * Run on an external Redis that may lose acknowledged events or evict keys (or whose settings
@@ -148,6 +165,14 @@ export interface NamedRegistry {
   promote: boolean;
 }
 
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** Where Redis is when it is not one server: ioredis finds the master through the sentinels, or the slots through the cluster's nodes. */
+export type RedisTopology = { kind: 'sentinel'; sentinels: RedisNode[]; name: string } | { kind: 'cluster'; nodes: RedisNode[] };
+
 export type ConfigResult = { ok: true; config: SlipwayConfig } | { ok: false; problems: string[] };
 
 const intFrom = (name: string, def: number, min: number, max: number) =>
@@ -170,6 +195,29 @@ const secretMap = z.string().transform((raw, ctx) => {
   ctx.addIssue({ code: 'custom', message: 'SLIPWAY_WEBHOOK_PROJECT_SECRETS must be a JSON object of "project id or path": "secret (8+ chars)"' });
   return z.NEVER;
 });
+
+/** host:port,host:port (IPv6 in brackets: [::1]:26379). */
+const redisNodes = (name: string) =>
+  z.string().transform((raw, ctx) => {
+    const nodes: RedisNode[] = [];
+    for (const part of raw
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '')) {
+      const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(part);
+      const port = Number(m?.[2]);
+      if (!m?.[1] || !(port >= 1 && port <= 65535)) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be host:port pairs separated by commas, e.g. 10.0.0.1:26379,10.0.0.2:26379 (got '${part}')` });
+        return z.NEVER;
+      }
+      nodes.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `${name} names no host:port` });
+      return z.NEVER;
+    }
+    return nodes;
+  });
 
 const CLUSTERS_FORMAT =
   'SLIPWAY_CLUSTERS must be name=kubeconfig-path pairs separated by commas (names: lowercase letters, digits and -), e.g. pre=/etc/slipway/pre.kubeconfig,prod-a=/etc/slipway/prod-a.kubeconfig';
@@ -198,6 +246,20 @@ const envSchema = z.object({
     .regex(/^rediss?:\/\//, 'REDIS_URL must start with redis:// or rediss://')
     .optional(),
   SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY: z.enum(['true', 'false'], { error: 'SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY must be true or false' }).default('false'),
+  SLIPWAY_REDIS_SENTINELS: redisNodes('SLIPWAY_REDIS_SENTINELS').optional(),
+  SLIPWAY_REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'SLIPWAY_REDIS_SENTINEL_NAME must be the master name the sentinels monitor (letters, digits, . _ -)')
+    .optional(),
+  SLIPWAY_REDIS_CLUSTER: redisNodes('SLIPWAY_REDIS_CLUSTER').optional(),
+  SLIPWAY_REDIS_WAIT_REPLICAS: z.coerce
+    .number({ error: 'SLIPWAY_REDIS_WAIT_REPLICAS must be a number' })
+    .int('SLIPWAY_REDIS_WAIT_REPLICAS must be a whole number')
+    .min(0, 'SLIPWAY_REDIS_WAIT_REPLICAS must be at least 0')
+    .max(16, 'SLIPWAY_REDIS_WAIT_REPLICAS must be at most 16')
+    .optional(),
+  SLIPWAY_REDIS_WAIT_MS: intFrom('SLIPWAY_REDIS_WAIT_MS', 1_000, 10, 60_000),
+  SLIPWAY_REDIS_PASSWORD: z.string().min(1, 'SLIPWAY_REDIS_PASSWORD must not be empty (unset it for no password)').optional(),
   SLIPWAY_REDIS_PREFIX: z
     .string()
     .regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'SLIPWAY_REDIS_PREFIX must be lowercase letters, digits, _ and - (at most 40)')
@@ -335,6 +397,12 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
       );
     }
   }
+  const redisTopology = topologyOf(e, problems);
+  if (e.SLIPWAY_REDIS_PASSWORD !== undefined && e.SLIPWAY_REDIS_SENTINELS === undefined && e.SLIPWAY_REDIS_CLUSTER === undefined) {
+    problems.push(
+      'SLIPWAY_REDIS_PASSWORD is for SLIPWAY_REDIS_SENTINELS or SLIPWAY_REDIS_CLUSTER (REDIS_URL carries its own password: redis://:password@host:port)',
+    );
+  }
   if (problems.length > 0) return { ok: false, problems };
   const dataDir = path.resolve(e.SLIPWAY_DATA_DIR);
   const publicUrl = (e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`).replace(/\/$/, '');
@@ -343,7 +411,10 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
     config: {
       http: { host: e.SLIPWAY_HOST, port: e.SLIPWAY_PORT, publicUrl },
       redisUrl: e.REDIS_URL,
-      redisPrefix: e.SLIPWAY_REDIS_PREFIX,
+      redisTopology,
+      redisPassword: e.SLIPWAY_REDIS_PASSWORD,
+      redisWait: { replicas: e.SLIPWAY_REDIS_WAIT_REPLICAS ?? (redisTopology ? 1 : 0), timeoutMs: e.SLIPWAY_REDIS_WAIT_MS },
+      redisPrefix: redisTopology?.kind === 'cluster' ? `{${e.SLIPWAY_REDIS_PREFIX}}` : e.SLIPWAY_REDIS_PREFIX,
       redisAcceptWeakDurability: e.SLIPWAY_REDIS_ACCEPT_WEAK_DURABILITY === 'true',
       dataDir,
       workspaceDir: path.resolve(e.SLIPWAY_WORKSPACE_DIR ?? path.join(dataDir, 'workspace')),
@@ -544,9 +615,37 @@ export function secretsOf(config: SlipwayConfig): string[] {
     config.webhook.secret,
     config.webhook.signingSecret,
     config.registry.password,
+    config.redisPassword,
     config.sonar.token,
     ...Object.values(config.webhook.projectSecrets),
     ...Object.values(config.registries).map((r) => r.password),
     ...config.notify.channels.flatMap((c) => [...urlSecrets(c.url), c.signSecret]),
   ].filter((s): s is string => typeof s === 'string' && s.length > 0);
+}
+
+/** At most one way to reach Redis; a sentinel group needs the master's name. Problems are appended. */
+function topologyOf(
+  e: {
+    REDIS_URL?: string | undefined;
+    SLIPWAY_REDIS_SENTINELS?: RedisNode[] | undefined;
+    SLIPWAY_REDIS_SENTINEL_NAME?: string | undefined;
+    SLIPWAY_REDIS_CLUSTER?: RedisNode[] | undefined;
+  },
+  problems: string[],
+): RedisTopology | undefined {
+  const set = (['REDIS_URL', 'SLIPWAY_REDIS_SENTINELS', 'SLIPWAY_REDIS_CLUSTER'] as const).filter((n) => e[n] !== undefined);
+  if (set.length > 1) {
+    problems.push(`${set.join(' and ')} are both set: Slipway uses one Redis, set only one of them`);
+    return undefined;
+  }
+  if (e.SLIPWAY_REDIS_SENTINELS) {
+    if (!e.SLIPWAY_REDIS_SENTINEL_NAME) {
+      problems.push('SLIPWAY_REDIS_SENTINELS needs SLIPWAY_REDIS_SENTINEL_NAME (the master name the sentinels monitor, e.g. mymaster)');
+      return undefined;
+    }
+    return { kind: 'sentinel', sentinels: e.SLIPWAY_REDIS_SENTINELS, name: e.SLIPWAY_REDIS_SENTINEL_NAME };
+  }
+  if (e.SLIPWAY_REDIS_SENTINEL_NAME) problems.push('SLIPWAY_REDIS_SENTINEL_NAME is set without SLIPWAY_REDIS_SENTINELS (the sentinels to ask for that master)');
+  if (e.SLIPWAY_REDIS_CLUSTER) return { kind: 'cluster', nodes: e.SLIPWAY_REDIS_CLUSTER };
+  return undefined;
 }

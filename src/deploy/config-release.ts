@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunRecord } from '../runs/types.js';
 
@@ -7,7 +7,7 @@ import type { DeployContext } from './deploy-context.js';
 import { LastDeploymentRecord } from './newest-wins.js';
 
 export interface ConfigReleaseDeps {
-  redis: Redis;
+  redis: Redis | Cluster;
   store: RunStore;
   /** Hands the accepted run to the planner. */
   enqueuePlan: (runId: string) => Promise<void>;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RELEASE_IF_HOLDER } from '../runs/run-lock.js';
 
 /**
@@ -7,7 +7,7 @@ import { RELEASE_IF_HOLDER } from '../runs/run-lock.js';
  */
 export class EnvironmentLock {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly key: string,
     private readonly ttlMs: number,
   ) {}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * The release last applied to one (service, environment), as GitLab keeps an environment's last
@@ -51,7 +51,7 @@ return 1`;
  */
 export class LastDeploymentRecord {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly key: string,
   ) {}
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 const NODE_TTL_MS = 30_000;
 const HOLDER_TTL_S = 24 * 3600;
@@ -17,7 +17,7 @@ export function nodeIdOf(workspaceDir: string): string {
  */
 export class MirrorAffinity {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly prefix: string,
     readonly nodeId: string,
     private readonly maxWaitMs: number,

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type RequestHandler, type Router } from 'express';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { CorruptRecordError } from '../runs/record-reader.js';
 import type { RunStore } from '../runs/run-store.js';
@@ -14,7 +14,7 @@ import { createRunsApi } from './runs-api.js';
 export interface AppDeps {
   webhook: WebhookDeps;
   store: RunStore;
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Said by /readyz while ready (e.g. a Redis accepted with weaker durability). */
   readyWarnings?: readonly string[];
   apiToken: string;

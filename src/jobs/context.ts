@@ -1,5 +1,5 @@
 import type Dockerode from 'dockerode';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { SlipwayConfig } from '../config/config.js';
 import type { Executor } from '../executors/types.js';
 import type { GitlabClient } from '../gitlab/client.js';
@@ -30,7 +30,7 @@ export interface JobContext {
   executor: Executor;
   logger: Logger;
   /** For locks and other coordination between workers (the worker connection). */
-  redis: Redis;
+  redis: Redis | Cluster;
   /** Project and environment variables (secrets), decrypted per job. */
   variables: VariableStore;
   /** Environment config set through the API (plain values, the pods' environment); absent: none. */

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { PlanJob } from './names.js';
 import { planJobId } from './queues.js';
 
@@ -20,7 +20,7 @@ export interface PlanFeed {
  * off the list but not added (Redis went away between the two, or this process died) are put back
  * when possible; if not, the run is still "received" and the planner role's sweep queues it.
  */
-export function startPlanFeed(opts: { connection: Redis; listKey: string; events: Queue<PlanJob>; onError(err: Error): void }): PlanFeed {
+export function startPlanFeed(opts: { connection: Redis | Cluster; listKey: string; events: Queue<PlanJob>; onError(err: Error): void }): PlanFeed {
   // A connection of its own: a blocking pop holds it.
   const blocking = opts.connection.duplicate();
   blocking.on('error', () => undefined);

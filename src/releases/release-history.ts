@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { ReleaseSpec } from '../deploy/deploy-target.js';
 import { openSpec, sealSpec } from './recorded-spec.js';
 import { pauseSchema, releaseEntrySchema, type Pause, type ReleaseEntry } from './types.js';
@@ -20,7 +20,7 @@ export class ReleaseHistory {
   private readonly rollbackKey: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly sealKey: Buffer,
     prefix: string,
     readonly service: string,
@@ -131,7 +131,7 @@ function parseEntry(raw: string, id: number): ReleaseEntry {
 /** The histories of every environment, on one Redis connection and key. */
 export class ReleaseHistories {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly sealKey: Buffer,
     private readonly prefix: string,
   ) {}

@@ -1,8 +1,7 @@
 import type Dockerode from 'dockerode';
-import type { Redis } from 'ioredis';
 import { resolveApiToken, resolveVariablesKey } from '../api-token.js';
 import { secretsOf, type SlipwayConfig } from '../config/config.js';
-import { connectRedis, whenReady, type RedisTarget } from '../embedded/redis-connection.js';
+import { connectRedis, whenReady, type RedisClient, type RedisTarget } from '../embedded/redis-connection.js';
 import { startEmbeddedRedis, type EmbeddedRedis } from '../embedded/redis-server.js';
 import { checkRedisDurability } from '../embedded/redis-durability.js';
 import { createDockerExecutor } from '../executors/docker-executor.js';
@@ -42,9 +41,9 @@ export interface Shared {
   /** The key that seals project variables. */
   variablesKey: Buffer;
   /** Fails at once when Redis is down: what the HTTP role answers webhooks with (503, not a hang). */
-  failFastRedis: Redis;
+  failFastRedis: RedisClient;
   /** Waits out Redis restarts: what workers block on. */
-  workerRedis: Redis;
+  workerRedis: RedisClient;
   /** Producers on the fail-fast connection. */
   queues: Queues;
   /** Run records on the fail-fast connection (HTTP). */
@@ -79,8 +78,9 @@ export async function openShared(
   let embedded: EmbeddedRedis | undefined;
   let target: RedisTarget;
   let redisWarnings: string[] = [];
-  if (config.redisUrl) {
-    target = { url: config.redisUrl };
+  const external = externalRedis(config);
+  if (external) {
+    target = external;
     // Refuses a Redis that may lose acknowledged events or evict keys, unless accepted explicitly.
     redisWarnings = await checkRedisDurability(target, config.redisAcceptWeakDurability);
     if (redisWarnings.length > 0) logger.warn({ warnings: redisWarnings }, 'redis durability is weaker than Slipway needs');
@@ -96,7 +96,19 @@ export async function openShared(
   // BullMQ producers on the fail-fast connection: a webhook is answered 503 at once when Redis is down.
   const queues = createQueues(failFastRedis, queueError, config.redisPrefix);
   const workerQueues = createQueues(workerRedis, queueError, config.redisPrefix);
-  const store = new RunStore(failFastRedis, mask, config.redisPrefix);
+  // Webhooks are accepted through this store: with replicas, acknowledged only once a replica has the run.
+  const replicaWait =
+    config.redisWait.replicas > 0
+      ? {
+          ...config.redisWait,
+          onShort: (got: number, want: number) =>
+            logger.warn(
+              { got, want, timeoutMs: config.redisWait.timeoutMs },
+              'run acknowledged before enough replicas had it: a failover now could lose it (SLIPWAY_REDIS_WAIT_REPLICAS)',
+            ),
+        }
+      : undefined;
+  const store = new RunStore(failFastRedis, mask, config.redisPrefix, replicaWait);
   const workerStore = new RunStore(workerRedis, mask, config.redisPrefix);
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   // dockerode (with ssh2 and gRPC) is the largest thing a process loads: an http-only process, which
@@ -182,7 +194,15 @@ async function createExecutor(config: SlipwayConfig, docker: Dockerode): Promise
   return createPodExecutor(cluster, { namespace: e.namespace ?? cluster.namespace, helperImage: e.helperImage });
 }
 
-async function quit(r: Redis): Promise<void> {
+/** REDIS_URL, a Sentinel group or a Cluster; undefined: the embedded one. */
+function externalRedis(config: SlipwayConfig): RedisTarget | undefined {
+  const t = config.redisTopology;
+  if (t?.kind === 'sentinel') return { sentinels: t.sentinels, name: t.name, password: config.redisPassword };
+  if (t?.kind === 'cluster') return { cluster: t.nodes, password: config.redisPassword };
+  return config.redisUrl ? { url: config.redisUrl } : undefined;
+}
+
+async function quit(r: RedisClient): Promise<void> {
   try {
     await r.quit();
   } catch {

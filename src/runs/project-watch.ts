@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ProjectRef } from '../triggers/types.js';
 import { runKeys, type RunKeys } from './keys.js';
@@ -47,7 +47,7 @@ export class ProjectWatch {
   private readonly keys: RunKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     prefix = 'slipway',
   ) {
     this.keys = runKeys(prefix);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Plan } from '../planning/plan-types.js';
 import type { PipelineRequest, ProjectRef } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
@@ -70,6 +70,19 @@ export interface AcceptResult {
 }
 
 /**
+ * With replicas (Sentinel, Cluster), an accepted run is acknowledged only once this many replicas
+ * have it too (WAIT after the accept script, in one round trip): replication is asynchronous, and a
+ * failover promotes a replica, so a run only on the old master would be lost with it.
+ * `onShort` hears of a WAIT that timed out with fewer (the run is on the master's disk; it is
+ * acknowledged, and the log says a failover now could lose it).
+ */
+export interface ReplicaWait {
+  replicas: number;
+  timeoutMs: number;
+  onShort(got: number, want: number): void;
+}
+
+/**
  * Run records in Redis: the one source for statuses, notes, API and UI. Each writer owns its own
  * hash field (status, jobs, image, deployments), so concurrent workers do not overwrite each other.
  * Every read goes through the schemas (record-reader.ts): a corrupt field throws CorruptRecordError
@@ -79,9 +92,10 @@ export class RunStore {
   readonly keys: RunKeys;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly mask: Masker,
     prefix = 'slipway',
+    private readonly replicaWait?: ReplicaWait,
   ) {
     this.keys = runKeys(prefix);
   }
@@ -129,33 +143,46 @@ export class RunStore {
     const fresh = request.event === 'manual' || request.event === 'config' || again;
     const triggerKeys = fresh ? [k.trigger(`manual:${id}`)] : coveringTriggerKeys(request).map((key) => k.trigger(key));
     const projectId = request.project.id;
-    const reply = (await accept.run(
-      this.redis,
-      [
-        k.delivery(deliveryKey),
-        k.run(id),
-        k.received,
-        k.allRuns,
-        k.projectRuns(projectId),
-        k.refRuns(projectId, request.ref),
-        k.phaseRuns('received'),
-        k.planFeed,
-        k.knownProjects,
-        k.projectWatch(projectId),
-        ...triggerKeys,
-      ],
-      [
-        id,
-        now.getTime(),
-        RETENTION_SECONDS,
-        JSON.stringify(core),
-        JSON.stringify(status),
-        webhook ? '1' : '0',
-        webhook ? watchRef(request.project) : '',
-        projectId,
-      ],
-    )) as [number, string];
+    const keys = [
+      k.delivery(deliveryKey),
+      k.run(id),
+      k.received,
+      k.allRuns,
+      k.projectRuns(projectId),
+      k.refRuns(projectId, request.ref),
+      k.phaseRuns('received'),
+      k.planFeed,
+      k.knownProjects,
+      k.projectWatch(projectId),
+      ...triggerKeys,
+    ];
+    const argv = [
+      id,
+      now.getTime(),
+      RETENTION_SECONDS,
+      JSON.stringify(core),
+      JSON.stringify(status),
+      webhook ? '1' : '0',
+      webhook ? watchRef(request.project) : '',
+      projectId,
+    ];
+    const reply = (this.replicaWait ? await this.acceptReplicated(keys, argv, this.replicaWait) : await accept.run(this.redis, keys, argv)) as [number, string];
     return { runId: reply[1], created: reply[0] === 1 };
+  }
+
+  /** The accept script and WAIT in one pipeline: on a Cluster both go to the node holding the run's slot. */
+  private async acceptReplicated(keys: readonly string[], argv: readonly (string | number)[], wait: ReplicaWait): Promise<unknown> {
+    const results = await this.redis
+      .pipeline()
+      .eval(ACCEPT_SCRIPT, keys.length, ...keys, ...argv)
+      .wait(wait.replicas, wait.timeoutMs)
+      .exec();
+    const [accepted, waited] = results ?? [];
+    if (!accepted || accepted[0]) throw accepted?.[0] ?? new Error('redis answered no result for the accept script');
+    if (!waited || waited[0]) throw waited?.[0] ?? new Error('redis answered no result for WAIT');
+    const got = Number(waited[1]);
+    if (got < wait.replicas) wait.onShort(got, wait.replicas);
+    return accepted[1];
   }
 
   async get(id: string): Promise<RunRecord | null> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * KEYS[1] holders zset (member = holder id, score = expiry ms). ARGV: now, limit, holder, expiry.
@@ -30,7 +30,7 @@ export interface SlotRequest {
  * resource groups). All slots are taken together or none, so two jobs cannot each hold half.
  */
 export async function acquireSlots(
-  redis: Redis,
+  redis: Redis | Cluster,
   holder: string,
   requests: readonly SlotRequest[],
   ttlMs: number,
@@ -48,6 +48,6 @@ export async function acquireSlots(
   return { ok: true };
 }
 
-export async function releaseSlots(redis: Redis, holder: string, keys: readonly string[]): Promise<void> {
+export async function releaseSlots(redis: Redis | Cluster, holder: string, keys: readonly string[]): Promise<void> {
   for (const key of keys) await redis.zrem(key, holder);
 }

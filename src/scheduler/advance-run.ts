@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { JobContext } from '../jobs/context.js';
 import type { PlannedJob } from '../planning/plan.js';
 import { withRedisLock } from '../runs/run-lock.js';
@@ -13,7 +13,7 @@ const FINAL_RUN = new Set(['succeeded', 'failed', 'canceled', 'skipped']);
  * it at any time; a per-run lock makes concurrent calls take turns, and job ids make enqueueing
  * idempotent, so calling it twice changes nothing.
  */
-export async function advanceRun(ctx: JobContext, redis: Redis, runId: string): Promise<void> {
+export async function advanceRun(ctx: JobContext, redis: Redis | Cluster, runId: string): Promise<void> {
   await withRedisLock(redis, `${ctx.store.keys.run(runId)}:advance`, async () => {
     const run = await ctx.store.get(runId);
     const plan = run?.plan;

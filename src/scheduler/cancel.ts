@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { JobContext } from '../jobs/context.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { RunRecord } from '../runs/types.js';
@@ -13,7 +13,7 @@ const ENDED = new Set(['succeeded', 'failed']);
  * A running job learns that its run was canceled by polling one Redis key (any worker process
  * may be running it), and aborts its step: the executor then stops the container.
  */
-export function watchCancel(redis: Redis, key: string, outer?: AbortSignal): { signal: AbortSignal; stop(): void; reason(): string | undefined } {
+export function watchCancel(redis: Redis | Cluster, key: string, outer?: AbortSignal): { signal: AbortSignal; stop(): void; reason(): string | undefined } {
   const controller = new AbortController();
   let reason: string | undefined;
   const onOuter = () => controller.abort();

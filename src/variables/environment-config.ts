@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * An environment's config set through the API: plain (non-secret) values that become the pods'
@@ -72,7 +72,7 @@ export interface ConfigChange {
 /** Environment config in Redis: one hash per (service, environment), kept without expiry. */
 export class EnvironmentConfigStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly prefix = 'slipway',
   ) {}
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { decrypt, encrypt } from './crypto.js';
 
 /** A project variable ('*' = every environment) or one scoped to an environment. */
@@ -45,7 +45,7 @@ export function validateVariable(v: VariableInput): string | null {
  */
 export class VariableStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly key: Buffer,
     private readonly prefix = 'slipway',
   ) {}

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { SignedInUser } from '../gitlab/client.js';
 
@@ -35,7 +35,7 @@ const ACCESS_CACHE_SECONDS = 300;
  */
 export class SessionStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     private readonly prefix: string,
     readonly ttlSeconds: number,
   ) {}

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Approvals } from '../approvals/approvals.js';
 import type { GitlabClient } from '../gitlab/client.js';
@@ -22,7 +22,7 @@ export interface WebUiDeps {
   gitlab: GitlabClient;
   gitlabUrl: string;
   approvals: Approvals;
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   cookies: CookiePolicy;
   admins: readonly string[];

@@ -32,6 +32,37 @@ describe('readConfig', () => {
     expect(typo.ok === false && typo.problems).toEqual(['SLIPWAY_EXECUTOR must be docker or kubernetes']);
   });
 
+  it('reads a Sentinel group or a Cluster, tags the prefix on a Cluster, and names what is wrong', () => {
+    const s = readConfig({
+      ...base,
+      SLIPWAY_REDIS_SENTINELS: '10.0.0.1:26379, [::1]:26380',
+      SLIPWAY_REDIS_SENTINEL_NAME: 'mymaster',
+      SLIPWAY_REDIS_PASSWORD: 'redis-pass',
+    });
+    expect(s.ok && s.config.redisTopology).toEqual({
+      kind: 'sentinel',
+      name: 'mymaster',
+      sentinels: [
+        { host: '10.0.0.1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+    });
+    expect(s.ok && [s.config.redisPrefix, s.config.redisWait.replicas, secretsOf(s.config).includes('redis-pass')]).toEqual(['slipway', 1, true]);
+    const c = readConfig({ ...base, SLIPWAY_REDIS_CLUSTER: '127.0.0.1:7000,127.0.0.1:7001', SLIPWAY_REDIS_PREFIX: 'ci' });
+    expect(c.ok && [c.config.redisTopology?.kind, c.config.redisPrefix]).toEqual(['cluster', '{ci}']);
+    expect(readConfig(base)).toMatchObject({ ok: true, config: { redisPrefix: 'slipway', redisWait: { replicas: 0 } } });
+    const problems = (env: Record<string, string>) => {
+      const r = readConfig({ ...base, ...env });
+      return r.ok ? [] : r.problems;
+    };
+    expect(problems({ SLIPWAY_REDIS_SENTINELS: '10.0.0.1:26379' })[0]).toContain('needs SLIPWAY_REDIS_SENTINEL_NAME');
+    expect(problems({ SLIPWAY_REDIS_CLUSTER: 'host-without-port' })[0]).toContain(
+      "SLIPWAY_REDIS_CLUSTER must be host:port pairs separated by commas, e.g. 10.0.0.1:26379,10.0.0.2:26379 (got 'host-without-port')",
+    );
+    expect(problems({ REDIS_URL: 'redis://r:6379', SLIPWAY_REDIS_CLUSTER: 'r:7000' })[0]).toContain('REDIS_URL and SLIPWAY_REDIS_CLUSTER are both set');
+    expect(problems({ SLIPWAY_REDIS_PASSWORD: 'x' })[0]).toContain('REDIS_URL carries its own password');
+  });
+
   it('fills the embedded defaults', () => {
     const r = readConfig(base);
     expect(r.ok).toBe(true);
