@@ -4,6 +4,8 @@ import { createApp } from '../http/app.js';
 import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createReleasesApi } from '../http/releases-api.js';
+import { createDoraApi } from '../http/dora-api.js';
+import { ChangeStarts } from '../dora/lead-time.js';
 import { ReleaseHistories } from '../releases/release-history.js';
 import { createStartRunApi } from '../http/start-run-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
@@ -51,6 +53,8 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
   const enqueuePlan = async (runId: string) => void (await queues.enqueuePlan({ runId }));
   const releaseDeps = { redis: shared.failFastRedis, store, enqueuePlan };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
+  const histories = new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix);
+  const dora = { histories, starts: new ChangeStarts({ runs: store, gitlab: shared.gitlab }) };
   const ui = createWebUi({
     store,
     gitlab: shared.gitlab,
@@ -74,8 +78,9 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       createPlanApi({ gitlab: shared.gitlab, logger }),
       createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan }),
       createApprovalsApi({ approvals, logger }),
+      createDoraApi(dora),
       createReleasesApi({
-        histories: new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix),
+        histories,
         audit: approvals.audit,
         enqueueRollback: (job) => queues.enqueueRollback(job),
         logger,
