@@ -10,7 +10,7 @@ import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
-import { rollOut } from './roll-out.js';
+import { type ReleaseCheck, rollOut } from './roll-out.js';
 import { pausesMs, rollOutCanary } from './canary-roll-out.js';
 import { analysisBoundMs } from '../analysis/run-analysis.js';
 import { analysisVariables, postDeployAnalysis } from './post-deploy-analysis.js';
@@ -185,7 +185,15 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
           onLog,
         })
       : undefined;
-    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analysis ? { analyze: analysis } : {}) };
+    // A failed analysis aborts the deploy: counted here, where the environment is known.
+    const analyze: ReleaseCheck | undefined = analysis
+      ? async (release) => {
+          const verdict = await analysis(release);
+          if (!verdict.passed) ctx.metrics.analysisAborted(environment);
+          return verdict;
+        }
+      : undefined;
+    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analyze ? { analyze } : {}) };
     const release =
       job.strategy.type === 'canary'
         ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {

@@ -7,6 +7,7 @@ import { createReleasesApi } from '../http/releases-api.js';
 import { createDoraApi } from '../http/dora-api.js';
 import { ChangeStarts } from '../dora/lead-time.js';
 import { ReleaseHistories } from '../releases/release-history.js';
+import type { RollbackJobData } from '../releases/rollback.js';
 import { createStartRunApi } from '../http/start-run-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
 import { createEnvironmentConfigApi } from '../http/environment-config-api.js';
@@ -54,6 +55,11 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
   const releaseDeps = { redis: shared.failFastRedis, store, enqueuePlan };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
   const histories = new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix);
+  // Called once per accepted rollback on demand (API, CLI or web UI): counted as one.
+  const enqueueRollback = async (job: RollbackJobData) => {
+    await queues.enqueueRollback(job);
+    shared.metrics.rollbackRequested(job.environment);
+  };
   const dora = { histories, starts: new ChangeStarts({ runs: store, gitlab: shared.gitlab }) };
   const ui = createWebUi({
     store,
@@ -82,7 +88,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       createReleasesApi({
         histories,
         audit: approvals.audit,
-        enqueueRollback: (job) => queues.enqueueRollback(job),
+        enqueueRollback,
         logger,
       }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),
