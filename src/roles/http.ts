@@ -74,6 +74,9 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     logger,
     cancel: (run, reason) => cancelRun(shared.jobs, run, reason),
     enqueuePlan,
+    histories,
+    dora,
+    enqueueRollback,
   });
   const app = createApp({
     ui,
