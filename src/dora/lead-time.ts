@@ -34,7 +34,10 @@ export class ChangeStarts {
         });
         if (first) return first;
       }
-      return await this.cached(`commit:${entry.project.id}:${entry.sha}`, async () => (await this.sources.gitlab.commitDates(entry.project.id, entry.sha))?.authoredAt ?? null);
+      return await this.cached(
+        `commit:${entry.project.id}:${entry.sha}`,
+        async () => (await this.sources.gitlab.commitDates(entry.project.id, entry.sha))?.authoredAt ?? null,
+      );
     } catch {
       return null;
     }

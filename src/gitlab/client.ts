@@ -308,7 +308,12 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     async mergeRequestCommitDates(projectId, iid) {
       return run({ call: 'list merge request commits', projectId }, async () => {
         try {
-          const list = parse(CommitDates.array(), await mergeRequests.allCommits(projectId, iid, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list merge request commits', projectId);
+          const list = parse(
+            CommitDates.array(),
+            await mergeRequests.allCommits(projectId, iid, { perPage: PER_PAGE, maxPages: MAX_PAGES }),
+            'list merge request commits',
+            projectId,
+          );
           return list.map(timesOf);
         } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404) return null;

@@ -40,7 +40,8 @@ export function healthOf(entries: readonly ReleaseEntry[], pause: Pause | null):
   const live = liveRelease(entries);
   const paused = pause ? `; automatic deploys paused since the rollback to release ${pause.release} by ${pause.by}` : '';
   if (!newest) return { state: 'down', text: 'nothing recorded' };
-  if (newest.outcome === 'pending') return { state: 'rolling-back', text: `rollback ${newest.id} to release ${newest.rollbackTo ?? '?'} in progress: ${newest.detail}` };
+  if (newest.outcome === 'pending')
+    return { state: 'rolling-back', text: `rollback ${newest.id} to release ${newest.rollbackTo ?? '?'} in progress: ${newest.detail}` };
   if (newest.outcome === 'live') return { state: 'healthy', text: `release ${newest.id} passed its health check${paused}` };
   if (!live) return { state: 'down', text: `release ${newest.id} ${newest.outcome}: ${newest.detail}; no release is live${paused}` };
   return { state: 'degraded', text: `release ${newest.id} ${newest.outcome}: ${newest.detail}; release ${live.id} still serves${paused}` };
@@ -80,7 +81,9 @@ function duration(seconds: number | null): string {
 
 function doraRows(reports: readonly DoraReport[]): SafeHtml {
   return html`${reports.map(
-    (r) => html`<tr><th scope="row">${r.service}</th><td>${r.environment}</td><td>${r.deployments.perDay} a day <span class="reason">(${r.deployments.succeeded} of ${r.deployments.total})</span></td>
+    (
+      r,
+    ) => html`<tr><th scope="row">${r.service}</th><td>${r.environment}</td><td>${r.deployments.perDay} a day <span class="reason">(${r.deployments.succeeded} of ${r.deployments.total})</span></td>
 <td>${duration(r.leadTime.medianSeconds)} <span class="reason">(${r.leadTime.samples} deploys${r.leadTime.unknown ? `, ${r.leadTime.unknown} unknown` : ''})</span></td>
 <td>${r.changeFailureRate === null ? '—' : `${Math.round(r.changeFailureRate * 100)} %`} <span class="reason">(${r.deployments.failed} failed)</span></td>
 <td>${duration(r.timeToRestore.medianSeconds)} <span class="reason">(${r.timeToRestore.restored} restored${r.timeToRestore.open ? `, ${r.timeToRestore.open} open` : ''})</span></td>
@@ -135,7 +138,9 @@ export function createEnvironmentsPages(deps: EnvironmentsDeps): Router {
 <td><a href="${link}">Release history${live ? ` (release ${live.id} live)` : ''}</a></td></tr>`);
       }
     }
-    const reports = (await doraReports(deps.dora, {}, windowNow())).filter((r) => visible.some((v) => v.service === r.service && v.environment === r.environment));
+    const reports = (await doraReports(deps.dora, {}, windowNow())).filter((r) =>
+      visible.some((v) => v.service === r.service && v.environment === r.environment),
+    );
     sendPage(
       res,
       200,
@@ -167,7 +172,14 @@ ${
     const entries = await history.list();
     const newest = entries[0];
     if (!newest || !(await deps.access.canView(session, newest.project.id))) {
-      sendProblem(req, res, 404, `no release of ${service} in ${environment} is recorded (or not in a project you are a Reporter of)`, session, '/environments');
+      sendProblem(
+        req,
+        res,
+        404,
+        `no release of ${service} in ${environment} is recorded (or not in a project you are a Reporter of)`,
+        session,
+        '/environments',
+      );
       return null;
     }
     const project = (liveRelease(entries) ?? newest).project;
@@ -224,7 +236,14 @@ ${maintainer ? '' : html`<p class="why">Only a Maintainer or Owner of ${project.
     const ctx = await load(req, res);
     if (!ctx) return null;
     if (!ctx.maintainer) {
-      sendProblem(req, res, 403, `only a Maintainer or Owner of ${ctx.project.path} may roll back or resume ${ctx.environment}`, ctx.session, `/environments/${ctx.service}/${ctx.environment}`);
+      sendProblem(
+        req,
+        res,
+        403,
+        `only a Maintainer or Owner of ${ctx.project.path} may roll back or resume ${ctx.environment}`,
+        ctx.session,
+        `/environments/${ctx.service}/${ctx.environment}`,
+      );
       return null;
     }
     return ctx;

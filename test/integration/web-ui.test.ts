@@ -335,13 +335,23 @@ describe('web UI over HTTP', () => {
     expect(rootHistory).not.toContain('Roll back to release 2');
     expect(rootHistory).not.toContain('Roll back to release 3');
 
-    const asDev = await post('/environments/websvc/pre/rollback', 'dev', { _csrf: sessions['dev']?.csrf ?? '', release: '1', reason: 'x' }, { accept: 'application/json' });
+    const asDev = await post(
+      '/environments/websvc/pre/rollback',
+      'dev',
+      { _csrf: sessions['dev']?.csrf ?? '', release: '1', reason: 'x' },
+      { accept: 'application/json' },
+    );
     expect(asDev.status).toBe(403);
     expect(((await asDev.json()) as { error: string }).error).toBe(`only a Maintainer or Owner of ${path} may roll back or resume pre`);
     const noCsrf = await post('/environments/websvc/pre/rollback', 'root', { release: '1', reason: 'x' });
     expect(noCsrf.status).toBe(403);
     expect(((await noCsrf.json()) as { error: string }).error).toContain('CSRF');
-    const noReason = await post('/environments/websvc/pre/rollback', 'root', { _csrf: sessions['root']?.csrf ?? '', release: '1' }, { accept: 'application/json' });
+    const noReason = await post(
+      '/environments/websvc/pre/rollback',
+      'root',
+      { _csrf: sessions['root']?.csrf ?? '', release: '1' },
+      { accept: 'application/json' },
+    );
     expect(noReason.status).toBe(400);
     expect((await history.list()).map((e) => e.id)).toEqual([3, 2, 1]);
     expect(await history.pause()).toBeNull();

@@ -65,7 +65,16 @@ describe('computeDora', () => {
       // Asked for at 7 h, live at 7.5 h: release 2 served from 5 h until then.
       entry(3, 7, { kind: 'rollback', rollbackTo: 1, runId: 'run-1', by: 'alice', endedAt: at(7.5) }),
     ];
-    const r = computeDora('shop', 'production', entries, window, new Map([[1, at(-1)], [2, at(4)]]));
+    const r = computeDora(
+      'shop',
+      'production',
+      entries,
+      window,
+      new Map([
+        [1, at(-1)],
+        [2, at(4)],
+      ]),
+    );
     expect(r.deployments).toMatchObject({ total: 2, succeeded: 1, failed: 1 });
     expect(r.changeFailureRate).toBe(0.5);
     expect(r.timeToRestore).toEqual({ medianSeconds: 2.5 * 3600, restored: 1, open: 0 });
