@@ -10,7 +10,7 @@ import { finishJob, type JobOutcome } from '../scheduler/finish-job.js';
 import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
-import { rollOut } from './roll-out.js';
+import { type ReleaseCheck, rollOut } from './roll-out.js';
 import { canaryExtraMs, rollOutCanary } from './canary-roll-out.js';
 import { analysisBoundMs } from '../analysis/run-analysis.js';
 import { analysisVariables, canaryStepAnalysis, postDeployAnalysis } from './post-deploy-analysis.js';
@@ -19,7 +19,7 @@ import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-w
 import { renderTemplate } from './template.js';
 import { runsForkCode, variablesFor } from '../jobs/job-variables.js';
 import { readDirAt } from '../jobs/work-tree.js';
-import type { PreparedRelease, ReleaseSpec } from './deploy-target.js';
+import type { PreparedRelease, ReleaseSpec, Verdict } from './deploy-target.js';
 import { imageForEnvironment } from './environment-registry.js';
 import { environmentConfigFor, releaseOrder } from './config-release.js';
 import { deployGate } from '../gates/deploy-gate.js';
@@ -193,12 +193,22 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     const canary = job.strategy.type === 'canary';
     // A canary runs the analysis at each step (and is aborted by a failing one); any other rollout once it is healthy.
     const analysis = job.analysis?.length && !canary ? postDeployAnalysis(job.analysis, analysisOpts) : undefined;
-    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analysis ? { analyze: analysis } : {}) };
+    // A failed analysis aborts the deploy: counted here, where the environment is known.
+    const analyze: ReleaseCheck | undefined = analysis
+      ? async (release) => {
+          const verdict = await analysis(release);
+          if (!verdict.passed) ctx.metrics.analysisAborted(environment);
+          return verdict;
+        }
+      : undefined;
+    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analyze ? { analyze } : {}) };
     const release =
       job.strategy.type === 'canary'
         ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {
             ...opts,
-            ...(job.analysis?.length ? { onStep: canaryStepAnalysis(job.analysis, analysisOpts) } : {}),
+            ...(job.analysis?.length
+              ? { onStep: countedAborts(canaryStepAnalysis(job.analysis, analysisOpts), () => ctx.metrics.analysisAborted(environment)) }
+              : {}),
             onStatus: async (status) => {
               await store.updateJob(run.id, job.name, 'running', status);
               await reporter.jobChanged(run.id, job.name);
@@ -231,6 +241,15 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     }
     return { phase: 'failed', reason: `deploy to ${environment} failed${back}: ${messageOf(err)}` };
   }
+}
+
+/** A canary step's analysis gate, counting each abort it causes. */
+function countedAborts<S>(gate: (step: S) => Promise<Verdict>, onAbort: () => void): (step: S) => Promise<Verdict> {
+  return async (step) => {
+    const verdict = await gate(step);
+    if (!verdict.healthy) onAbort();
+    return verdict;
+  };
 }
 
 /** The verdict into the release history; a history that cannot be written is logged and never fails the deploy. */

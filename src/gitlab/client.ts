@@ -19,6 +19,7 @@ import { withRetry } from './retry.js';
 import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
 import {
   Branch,
+  CommitDates,
   CurrentUser,
   Deployment,
   Member,
@@ -97,6 +98,11 @@ export interface GitlabClient {
   // The same for signing in to the web UI: with the display name and whether the owner is a GitLab
   // administrator. Same rules for the token (header only, never logged).
   signInUser(token: string): Promise<SignedInUser>;
+  // When each commit of a merge request was authored and committed (its diff's commits, at most
+  // 500); null = GitLab does not know the merge request. For DORA's lead time.
+  mergeRequestCommitDates(projectId: number, iid: number): Promise<CommitTimes[] | null>;
+  // The same for one commit; null = GitLab does not know the commit.
+  commitDates(projectId: number, sha: string): Promise<CommitTimes | null>;
   // The author of a merge request; null = GitLab does not know the merge request.
   mergeRequestAuthor(projectId: number, iid: number): Promise<GitlabUser | null>;
   // A deployment in GitLab's Environments page (POST /projects/:id/deployments); GitLab creates the
@@ -113,6 +119,12 @@ export interface GitlabClient {
 export interface GitlabUser {
   id: number;
   username: string;
+}
+
+export interface CommitTimes {
+  sha: string;
+  authoredAt: string;
+  committedAt: string;
 }
 
 export interface SignedInUser extends GitlabUser {
@@ -293,6 +305,34 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
       });
     },
 
+    async mergeRequestCommitDates(projectId, iid) {
+      return run({ call: 'list merge request commits', projectId }, async () => {
+        try {
+          const list = parse(
+            CommitDates.array(),
+            await mergeRequests.allCommits(projectId, iid, { perPage: PER_PAGE, maxPages: MAX_PAGES }),
+            'list merge request commits',
+            projectId,
+          );
+          return list.map(timesOf);
+        } catch (err) {
+          if (err instanceof AttemptFailure && err.status === 404) return null;
+          throw err;
+        }
+      });
+    },
+
+    async commitDates(projectId, sha) {
+      return run({ call: 'get commit', projectId }, async () => {
+        try {
+          return timesOf(parse(CommitDates, await commits.show(projectId, sha), 'get commit', projectId));
+        } catch (err) {
+          if (err instanceof AttemptFailure && err.status === 404) return null;
+          throw err;
+        }
+      });
+    },
+
     async mergeRequestAuthor(projectId, iid) {
       return run({ call: 'get merge request', projectId }, async () => {
         try {
@@ -384,4 +424,8 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, call: string, pro
 
 function invalid(call: string, projectId: number, detail: string): GitlabApiError {
   return new GitlabApiError({ call, projectId, kind: 'invalid-response', status: null, retryable: false, attempts: 1, detail });
+}
+
+function timesOf(c: z.infer<typeof CommitDates>): CommitTimes {
+  return { sha: c.id, authoredAt: c.authored_date, committedAt: c.committed_date };
 }

@@ -27,6 +27,10 @@ const UserBasic = z.object({ id: z.number().int(), username: z.string() });
 
 export const MergeRequest = z.object({ iid: z.number().int(), author: UserBasic });
 
+// A commit's times (doc/api/commits.md, "Get a single commit"; "Get single merge request commits"
+// in doc/api/merge_requests.md answers the same entity): when it was written and when committed.
+export const CommitDates = z.object({ id: z.string(), authored_date: z.string(), committed_date: z.string() });
+
 // GET /projects/:id (doc/api/projects.md, "Get a single project").
 export const Project = z.object({
   id: z.number().int(),

@@ -17,6 +17,7 @@ export interface JobMetrics {
   jobFinished(kind: string, outcome: string, seconds: number): void;
   deployFinished(environment: string, outcome: string): void;
   rolledBack(environment: string): void;
+  analysisAborted(environment: string): void;
 }
 
 /** What every job handler gets: the clients it needs, no module-level singletons (Probot's habit). */

@@ -38,7 +38,12 @@ export interface SlipwayMetrics {
   /** kind: plan, script, image, sonar, deploy; outcome: success, failed, canceled. */
   jobFinished(kind: string, outcome: string, seconds: number): void;
   deployFinished(environment: string, outcome: string): void;
+  /** A release rolled back after a bad verdict or analysis (trigger `automatic`). */
   rolledBack(environment: string): void;
+  /** A rollback asked for by a person (API, CLI, web UI; trigger `on_demand`). */
+  rollbackRequested(environment: string): void;
+  /** A post-deploy analysis that failed and so aborted the deploy. */
+  analysisAborted(environment: string): void;
   /** The exposition text and its content type. */
   render(): Promise<{ contentType: string; text: string }>;
 }
@@ -95,7 +100,13 @@ export function createMetrics(sources: MetricsSources): SlipwayMetrics {
   });
   const rollbacks = new Counter({
     name: 'slipway_rollbacks_total',
-    help: 'Releases rolled back after a failed health verdict',
+    help: 'Rollbacks by environment and trigger: automatic (a failed health verdict or analysis) or on_demand (asked for through the API, CLI or web UI)',
+    labelNames: ['environment', 'trigger'],
+    registers,
+  });
+  const analysisAborts = new Counter({
+    name: 'slipway_analysis_aborts_total',
+    help: 'Deploys aborted (and rolled back) because their post-deploy analysis failed, by environment',
     labelNames: ['environment'],
     registers,
   });
@@ -148,7 +159,9 @@ export function createMetrics(sources: MetricsSources): SlipwayMetrics {
     queueWait: (queue, seconds) => wait.observe({ queue }, Math.max(0, seconds)),
     jobFinished: (kind, outcome, seconds) => duration.observe({ kind, outcome }, Math.max(0, seconds)),
     deployFinished: (environment, outcome) => deploys.inc({ environment, outcome }),
-    rolledBack: (environment) => rollbacks.inc({ environment }),
+    rolledBack: (environment) => rollbacks.inc({ environment, trigger: 'automatic' }),
+    rollbackRequested: (environment) => rollbacks.inc({ environment, trigger: 'on_demand' }),
+    analysisAborted: (environment) => analysisAborts.inc({ environment }),
     async render() {
       return { contentType: registry.contentType, text: await registry.metrics() };
     },

@@ -18,6 +18,7 @@ export class ReleaseHistory {
   private readonly key: string;
   private readonly pauseKey: string;
   private readonly rollbackKey: string;
+  private readonly indexKey: string;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -29,6 +30,7 @@ export class ReleaseHistory {
     this.key = `${prefix}:releases:${service}:${environment}`;
     this.pauseKey = `${prefix}:pause:${service}:${environment}`;
     this.rollbackKey = `${prefix}:rollback:${service}:${environment}`;
+    this.indexKey = indexKeyOf(prefix);
   }
 
   /** Records a release with its spec; answers it with its new id. Deletes the one that falls out of the kept window. */
@@ -40,6 +42,8 @@ export class ReleaseHistory {
       .multi()
       .hset(this.key, String(id), JSON.stringify(full), `${id}:spec`, sealSpec(this.sealKey, spec, id))
       .hdel(this.key, String(old), `${old}:spec`)
+      // The environments matrix and DORA list the pairs from here, never by scanning keys.
+      .sadd(this.indexKey, pairMember(this.service, this.environment))
       .exec();
     return full;
   }
@@ -128,6 +132,16 @@ function parseEntry(raw: string, id: number): ReleaseEntry {
   return r.data;
 }
 
+/** The set of every (service, environment) with a recorded release: `releases:index`, members `<service> <environment>`. */
+const indexKeyOf = (prefix: string) => `${prefix}:releases:index`;
+// Service and environment names are DNS-label-like (no spaces), so one space separates them unambiguously.
+const pairMember = (service: string, environment: string) => `${service} ${environment}`;
+
+export interface ServiceEnvironment {
+  service: string;
+  environment: string;
+}
+
 /** The histories of every environment, on one Redis connection and key. */
 export class ReleaseHistories {
   constructor(
@@ -138,5 +152,19 @@ export class ReleaseHistories {
 
   of(service: string, environment: string): ReleaseHistory {
     return new ReleaseHistory(this.redis, this.sealKey, this.prefix, service, environment);
+  }
+
+  /**
+   * Every (service, environment) a release was recorded for, sorted by service then environment.
+   * Written with each release (`add`); a history recorded before the index existed is not listed until its next release.
+   */
+  async pairs(): Promise<ServiceEnvironment[]> {
+    const members = await this.redis.smembers(indexKeyOf(this.prefix));
+    return members
+      .flatMap((m) => {
+        const [service, environment, ...rest] = m.split(' ');
+        return service && environment && rest.length === 0 ? [{ service, environment }] : [];
+      })
+      .sort((a, b) => a.service.localeCompare(b.service) || a.environment.localeCompare(b.environment));
   }
 }

@@ -68,6 +68,7 @@ export async function requestRollback(
         detail: `queued: re-applying release ${target.id} (run ${target.runId})`,
         rollbackTo: target.id,
         log: [],
+        endedAt: undefined,
       },
       spec,
     );

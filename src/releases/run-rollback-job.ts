@@ -53,7 +53,7 @@ async function apply(ctx: RollbackContext, history: ReleaseHistory, entry: Relea
   };
   const finish = async (patch: Partial<ReleaseEntry>) => {
     await written;
-    await history.update(entry.id, { ...patch, log: [...lines] });
+    await history.update(entry.id, { ...patch, log: [...lines], endedAt: new Date().toISOString() });
     ctx.logger.info({ service: entry.service, environment: entry.environment, release: entry.id, outcome: patch.outcome }, 'rollback finished');
   };
   const target = ctx.targets[entry.target];

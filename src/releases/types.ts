@@ -46,6 +46,11 @@ export interface ReleaseEntry {
   timeoutMs: number;
   /** A rollback's progress lines (the target's log), the last 100. */
   log: string[];
+  /**
+   * When its outcome was known: a rollback's verdict (its `at` is when it was asked for). A deploy is
+   * recorded at its verdict, so it has none (its `at` is that time); entries from before this field neither.
+   */
+  endedAt?: string | undefined;
 }
 
 export const releaseEntrySchema = schemaOf<ReleaseEntry>()(
@@ -71,6 +76,7 @@ export const releaseEntrySchema = schemaOf<ReleaseEntry>()(
     rollbackTo: z.number().nullable(),
     timeoutMs: z.number(),
     log: z.array(z.string()),
+    endedAt: z.string().optional(),
   }),
 );
 

@@ -4,7 +4,10 @@ import { createApp } from '../http/app.js';
 import { createApprovalsApi } from '../http/approvals-api.js';
 import { createPlanApi } from '../http/plan-api.js';
 import { createReleasesApi } from '../http/releases-api.js';
+import { createDoraApi } from '../http/dora-api.js';
+import { ChangeStarts } from '../dora/lead-time.js';
 import { ReleaseHistories } from '../releases/release-history.js';
+import type { RollbackJobData } from '../releases/rollback.js';
 import { createStartRunApi } from '../http/start-run-api.js';
 import { createVariablesApi } from '../http/variables-api.js';
 import { createEnvironmentConfigApi } from '../http/environment-config-api.js';
@@ -51,6 +54,13 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
   const enqueuePlan = async (runId: string) => void (await queues.enqueuePlan({ runId }));
   const releaseDeps = { redis: shared.failFastRedis, store, enqueuePlan };
   const watch = new ProjectWatch(shared.failFastRedis, config.redisPrefix);
+  const histories = new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix);
+  // Called once per accepted rollback on demand (API, CLI or web UI): counted as one.
+  const enqueueRollback = async (job: RollbackJobData) => {
+    await queues.enqueueRollback(job);
+    shared.metrics.rollbackRequested(job.environment);
+  };
+  const dora = { histories, starts: new ChangeStarts({ runs: store, gitlab: shared.gitlab }) };
   const ui = createWebUi({
     store,
     gitlab: shared.gitlab,
@@ -64,6 +74,9 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     logger,
     cancel: (run, reason) => cancelRun(shared.jobs, run, reason),
     enqueuePlan,
+    histories,
+    dora,
+    enqueueRollback,
   });
   const app = createApp({
     ui,
@@ -74,10 +87,11 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
       createPlanApi({ gitlab: shared.gitlab, logger }),
       createStartRunApi({ store, gitlab: shared.gitlab, logger, enqueuePlan }),
       createApprovalsApi({ approvals, logger }),
+      createDoraApi(dora),
       createReleasesApi({
-        histories: new ReleaseHistories(shared.failFastRedis, shared.variablesKey, config.redisPrefix),
+        histories,
         audit: approvals.audit,
-        enqueueRollback: (job) => queues.enqueueRollback(job),
+        enqueueRollback,
         logger,
       }),
       createVariablesApi({ store: new VariableStore(shared.failFastRedis, shared.variablesKey, config.redisPrefix), logger }),

@@ -8,6 +8,7 @@ import type { OpenSession, SessionStore } from './sessions.js';
 /** GitLab's access levels (doc/api/members.md): who sees runs, who acts on them. */
 export const REPORTER = 20;
 export const DEVELOPER = 30;
+export const MAINTAINER = 40;
 
 /**
  * Roles come from GitLab: a Reporter or higher of a project sees its runs and logs (as in GitLab),
@@ -37,6 +38,12 @@ export class Access {
   async canOperate(session: OpenSession, projectId: number): Promise<boolean> {
     if (session.user.isAdmin) return true;
     return ((await this.level(session, projectId)) ?? 0) >= DEVELOPER;
+  }
+
+  /** Rollback and resume of an environment: Maintainers and Owners of the project (GitLab's protected-environment default). */
+  async canMaintain(session: OpenSession, projectId: number): Promise<boolean> {
+    if (session.user.isAdmin) return true;
+    return ((await this.level(session, projectId)) ?? 0) >= MAINTAINER;
   }
 
   /** May this person approve (or play) a step waiting as manual? ok, or why not (shown instead of the buttons). */

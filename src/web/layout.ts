@@ -26,7 +26,7 @@ export function sendPage(res: Response, status: number, title: string, session: 
   pageHeaders(res);
   const nav = session
     ? html`<nav aria-label="Main"><a class="brand" href="/pipelines">Slipway</a>
-<ul><li><a href="/pipelines">Pipelines</a></li><li><a href="/approvals">Approvals</a></li>${session.admin ? html`<li><a href="/admin/queues">Queues</a></li>` : ''}</ul>
+<ul><li><a href="/pipelines">Pipelines</a></li><li><a href="/approvals">Approvals</a></li><li><a href="/environments">Environments</a></li>${session.admin ? html`<li><a href="/admin/queues">Queues</a></li>` : ''}</ul>
 <form method="post" action="/sign-out" class="sign-out">${csrfField(session)}<span>${session.user.name} (@${session.user.username})</span> <button type="submit">Sign out</button></form></nav>`
     : html`<nav aria-label="Main"><a class="brand" href="/sign-in">Slipway</a></nav>`;
   res

@@ -1,12 +1,16 @@
 import type { Cluster, Redis } from 'ioredis';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Approvals } from '../approvals/approvals.js';
+import type { DoraDeps } from '../dora/dora.js';
+import type { ReleaseHistories } from '../releases/release-history.js';
+import type { RollbackJobData } from '../releases/rollback.js';
 import type { GitlabClient } from '../gitlab/client.js';
 import type { Logger } from '../logging/logger.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunRecord } from '../runs/types.js';
 import { Access } from './access.js';
 import { createApprovalsInbox } from './approvals-inbox.js';
+import { createEnvironmentsPages } from './environments-page.js';
 import { createAssets } from './assets.js';
 import { type CookiePolicy, loadSession, sessionOf } from './guard.js';
 import { sendProblem } from './layout.js';
@@ -30,6 +34,11 @@ export interface WebUiDeps {
   logger: Logger;
   cancel: (run: RunRecord, reason: string) => Promise<string[]>;
   enqueuePlan: (runId: string) => Promise<void>;
+  /** The environments matrix and release histories. */
+  histories: ReleaseHistories;
+  dora: DoraDeps;
+  /** Queues a rollback on demand on the deploy queue. */
+  enqueueRollback: (job: RollbackJobData) => Promise<void>;
 }
 
 export interface WebUi {
@@ -57,6 +66,17 @@ export function createWebUi(deps: WebUiDeps): WebUi {
     createRunActions({ store: deps.store, access, approvals: deps.approvals, logger: deps.logger, cancel: deps.cancel, enqueuePlan: deps.enqueuePlan }),
   );
   router.use(createApprovalsInbox({ store: deps.store, access }));
+  router.use(
+    createEnvironmentsPages({
+      histories: deps.histories,
+      dora: deps.dora,
+      store: deps.store,
+      access,
+      audit: deps.approvals.audit,
+      enqueueRollback: deps.enqueueRollback,
+      logger: deps.logger,
+    }),
+  );
 
   const load = loadSession(sessions);
   const adminOnly: RequestHandler = (req: Request, res: Response, next: NextFunction) => {

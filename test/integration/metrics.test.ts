@@ -96,6 +96,10 @@ describe('/metrics and the queue dashboard', () => {
     expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
     expect(samples.some((s) => s.name === 'nodejs_eventloop_lag_seconds')).toBe(true);
     expect(text).toContain('# TYPE slipway_job_duration_seconds histogram');
+    // Every metric issue 14 names is declared (a counter with labels has no sample until it counts once).
+    for (const counter of ['slipway_rollbacks_total', 'slipway_analysis_aborts_total', 'slipway_deploys_total', 'slipway_webhooks_rejected_total'])
+      expect(text).toContain(`# TYPE ${counter} counter`);
+    expect(text).toContain('# HELP slipway_rollbacks_total Rollbacks by environment and trigger: automatic');
 
     // Prometheus' own linter, when Debian's prometheus package is installed. It also flags three of
     // prom-client's process gauges (nodejs_active_*_total), which are not ours to rename.

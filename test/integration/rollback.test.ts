@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEntry } from '../../src/approvals/audit-log.js';
+import type { DoraReport } from '../../src/dora/compute.js';
 import { sampleServiceFiles } from '../../src/cli/sample-service.js';
 import type { ReleaseEntry } from '../../src/releases/types.js';
 import type { RunRecord } from '../../src/runs/types.js';
@@ -11,6 +12,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
+import { scrapeMetrics, valueOf } from '../helpers/prometheus-text.js';
 import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
@@ -190,5 +192,28 @@ describe('rollback on demand, release history and the pause after it', () => {
     const again = await slipway(['resume', service, 'pre', '--json'], env);
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ status: 200, resumed: null });
+  });
+
+  it('DORA from these records: v2 rolled back on demand is the failed change, restored by the rollback; /metrics counts the rollback as on demand', async () => {
+    const { status, body } = await h.api<{ reports: DoraReport[] }>(`/api/dora?service=${service}&environment=pre`);
+    expect(status).toBe(200);
+    const [report] = body.reports;
+    const list = (await releases()).releases;
+    const v2 = list.find((r) => r.id === 2);
+    const rollback = list.find((r) => r.id === 3);
+    expect(report).toMatchObject({
+      service,
+      environment: 'pre',
+      deployments: { total: 3, succeeded: 2, failed: 1 },
+      changeFailureRate: 0.333,
+      timeToRestore: { restored: 1, open: 0 },
+      // Each merge's lead time starts at its commit's authored date (GitLab's commit API; the stand-in's merge requests list none).
+      leadTime: { samples: 3, unknown: 0 },
+    });
+    // From v2 going live to the rollback's verdict.
+    expect(report?.timeToRestore.medianSeconds).toBeCloseTo((Date.parse(rollback?.endedAt ?? '') - Date.parse(v2?.at ?? '')) / 1000, 0);
+    const metrics = await scrapeMetrics(h.url, h.slipway.apiToken);
+    expect(valueOf(metrics.samples, 'slipway_rollbacks_total', { environment: 'pre', trigger: 'on_demand' })).toBe(1);
+    expect(valueOf(metrics.samples, 'slipway_rollbacks_total', { environment: 'pre', trigger: 'automatic' })).toBe(0);
   });
 });

@@ -167,4 +167,83 @@ describe.skipIf(!haveChromium)('web UI in a browser', () => {
     await page.getByText('build', { exact: true }).first().waitFor({ timeout: 30_000 });
     await shot('queue-dashboard');
   });
+
+  const matrixRow = () => page.locator(`tr[data-service="${service}"][data-environment="production"]`);
+  const shortDigest = (d: string | undefined) => (d ?? '').replace(/^sha256:/, '').slice(0, 12);
+  let firstUrl = '';
+
+  it('shows the deploy in the environments matrix, and the matrix changes after the next deploy', async () => {
+    const first = await h.waitForRun(runId, ['succeeded', 'failed'], 10_000);
+    firstUrl = first.deployments[0]?.url ?? '';
+    await page.goto(`${h.url}/environments`);
+    await expect(matrixRow().locator('.digest').textContent()).resolves.toBe(shortDigest(first.image?.digest));
+    await expect(matrixRow().textContent()).resolves.toContain(first.request.sha.slice(0, 8));
+    await matrixRow().getByText('healthy').waitFor();
+
+    // A second change: merged, built, approved from the inbox, deployed.
+    const sha = await commitFiles(project.bareDir, 'main', { 'www/index.html': `<h1>${service} v2</h1>\n` }, 'Merge v2');
+    h.gitlab.addMergeRequest(projectId, { iid: 8, authorId: 204 });
+    const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: projectPath, sha, iid: 8 }), WEBHOOK_SECRET);
+    expect(res.status).toBe(202);
+    const second = String(res.json['runId']);
+    // The page says "changed, reload" when the deploy starts waiting; here the store is asked instead.
+    const deadline = Date.now() + 150_000;
+    while ((await h.slipway.store.getJob(second, 'deploy:production'))?.status.phase !== 'manual') {
+      if (Date.now() > deadline) throw new Error(`run ${second}: deploy:production is not waiting for its approval after 150 s`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await page.goto(`${h.url}/runs/${second}`);
+    const approve = page.getByRole('button', { name: 'Approve deploy:production' });
+    await approve.click();
+    // The run already says succeeded while its manual deploy waits: the deploy job's own phase is the answer.
+    const deployed = Date.now() + 120_000;
+    for (;;) {
+      const phase = (await h.slipway.store.getJob(second, 'deploy:production'))?.status.phase;
+      if (phase === 'success') break;
+      if (phase === 'failed' || Date.now() > deployed) throw new Error(`run ${second}: deploy:production is ${phase ?? 'missing'}, not success`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const run = await h.waitForRun(second, ['succeeded', 'failed'], 30_000);
+    expect(run.status.phase).toBe('succeeded');
+    expect(shortDigest(run.image?.digest)).not.toBe(shortDigest(first.image?.digest));
+
+    await page.goto(`${h.url}/environments`);
+    await expect(matrixRow().locator('.digest').textContent()).resolves.toBe(shortDigest(run.image?.digest));
+    await expect(matrixRow().textContent()).resolves.toContain(sha.slice(0, 8));
+    await page.getByRole('heading', { name: /DORA/ }).waitFor();
+    await shot('environments');
+  }, 300_000);
+
+  it('rolls back from the release history page: the old release is live again, and deploys resume', async () => {
+    await matrixRow()
+      .getByRole('link', { name: /Release history/ })
+      .click();
+    await page.waitForURL(`${h.url}/environments/${service}/production`);
+    const rollback = page.locator('tr[data-release="1"] form.rollback');
+    await rollback.getByLabel('Reason').fill('v2 shows the wrong title');
+    await rollback.getByRole('button', { name: 'Roll back to release 1' }).click();
+    await page.waitForURL(`${h.url}/environments/${service}/production`);
+    await page.getByText('Automatic deploys to production are paused').waitFor();
+    // The rollback (release 3) becomes the live one once its health check passed.
+    const deadline = Date.now() + 90_000;
+    while (!(await page.locator('tr[data-release="3"].live').count())) {
+      if (Date.now() > deadline) throw new Error('rollback 3 did not go live within 90 s');
+      await new Promise((r) => setTimeout(r, 1000));
+      await page.reload();
+    }
+    await expect(page.locator('tr[data-release="3"]').textContent()).resolves.toContain('v2 shows the wrong title');
+    await shot('release-history');
+    const history = (
+      await h.api<{ releases: Array<{ id: number; url: string | null; by: string }> }>(`/api/services/${service}/environments/production/releases`)
+    ).body;
+    const live = history.releases.find((r) => r.id === 3);
+    expect(live?.by).toBe('maria');
+    const body = await (await fetch(live?.url ?? firstUrl)).text();
+    expect(body).toContain(`<h1>${service}</h1>`);
+    expect(body).not.toContain('v2');
+
+    await page.getByRole('button', { name: 'Resume automatic deploys' }).click();
+    await page.waitForURL(`${h.url}/environments/${service}/production`);
+    expect(await page.getByText('Automatic deploys to production are paused').count()).toBe(0);
+  }, 180_000);
 });

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DoraReport } from '../../src/dora/compute.js';
+import { ReleaseHistories } from '../../src/releases/release-history.js';
+import type { ReleaseEntry } from '../../src/releases/types.js';
 import type { RunRecord } from '../../src/runs/types.js';
 import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
@@ -274,5 +277,102 @@ describe('web UI over HTTP', () => {
     expect(res.status).toBe(303);
     expect(res.headers.get('set-cookie')).toMatch(/slipway_session=; .*Expires=Thu, 01 Jan 1970/);
     expect((await fetch(`${h.url}/pipelines`, { redirect: 'manual', headers: { cookie: s.cookie } })).status).toBe(303);
+  });
+
+  it('environments: sign-in required, Reporters see the matrix and history without buttons, rollback needs a Maintainer and the CSRF token; DORA in the API', async () => {
+    // Two deploys of websvc to pre, written into this Slipway's Redis as the deploy worker records them:
+    // v1 went live, v2 failed its health check (rolled back), then v3 went live.
+    const histories = new ReleaseHistories(redis, randomBytes(32), prefix);
+    const history = histories.of('websvc', 'pre');
+    const t0 = Date.now() - 3600_000;
+    const release = (n: number, outcome: ReleaseEntry['outcome'], minutes: number): Omit<ReleaseEntry, 'id'> => ({
+      kind: 'deploy',
+      service: 'websvc',
+      environment: 'pre',
+      target: 'docker',
+      project: { id: projectId, path },
+      runId: runs[n - 1]?.id ?? '',
+      sha: runs[n - 1]?.request.sha ?? '',
+      image: `127.0.0.1:5050/websvc@sha256:${String(n).repeat(64)}`,
+      digest: `sha256:${String(n).repeat(64)}`,
+      configRevision: null,
+      clusters: [],
+      url: null,
+      by: 'pipeline',
+      at: new Date(t0 + minutes * 60_000).toISOString(),
+      reason: `pipeline ${runs[n - 1]?.id ?? ''}: push of main`,
+      outcome,
+      detail: outcome === 'live' ? 'healthy' : 'health check failed: 503',
+      rollbackTo: null,
+      timeoutMs: 30_000,
+      log: [],
+    });
+    const spec = { service: 'websvc', environment: 'pre', image: 'x', env: {}, port: 1, healthPath: '/', runId: 'r' };
+    await history.add(release(1, 'live', 0), spec);
+    await history.add(release(2, 'rolled-back', 10), spec);
+    await history.add(release(3, 'live', 30), spec);
+
+    const anon = await get('/environments');
+    expect(anon.status).toBe(303);
+    expect(anon.headers.get('location')).toBe('/sign-in?next=%2Fenvironments');
+
+    const matrix = await (await get('/environments', 'rep')).text();
+    expect(matrix).toMatch(/<tr data-service="websvc" data-environment="pre" data-cluster="docker host">/);
+    expect(matrix).toContain('333333333333');
+    expect(matrix).toContain(`<code>${(runs[2]?.request.sha ?? '').slice(0, 8)}</code>`);
+    expect(matrix).toContain('release 3 passed its health check');
+    // Strangers to the project see nothing of it.
+    expect(await (await get('/environments', 'stranger')).text()).not.toContain('websvc');
+    expect((await get('/environments/websvc/pre', 'stranger')).status).toBe(404);
+
+    const repHistory = await (await get('/environments/websvc/pre', 'rep')).text();
+    expect(repHistory).toContain('health check failed: 503');
+    expect(repHistory).not.toContain('Roll back to release');
+    expect(repHistory).toContain(`Only a Maintainer or Owner of ${path} may roll back or resume pre.`);
+    // An administrator (Maintainer rights everywhere) gets a button for release 1, not for the live one or the failed one.
+    const rootHistory = await (await get('/environments/websvc/pre', 'root')).text();
+    expect(rootHistory).toContain('Roll back to release 1');
+    expect(rootHistory).not.toContain('Roll back to release 2');
+    expect(rootHistory).not.toContain('Roll back to release 3');
+
+    const asDev = await post(
+      '/environments/websvc/pre/rollback',
+      'dev',
+      { _csrf: sessions['dev']?.csrf ?? '', release: '1', reason: 'x' },
+      { accept: 'application/json' },
+    );
+    expect(asDev.status).toBe(403);
+    expect(((await asDev.json()) as { error: string }).error).toBe(`only a Maintainer or Owner of ${path} may roll back or resume pre`);
+    const noCsrf = await post('/environments/websvc/pre/rollback', 'root', { release: '1', reason: 'x' });
+    expect(noCsrf.status).toBe(403);
+    expect(((await noCsrf.json()) as { error: string }).error).toContain('CSRF');
+    const noReason = await post(
+      '/environments/websvc/pre/rollback',
+      'root',
+      { _csrf: sessions['root']?.csrf ?? '', release: '1' },
+      { accept: 'application/json' },
+    );
+    expect(noReason.status).toBe(400);
+    expect((await history.list()).map((e) => e.id)).toEqual([3, 2, 1]);
+    expect(await history.pause()).toBeNull();
+
+    // DORA through the API: 3 deploys, 1 failed; restored 20 minutes after; lead times from the commits' dates in GitLab.
+    const dora = await h.api<{ reports: DoraReport[] }>('/api/dora?service=websvc');
+    expect(dora.status).toBe(200);
+    const [report] = dora.body.reports;
+    expect(report).toMatchObject({
+      service: 'websvc',
+      environment: 'pre',
+      complete: true,
+      deployments: { total: 3, succeeded: 2, failed: 1 },
+      changeFailureRate: 0.333,
+      timeToRestore: { medianSeconds: 1200, restored: 1, open: 0 },
+      leadTime: { samples: 2, unknown: 0 },
+    });
+    expect((await h.api('/api/dora?environment=Prod!')).status).toBe(400);
+    expect((await h.api('/api/dora?since=yesterday')).body).toEqual({ error: expect.stringContaining('since must be an ISO 8601 date') });
+    expect((await h.api('/api/dora?service=nothing-here')).status).toBe(404);
+    expect((await fetch(`${h.url}/api/dora`)).status).toBe(401);
+    expect(await (await get('/environments', 'rep')).text()).toContain('33 %');
   });
 });

@@ -108,3 +108,63 @@ export async function listBranchHeads(bareDir: string): Promise<BranchHead[]> {
       };
     });
 }
+
+// Entities::Commit as doc/api/commits.md shows it ("Get a single commit"), from the bare repo.
+export interface CommitView {
+  id: string;
+  short_id: string;
+  title: string;
+  message: string;
+  author_name: string;
+  author_email: string;
+  authored_date: string;
+  committer_name: string;
+  committer_email: string;
+  committed_date: string;
+  created_at: string;
+  parent_ids: string[];
+}
+
+const COMMIT_FIELDS = ['%H', '%P', '%an', '%ae', '%aI', '%cn', '%ce', '%cI', '%s', '%B'];
+
+function commitViews(out: string): CommitView[] {
+  return out
+    .split('\x1e')
+    .map((rec) => rec.replace(/^\n/, ''))
+    .filter((rec) => rec !== '')
+    .map((rec) => {
+      const [id = '', parents = '', an = '', ae = '', ad = '', cn = '', ce = '', cd = '', subject = '', body = ''] = rec.split('\0');
+      return {
+        id,
+        short_id: id.slice(0, 8),
+        title: subject,
+        message: body,
+        author_name: an,
+        author_email: ae,
+        authored_date: ad,
+        committer_name: cn,
+        committer_email: ce,
+        committed_date: cd,
+        created_at: cd,
+        parent_ids: parents.split(' ').filter(Boolean),
+      };
+    });
+}
+
+// One commit, or null when the ref names none.
+export async function showCommit(bareDir: string, ref: string): Promise<CommitView | null> {
+  const sha = await resolveCommit(bareDir, ref);
+  if (!sha) return null;
+  const r = await runGit(['--git-dir', bareDir, 'show', '-s', `--format=${COMMIT_FIELDS.join('%x00')}%x1e`, sha]);
+  return r.code === 0 ? (commitViews(r.stdout.toString('utf8'))[0] ?? null) : null;
+}
+
+// The commits of `head` that `base` does not have, newest first (at most `max`); git's `head ^base`.
+export async function commitsBetween(bareDir: string, head: string, base: string, max: number): Promise<CommitView[]> {
+  const h = await resolveCommit(bareDir, head);
+  const b = await resolveCommit(bareDir, base);
+  if (!h) return [];
+  const args = ['--git-dir', bareDir, 'log', `--max-count=${max}`, `--format=${COMMIT_FIELDS.join('%x00')}%x1e`, h, ...(b ? [`^${b}`] : [])];
+  const r = await runGit(args);
+  return r.code === 0 ? commitViews(r.stdout.toString('utf8')) : [];
+}

@@ -4,7 +4,7 @@ import { str } from './body.js';
 import type { ParsedBody } from './body.js';
 import { deploymentRoutes } from './deployments.js';
 import { paginate } from './pagination.js';
-import { firstBranchContaining, listBranchHeads, readBlob, resolveCommit } from './repo-queries.js';
+import { commitsBetween, firstBranchContaining, listBranchHeads, readBlob, resolveCommit, showCommit } from './repo-queries.js';
 import { applyStatus } from './state.js';
 import type { FakeState } from './state.js';
 import type { CommitStatusState, CurrentUser, FakeProject, Note, UserBasic } from './types.js';
@@ -69,6 +69,38 @@ export function apiRouter(state: FakeState): Router {
       const mr = state.mergeRequests.find((m) => m.project_id === p.id && m.iid === iid);
       if (!mr) res.status(404).json({ message: '404 Not found' });
       else res.json(mr);
+    }),
+  );
+
+  // doc/api/merge_requests.md, "Get single merge request commits": the commits of the source branch
+  // the target branch lacks, newest first. The fake's merge requests know only their head (`sha`):
+  // one already merged (its head is in the target) answers that head alone; one without a head, none.
+  r.get(
+    '/projects/:id/merge_requests/:iid/commits',
+    project(async (req, res, p) => {
+      const iid = Number(param(req, 'iid'));
+      const mr = state.mergeRequests.find((m) => m.project_id === p.id && m.iid === iid);
+      if (!mr) {
+        res.status(404).json({ message: '404 Not found' });
+        return;
+      }
+      if (/^0+$/.test(mr.sha)) {
+        res.json([]);
+        return;
+      }
+      const own = await commitsBetween(p.bareDir, mr.sha, mr.target_branch, 100);
+      const head = own.length > 0 ? own : [await showCommit(p.bareDir, mr.sha)].filter((c) => c !== null);
+      res.json(head);
+    }),
+  );
+
+  // doc/api/commits.md, "Get a single commit" (by SHA, branch or tag).
+  r.get(
+    '/projects/:id/repository/commits/:sha',
+    project(async (req, res, p) => {
+      const c = await showCommit(p.bareDir, param(req, 'sha'));
+      if (!c) res.status(404).json({ message: '404 Commit Not Found' });
+      else res.json(c);
     }),
   );
 
