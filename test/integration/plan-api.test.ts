@@ -139,11 +139,11 @@ describe('POST /api/plan', () => {
   });
 
   it('a setting Slipway does not act on yet: 422 at its line and column, saying what works instead', async () => {
-    const pipeline = 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production: { port: 28080, strategy: rolling }\n';
+    const pipeline = 'build: { image: shop/cart }\ndeploy:\n  environments:\n    production: { port: 28080, resource_group: prod }\n';
     const res = await post({ project: { id: projectId, path }, ref: 'main', event: 'merge', pipeline });
     expect(res.status).toBe(422);
     expect(res.body['lines']).toEqual([
-      ".slipway.yml:4:42: 'deploy.environments.production.strategy': 'rolling' is not supported yet: leave strategy out: the Docker host replaces a release blue/green, and Kubernetes rolls the Deployment by its own rollingUpdate settings",
+      ".slipway.yml:4:32: 'deploy.environments.production.resource_group' is not supported yet: a deploy holds its environment's lock instead (one deploy per service and environment at a time)",
     ]);
   });
 
