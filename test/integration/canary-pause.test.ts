@@ -148,8 +148,12 @@ describe('a canary paused for an approval (docker host, real nginx)', { timeout:
     expect(ok.body.approvedBy).toEqual(['bert']);
     await waitStatus(run.id, { phase: 'success' });
     promoted = run.id;
-    const log = (await h.slipway.store.readLog(run.id)).map((l) => l.line).join('\n');
-    expect(log).toContain('approved by @bert: resuming the canary after step 2 of 3');
+    const log = (await h.slipway.store.readLog(run.id)).map((l) => l.line).filter((l) => l.startsWith('approved by') || l.startsWith('front proxy'));
+    // Routes: stable alone while the canary starts, 10%, then (only after the approval) 50%, then the canary alone.
+    const after = log.slice(log.indexOf('approved by @bert: resuming the canary after step 2 of 3'));
+    expect(after.length).toBeGreaterThan(1);
+    expect(after[1]).toMatch(/stable \S+ 50%, canary \S+ 50%$/);
+    expect(log.slice(0, log.length - after.length).some((l) => / 50%/.test(l))).toBe(false);
     expect(await split(20)).toEqual({ v12: 20 });
 
     // The job no longer waits: a late approval is refused.
