@@ -214,13 +214,28 @@ export class Approvals {
     if (action === 'reject') {
       const reason = input.reason ?? '';
       await this.pauses.decide(run.id, name, pause.step, { kind: 'rejected', by: user.username, reason, at: new Date().toISOString() });
-      return this.answer('rejected', run.id, name, false, await approvers(this.deps.redis, key), rule, await audit('rejected', `${via}; ${at}: the canary is aborted`));
+      return this.answer(
+        'rejected',
+        run.id,
+        name,
+        false,
+        await approvers(this.deps.redis, key),
+        rule,
+        await audit('rejected', `${via}; ${at}: the canary is aborted`),
+      );
     }
-    const added = await this.deps.redis.hsetnx(key, String(user.id), JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }));
+    const added = await this.deps.redis.hsetnx(
+      key,
+      String(user.id),
+      JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }),
+    );
     await this.deps.redis.expire(key, RETENTION_SECONDS);
     const by = await approvers(this.deps.redis, key);
     if (added === 0)
-      return refuse(409, `@${user.username} already approved ${at}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`);
+      return refuse(
+        409,
+        `@${user.username} already approved ${at}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`,
+      );
     const done = by.length >= rule.required;
     if (done) await this.pauses.decide(run.id, name, pause.step, { kind: 'approved', by, at: new Date().toISOString() });
     else await this.deps.store.appendLog(run.id, name, 'system', `${at}: ${waitingReason(rule, by, run.request.project.path)}`);

@@ -248,7 +248,12 @@ function pauseApproval(ctx: DeployContext, runId: string, job: string): PauseApp
   return {
     async open(at) {
       const pause = await pauses.open(runId, job, { ...at, maxWaitMs: CANARY_APPROVAL_MAX_WAIT_MS });
-      await ctx.store.appendLog(runId, job, 'system', `waiting for an approval at step ${at.step} of ${at.of} (POST /api/runs/${runId}/jobs/${job}/approve, or reject)`);
+      await ctx.store.appendLog(
+        runId,
+        job,
+        'system',
+        `waiting for an approval at step ${at.step} of ${at.of} (POST /api/runs/${runId}/jobs/${job}/approve, or reject)`,
+      );
       return { deadline: Date.parse(pause.deadline) };
     },
     async poll(step) {

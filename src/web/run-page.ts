@@ -41,12 +41,7 @@ export function createRunPage(deps: { store: RunStore; access: Access; pausedAt?
   return router;
 }
 
-async function allowedOn(
-  access: Access,
-  session: OpenSession,
-  run: RunRecord,
-  pausedAt?: (run: RunRecord, job: string) => Promise<boolean>,
-): Promise<Allowed> {
+async function allowedOn(access: Access, session: OpenSession, run: RunRecord, pausedAt?: (run: RunRecord, job: string) => Promise<boolean>): Promise<Allowed> {
   const decide = new Map<string, { ok: true } | { ok: false; why: string }>();
   for (const j of run.jobs) {
     const planned = run.plan?.jobs.find((p) => p.name === j.name);
