@@ -7,7 +7,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { NginxFrontProxy } from '../../src/frontproxy/nginx.js';
 import { eventually } from '../helpers/eventually.js';
-import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
+import { deliver, fixture, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
@@ -175,5 +175,19 @@ describe('a canary paused for an approval (docker host, real nginx)', { timeout:
     const docker = dockerFromEnv();
     const left = await docker.listContainers({ all: true, filters: { label: [`io.slipway.service=${service}`] } });
     expect(left).toHaveLength(1);
+  });
+
+  it('an /approve comment on the merge request resumes a paused canary', async () => {
+    const run = await merge();
+    expect((await decide(run.id, 'approve', 'ann')).body.started).toBe(true);
+    await waitStatus(run.id, { phase: 'running', reason: 'canary at 10%: waiting for an approval (step 2 of 3)' });
+    const body = fixture('note-hook-merge-request.json') as Record<string, Record<string, unknown>>;
+    body['user'] = { ...body['user'], id: 202, username: 'bert' };
+    body['project'] = { ...body['project'], id: projectId, path_with_namespace: path_, default_branch: 'main' };
+    body['object_attributes'] = { ...body['object_attributes'], note: '/approve', action: 'create', system: false, noteable_type: 'MergeRequest' };
+    body['merge_request'] = { ...body['merge_request'], iid };
+    expect((await deliver(h.url, 'Note Hook', body, WEBHOOK_SECRET)).status).toBe(202);
+    await waitStatus(run.id, { phase: 'success' });
+    expect(await split(20)).toEqual({ [`v${iid}`]: 20 });
   });
 });
