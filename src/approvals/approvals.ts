@@ -5,6 +5,7 @@ import { GitlabApiError } from '../gitlab/errors.js';
 import { withRedisLock } from '../runs/run-lock.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { JobRecord, RunRecord } from '../runs/types.js';
+import { CanaryPauses, type CanaryPause } from '../runs/canary-pause.js';
 import { approvalCalendar } from '../gates/deploy-gate.js';
 import { AuditLog, type AuditEntry, type DecisionSource } from './audit-log.js';
 import { authorRole, authorsOf, checkApprover } from './eligibility.js';
@@ -75,9 +76,20 @@ export const MAX_REASON = 1000;
  */
 export class Approvals {
   readonly audit: AuditLog;
+  private readonly pauses: CanaryPauses;
 
   constructor(private readonly deps: ApprovalsDeps) {
     this.audit = new AuditLog(deps.redis, deps.prefix);
+    this.pauses = new CanaryPauses(deps.redis, deps.prefix);
+  }
+
+  /**
+   * The canary pause a running deploy job waits at (`pause: {}`), or null. Such a job is decidable
+   * like a `manual` one: an approval resumes the canary at its next step, a rejection aborts it.
+   */
+  async pausedAt(run: Pick<RunRecord, 'id' | 'jobs'>, job: string): Promise<CanaryPause | null> {
+    if (run.jobs.find((j) => j.name === job)?.status.phase !== 'running') return null;
+    return this.pauses.waiting(run.id, job);
   }
 
   approve(input: DecisionInput): Promise<DecisionResult> {
@@ -130,7 +142,8 @@ export class Approvals {
       audit: await audit('refused', why),
     });
 
-    const notWaiting = notWaitingWhy(run, planned.name);
+    const paused = planned.kind === 'deploy' ? await this.pausedAt(run, planned.name) : null;
+    const notWaiting = paused ? undefined : notWaitingWhy(run, planned.name);
     if (notWaiting) return refuse(409, notWaiting);
     // Approving is deploying: not while the environment is frozen or outside its deploy windows.
     const closed = action === 'approve' && planned.kind === 'deploy' ? approvalCalendar(planned, new Date()) : undefined;
@@ -152,6 +165,7 @@ export class Approvals {
 
     // GitLab was asked outside the lock; the step's state is read again under it.
     return withRedisLock(this.deps.redis, `${this.deps.prefix}:lock:approval:${run.id}:${planned.name}`, async () => {
+      if (paused) return this.decidePause(action, run, planned.name, paused, user, input, rule, via, audit, refuse);
       const job = await store.getJob(run.id, planned.name);
       if (job?.status.phase !== 'manual') return refuse(409, `${planned.name} is not waiting for an approval (it is ${job?.status.phase ?? 'gone'})`);
       const key = approvalsKey(this.deps.prefix, run.id, planned.name);
@@ -177,6 +191,56 @@ export class Approvals {
       const counted = `${via}; approval ${by.length} of ${rule.required}${done ? ': the step starts' : ''}`;
       return this.answer('approved', run.id, planned.name, done, by, rule, await audit('approved', counted, done));
     });
+  }
+
+  /** A decision on a canary waiting at a pause, recorded where the deploy job polls it (under the step's lock). */
+  private async decidePause(
+    action: 'approve' | 'reject',
+    run: RunRecord,
+    name: string,
+    pause: CanaryPause,
+    user: GitlabUser,
+    input: DecisionInput,
+    rule: ApprovalRule,
+    via: string,
+    audit: (outcome: AuditEntry['outcome'], detail: string, started?: boolean) => Promise<string>,
+    refuse: (status: 403 | 409, why: string) => Promise<DecisionResult>,
+  ): Promise<DecisionResult> {
+    const now = await this.pauses.read(run.id, name, pause.step);
+    if (!now || now.decision) return refuse(409, `${name} is no longer waiting at its canary pause (step ${pause.step} of ${pause.of})`);
+    const at = `the canary pause at ${pause.weight}% (step ${pause.step} of ${pause.of})`;
+    // Approvals are counted per pause: each pause of a canary needs its own.
+    const key = approvalsKey(this.deps.prefix, run.id, `${name}:pause-${pause.step}`);
+    if (action === 'reject') {
+      const reason = input.reason ?? '';
+      await this.pauses.decide(run.id, name, pause.step, { kind: 'rejected', by: user.username, reason, at: new Date().toISOString() });
+      return this.answer(
+        'rejected',
+        run.id,
+        name,
+        false,
+        await approvers(this.deps.redis, key),
+        rule,
+        await audit('rejected', `${via}; ${at}: the canary is aborted`),
+      );
+    }
+    const added = await this.deps.redis.hsetnx(
+      key,
+      String(user.id),
+      JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }),
+    );
+    await this.deps.redis.expire(key, RETENTION_SECONDS);
+    const by = await approvers(this.deps.redis, key);
+    if (added === 0)
+      return refuse(
+        409,
+        `@${user.username} already approved ${at}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`,
+      );
+    const done = by.length >= rule.required;
+    if (done) await this.pauses.decide(run.id, name, pause.step, { kind: 'approved', by, at: new Date().toISOString() });
+    else await this.deps.store.appendLog(run.id, name, 'system', `${at}: ${waitingReason(rule, by, run.request.project.path)}`);
+    const counted = `${via}; ${at}: approval ${by.length} of ${rule.required}${done ? ': the canary resumes' : ''}`;
+    return this.answer('approved', run.id, name, done, by, rule, await audit('approved', counted, done));
   }
 
   private async answer(

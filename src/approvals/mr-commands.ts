@@ -70,7 +70,11 @@ export async function runMrCommand(deps: MrCommandDeps, cmd: MrCommand): Promise
     }
     job = step.name;
   } else {
-    const waiting = run.jobs.filter((j) => j.status.phase === 'manual').map((j) => j.name);
+    // A deploy whose canary waits at a `pause: {}` is decided like a manual step.
+    const paused = await Promise.all(
+      run.jobs.filter((j) => j.status.phase === 'running').map(async (j) => ((await deps.approvals.pausedAt(run, j.name)) ? [j.name] : [])),
+    );
+    const waiting = [...run.jobs.filter((j) => j.status.phase === 'manual').map((j) => j.name), ...paused.flat()];
     if (waiting.length === 0) return reply(`not acted on: nothing in run ${run.id} waits for an approval`);
     if (waiting.length > 1) return reply(`not acted on: several steps of run ${run.id} wait (${waiting.join(', ')}): name one with /deploy <environment>`);
     job = waiting[0] ?? '';

@@ -3,6 +3,7 @@ import { messageOf } from '../errors/errors.js';
 import { DeployFailedError } from './deploy-errors.js';
 import type { AppliedRelease, DeployTarget, ReleaseSpec, Verdict } from './deploy-target.js';
 import { rollOut } from './roll-out.js';
+import { CANARY_APPROVAL_MAX_WAIT_MS } from '../runs/canary-pause.js';
 
 export interface CanaryRollOutOptions {
   /** Deadline of the canary's first health check, before it gets any traffic. */
@@ -19,11 +20,23 @@ export interface CanaryRollOutOptions {
    * canary with its reason, as a failed health check does; a rejection aborts with the error.
    */
   onStep?: (step: { weight: number; index: number; of: number }) => Promise<Verdict>;
+  /** Where a `pause: {}` gets its decision (the approvals API); without it such a pause aborts the canary. */
+  approval?: PauseApproval;
 }
 
-/** How long the steps' pauses add up to, in ms: a deploy holds its environment this much longer. */
+/** A decision on a canary waiting at a `pause: {}`. */
+export type PauseDecision = { approved: true; by: string } | { approved: false; reason: string };
+
+export interface PauseApproval {
+  /** The canary reaches the pause at `step` (1-based): from now on it may be decided; returns when the wait ends undecided (ms since the epoch). */
+  open(at: { step: number; of: number; weight: number }): Promise<{ deadline: number }>;
+  /** The decision on the pause at `step`, or null while there is none; polled with the canary's health. */
+  poll(step: number): Promise<PauseDecision | null>;
+}
+
+/** How long the steps' pauses add up to, in ms (a `pause: {}` at most its wait for an approval): a deploy holds its environment this much longer. */
 export function pausesMs(steps: readonly StrategyStep[]): number {
-  return steps.reduce((n, s) => n + ('pauseMs' in s ? (s.pauseMs ?? 0) : 0), 0);
+  return steps.reduce((n, s) => n + ('pauseMs' in s ? (s.pauseMs ?? CANARY_APPROVAL_MAX_WAIT_MS) : 0), 0);
 }
 
 /** How long a canary may hold its environment beyond the deploy's own timeout: its pauses, and each weight's wait for the canary (at most `timeoutMs`). */
@@ -66,6 +79,26 @@ export async function rollOutCanary(
     if (!verdict.healthy) await abort(`health check failed: ${verdict.reason}`, verdict.lastLogs);
   };
 
+  // The canary stays at its weight, its health checked, until the pause is approved (next step),
+  // rejected or left undecided past its deadline (both abort).
+  const waitForApproval = async (index: number): Promise<void> => {
+    if (!opts.approval) return abort('pause: {} waits for an approval, and this deploy has no way to receive one');
+    const { deadline } = await opts.approval.open({ step: index, of: steps.length, weight });
+    await opts.onStatus?.(`canary at ${weight}%: waiting for an approval (${at})`);
+    opts.onLog(`pausing at ${weight}% (${at}) until approved or rejected, at the latest until ${new Date(deadline).toISOString()}`);
+    for (;;) {
+      const decision = await opts.approval.poll(index);
+      if (decision?.approved) {
+        opts.onLog(`approved by ${decision.by}: resuming the canary after ${at}`);
+        return;
+      }
+      if (decision) return abort(decision.reason);
+      if (Date.now() >= deadline) return abort(`no approval by ${new Date(deadline).toISOString()}, the end of the pause's wait`);
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(opts.checkEveryMs ?? 2_000, deadline - Date.now()))));
+      await healthy();
+    }
+  };
+
   const first = await canary.waitHealthy(release, opts);
   if (!first.healthy) return abort(first.reason, first.lastLogs);
   try {
@@ -79,7 +112,7 @@ export async function rollOutCanary(
         const gate = await opts.onStep?.({ weight, index: i + 1, of: steps.length });
         if (gate && !gate.healthy) await abort(`step gate failed: ${gate.reason}`, gate.lastLogs);
       } else if (step.pauseMs === null) {
-        await abort('pause: {} (waiting for an approval) is not supported yet; use pause: { duration: … }');
+        await waitForApproval(i + 1);
       } else {
         const until = Date.now() + step.pauseMs;
         await opts.onStatus?.(`canary at ${weight}%: paused until ${new Date(until).toISOString()} (${Math.round(step.pauseMs / 1000)}s, ${at})`);

@@ -11,7 +11,8 @@ import type { DeployContext } from './deploy-context.js';
 import { DeployFailedError } from './deploy-errors.js';
 import { clusterRecords, placesSummary } from './place-results.js';
 import { type ReleaseCheck, rollOut } from './roll-out.js';
-import { canaryExtraMs, rollOutCanary } from './canary-roll-out.js';
+import { canaryExtraMs, rollOutCanary, type PauseApproval } from './canary-roll-out.js';
+import { CANARY_APPROVAL_MAX_WAIT_MS, CanaryPauses } from '../runs/canary-pause.js';
 import { analysisBoundMs } from '../analysis/run-analysis.js';
 import { analysisVariables, canaryStepAnalysis, postDeployAnalysis } from './post-deploy-analysis.js';
 import { EnvironmentLock } from './environment-lock.js';
@@ -209,12 +210,14 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
             ...(job.analysis?.length
               ? { onStep: countedAborts(canaryStepAnalysis(job.analysis, analysisOpts), () => ctx.metrics.analysisAborted(environment)) }
               : {}),
+            approval: pauseApproval(ctx, run.id, job.name),
             onStatus: async (status) => {
               await store.updateJob(run.id, job.name, 'running', status);
               await reporter.jobChanged(run.id, job.name);
             },
           })
         : await rollOut(target, prepared.spec, opts);
+    if (canary) await new CanaryPauses(ctx.redis, ctx.config.redisPrefix).close(run.id, job.name);
     const url = release.address ?? release.url;
     await recorded('live', url, `${job.service} answers at ${url}`);
     const at = new Date().toISOString();
@@ -225,6 +228,7 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
     await store.addDeployment(run.id, { environment, target: target.kind, url, image: run.image.ref, at, ...clusterRecords(release.places) });
     return { phase: 'success', reason: `${job.service} answers at ${url}${placesSummary(release.places)}` };
   } catch (err) {
+    if (job.strategy.type === 'canary') await new CanaryPauses(ctx.redis, ctx.config.redisPrefix).close(run.id, job.name);
     // A bad verdict was rolled back by rollOut (DeployFailedError); anything else left the target as it was.
     await recorded(err instanceof DeployFailedError ? 'rolled-back' : 'failed', null, messageOf(err));
     // Said first, so GitLab's commit status (cut at 255 characters) and the MR note keep it: what serves now.
@@ -249,6 +253,37 @@ function countedAborts<S>(gate: (step: S) => Promise<Verdict>, onAbort: () => vo
     const verdict = await gate(step);
     if (!verdict.healthy) onAbort();
     return verdict;
+  };
+}
+
+/**
+ * A canary's `pause: {}` waits for a decision through the approvals API: the pause is recorded in
+ * Redis (runs/canary-pause.ts), the approvals code writes the decision there, and this polls it. A
+ * canceled run rejects it. A retried job (after a worker crash) finds the same pause again, with its
+ * deadline and any decision made meanwhile.
+ */
+function pauseApproval(ctx: DeployContext, runId: string, job: string): PauseApproval {
+  const pauses = new CanaryPauses(ctx.redis, ctx.config.redisPrefix);
+  return {
+    async open(at) {
+      const pause = await pauses.open(runId, job, { ...at, maxWaitMs: CANARY_APPROVAL_MAX_WAIT_MS });
+      await ctx.store.appendLog(
+        runId,
+        job,
+        'system',
+        `waiting for an approval at step ${at.step} of ${at.of} (POST /api/runs/${runId}/jobs/${job}/approve, or reject)`,
+      );
+      return { deadline: Date.parse(pause.deadline) };
+    },
+    async poll(step) {
+      const canceled = await ctx.redis.get(ctx.store.keys.cancel(runId));
+      if (canceled !== null) return { approved: false, reason: `the run was canceled: ${canceled}` };
+      const decision = (await pauses.read(runId, job, step))?.decision;
+      if (!decision) return null;
+      return decision.kind === 'approved'
+        ? { approved: true, by: decision.by.map((u) => `@${u}`).join(', ') }
+        : { approved: false, reason: `rejected by @${decision.by}: ${decision.reason}` };
+    },
   };
 }
 

@@ -27,11 +27,6 @@ const RULES = ['<job>.rules.*', 'build.rules.*', 'sonar.rules.*', `${ENV}.rules.
 
 export const NOT_YET: readonly NotYet[] = [
   {
-    path: ['deploy.strategy.canary.steps.*.pause', `${ENV}.strategy.canary.steps.*.pause`],
-    value: { test: (v) => isPlainObject(v) && !Object.hasOwn(v, 'duration'), name: 'pause: {} (until approved)' },
-    why: 'a canary pause waits for a duration; give it one: pause: { duration: 10m }',
-  },
-  {
     path: `${ENV}.resource_group`,
     why: "a deploy holds its environment's lock instead (one deploy per service and environment at a time)",
   },

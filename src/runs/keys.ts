@@ -30,6 +30,8 @@ export function runKeys(prefix: string) {
      * branch's never cancel each other, as in GitLab.
      */
     latestOnRef: (req: Pick<PipelineRequest, 'project' | 'event' | 'ref' | 'mergeRequest'>) => `${prefix}:latest:${req.project.id}:${pipelineRef(req)}`,
+    /** A deploy job's canary waiting at a `pause: {}` for an approval: which step, its deadline, the decision once made. */
+    canaryPause: (runId: string, job: string) => `${prefix}:canary-pause:${runId}:${job}`,
     /** Set when a run is canceled; running jobs poll it and stop their containers. */
     cancel: (runId: string) => `${prefix}:cancel:${runId}`,
     /** An image pushed for a build fingerprint (commit + build settings): later runs reuse it. */

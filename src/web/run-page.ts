@@ -24,7 +24,8 @@ interface Allowed {
  * image digest, deployments per environment, the actions the person may take, and the live log
  * (run.js over /runs/:id/log/stream).
  */
-export function createRunPage(deps: { store: RunStore; access: Access }): Router {
+/** `pausedAt`: whether a running deploy's canary waits at a `pause: {}` (decided like a waiting step). */
+export function createRunPage(deps: { store: RunStore; access: Access; pausedAt?: (run: RunRecord, job: string) => Promise<boolean> }): Router {
   const router = express.Router();
   router.get('/runs/:id', requireSignIn('page'), async (req, res) => {
     const session = signedIn(res);
@@ -34,17 +35,18 @@ export function createRunPage(deps: { store: RunStore; access: Access }): Router
       sendProblem(req, res, 404, `run ${String(req.params['id'])} not found (or not in a project you are a Reporter of)`, session, '/pipelines');
       return;
     }
-    const allowed = await allowedOn(deps.access, session, run);
+    const allowed = await allowedOn(deps.access, session, run, deps.pausedAt);
     sendPage(res, 200, `Run ${run.id}`, session, renderRun(run, session, allowed), 'run.js');
   });
   return router;
 }
 
-async function allowedOn(access: Access, session: OpenSession, run: RunRecord): Promise<Allowed> {
+async function allowedOn(access: Access, session: OpenSession, run: RunRecord, pausedAt?: (run: RunRecord, job: string) => Promise<boolean>): Promise<Allowed> {
   const decide = new Map<string, { ok: true } | { ok: false; why: string }>();
   for (const j of run.jobs) {
     const planned = run.plan?.jobs.find((p) => p.name === j.name);
-    if (j.status.phase === 'manual' && planned) decide.set(j.name, await access.mayDecide(session, run, planned));
+    const paused = j.status.phase === 'running' && planned?.kind === 'deploy' && pausedAt !== undefined && (await pausedAt(run, j.name));
+    if ((j.status.phase === 'manual' || paused) && planned) decide.set(j.name, await access.mayDecide(session, run, planned));
   }
   return { operate: await access.canOperate(session, run.request.project.id), decide };
 }
@@ -108,7 +110,8 @@ function renderJob(run: RunRecord, j: JobRecord, planned: PlannedJob | undefined
   const decide = allowed.decide.get(j.name);
   const isApproval = planned?.kind === 'deploy';
   let act: SafeHtml | string = '';
-  if (j.status.phase === 'manual' && decide) {
+  // Only waiting steps are in `decide`: manual ones, and deploys whose canary waits at a pause.
+  if (decide) {
     act = decide.ok
       ? isApproval
         ? html`<form method="post" action="${base}/approve" class="inline">${csrfField(session)}<button type="submit">Approve ${j.name}</button></form>

@@ -60,7 +60,7 @@ export function createWebUi(deps: WebUiDeps): WebUi {
   router.use(loadSession(sessions));
   router.use(createSignIn({ gitlab: deps.gitlab, sessions, cookies: deps.cookies, admins: deps.admins, gitlabUrl: deps.gitlabUrl, logger: deps.logger }));
   router.use(createPipelinesPage({ store: deps.store, access }));
-  router.use(createRunPage({ store: deps.store, access }));
+  router.use(createRunPage({ store: deps.store, access, pausedAt: async (run, job) => (await deps.approvals.pausedAt(run, job)) !== null }));
   router.use(createLogStream({ store: deps.store, access }));
   router.use(
     createRunActions({ store: deps.store, access, approvals: deps.approvals, logger: deps.logger, cancel: deps.cancel, enqueuePlan: deps.enqueuePlan }),
