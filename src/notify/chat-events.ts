@@ -47,7 +47,9 @@ export function eventOfRun(run: RunSummary, publicUrl: string): ChatEvent | unde
 /**
  * Pure: the event a job-phase change means, if any. A job waiting for a person (`manual`: a manual
  * job, or a deploy whose approval is missing) is approval-requested; a deploy job that succeeded is
- * deployed. rolled-back and analysis-aborted are defined for the rollout work that records them.
+ * deployed. A failed deploy job is analysis-aborted when an analysis stopped it (a canary step's gate or the
+ * analysis after the rollout: its reason names the query, value and threshold), else rolled-back when
+ * its release was rolled back (the deploy job's reason says so first: "…, rolled back to run <id>:").
  */
 export function eventOfJob(run: RunSummary, job: JobRecord, publicUrl: string): ChatEvent | undefined {
   const common = { ...base(run, publicUrl), job: job.name, reason: job.status.reason, at: job.status.at };
@@ -57,5 +59,15 @@ export function eventOfJob(run: RunSummary, job: JobRecord, publicUrl: string): 
     const d = run.deployments.find((x) => x.environment === environment);
     return { ...common, kind: 'deployed', environment, reason: d ? `${job.status.reason} (${d.image})` : job.status.reason, dedupeKey: `deployed:${job.name}` };
   }
+  if (job.kind === 'deploy' && job.status.phase === 'failed') {
+    const why = job.status.reason;
+    if (ANALYSIS_ABORT.test(why)) return { ...common, kind: 'analysis-aborted', environment, dedupeKey: `analysis-aborted:${job.name}` };
+    if (ROLLED_BACK.test(why)) return { ...common, kind: 'rolled-back', environment, dedupeKey: `rolled-back:${job.name}` };
+  }
   return undefined;
 }
+
+/** A deploy job's reason after an analysis stopped it: `analysis <template> failed …` (src/analysis/), directly or as a canary's step gate. */
+const ANALYSIS_ABORT = /(^|: )(step gate failed: )?analysis \S+ (failed|could not measure)/;
+/** A deploy job's reason once its release was rolled back (src/deploy/run-deploy-job.ts, or a canary's abort back to stable). */
+const ROLLED_BACK = /^deploy to \S+ (partly )?failed, rolled back to run |canary aborted at .*all traffic is back on/;
