@@ -29,6 +29,8 @@ export function uniqueId(): string {
  * their local ports and a service's bind could fail at random (seen in CI: "bind: Address already in use").
  */
 export function slotPortBase(band: number): number {
-  if (band < 0 || band > 8) throw new Error(`port band ${band} is outside 0..8`);
-  return 20_000 + band * 1_300 + 2 * Math.floor(Math.random() * 590);
+  if (band < 0 || band > 11) throw new Error(`port band ${band} is outside 0..11`);
+  // 1,000 ports a band: a slot pair at most 880 in, a second environment 100 above it, a few more
+  // environments 2 apart (deploy-gates): all inside the band, the last band ending at 31,999.
+  return 20_000 + band * 1_000 + 2 * Math.floor(Math.random() * 440);
 }

@@ -6,7 +6,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, fixture, mergeEvent } from '../helpers/gitlab-delivery.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Deploy windows, freezes and soak (issue 13), and optional manual jobs, through a running Slipway
@@ -15,7 +15,7 @@ describe('deploy gates', () => {
   let h: Harness;
   const suffix = randomBytes(3).toString('hex');
   const ANN = { id: 401, username: 'ann' };
-  const basePort = 43000 + 4 * Math.floor(Math.random() * 700);
+  const basePort = slotPortBase(10);
   const services: string[] = [];
   const DOCKERFILE = 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n';
 

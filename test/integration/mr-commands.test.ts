@@ -6,7 +6,7 @@ import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { eventually } from '../helpers/eventually.js';
 import { deliver, fixture, mergeEvent } from '../helpers/gitlab-delivery.js';
-import { dockerFromEnv } from '../helpers/services.js';
+import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // Commands from merge-request comments (Note Hook) through a running Slipway and the GitLab
@@ -18,7 +18,7 @@ describe('merge request comment commands', () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `mrc-${suffix}`;
   const projectId = 16000 + Math.floor(Math.random() * 1000);
-  const port = 42000 + 2 * Math.floor(Math.random() * 1500);
+  const port = slotPortBase(9);
   const path_ = `team/${service}`;
   const iid = 21;
   const BOT = { id: 1, username: 'slipway-bot' };
