@@ -173,14 +173,8 @@ export class Approvals {
         await this.deps.gate.fail(run.id, planned.name, `rejected by @${user.username}: ${input.reason ?? ''}`);
         return this.answer('rejected', run.id, planned.name, false, await approvers(this.deps.redis, key), rule, await audit('rejected', via));
       }
-      const added = await this.deps.redis.hsetnx(
-        key,
-        String(user.id),
-        JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }),
-      );
-      await this.deps.redis.expire(key, RETENTION_SECONDS);
-      const by = await approvers(this.deps.redis, key);
-      if (added === 0)
+      const { added, by } = await recordApproval(this.deps.redis, key, user, via, input.source);
+      if (!added)
         return refuse(
           409,
           `@${user.username} already approved ${planned.name}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`,
@@ -224,14 +218,8 @@ export class Approvals {
         await audit('rejected', `${via}; ${at}: the canary is aborted`),
       );
     }
-    const added = await this.deps.redis.hsetnx(
-      key,
-      String(user.id),
-      JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source: input.source }),
-    );
-    await this.deps.redis.expire(key, RETENTION_SECONDS);
-    const by = await approvers(this.deps.redis, key);
-    if (added === 0)
+    const { added, by } = await recordApproval(this.deps.redis, key, user, via, input.source);
+    if (!added)
       return refuse(
         409,
         `@${user.username} already approved ${at}: ${rule.required} distinct approvers are needed (approved by ${by.map((u) => `@${u}`).join(', ')})`,
@@ -279,6 +267,19 @@ export class Approvals {
 const approvalSchema = z.object({ username: z.string(), at: z.string() });
 
 /** Usernames of the approvals recorded for a step, oldest first. */
+/** Records `user`'s approval under `key` once (a second one by the same person adds nothing); says whether it was new and who has approved so far. */
+async function recordApproval(
+  redis: Redis | Cluster,
+  key: string,
+  user: GitlabUser,
+  via: string,
+  source: DecisionInput['source'],
+): Promise<{ added: boolean; by: string[] }> {
+  const added = await redis.hsetnx(key, String(user.id), JSON.stringify({ username: user.username, at: new Date().toISOString(), via, source }));
+  await redis.expire(key, RETENTION_SECONDS);
+  return { added: added === 1, by: await approvers(redis, key) };
+}
+
 async function approvers(redis: Redis | Cluster, key: string): Promise<string[]> {
   const all = await redis.hgetall(key);
   return Object.entries(all)
