@@ -18,6 +18,13 @@ tally() { # tally REPORT.json: add a vitest JSON report's counts
     const broken=r.testResults.filter((f)=>f.status==="failed"&&!f.assertionResults.some((a)=>a.status==="failed")).length;
     console.log(r.numPassedTests, r.numFailedTests + broken)' "$1" 2>/dev/null) || { failed=$((failed + 1)); return; }
   passed=$((passed + ${counts% *})); failed=$((failed + ${counts#* }))
+  # Name what failed again at the end: CI keeps only the tail of the output.
+  node -e 'const r=require(process.argv[1]);
+    for (const f of r.testResults) {
+      const bad=f.assertionResults.filter((a)=>a.status==="failed");
+      if (f.status==="failed"&&bad.length===0) console.log(`${process.argv[2]}: ${f.name}: ${(f.message||"did not run").split("\n")[0]}`);
+      for (const a of bad) console.log(`${process.argv[2]}: ${f.name} > ${a.fullName}: ${(a.failureMessages[0]||"").split("\n")[0].slice(0,300)}`);
+    }' "$1" "$2" >>"$out/failures.txt" 2>/dev/null || true
 }
 
 echo "== typecheck and module boundaries"
@@ -25,20 +32,21 @@ npm run --silent lint || { status=1; failed=$((failed + 1)); }
 
 echo "== vitest on Node $(node --version)"
 npx vitest run --reporter=default --reporter=json --outputFile.json="$out/node20.json" || status=1
-tally "$out/node20.json"
+tally "$out/node20.json" "node $(node --version)"
 
 if [ "${SLIPWAY_SKIP_NODE22:-}" != 1 ]; then
   echo "== vitest on Node 22"
   npx -y -p node@22 -- node node_modules/vitest/vitest.mjs run --reporter=default --reporter=json --outputFile.json="$out/node22.json" || status=1
-  tally "$out/node22.json"
+  tally "$out/node22.json" "node 22"
 fi
 
 if [ -f .ci/k8s-testbed.sh ] && [ "${SLIPWAY_SKIP_K8S:-}" != 1 ]; then
   echo "== Kubernetes smoke suite (real cluster, .ci/k8s-testbed.sh)"
   SLIPWAY_K8S_REPORT="$out/k8s.json" bash .ci/k8s-testbed.sh test || status=1
-  [ -f "$out/k8s.json" ] && tally "$out/k8s.json"
+  [ -f "$out/k8s.json" ] && tally "$out/k8s.json" k8s
 fi
 
+if [ -s "$out/failures.txt" ]; then echo "== failed"; cat "$out/failures.txt"; fi
 rm -rf "$out"
 echo "total: $passed passed, $failed failed"
 exit $status
