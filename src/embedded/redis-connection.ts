@@ -60,7 +60,17 @@ export function createRedisClient(target: RedisTarget, mode: ConnectionMode): Re
   if ('cluster' in target) {
     // Offline queue off for fail-fast: a webhook meets "not connected" at once (503), as with one server.
     // A command that meets a failover (CLUSTERDOWN, MOVED after a promotion) is retried within ioredis' redirection limit.
-    return new Cluster(target.cluster, { redisOptions: opts, enableOfflineQueue: mode === 'worker', retryDelayOnClusterDown: 200, retryDelayOnFailover: 200 });
+    // The slot map is also refreshed every 5 s, each refresh allowed 5 s. ioredis' defaults refresh only
+    // on an error or a redirection and give CLUSTER SLOTS 1 s to answer, which a busy node can miss;
+    // once in CI (2 busy cores) webhooks were still refused 90 s after a failover.
+    return new Cluster(target.cluster, {
+      redisOptions: opts,
+      enableOfflineQueue: mode === 'worker',
+      retryDelayOnClusterDown: 200,
+      retryDelayOnFailover: 200,
+      slotsRefreshInterval: 5_000,
+      slotsRefreshTimeout: 5_000,
+    });
   }
   return 'url' in target ? new Redis(target.url, opts) : new Redis(opts);
 }

@@ -202,10 +202,21 @@ function externalRedis(config: SlipwayConfig): RedisTarget | undefined {
   return config.redisUrl ? { url: config.redisUrl } : undefined;
 }
 
+/**
+ * QUIT, or a plain disconnect when Redis does not answer it within 5 s: a QUIT meant for a node that is
+ * gone (a Cluster master after its failover) can wait in the offline queue for a reconnect that never
+ * comes, and a stop must end.
+ */
 async function quit(r: RedisClient): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), 5_000);
+  });
   try {
-    await r.quit();
+    if ((await Promise.race([r.quit(), deadline])) === 'late') r.disconnect();
   } catch {
     r.disconnect();
+  } finally {
+    clearTimeout(timer);
   }
 }

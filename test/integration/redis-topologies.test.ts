@@ -161,7 +161,18 @@ describe('Slipway on a Redis Cluster', () => {
     // ioredis' slot refresh: ~10-15 s on an idle machine, seen past 30 s on a loaded one.
     await waitFor('webhooks acknowledged again after the failover', 90_000, async () =>
       t.answers.slice(before).filter((a) => a.status === 202).length >= 10 ? true : undefined,
-    );
+    ).catch(async (err: Error) => {
+      // Say what the cluster and the receiver were doing, so a failure here can be told apart: no new
+      // master (the election), or a master ioredis never found (the slot refresh).
+      const statuses = new Map<number, number>();
+      for (const a of t.answers.slice(before)) statuses.set(a.status, (statuses.get(a.status) ?? 0) + 1);
+      const views = await Promise.all(
+        [...cluster.masters, ...cluster.replicas]
+          .filter((n) => n !== owner)
+          .map(async (n) => `${n.port}: ${await ask(n.port, (r) => r.cluster('NODES')).catch((e: Error) => e.message)}`),
+      );
+      throw new Error(`${err.message}; answers since: ${JSON.stringify([...statuses])}; cluster nodes:\n${views.join('\n')}`);
+    });
     await t.stop();
     const { acked, refused } = await expectNothingLost(h, t.answers);
     console.log(`cluster failover (slot master killed): ${acked} acknowledged and found planned, ${refused} answered 503`);
