@@ -6,6 +6,7 @@ import type { ReleaseHistories } from '../releases/release-history.js';
 import type { RollbackJobData } from '../releases/rollback.js';
 import type { GitlabClient } from '../gitlab/client.js';
 import type { Logger } from '../logging/logger.js';
+import { CanaryPauses } from '../runs/canary-pause.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { RunRecord } from '../runs/types.js';
 import { Access } from './access.js';
@@ -65,7 +66,7 @@ export function createWebUi(deps: WebUiDeps): WebUi {
   router.use(
     createRunActions({ store: deps.store, access, approvals: deps.approvals, logger: deps.logger, cancel: deps.cancel, enqueuePlan: deps.enqueuePlan }),
   );
-  router.use(createApprovalsInbox({ store: deps.store, access }));
+  router.use(createApprovalsInbox({ store: deps.store, access, pauses: new CanaryPauses(deps.redis, deps.prefix) }));
   router.use(
     createEnvironmentsPages({
       histories: deps.histories,
