@@ -29,8 +29,8 @@ export async function startOAuthHarness(opts: { roles?: readonly Role[] } = {}):
   const publicUrl = `http://127.0.0.1:${port}`;
   const app = gitlab.addOAuthApplication({ redirectUri: `${publicUrl}/sign-in/gitlab/callback` });
   const dataDir = mkdtempSync(path.join(tmpdir(), 'slipway-test-'));
-  const secretDir = mkdtempSync(path.join(tmpdir(), 'slipway-oauth-secret-'));
-  const secretFile = path.join(secretDir, 'gitlab-oauth-secret');
+  // In the data dir, which the harness removes when it stops.
+  const secretFile = path.join(dataDir, 'gitlab-oauth-secret');
   writeFileSync(secretFile, `${app.secret}\n`, { mode: 0o600 });
   const h = await startHarness({
     ...(opts.roles ? { roles: opts.roles } : {}),
