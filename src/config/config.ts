@@ -1,5 +1,8 @@
 import { z } from 'zod';
 import path from 'node:path';
+import { type OAuthConfig, type ReadFile, readOAuthConfig } from './oauth-config.js';
+
+export type { OAuthConfig } from './oauth-config.js';
 
 /** Everything Slipway reads from its environment, parsed once at start. */
 export interface SlipwayConfig {
@@ -107,9 +110,9 @@ export interface SlipwayConfig {
   /**
    * The web UI: GitLab usernames that are admins here besides GitLab's own administrators (the
    * queue dashboard), whether X-Forwarded-Proto from a proxy in front is believed (Secure cookies
-   * behind HTTPS), and how long a session lives.
+   * behind HTTPS), how long a session lives, and sign-in with GitLab OAuth when configured.
    */
-  ui: { admins: string[]; trustProxy: boolean; sessionTtlSeconds: number };
+  ui: { admins: string[]; trustProxy: boolean; sessionTtlSeconds: number; oauth: OAuthConfig | undefined };
   logLevel: string;
 }
 
@@ -358,7 +361,7 @@ const envSchema = z.object({
 });
 
 /** Pure: env in, typed config or every problem at once out. Never echoes a value (values may be secrets). */
-export function readConfig(env: Record<string, string | undefined>): ConfigResult {
+export function readConfig(env: Record<string, string | undefined>, readFile?: ReadFile): ConfigResult {
   const parsed = envSchema.safeParse(env);
   const channels = readNotifyChannels(env);
   const registries = readRegistries(env);
@@ -369,7 +372,9 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
     return { ok: false, problems: [...problems, ...channels.problems, ...registries.problems] };
   }
   const e = parsed.data;
-  const problems: string[] = [...channels.problems, ...registries.problems];
+  const publicUrl = (e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`).replace(/\/$/, '');
+  const oauth = readOAuthConfig(env, { publicUrl, gitlabUrl: e.GITLAB_URL.replace(/\/$/, '') }, readFile);
+  const problems: string[] = [...channels.problems, ...registries.problems, ...oauth.problems];
   const projectSecrets = e.SLIPWAY_WEBHOOK_PROJECT_SECRETS ?? {};
   if (!e.SLIPWAY_WEBHOOK_SECRET && Object.keys(projectSecrets).length === 0) {
     problems.push('SLIPWAY_WEBHOOK_SECRET (or SLIPWAY_WEBHOOK_PROJECT_SECRETS) is required: webhooks without a token are refused');
@@ -405,7 +410,6 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
   }
   if (problems.length > 0) return { ok: false, problems };
   const dataDir = path.resolve(e.SLIPWAY_DATA_DIR);
-  const publicUrl = (e.SLIPWAY_PUBLIC_URL ?? `http://${e.SLIPWAY_HOST}:${e.SLIPWAY_PORT}`).replace(/\/$/, '');
   return {
     ok: true,
     config: {
@@ -481,6 +485,7 @@ export function readConfig(env: Record<string, string | undefined>): ConfigResul
           .filter(Boolean),
         trustProxy: e.SLIPWAY_TRUST_PROXY === 'true',
         sessionTtlSeconds: e.SLIPWAY_SESSION_HOURS * 3600,
+        oauth: oauth.oauth,
       },
       logLevel: e.SLIPWAY_LOG_LEVEL,
     },
@@ -617,6 +622,7 @@ export function secretsOf(config: SlipwayConfig): string[] {
     config.registry.password,
     config.redisPassword,
     config.sonar.token,
+    config.ui.oauth?.secret,
     ...Object.values(config.webhook.projectSecrets),
     ...Object.values(config.registries).map((r) => r.password),
     ...config.notify.channels.flatMap((c) => [...urlSecrets(c.url), c.signSecret]),

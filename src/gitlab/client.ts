@@ -98,6 +98,12 @@ export interface GitlabClient {
   // The same for signing in to the web UI: with the display name and whether the owner is a GitLab
   // administrator. Same rules for the token (header only, never logged).
   signInUser(token: string): Promise<SignedInUser>;
+  // The same for an OAuth access token of the person's (sent as Authorization: Bearer, never logged).
+  signInUserOAuth(accessToken: string): Promise<SignedInUser>;
+  // memberAccessLevel asked with the person's own OAuth access token (scope read_api) instead of
+  // Slipway's: null also when GitLab does not show them the project (404), which is what a
+  // non-member of a private project sees. A token GitLab no longer accepts throws (status 401).
+  memberAccessLevelOAuth(accessToken: string, projectId: number, userId: number): Promise<number | null>;
   // When each commit of a merge request was authored and committed (its diff's commits, at most
   // 500); null = GitLab does not know the merge request. For DORA's lead time.
   mergeRequestCommitDates(projectId: number, iid: number): Promise<CommitTimes[] | null>;
@@ -302,6 +308,29 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
       return run({ call: 'get the user of a token', projectId: 0 }, async () => {
         const u = parse(SignInUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
         return { id: u.id, username: u.username, name: u.name, isAdmin: u.is_admin === true };
+      });
+    },
+
+    async signInUserOAuth(accessToken) {
+      const { token: _ours, ...rest } = resourceOpts;
+      const asCaller = new Users({ ...rest, oauthToken: accessToken });
+      return run({ call: 'get the user of an OAuth token', projectId: 0 }, async () => {
+        const u = parse(SignInUser, await asCaller.showCurrentUser(), 'get the user of an OAuth token', 0);
+        return { id: u.id, username: u.username, name: u.name, isAdmin: u.is_admin === true };
+      });
+    },
+
+    async memberAccessLevelOAuth(accessToken, projectId, userId) {
+      const { token: _ours, ...rest } = resourceOpts;
+      const asCaller = new ProjectMembers({ ...rest, oauthToken: accessToken });
+      return run({ call: 'get member access level with an OAuth token', projectId }, async () => {
+        try {
+          const m = await asCaller.show(projectId, userId, { includeInherited: true });
+          return parse(Member, m, 'get member access level with an OAuth token', projectId).access_level;
+        } catch (err) {
+          if (err instanceof AttemptFailure && err.status === 404) return null;
+          throw err;
+        }
       });
     },
 

@@ -8,7 +8,7 @@ export interface CountableQueue {
 export interface MetricsSources {
   /** Queues by name: their depth is read at scrape time. */
   queues: Record<string, CountableQueue>;
-  /** Deploy jobs waiting for an approval, read at scrape time. */
+  /** Deploy jobs waiting for an approval (as a manual step or at a canary's `pause: {}`), read at scrape time. */
   approvalsWaiting(): Promise<number>;
   /** Bound on each read at scrape time, so a slow Redis cannot hang the scrape. */
   readTimeoutMs?: number;
@@ -138,7 +138,7 @@ export function createMetrics(sources: MetricsSources): SlipwayMetrics {
   });
   new Gauge({
     name: 'slipway_approvals_waiting',
-    help: 'Deploy jobs waiting for an approval, read from Redis at scrape time (the same value in every process)',
+    help: 'Deploy jobs waiting for an approval (a step, or a canary at a pause), read from Redis at scrape time (the same value in every process)',
     registers,
     async collect() {
       this.reset();

@@ -71,6 +71,7 @@ export async function startHttpRole(shared: Shared): Promise<RunningRole & { url
     cookies: { publicHttps: config.http.publicUrl.startsWith('https:'), trustProxy: config.ui.trustProxy },
     admins: config.ui.admins,
     sessionTtlSeconds: config.ui.sessionTtlSeconds,
+    ...(config.ui.oauth ? { oauth: { ...config.ui.oauth, apiUrl: config.gitlab.url } } : {}),
     logger,
     cancel: (run, reason) => cancelRun(shared.jobs, run, reason),
     enqueuePlan,

@@ -17,6 +17,7 @@ import { createOutbox, type Outbox } from '../notify/outbox.js';
 import { createReporter } from '../notify/reporter.js';
 import { createQueues, type Queues } from '../queues/queues.js';
 import { RunStore } from '../runs/run-store.js';
+import { CanaryPauses } from '../runs/canary-pause.js';
 import { parseKey } from '../variables/crypto.js';
 import { VariableStore } from '../variables/variable-store.js';
 import { EnvironmentConfigStore } from '../variables/environment-config.js';
@@ -109,6 +110,7 @@ export async function openShared(
         }
       : undefined;
   const store = new RunStore(failFastRedis, mask, config.redisPrefix, replicaWait);
+  const canaryPauses = new CanaryPauses(failFastRedis, config.redisPrefix);
   const workerStore = new RunStore(workerRedis, mask, config.redisPrefix);
   const gitlab = createGitlabClient({ url: config.gitlab.url, token: config.gitlab.token });
   // dockerode (with ssh2 and gRPC) is the largest thing a process loads: an http-only process, which
@@ -118,7 +120,11 @@ export async function openShared(
   // Read at scrape time on the fail-fast connection: a scrape while Redis is down fails fast too.
   const metrics = createMetrics({
     queues: { events: queues.events, build: queues.build, deploy: queues.deploy },
-    approvalsWaiting: () => store.approvalsWaiting(),
+    // Deploy steps waiting as `manual` and canaries waiting at a `pause: {}`: both wait for an approval.
+    approvalsWaiting: async () => {
+      const [steps, pauses] = await Promise.all([store.approvalsWaiting(), canaryPauses.waitingCount()]);
+      return steps + pauses;
+    },
   });
   // What must be sent is kept in Redis first (queue "outbox"); the planner role's dispatcher sends it.
   const outbox = createOutbox(workerRedis, config.redisPrefix, queueError);

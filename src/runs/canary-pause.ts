@@ -46,7 +46,10 @@ export class CanaryPauses {
   async open(runId: string, job: string, at: { step: number; of: number; weight: number; maxWaitMs: number }): Promise<CanaryPause> {
     const key = this.keys.canaryPause(runId, job);
     const existing = (await this.all(runId, job)).find((p) => p.step === at.step);
-    if (existing) return existing;
+    if (existing) {
+      if (!existing.decision) await this.redis.zadd(this.keys.canaryPausesWaiting, 'NX', Date.parse(existing.since), member(runId, job));
+      return existing;
+    }
     const now = Date.now();
     const pause: CanaryPause = {
       step: at.step,
@@ -57,6 +60,7 @@ export class CanaryPauses {
     };
     await this.redis.hset(key, String(at.step), JSON.stringify(pause));
     await this.redis.pexpire(key, at.maxWaitMs + 3600_000);
+    await this.redis.zadd(this.keys.canaryPausesWaiting, 'NX', now, member(runId, job));
     return pause;
   }
 
@@ -86,11 +90,45 @@ export class CanaryPauses {
     const pause = await this.read(runId, job, step);
     if (!pause || pause.decision) return false;
     await this.redis.hset(this.keys.canaryPause(runId, job), String(step), JSON.stringify({ ...pause, decision }));
+    await this.redis.zrem(this.keys.canaryPausesWaiting, member(runId, job));
     return true;
   }
 
   /** The canary ended (promoted or aborted): its pauses are forgotten, so a retried job waits for a new approval. */
   async close(runId: string, job: string): Promise<void> {
     await this.redis.del(this.keys.canaryPause(runId, job));
+    await this.redis.zrem(this.keys.canaryPausesWaiting, member(runId, job));
   }
+
+  /**
+   * The deploy jobs whose canary waits at a pause, oldest first (at most `limit`). An entry a
+   * crashed worker left behind goes once no pause can still wait (its deadline is past); readers
+   * check the pause itself before they act on one.
+   */
+  async waitingList(limit = 200): Promise<Array<{ runId: string; job: string; since: number }>> {
+    await this.trim();
+    const raw = await this.redis.zrange(this.keys.canaryPausesWaiting, 0, limit - 1, 'WITHSCORES');
+    const out: Array<{ runId: string; job: string; since: number }> = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const entry = raw[i] ?? '';
+      // Run ids have no ':' (run-id.ts); job names may.
+      const at = entry.indexOf(':');
+      if (at > 0) out.push({ runId: entry.slice(0, at), job: entry.slice(at + 1), since: Number(raw[i + 1]) });
+    }
+    return out;
+  }
+
+  /** How many canaries wait at a pause (for slipway_approvals_waiting). */
+  async waitingCount(): Promise<number> {
+    await this.trim();
+    return this.redis.zcard(this.keys.canaryPausesWaiting);
+  }
+
+  private async trim(): Promise<void> {
+    await this.redis.zremrangebyscore(this.keys.canaryPausesWaiting, 0, Date.now() - CANARY_APPROVAL_MAX_WAIT_MS);
+  }
+}
+
+function member(runId: string, job: string): string {
+  return `${runId}:${job}`;
 }

@@ -32,6 +32,8 @@ export function runKeys(prefix: string) {
     latestOnRef: (req: Pick<PipelineRequest, 'project' | 'event' | 'ref' | 'mergeRequest'>) => `${prefix}:latest:${req.project.id}:${pipelineRef(req)}`,
     /** A deploy job's canary waiting at a `pause: {}` for an approval: which step, its deadline, the decision once made. */
     canaryPause: (runId: string, job: string) => `${prefix}:canary-pause:${runId}:${job}`,
+    /** Canaries waiting at a `pause: {}` for a decision (member `<run>:<job>`, score: since when): the approvals inbox and slipway_approvals_waiting. */
+    canaryPausesWaiting: `${prefix}:canary-pauses:waiting`,
     /** Set when a run is canceled; running jobs poll it and stop their containers. */
     cancel: (runId: string) => `${prefix}:cancel:${runId}`,
     /** An image pushed for a build fingerprint (commit + build settings): later runs reuse it. */

@@ -1,8 +1,10 @@
 import { checkApprover, authorRole, authorsOf } from '../approvals/eligibility.js';
 import { ruleOf } from '../approvals/rule.js';
 import type { GitlabClient } from '../gitlab/client.js';
+import { GitlabApiError } from '../gitlab/errors.js';
 import type { PlannedJob } from '../planning/plan-types.js';
 import type { RunSummary } from '../runs/types.js';
+import { SignInEndedError } from './oauth-session.js';
 import type { OpenSession, SessionStore } from './sessions.js';
 
 /** GitLab's access levels (doc/api/members.md): who sees runs, who acts on them. */
@@ -22,10 +24,19 @@ export class Access {
     private readonly sessions: SessionStore,
   ) {}
 
+  /**
+   * Asked with the person's own OAuth token when they signed in with GitLab OAuth (what GitLab shows
+   * them), else with Slipway's token. An OAuth token GitLab refuses ends the sign-in (SignInEndedError).
+   */
   async level(session: OpenSession, projectId: number): Promise<number | null> {
     const cached = await this.sessions.cachedAccess(session.id, projectId);
     if (cached !== undefined) return cached;
-    const level = await this.gitlab.memberAccessLevel(projectId, session.user.id);
+    const level = session.oauth
+      ? await this.gitlab.memberAccessLevelOAuth(session.oauth.accessToken, projectId, session.user.id).catch((err: unknown) => {
+          if (err instanceof GitlabApiError && err.status === 401) throw new SignInEndedError(session.id);
+          throw err;
+        })
+      : await this.gitlab.memberAccessLevel(projectId, session.user.id);
     await this.sessions.cacheAccess(session.id, projectId, level);
     return level;
   }

@@ -58,8 +58,11 @@ export function signedIn(res: Response): OpenSession {
   return s;
 }
 
-/** Finds the session named by the cookie (none: the request goes on signed out). */
-export function loadSession(sessions: SessionStore) {
+/**
+ * Finds the session named by the cookie (none: the request goes on signed out). `renew` keeps an
+ * OAuth session's GitLab token fresh; when it ends the session (null), the cookie is cleared.
+ */
+export function loadSession(sessions: SessionStore, renew?: (s: OpenSession) => Promise<OpenSession | null>) {
   return async (req: Request, res: Response, next: NextFunction) => {
     // The API is the API token's alone: a session never counts there, so it is not even looked up.
     if (req.originalUrl.startsWith('/api/')) {
@@ -68,8 +71,10 @@ export function loadSession(sessions: SessionStore) {
     }
     const id = readCookies(req.get('cookie')).get(SESSION_COOKIE);
     if (id !== undefined) {
-      const session = await sessions.get(id);
+      const found = await sessions.get(id);
+      const session = found && renew ? await renew(found) : found;
       if (session) res.locals['session'] = session;
+      else if (found) res.clearCookie(SESSION_COOKIE, { path: '/' });
     }
     next();
   };

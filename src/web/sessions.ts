@@ -1,9 +1,13 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 import type { SignedInUser } from '../gitlab/client.js';
+import type { OAuthTokens } from '../gitlab/oauth.js';
 
-/** A signed-in person. The GitLab token they signed in with is not kept: GitLab was asked once who they are. */
+/**
+ * A signed-in person. A personal access token they signed in with is not kept: GitLab was asked once
+ * who they are. A sign-in with GitLab OAuth keeps its tokens (`oauth`), sealed in Redis.
+ */
 export interface Session {
   user: SignedInUser;
   /** A GitLab administrator, or listed in SLIPWAY_ADMINS. */
@@ -16,6 +20,8 @@ export interface Session {
 export interface OpenSession extends Session {
   /** The cookie's value; only its SHA-256 names the Redis key. */
   id: string;
+  /** A sign-in with GitLab OAuth: the person's tokens, for their access levels and to refresh. */
+  oauth?: OAuthTokens;
 }
 
 const sessionSchema = z.object({
@@ -23,7 +29,36 @@ const sessionSchema = z.object({
   admin: z.boolean(),
   csrf: z.string(),
   createdAt: z.string(),
+  /** OAuth tokens sealed with a key only the cookie's value gives (AES-256-GCM, base64url iv.tag.data). */
+  oauth: z.string().optional(),
 });
+const tokensSchema = z.object({ accessToken: z.string(), refreshToken: z.string(), expiresAt: z.number() });
+
+/**
+ * The session's OAuth tokens are sealed with a key derived (HKDF) from the cookie's value, which
+ * Redis never holds: a copy of Redis gives neither a usable cookie nor the person's GitLab tokens.
+ */
+function sealKey(id: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', id, 'slipway-session', 'gitlab-oauth-tokens', 32));
+}
+function seal(id: string, tokens: OAuthTokens): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', sealKey(id), iv);
+  const data = Buffer.concat([cipher.update(JSON.stringify(tokens), 'utf8'), cipher.final()]);
+  return [iv, cipher.getAuthTag(), data].map((b) => b.toString('base64url')).join('.');
+}
+function unseal(id: string, sealed: string): OAuthTokens | null {
+  const [iv, tag, data] = sealed.split('.').map((p) => Buffer.from(p, 'base64url'));
+  if (!iv || !tag || !data) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', sealKey(id), iv);
+    decipher.setAuthTag(tag);
+    const parsed = tokensSchema.safeParse(JSON.parse(Buffer.concat([decipher.update(data), decipher.final()]).toString('utf8')));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
 
 const ACCESS_CACHE_SECONDS = 300;
 
@@ -44,11 +79,23 @@ export class SessionStore {
     return `${this.prefix}:session:${createHash('sha256').update(id).digest('hex')}`;
   }
 
-  async create(user: SignedInUser, admin: boolean): Promise<OpenSession> {
+  async create(user: SignedInUser, admin: boolean, oauth?: OAuthTokens): Promise<OpenSession> {
     const id = randomBytes(32).toString('base64url');
     const session: Session = { user, admin, csrf: randomBytes(24).toString('base64url'), createdAt: new Date().toISOString() };
-    await this.redis.set(this.key(id), JSON.stringify(session), 'EX', this.ttlSeconds);
-    return { ...session, id };
+    await this.redis.set(this.key(id), JSON.stringify({ ...session, ...(oauth ? { oauth: seal(id, oauth) } : {}) }), 'EX', this.ttlSeconds);
+    return { ...session, id, ...(oauth ? { oauth } : {}) };
+  }
+
+  /** New OAuth tokens for a session (after a refresh); its expiry stays. false: the session is gone. */
+  async replaceTokens(session: OpenSession, oauth: OAuthTokens): Promise<boolean> {
+    const { id, oauth: _old, ...rest } = session;
+    const stored = { ...rest, oauth: seal(id, oauth) };
+    return (await this.redis.set(this.key(id), JSON.stringify(stored), 'KEEPTTL', 'XX')) === 'OK';
+  }
+
+  /** The key a refresh of this session's tokens is serialized on (GitLab revokes a refresh token once used). */
+  refreshLockKey(id: string): string {
+    return `${this.key(id)}:refresh`;
   }
 
   /** null: unknown, expired or signed out (or a value that is not ours). */
@@ -63,7 +110,11 @@ export class SessionStore {
       return null;
     }
     const parsed = sessionSchema.safeParse(value);
-    return parsed.success ? { ...parsed.data, id } : null;
+    if (!parsed.success) return null;
+    const { oauth: sealed, ...session } = parsed.data;
+    if (sealed === undefined) return { ...session, id };
+    const oauth = unseal(id, sealed);
+    return oauth ? { ...session, id, oauth } : null;
   }
 
   async destroy(id: string): Promise<void> {

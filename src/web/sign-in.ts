@@ -26,6 +26,8 @@ export interface SignInDeps {
   /** GitLab usernames that are Slipway admins besides GitLab's administrators. */
   admins: readonly string[];
   gitlabUrl: string;
+  /** Sign-in with GitLab OAuth is configured: the form offers it first. */
+  oauth: boolean;
   logger: Logger;
 }
 
@@ -49,6 +51,7 @@ export function createSignIn(deps: SignInDeps): Router {
       undefined,
       html`<section class="sign-in" aria-labelledby="sign-in-title"><h1 id="sign-in-title">Sign in to Slipway</h1>
 ${problem ? html`<p role="alert" class="problem">${problem}</p>` : ''}
+${deps.oauth ? html`<p><a class="button" href="/sign-in/gitlab?next=${encodeURIComponent(next)}">Sign in with GitLab</a></p><p class="help">Or with a personal access token:</p>` : ''}
 <form method="post" action="/sign-in">
 <input type="hidden" name="${CSRF_FIELD}" value="${csrf}"><input type="hidden" name="next" value="${next}">
 <label for="token">GitLab personal access token</label>

@@ -17,6 +17,8 @@
  *  - doc/api/branches.md "List repository branches", doc/api/merge_requests.md "List project merge
  *    requests" (state, updated_after, order_by, sort), doc/api/project_webhooks.md "List webhooks for
  *    a project" (alert_status executable | disabled | temporarily_disabled, disabled_until)
+ *  - doc/api/oauth2.md (oauth-provider.ts): the authorization code flow with PKCE, refresh tokens,
+ *    and OAuth access tokens as Authorization: Bearer on /api/v4 (GET /user and member reads)
  *  - doc/api/rest/index.md, authentication (PRIVATE-TOKEN or Authorization: Bearer; 401
  *    {"message":"401 Unauthorized"}), status codes, namespaced path encoding (group%2Fproject) and
  *    offset pagination headers (X-Total, X-Next-Page, Link).
@@ -34,10 +36,12 @@ import type { NextFunction, Request, Response } from 'express';
 import { readBody } from './body.js';
 import { gitOk } from './git.js';
 import { parseGitPath, runHttpBackend } from './http-backend.js';
+import { FakeOAuth, invalidTokenBody, type IssuedToken, oauthRouter } from './oauth-provider.js';
 import { addNote, apiRouter } from './routes.js';
 import { FakeState } from './state.js';
 import type { CallMatch, CommitStatus, DeploymentView, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
+export type { IssuedToken } from './oauth-provider.js';
 export type { CallMatch, CommitStatus, DeploymentView, FakeProject, MergeRequest, Note, ProjectHook, RecordedCall, UserBasic } from './types.js';
 
 export interface FakeGitlab {
@@ -88,6 +92,18 @@ export interface FakeGitlab {
   failNext(match: CallMatch, status: number, times?: number, opts?: { headers?: Record<string, string> }): void;
   // The matching requests get no answer at all until close(): for client timeouts.
   hangNext(match: CallMatch, times?: number): void;
+  // An OAuth application (doc/api/oauth2.md) with its redirect URI and scopes (default read_api).
+  addOAuthApplication(a: { redirectUri: string; scopes?: string[] }): { clientId: string; secret: string };
+  // Who is signed in to GitLab in the browser: /oauth/authorize approves for them at once (null: nobody).
+  oauthSignIn(userId: number | null): void;
+  // They click Deny: /oauth/authorize redirects back with error=access_denied.
+  oauthDeny(deny: boolean): void;
+  // expires_in of access tokens issued from now on (GitLab: 7200 s).
+  oauthTokenLifetime(seconds: number): void;
+  // Every OAuth token issued, oldest first (with whether it was revoked).
+  oauthTokens(): IssuedToken[];
+  // Revokes a user's OAuth tokens, as removing the application under their Applications page does.
+  revokeOAuthTokens(userId: number): void;
   close(): Promise<void>;
 }
 
@@ -117,6 +133,7 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
   });
 
   const recordOf = (res: Response): RecordedCall => res.locals['call'] as RecordedCall;
+  const oauth = new FakeOAuth();
 
   // One record per (project, iid): a merge request added again (opened, then merged) replaces the earlier one.
   const putMergeRequest = (p: FakeProject, mr: Omit<MergeRequest, 'web_url' | 'references'>): MergeRequest => {
@@ -192,8 +209,8 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
     runHttpBackend(req, res, reposDir, `/${project.pathWithNamespace}.git/${git.action}`);
   });
 
-  // API: faults, then auth, then the body, then the routes.
-  app.use('/api/v4', (req, res, next) => {
+  // OAuth: faults (failNext matches /oauth/token too), then the provider.
+  app.use(['/api/v4', '/oauth'], (req, res, next) => {
     const fault = state.takeFault(req.method, req.originalUrl);
     if (!fault) {
       next();
@@ -204,11 +221,27 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
     if (fault.status === 429) res.type('text/plain').send('Retry later\n');
     else res.json({ message: `${fault.status} ${statusText(fault.status)}` });
   });
+  app.use('/oauth', oauthRouter(oauth, unexpected));
+  // API: auth, then the body, then the routes.
   app.use('/api/v4', (req, res, next) => {
     const bearer = /^Bearer (.+)$/i.exec(req.get('authorization') ?? '')?.[1];
     const given = req.get('private-token') ?? bearer;
     const userId = given === undefined ? undefined : state.userTokens.get(given);
-    if (userId !== undefined) {
+    const viaOAuth = bearer === undefined ? undefined : oauth.bearer(bearer);
+    if (viaOAuth === 'expired' || viaOAuth === 'revoked') {
+      res.status(401).json(invalidTokenBody(viaOAuth));
+      return;
+    }
+    if (viaOAuth !== undefined) {
+      // A person's OAuth token: who they are (read_user and up) and member reads (read_api and up).
+      const member = /^\/projects\/[^/]+\/members\/all\/\d+$/.test(req.path);
+      const scoped = req.path === '/user' ? ['read_user', 'read_api', 'api'] : member ? ['read_api', 'api'] : [];
+      if (req.method !== 'GET' || !viaOAuth.scopes.some((sc) => scoped.includes(sc))) {
+        unexpected(res, 403, { error: 'insufficient_scope', error_description: 'The request requires higher privileges than provided by the access token.' });
+        return;
+      }
+      res.locals['caller'] = state.user(viaOAuth.userId);
+    } else if (userId !== undefined) {
       if (req.method !== 'GET' || req.path !== '/user') {
         unexpected(res, 403, { message: '403 Forbidden' });
         return;
@@ -412,6 +445,26 @@ export async function startFakeGitlab(opts: { token?: string } = {}): Promise<Fa
     },
     hangNext(match, times = 1) {
       state.faults.push({ match, status: 0, remaining: times, headers: {}, hang: true });
+    },
+    addOAuthApplication(a) {
+      const clientId = randomBytes(32).toString('hex');
+      const secret = `gloas-${randomBytes(32).toString('hex')}`;
+      oauth.apps.set(clientId, { clientId, secret, redirectUri: a.redirectUri, scopes: a.scopes ?? ['read_api'] });
+      return { clientId, secret };
+    },
+    oauthSignIn(userId) {
+      if (userId !== null) state.user(userId);
+      oauth.signedIn = userId;
+    },
+    oauthDeny(deny) {
+      oauth.deny = deny;
+    },
+    oauthTokenLifetime(seconds) {
+      oauth.expiresIn = seconds;
+    },
+    oauthTokens: () => oauth.tokens.map((t) => ({ ...t })),
+    revokeOAuthTokens(userId) {
+      for (const t of oauth.tokens) if (t.userId === userId) t.revoked = true;
     },
     async close() {
       server.closeAllConnections();
