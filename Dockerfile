@@ -30,8 +30,10 @@ COPY ui/ ui/
 COPY --from=runtime-modules /app/node_modules/ node_modules/
 COPY --from=build /app/dist/ dist/
 # Listen on all interfaces inside the container; data (an embedded Redis, the API token file) and
-# the workspace under a volume the slipway user owns.
+# the workspace under a volume the slipway user owns. NODE_OPTIONS: V8's young generation capped at
+# 2 × 4 MB instead of 2 × 16 MB, what `npm start` passes too (docs/decisions.md, "Memory per process").
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     SLIPWAY_HOST=0.0.0.0 \
     SLIPWAY_PORT=8080 \
     SLIPWAY_DATA_DIR=/var/lib/slipway \

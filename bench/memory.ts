@@ -11,26 +11,31 @@
  * Printed: RSS per process every `--sample` seconds, then first / max / last and the growth over the
  * second half of the soak (flat: within a few MB).
  *
- *   npx tsx bench/memory.ts [--duration 600] [--every 2000] [--sample 10] [--runner tsx|node]
- * `--runner node`: the compiled JavaScript in dist/ (`npm run build` first); `tsx`: TypeScript
- * compiled at start, as `npm start` does today.
+ *   npx tsx bench/memory.ts [--duration 600] [--every 2000] [--sample 10] [--runner node|tsx]
+ *       [--layouts split,all-in-one] [--node-options="--heapsnapshot-signal=SIGUSR2"]
+ * `--runner node` (the default): the compiled JavaScript in dist/, what `npm start` and the image
+ * run (`npm run build` first); `tsx`: TypeScript compiled at start. `--node-options`: flags for
+ * Slipway's processes (not for the fake GitLab), e.g. to take heap snapshots while it runs; each
+ * process's pid is printed for that.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { deliver, pushEvent } from '../test/helpers/gitlab-delivery.js';
 import { WEBHOOK_SECRET } from '../test/helpers/slipway-harness.js';
+import { startFlags } from './start-flags.js';
 
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string', default: '600' },
     every: { type: 'string', default: '2000' },
     sample: { type: 'string', default: '10' },
-    runner: { type: 'string', default: 'tsx' },
+    runner: { type: 'string', default: 'node' },
     layouts: { type: 'string', default: 'split,all-in-one' },
+    'node-options': { type: 'string', default: '' },
   },
 });
 const DURATION_S = Number(args.duration);
@@ -67,9 +72,42 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/** `npm start`'s flags, then --node-options. */
+const nodeFlags = (): string[] => [...startFlags(), ...(args['node-options'] ?? '').split(' ').filter(Boolean)];
+
 function entry(file: string): string[] {
-  if (args.runner === 'node') return [path.join(ROOT, 'dist', file.replace(/\.ts$/, '.js'))];
-  return ['--import', 'tsx', path.join(ROOT, file)];
+  const flags = nodeFlags();
+  if (args.runner === 'node') {
+    const js = path.join(ROOT, 'dist', file.replace(/\.ts$/, '.js'));
+    if (!existsSync(js)) throw new Error(`${js} is missing: run \`npm run build\` first (or pass --runner tsx)`);
+    return [...flags, js];
+  }
+  if (args.runner !== 'tsx') throw new Error(`--runner must be node or tsx, not ${args.runner}`);
+  return [...flags, '--import', 'tsx', path.join(ROOT, file)];
+}
+
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Least-squares slope of RSS over time, in MB per minute: what "flat" is judged by (one GC more or less moves the last sample, not the slope). */
+function slopeMbPerMin(points: ReadonlyArray<{ t: number; mb: number }>): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mt = points.reduce((a, p) => a + p.t, 0) / n;
+  const mm = points.reduce((a, p) => a + p.mb, 0) / n;
+  const num = points.reduce((a, p) => a + (p.t - mt) * (p.mb - mm), 0);
+  const den = points.reduce((a, p) => a + (p.t - mt) ** 2, 0);
+  return den === 0 ? NaN : (num / den) * 60;
 }
 
 async function startGitlab(commits: number): Promise<{ url: string; token: string; shas: string[]; stop(): void }> {
@@ -141,6 +179,7 @@ async function runLayout(layout: 'split' | 'all-in-one', gitlab: { url: string; 
   try {
     await waitReady(url, 120_000);
     console.log(`\n${layout} (${args.runner}), ${DURATION_S} s, a pipeline every ${EVERY_MS} ms; load ${load()}`);
+    console.log(`  pids: ${kinds.map((k) => `${k} ${procs.get(k)?.pid}`).join(', ')}; node flags: ${nodeFlags().join(' ') || 'none'}`);
     console.log(`  ${'t (s)'.padStart(6)}  ${kinds.map((k) => k.padStart(11)).join('')}   (RSS, MB)`);
     const samples = new Map<string, Array<{ t: number; mb: number }>>(kinds.map((k) => [k, []]));
     const start = Date.now();
@@ -187,8 +226,9 @@ async function runLayout(layout: 'split' | 'all-in-one', gitlab: { url: string; 
       const mbs = s.map((x) => x.mb);
       const half = s.filter((x) => x.t >= DURATION_S / 2);
       const growth = (half.at(-1)?.mb ?? NaN) - (half[0]?.mb ?? NaN);
+      const slope = slopeMbPerMin(half);
       console.log(
-        `  ${k.padEnd(11)} first ${mbs[0]?.toFixed(1)} MB, max ${Math.max(...mbs).toFixed(1)} MB, last ${mbs.at(-1)?.toFixed(1)} MB; second half ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB  (goal <= 150 MB, flat)`,
+        `  ${k.padEnd(11)} first ${mbs[0]?.toFixed(1)} MB, max ${Math.max(...mbs).toFixed(1)} MB, last ${mbs.at(-1)?.toFixed(1)} MB; second half ${growth >= 0 ? '+' : ''}${growth.toFixed(1)} MB, slope ${slope >= 0 ? '+' : ''}${slope.toFixed(2)} MB/min; CPU ${cpuSeconds(procs.get(k)?.pid).toFixed(1)} s  (goal <= 150 MB, flat)`,
       );
     }
     // Remove what this layout left in Redis.

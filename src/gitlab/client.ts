@@ -1,20 +1,7 @@
-import {
-  Branches,
-  Commits,
-  Deployments,
-  GroupMembers,
-  MergeRequestNotes,
-  MergeRequests,
-  ProjectHooks,
-  ProjectMembers,
-  Projects,
-  RepositoryFiles,
-  Users,
-} from '@gitbeaker/rest';
 import type { z } from 'zod';
 import { AttemptFailure, GitlabApiError } from './errors.js';
 import { hiddenMarker, pickOwnNote } from './notes.js';
-import { createRequester } from './requester.js';
+import type { GitlabResources } from './resources.js';
 import { withRetry } from './retry.js';
 import type { CallContext, RetryLogger, RetryPolicy } from './retry.js';
 import {
@@ -154,38 +141,31 @@ export interface GitlabClientOptions {
 }
 
 export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
-  const resourceOpts = {
-    host: opts.url.replace(/\/+$/, ''),
-    token: opts.token,
-    requesterFn: createRequester(opts.timeoutMs ?? 10_000),
-    // Timeouts and rate limiting are ours (requester.ts, retry.ts): switch gitbeaker's off.
-    queryTimeout: null,
-    rateLimits: {},
+  // gitbeaker is loaded on the first call (resources.ts says why); a failed load is tried again.
+  let loaded: Promise<GitlabResources> | undefined;
+  const resources = (): Promise<GitlabResources> => {
+    loaded ??= import('./resources.js')
+      .then((m) => m.createResources({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs ?? 10_000 }))
+      .catch((err: unknown) => {
+        loaded = undefined;
+        throw err;
+      });
+    return loaded;
   };
-  const commits = new Commits(resourceOpts);
-  const files = new RepositoryFiles(resourceOpts);
-  const notes = new MergeRequestNotes(resourceOpts);
-  const members = new ProjectMembers(resourceOpts);
-  const users = new Users(resourceOpts);
-  const groupMembers = new GroupMembers(resourceOpts);
-  const projects = new Projects(resourceOpts);
-  const branches = new Branches(resourceOpts);
-  const mergeRequests = new MergeRequests(resourceOpts);
-  const hooks = new ProjectHooks(resourceOpts);
-  const deployments = new Deployments(resourceOpts);
   const policy: RetryPolicy = {
     retries: opts.retries ?? 3,
     baseDelayMs: opts.backoff?.baseMs ?? 500,
     maxDelayMs: opts.backoff?.maxMs ?? 10_000,
     maxRetryAfterMs: opts.maxRetryAfterMs ?? 60_000,
   };
-  const run = <T>(ctx: CallContext, op: () => Promise<T>): Promise<T> => withRetry(ctx, policy, op, opts.logger);
+  const run = <T>(ctx: CallContext, op: (r: GitlabResources) => Promise<T>): Promise<T> =>
+    withRetry(ctx, policy, async () => op(await resources()), opts.logger);
 
   // Who the token belongs to: only notes by this user are ours to edit. Asked once per client.
   let selfId: Promise<number> | undefined;
   const currentUserId = (projectId: number): Promise<number> => {
-    selfId ??= run({ call: 'get current user', projectId }, async () => {
-      const user = parse(CurrentUser, await users.showCurrentUser(), 'get current user', projectId);
+    selfId ??= run({ call: 'get current user', projectId }, async (r) => {
+      const user = parse(CurrentUser, await r.users.showCurrentUser(), 'get current user', projectId);
       return user.id;
     }).catch((err: unknown) => {
       selfId = undefined; // do not cache a failure
@@ -198,9 +178,9 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     async setCommitStatus(projectId, sha, s) {
       const call = `set commit status ${s.name}`;
       // 409: GitLab holds a per-commit lock while it updates statuses; it asks to come back.
-      await run({ call, projectId, retryableStatuses: [409] }, async () => {
+      await run({ call, projectId, retryableStatuses: [409] }, async (r) => {
         try {
-          await commits.editStatus(projectId, sha, s.state, {
+          await r.commits.editStatus(projectId, sha, s.state, {
             name: s.name,
             ...(s.ref !== undefined ? { ref: s.ref } : {}),
             ...(s.targetUrl !== undefined ? { targetUrl: s.targetUrl } : {}),
@@ -214,9 +194,9 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async readFile(projectId, path, sha) {
-      return run({ call: 'read file', projectId }, async () => {
+      return run({ call: 'read file', projectId }, async (r) => {
         try {
-          const raw: unknown = await files.showRaw(projectId, path, sha);
+          const raw: unknown = await r.files.showRaw(projectId, path, sha);
           if (typeof raw === 'string') return raw;
           if (raw instanceof Blob) return raw.text();
           throw invalid('read file', projectId, `unexpected body type ${typeof raw}`);
@@ -231,9 +211,9 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     async readProjectFile(projectPath, path, ref) {
       // Addressed by path, so there is no numeric id for the error record: 0, with the path in the call.
       const call = `read file of ${projectPath}`;
-      return run({ call, projectId: 0 }, async () => {
+      return run({ call, projectId: 0 }, async (r) => {
         try {
-          const raw: unknown = await files.showRaw(projectPath, path, ref ?? 'HEAD');
+          const raw: unknown = await r.files.showRaw(projectPath, path, ref ?? 'HEAD');
           if (typeof raw === 'string') return raw;
           if (raw instanceof Blob) return raw.text();
           throw invalid(call, 0, `unexpected body type ${typeof raw}`);
@@ -256,22 +236,22 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
       const me = await currentUserId(projectId);
       // The whole find-then-write is retried, so a POST that timed out but landed is found and
       // edited on the next attempt instead of being posted twice.
-      return run({ call: 'upsert merge request note', projectId }, async () => {
-        const all = parse(NotesSchema, await notes.all(projectId, iid, { perPage: 100 }), 'list notes', projectId);
+      return run({ call: 'upsert merge request note', projectId }, async (r) => {
+        const all = parse(NotesSchema, await r.notes.all(projectId, iid, { perPage: 100 }), 'list notes', projectId);
         const ours = pickOwnNote(all, me, tag);
         if (!ours) {
-          const created = await notes.create(projectId, iid, full);
+          const created = await r.notes.create(projectId, iid, full);
           return { noteId: parse(NotesSchema.element, created, 'create note', projectId).id };
         }
-        if (ours.body !== full) await notes.edit(projectId, iid, ours.id, { body: full });
+        if (ours.body !== full) await r.notes.edit(projectId, iid, ours.id, { body: full });
         return { noteId: ours.id };
       });
     },
 
     async memberAccessLevel(projectId, userId) {
-      return run({ call: 'get member access level', projectId }, async () => {
+      return run({ call: 'get member access level', projectId }, async (r) => {
         try {
-          const m = await members.show(projectId, userId, { includeInherited: true });
+          const m = await r.members.show(projectId, userId, { includeInherited: true });
           return parse(Member, m, 'get member access level', projectId).access_level;
         } catch (err) {
           // "404 Not found" is GitLab's answer for a non-member; "404 Project Not Found" is not.
@@ -283,9 +263,9 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
 
     async groupMemberAccessLevel(groupPath, userId) {
       const call = `get member access level in group ${groupPath}`;
-      return run({ call, projectId: 0 }, async () => {
+      return run({ call, projectId: 0 }, async (r) => {
         try {
-          const m = await groupMembers.show(groupPath, userId, { includeInherited: true });
+          const m = await r.groupMembers.show(groupPath, userId, { includeInherited: true });
           return parse(Member, m, call, 0).access_level;
         } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
@@ -295,18 +275,15 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async userOfToken(token) {
-      // A resource of its own: the token is the caller's, never Slipway's.
-      const asCaller = new Users({ ...resourceOpts, token });
-      return run({ call: 'get the user of a token', projectId: 0 }, async () => {
-        const u = parse(TokenUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
+      return run({ call: 'get the user of a token', projectId: 0 }, async (r) => {
+        const u = parse(TokenUser, await r.usersAs(token).showCurrentUser(), 'get the user of a token', 0);
         return { id: u.id, username: u.username };
       });
     },
 
     async signInUser(token) {
-      const asCaller = new Users({ ...resourceOpts, token });
-      return run({ call: 'get the user of a token', projectId: 0 }, async () => {
-        const u = parse(SignInUser, await asCaller.showCurrentUser(), 'get the user of a token', 0);
+      return run({ call: 'get the user of a token', projectId: 0 }, async (r) => {
+        const u = parse(SignInUser, await r.usersAs(token).showCurrentUser(), 'get the user of a token', 0);
         return { id: u.id, username: u.username, name: u.name, isAdmin: u.is_admin === true };
       });
     },
@@ -335,11 +312,11 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async mergeRequestCommitDates(projectId, iid) {
-      return run({ call: 'list merge request commits', projectId }, async () => {
+      return run({ call: 'list merge request commits', projectId }, async (r) => {
         try {
           const list = parse(
             CommitDates.array(),
-            await mergeRequests.allCommits(projectId, iid, { perPage: PER_PAGE, maxPages: MAX_PAGES }),
+            await r.mergeRequests.allCommits(projectId, iid, { perPage: PER_PAGE, maxPages: MAX_PAGES }),
             'list merge request commits',
             projectId,
           );
@@ -352,9 +329,9 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async commitDates(projectId, sha) {
-      return run({ call: 'get commit', projectId }, async () => {
+      return run({ call: 'get commit', projectId }, async (r) => {
         try {
-          return timesOf(parse(CommitDates, await commits.show(projectId, sha), 'get commit', projectId));
+          return timesOf(parse(CommitDates, await r.commits.show(projectId, sha), 'get commit', projectId));
         } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404) return null;
           throw err;
@@ -363,9 +340,9 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async mergeRequestAuthor(projectId, iid) {
-      return run({ call: 'get merge request', projectId }, async () => {
+      return run({ call: 'get merge request', projectId }, async (r) => {
         try {
-          const mr = parse(MergeRequest, await mergeRequests.show(projectId, iid), 'get merge request', projectId);
+          const mr = parse(MergeRequest, await r.mergeRequests.show(projectId, iid), 'get merge request', projectId);
           return { id: mr.author.id, username: mr.author.username };
         } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404 && err.description === '404 Not found') return null;
@@ -378,8 +355,8 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     // tag and status are all required; the answer is the deployment (id, iid, status, environment, …).
     async createDeployment(projectId, d) {
       const call = `create deployment for ${d.environment}`;
-      return run({ call, projectId }, async () => {
-        const created = await deployments.create(projectId, d.environment, d.sha, d.ref, d.tag, { status: d.status });
+      return run({ call, projectId }, async (r) => {
+        const created = await r.deployments.create(projectId, d.environment, d.sha, d.ref, d.tag, { status: d.status });
         return { deploymentId: parse(Deployment, created, call, projectId).id };
       });
     },
@@ -389,32 +366,32 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     // then, and already being there is the answer we wanted (a retried PUT that had landed).
     async setDeploymentStatus(projectId, deploymentId, status) {
       const call = `set deployment ${deploymentId} ${status}`;
-      await run({ call, projectId }, async () => {
+      await run({ call, projectId }, async (r) => {
         try {
-          await deployments.edit(projectId, deploymentId, status);
+          await r.deployments.edit(projectId, deploymentId, status);
         } catch (err) {
           if (!(err instanceof AttemptFailure) || err.status !== 400) throw err;
-          const now = parse(Deployment, await deployments.show(projectId, deploymentId), call, projectId);
+          const now = parse(Deployment, await r.deployments.show(projectId, deploymentId), call, projectId);
           if (now.status !== status) throw err;
         }
       });
     },
 
     async getProject(projectId) {
-      return run({ call: 'get project', projectId }, async () => parse(Project, await projects.show(projectId), 'get project', projectId));
+      return run({ call: 'get project', projectId }, async (r) => parse(Project, await r.projects.show(projectId), 'get project', projectId));
     },
 
     async listBranches(projectId) {
-      return run({ call: 'list branches', projectId }, async () =>
-        parse(Branch.array(), await branches.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list branches', projectId),
+      return run({ call: 'list branches', projectId }, async (r) =>
+        parse(Branch.array(), await r.branches.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list branches', projectId),
       );
     },
 
     async listMergedMergeRequests(projectId, updatedAfter) {
-      return run({ call: 'list merged merge requests', projectId }, async () =>
+      return run({ call: 'list merged merge requests', projectId }, async (r) =>
         parse(
           MergedMergeRequest.array(),
-          await mergeRequests.all({
+          await r.mergeRequests.all({
             projectId,
             state: 'merged',
             updatedAfter,
@@ -430,8 +407,8 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async listHooks(projectId) {
-      return run({ call: 'list hooks', projectId }, async () =>
-        parse(ProjectHook.array(), await hooks.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list hooks', projectId),
+      return run({ call: 'list hooks', projectId }, async (r) =>
+        parse(ProjectHook.array(), await r.hooks.all(projectId, { perPage: PER_PAGE, maxPages: MAX_PAGES }), 'list hooks', projectId),
       );
     },
   };

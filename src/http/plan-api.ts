@@ -2,11 +2,7 @@ import express, { type ErrorRequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { GitlabClient } from '../gitlab/client.js';
 import type { Logger } from '../logging/logger.js';
-import { compilePipeline } from '../pipeline/compile.js';
-import { describePlan } from '../planning/describe-plan.js';
-import { formatProblem } from '../pipeline/errors.js';
 import type { IncludeReader } from '../pipeline/include.js';
-import { planPipeline } from '../planning/plan.js';
 import type { PlanRequest } from '../planning/predefined-variables.js';
 import { classify } from '../triggers/classify.js';
 import { isIgnored } from '../triggers/types.js';
@@ -78,6 +74,14 @@ export function jsonBodyErrors(): ErrorRequestHandler {
 export function createPlanApi(deps: PlanApiDeps): Router {
   const fileName = deps.pipelineFile ?? '.slipway.yml';
   const router = express.Router();
+  let preview: Promise<typeof import('./plan-preview.js')> | undefined;
+  const loadPreview = () => {
+    preview ??= import('./plan-preview.js').catch((err: unknown) => {
+      preview = undefined; // tried again by the next request
+      throw err;
+    });
+    return preview;
+  };
   router.post('/api/plan', express.json({ limit: '5mb' }), async (req, res) => {
     const body: unknown = req.body;
     let request: PlanRequest;
@@ -121,6 +125,7 @@ export function createPlanApi(deps: PlanApiDeps): Router {
       return;
     }
 
+    const { compilePipeline, describePlan, formatProblem, planPipeline } = await loadPreview();
     const { id } = request.project;
     const at = request.sha; // a sha, or the ref itself for by-ref requests without one
     const reader: IncludeReader = {
