@@ -289,20 +289,16 @@ export function createGitlabClient(opts: GitlabClientOptions): GitlabClient {
     },
 
     async signInUserOAuth(accessToken) {
-      const { token: _ours, ...rest } = resourceOpts;
-      const asCaller = new Users({ ...rest, oauthToken: accessToken });
-      return run({ call: 'get the user of an OAuth token', projectId: 0 }, async () => {
-        const u = parse(SignInUser, await asCaller.showCurrentUser(), 'get the user of an OAuth token', 0);
+      return run({ call: 'get the user of an OAuth token', projectId: 0 }, async (r) => {
+        const u = parse(SignInUser, await r.usersAsOAuth(accessToken).showCurrentUser(), 'get the user of an OAuth token', 0);
         return { id: u.id, username: u.username, name: u.name, isAdmin: u.is_admin === true };
       });
     },
 
     async memberAccessLevelOAuth(accessToken, projectId, userId) {
-      const { token: _ours, ...rest } = resourceOpts;
-      const asCaller = new ProjectMembers({ ...rest, oauthToken: accessToken });
-      return run({ call: 'get member access level with an OAuth token', projectId }, async () => {
+      return run({ call: 'get member access level with an OAuth token', projectId }, async (r) => {
         try {
-          const m = await asCaller.show(projectId, userId, { includeInherited: true });
+          const m = await r.membersAsOAuth(accessToken).show(projectId, userId, { includeInherited: true });
           return parse(Member, m, 'get member access level with an OAuth token', projectId).access_level;
         } catch (err) {
           if (err instanceof AttemptFailure && err.status === 404) return null;

@@ -41,7 +41,15 @@ export function createResources(opts: { url: string; token: string; timeoutMs: n
     deployments: new Deployments(resourceOpts),
     /** A resource of its own for a caller's token: the token is the caller's, never Slipway's. */
     usersAs: (token: string) => new Users({ ...resourceOpts, token }),
+    /** The same for a signed-in user's OAuth access token (sent as a Bearer token, never Slipway's). */
+    usersAsOAuth: (oauthToken: string) => new Users({ ...withoutToken(resourceOpts), oauthToken }),
+    membersAsOAuth: (oauthToken: string) => new ProjectMembers({ ...withoutToken(resourceOpts), oauthToken }),
   };
+}
+
+function withoutToken<T extends { token: string }>(o: T): Omit<T, 'token'> {
+  const { token: _ours, ...rest } = o;
+  return rest;
 }
 
 export type GitlabResources = ReturnType<typeof createResources>;
