@@ -218,9 +218,7 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
       job.strategy.type === 'canary'
         ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {
             ...opts,
-            ...(job.analysis?.length
-              ? { onStep: countedAborts(canaryStepAnalysis(job.analysis, analysisOpts), aborted) }
-              : {}),
+            ...(job.analysis?.length ? { onStep: countedAborts(canaryStepAnalysis(job.analysis, analysisOpts), aborted) } : {}),
             approval: pauseApproval(ctx, run.id, job.name),
             onStatus: async (status) => {
               await store.updateJob(run.id, job.name, 'running', status);

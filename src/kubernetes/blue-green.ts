@@ -4,7 +4,17 @@ import { addressOf, isDeployment, objectsFor, readDeployment, type ReplicaPlan }
 import { currentPodHash, readService, rolloutWaitMs, scaleDeployment, setSelector, waitReady } from './live-objects.js';
 import { LABELS, type Manifest } from './render.js';
 import { rolloutVerdict } from './rollout-status.js';
-import { colorDeployment, otherColor, POD_TEMPLATE_HASH, PREVIEW_SUFFIX, previewService, serviceSelecting, servicesOf, SLOT, type Color } from './strategy-objects.js';
+import {
+  colorDeployment,
+  otherColor,
+  POD_TEMPLATE_HASH,
+  PREVIEW_SUFFIX,
+  previewService,
+  serviceSelecting,
+  servicesOf,
+  SLOT,
+  type Color,
+} from './strategy-objects.js';
 import type { KubernetesRelease } from './waves.js';
 
 /** Argo Rollouts' default scaleDownDelaySeconds. */

@@ -42,7 +42,10 @@ export function checkAnalysis(deploy: DeploySpec, at: At): void {
   }
   const unknown = (path: PropertyKey[], ref: string) => {
     const hint = didYouMean(ref, names);
-    at(path, `analysis '${ref}' is not defined under deploy.analysis${hint ? ` — did you mean '${hint}'?` : names.length > 0 ? ` (defined: ${names.join(', ')})` : ''}`);
+    at(
+      path,
+      `analysis '${ref}' is not defined under deploy.analysis${hint ? ` — did you mean '${hint}'?` : names.length > 0 ? ` (defined: ${names.join(', ')})` : ''}`,
+    );
   };
   // Blue-green's gates, where the strategy is written (the deploy block's is checked once).
   const gatesOf = (strategy: DeploySpec['strategy']) =>
