@@ -321,7 +321,8 @@ describe.skipIf(skip)('a canary gated by Prometheus at its steps, through a runn
     expect(log).toContain('analysis at 25% (step 1 of 2): error-rate');
     expect(log).toContain('analysis at 50% (step 2 of 2): error-rate');
     expect(log.filter((l) => /^analysis passed \(\d measurements\)$/.test(l))).toHaveLength(2);
-    expect(log.filter((l) => / measurement \d\/2 (failed|inconclusive): /.test(l))).toEqual([]);
+    // Never a failed measurement (the first may be inconclusive while Prometheus has one scrape of a new pod).
+    expect(log.filter((l) => / measurement \d\/2 failed: /.test(l))).toEqual([]);
     // Promoted: every replica on v2, the canary deleted, the Service answering v2 only.
     const d = await deployment('shop');
     expect(d.spec?.replicas).toBe(3);
@@ -359,8 +360,11 @@ describe.skipIf(skip)('a canary gated by Prometheus at its steps, through a runn
     expect(d.spec?.template?.spec?.containers[0]?.image).toBe(stable.image?.ref);
     expect(await missing('shop-canary')).toBe(true);
     const ip = await clusterIp('shop');
-    const after = await Promise.all(Array.from({ length: 20 }, () => fetchOnce(ip)));
-    expect(after.filter((x) => x !== `shop v2 ${suffix}`)).toEqual([]);
+    // The canary's pods leave the Service's endpoints as they terminate (about a second on this test bed).
+    await waitFor('20 answers in a row from v2 only', 15_000, async () => {
+      const after = await Promise.all(Array.from({ length: 20 }, () => fetchOnce(ip)));
+      return after.every((x) => x === `shop v2 ${suffix}`) ? true : undefined;
+    });
 
     // GitLab: the commit status keeps the value, the time and the threshold within its 255 characters; the MR note has it all.
     const status = lastDeployStatus('shop', bad.sha);
