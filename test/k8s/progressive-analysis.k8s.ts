@@ -429,6 +429,11 @@ describe.skipIf(skip)('blue-green gated by Prometheus before the switch (preProm
     const third = await merge('cart', serviceFiles(cartPipeline(gateUrl), `cart v4 ${suffix}`, 0), 'cart v4 (its change ticket is withdrawn)');
     const run = await finished(third.runId, 180_000);
     expect(run.status.phase).toBe('failed');
+    // What serves: the previous (green) side again, the new one at 0.
+    expect((await a.core.readNamespacedService({ name: 'cart', namespace: NS })).spec?.selector?.['slipway.dev/slot']).toBe('green');
+    expect((await deployment('cart-blue')).spec?.replicas).toBe(0);
+    const ip = await clusterIp('cart');
+    await waitFor('the Service to answer v2 again', 20_000, async () => ((await fetchOnce(ip)) === `cart v2 ${suffix}` ? true : undefined));
     const reason = run.jobs.find((j) => j.name === 'deploy:pre')?.status.reason ?? '';
     expect(reason).toMatch(
       new RegExp(`^deploy to pre failed, rolled back to run ${live.id}: postPromotionAnalysis failed, switched back: analysis change-ticket failed`),
@@ -437,9 +442,5 @@ describe.skipIf(skip)('blue-green gated by Prometheus before the switch (preProm
     expect(log).toContain('prePromotionAnalysis passed (2 measurements)');
     expect(log.some((l) => l.startsWith('a: switched service') && l.includes('to the blue side'))).toBe(true);
     expect(log.some((l) => l.startsWith('a: switched service') && l.includes('back (selector'))).toBe(true);
-    expect((await a.core.readNamespacedService({ name: 'cart', namespace: NS })).spec?.selector?.['slipway.dev/slot']).toBe('green');
-    expect((await deployment('cart-blue')).spec?.replicas).toBe(0);
-    const ip = await clusterIp('cart');
-    await waitFor('the Service to answer v2 again', 20_000, async () => ((await fetchOnce(ip)) === `cart v2 ${suffix}` ? true : undefined));
   }, 300_000);
 });
