@@ -45,7 +45,7 @@ export interface DeployTarget {
    * healthy). Rejects only when it can neither give a verdict nor finish the switch (the target
    * cannot be reached); nothing is undone then and the caller does not roll back.
    */
-  waitForVerdict(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<Verdict>;
+  waitForVerdict(release: AppliedRelease, opts: { timeoutMs: number; onLog: (line: string) => void } & PromotionGates): Promise<Verdict>;
 
   /**
    * Undoes `apply` after an unhealthy verdict: what served before serves on (Docker: the new
@@ -65,7 +65,7 @@ export interface DeployTarget {
    * `timeoutMs` (rollbacks wait on their own deadlines). Resolves with what happened in each place;
    * rejects only when no place could be tried at all (e.g. a cluster that is not configured).
    */
-  rollOut?(spec: ReleaseSpec, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<RolloutReport>;
+  rollOut?(spec: ReleaseSpec, opts: { timeoutMs: number; onLog: (line: string) => void } & PromotionGates): Promise<RolloutReport>;
 
   /** What serves (service, environment) now, or null when nothing does. Reads only; any caller. */
   describe(service: string, environment: string): Promise<RunningRelease | null>;
@@ -100,6 +100,29 @@ export interface CanaryControl {
 }
 
 export type DeployTargetKind = 'docker' | 'kubernetes';
+
+/** The new side of a blue-green deploy, as a promotion gate's analysis may name it. */
+export interface PromotionSide {
+  /** The new side's slot, `blue` or `green` (Kubernetes: its pods' `slipway.dev/slot` label; Docker: its slot). */
+  slot: string;
+  /** Kubernetes: the preview Service that selects the new side (`<svc>-preview`). */
+  previewService?: string;
+}
+
+/** A gate around a blue-green switch (Argo Rollouts' pre/postPromotionAnalysis); an unhealthy verdict stops the deploy with its reason. */
+export type PromotionGate = (side: PromotionSide) => Promise<Verdict>;
+
+/**
+ * Blue-green's gates, for the targets that switch: `prePromotion` runs once the new side is ready
+ * and before the switch (the previous side still serves everything; failing, the switch never
+ * happens and the new side is removed), `postPromotion` right after the switch while the previous
+ * side is still up (failing, the switch is undone). Docker honours `prePromotion` only (it removes
+ * the previous release at the switch); Kubernetes both. Other strategies ignore them.
+ */
+export interface PromotionGates {
+  prePromotion?: PromotionGate;
+  postPromotion?: PromotionGate;
+}
 
 /** One release, as rendered from the deploy template. */
 export interface ReleaseSpec {

@@ -198,11 +198,20 @@ export function createDockerTarget(docker: Dockerode, opts: DockerTargetOptions 
       return { spec, url, ...address(spec), id: container.id, slot, alreadyLive: false, ...(replaces ? { replaces } : {}) };
     },
 
-    async waitForVerdict(release, { timeoutMs, onLog }) {
+    async waitForVerdict(release, { timeoutMs, onLog, prePromotion }) {
       if (release.alreadyLive) return { healthy: true };
       const verdict = await health(release, timeoutMs);
       if (!verdict.healthy) return verdict;
       onLog(`${release.url}${release.spec.healthPath} is healthy`);
+      // Blue-green's prePromotionAnalysis: the previous release still gets every request meanwhile.
+      if (prePromotion && (await stablePort(release)) !== undefined) {
+        const slot = (release as DockerRelease).slot;
+        onLog(`prePromotionAnalysis of slot ${slot} (${release.url}) before the switch; the previous release serves meanwhile`);
+        const gate = await prePromotion({ slot }).catch((e: unknown) => ({ healthy: false as const, reason: messageOf(e), lastLogs: [] }));
+        if (!gate.healthy) return { healthy: false, reason: `prePromotionAnalysis failed, not switched: ${gate.reason}`, lastLogs: gate.lastLogs };
+      } else if (prePromotion) {
+        onLog('no previous release: prePromotionAnalysis is skipped on a first deploy, as Argo Rollouts does');
+      }
       try {
         await promote(release, onLog);
       } catch (err) {

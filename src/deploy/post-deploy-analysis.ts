@@ -1,6 +1,6 @@
 import { runAnalysis, type AnalysisOptions } from '../analysis/run-analysis.js';
 import type { AnalysisTemplate } from '../analysis/types.js';
-import type { Verdict } from './deploy-target.js';
+import type { PromotionGate, Verdict } from './deploy-target.js';
 import type { ReleaseCheck } from './roll-out.js';
 
 /**
@@ -35,6 +35,27 @@ export function canaryStepAnalysis(
     opts.onLog(`analysis at ${step.weight}% (step ${step.index} of ${step.of}): ${templates.map((t) => t.name).join(', ')}`);
     const result = await runAnalysis(templates, opts);
     if (result.passed) opts.onLog(`analysis passed (${result.measurements.length} measurements)`);
+    return result.passed ? { healthy: true } : { healthy: false, reason: result.reason, lastLogs: [] };
+  };
+}
+
+/**
+ * The templates as a blue-green promotion gate (Argo Rollouts' prePromotionAnalysis before the
+ * switch, postPromotionAnalysis right after it). Besides the release's variables a query may name
+ * the new side: `SLIPWAY_NEW_SLOT` (blue or green: the `slipway.dev/slot` label of its pods on
+ * Kubernetes, the slot on the Docker host) and, on Kubernetes, `SLIPWAY_PREVIEW_SERVICE` (the
+ * preview Service that selects it).
+ */
+export function promotionAnalysis(
+  templates: readonly AnalysisTemplate[],
+  when: 'prePromotionAnalysis' | 'postPromotionAnalysis',
+  opts: Pick<AnalysisOptions, 'prometheusUrl' | 'vars' | 'secrets' | 'onLog' | 'calls' | 'signal'>,
+): PromotionGate {
+  return async (side) => {
+    opts.onLog(`${when} of the ${side.slot} side: ${templates.map((t) => t.name).join(', ')}`);
+    const vars = { ...opts.vars, SLIPWAY_NEW_SLOT: side.slot, ...(side.previewService ? { SLIPWAY_PREVIEW_SERVICE: side.previewService } : {}) };
+    const result = await runAnalysis(templates, { ...opts, vars });
+    if (result.passed) opts.onLog(`${when} passed (${result.measurements.length} measurements)`);
     return result.passed ? { healthy: true } : { healthy: false, reason: result.reason, lastLogs: [] };
   };
 }

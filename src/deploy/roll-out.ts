@@ -1,9 +1,9 @@
 import { DeployFailedError } from './deploy-errors.js';
-import type { AppliedRelease, DeployTarget, ReleaseSpec, RolloutReport } from './deploy-target.js';
+import type { AppliedRelease, DeployTarget, PromotionGates, ReleaseSpec, RolloutReport } from './deploy-target.js';
 
 type Target<R extends AppliedRelease> = Pick<DeployTarget, 'waitForVerdict' | 'rollBack'> & {
   apply(spec: ReleaseSpec, onLog: (line: string) => void): Promise<R>;
-  rollOut?(spec: ReleaseSpec, opts: { timeoutMs: number; onLog: (line: string) => void }): Promise<RolloutReport<R>>;
+  rollOut?(spec: ReleaseSpec, opts: { timeoutMs: number; onLog: (line: string) => void } & PromotionGates): Promise<RolloutReport<R>>;
 };
 
 /** A check of a healthy release before the deploy succeeds (the post-deploy analysis); a failure names why. */
@@ -21,7 +21,7 @@ export type ReleaseCheck = (release: AppliedRelease) => Promise<{ passed: true }
 export async function rollOut<R extends AppliedRelease>(
   target: Target<R>,
   spec: ReleaseSpec,
-  opts: { timeoutMs: number; onLog: (line: string) => void; onRollBack?: () => void; analyze?: ReleaseCheck },
+  opts: { timeoutMs: number; onLog: (line: string) => void; onRollBack?: () => void; analyze?: ReleaseCheck } & PromotionGates,
 ): Promise<R> {
   if (target.rollOut) {
     const report = await target.rollOut(spec, opts);

@@ -14,7 +14,7 @@ import { type ReleaseCheck, rollOut } from './roll-out.js';
 import { canaryExtraMs, rollOutCanary, type PauseApproval } from './canary-roll-out.js';
 import { CANARY_APPROVAL_MAX_WAIT_MS, CanaryPauses } from '../runs/canary-pause.js';
 import { analysisBoundMs } from '../analysis/run-analysis.js';
-import { analysisVariables, canaryStepAnalysis, postDeployAnalysis } from './post-deploy-analysis.js';
+import { analysisVariables, canaryStepAnalysis, postDeployAnalysis, promotionAnalysis } from './post-deploy-analysis.js';
 import { EnvironmentLock } from './environment-lock.js';
 import { LastDeploymentRecord, newerApplied, supersededReason } from './newest-wins.js';
 import { renderTemplate } from './template.js';
@@ -93,7 +93,7 @@ export async function runDeployJob(ctx: DeployContext, runId: string, environmen
   const lock = new EnvironmentLock(
     ctx.redis,
     store.keys.envLock(job.service, environment),
-    job.timeoutMs + promotionMs + pauses + analysisBoundMs(job.analysis ?? []) + 60_000,
+    job.timeoutMs + promotionMs + pauses + analysisBoundMs([...(job.analysis ?? []), ...(job.prePromotionAnalysis ?? [])]) + 60_000,
   );
   const holder = await lock.acquire(runId);
   if (holder) {
@@ -192,8 +192,19 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
       onLog,
     };
     const canary = job.strategy.type === 'canary';
+    const blueGreen = job.strategy.type === 'blue-green';
+    // Kubernetes' blue-green keeps the previous side up after the switch: the analysis runs there
+    // (postPromotionAnalysis), so a failure switches back instead of rolling a Deployment back.
+    const postPromotion = blueGreen && target.kind === 'kubernetes' && job.analysis?.length ? job.analysis : undefined;
+    const aborted = () => ctx.metrics.analysisAborted(environment);
+    const gates = {
+      ...(blueGreen && job.prePromotionAnalysis?.length
+        ? { prePromotion: countedAborts(promotionAnalysis(job.prePromotionAnalysis, 'prePromotionAnalysis', analysisOpts), aborted) }
+        : {}),
+      ...(postPromotion ? { postPromotion: countedAborts(promotionAnalysis(postPromotion, 'postPromotionAnalysis', analysisOpts), aborted) } : {}),
+    };
     // A canary runs the analysis at each step (and is aborted by a failing one); any other rollout once it is healthy.
-    const analysis = job.analysis?.length && !canary ? postDeployAnalysis(job.analysis, analysisOpts) : undefined;
+    const analysis = job.analysis?.length && !canary && !postPromotion ? postDeployAnalysis(job.analysis, analysisOpts) : undefined;
     // A failed analysis aborts the deploy: counted here, where the environment is known.
     const analyze: ReleaseCheck | undefined = analysis
       ? async (release) => {
@@ -202,14 +213,12 @@ async function deploy(ctx: DeployContext, run: RunRecord, job: PlannedDeployJob,
           return verdict;
         }
       : undefined;
-    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analyze ? { analyze } : {}) };
+    const opts = { timeoutMs: job.timeoutMs, onLog, onRollBack: () => ctx.metrics.rolledBack(environment), ...(analyze ? { analyze } : {}), ...gates };
     const release =
       job.strategy.type === 'canary'
         ? await rollOutCanary(target, prepared.spec, job.strategy.steps, {
             ...opts,
-            ...(job.analysis?.length
-              ? { onStep: countedAborts(canaryStepAnalysis(job.analysis, analysisOpts), () => ctx.metrics.analysisAborted(environment)) }
-              : {}),
+            ...(job.analysis?.length ? { onStep: countedAborts(canaryStepAnalysis(job.analysis, analysisOpts), aborted) } : {}),
             approval: pauseApproval(ctx, run.id, job.name),
             onStatus: async (status) => {
               await store.updateJob(run.id, job.name, 'running', status);

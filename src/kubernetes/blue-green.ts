@@ -1,10 +1,20 @@
-import type { PlaceResult, ReleaseSpec, RolloutReport } from '../deploy/deploy-target.js';
+import type { PlaceResult, PromotionGate, PromotionGates, ReleaseSpec, RolloutReport, Verdict } from '../deploy/deploy-target.js';
 import { describeError, serverSideApply, type ClusterClient } from './cluster.js';
 import { addressOf, isDeployment, objectsFor, readDeployment, type ReplicaPlan } from './cluster-release.js';
 import { currentPodHash, readService, rolloutWaitMs, scaleDeployment, setSelector, waitReady } from './live-objects.js';
 import { LABELS, type Manifest } from './render.js';
 import { rolloutVerdict } from './rollout-status.js';
-import { colorDeployment, otherColor, POD_TEMPLATE_HASH, previewService, serviceSelecting, servicesOf, SLOT, type Color } from './strategy-objects.js';
+import {
+  colorDeployment,
+  otherColor,
+  POD_TEMPLATE_HASH,
+  PREVIEW_SUFFIX,
+  previewService,
+  serviceSelecting,
+  servicesOf,
+  SLOT,
+  type Color,
+} from './strategy-objects.js';
 import type { KubernetesRelease } from './waves.js';
 
 /** Argo Rollouts' default scaleDownDelaySeconds. */
@@ -29,6 +39,8 @@ interface Side {
   alreadyLive: boolean;
   replaces?: string;
   cause?: string;
+  /** Why the prePromotion gate refused the new side (it was never switched). */
+  refused?: string;
   details: string[];
 }
 
@@ -47,6 +59,12 @@ const newName = (d: Manifest, color: Color) => `${d.metadata.name}-${color}`;
  * blue-green deploy (its Service is pinned to its pods until the switch). Clusters in waves: the
  * first cluster's switch, then the others in parallel; a failure anywhere switches every cluster
  * back (the policy is always rollback-all: one release per environment).
+ *
+ * With promotion gates (Argo Rollouts' pre/postPromotionAnalysis): `prePromotion` runs on the first
+ * cluster once its new side is Ready and before its switch (the active Service still selects the old
+ * side; failing, nothing is switched anywhere and the new side is scaled to 0), `postPromotion` once
+ * every cluster is switched and before the scaleDownDelay starts (the old side still up; failing,
+ * every cluster is switched back). A first blue-green deploy (no old side) skips both, as Argo does.
  */
 export async function rollOutBlueGreen(
   clusters: readonly ClusterClient[],
@@ -54,7 +72,7 @@ export async function rollOutBlueGreen(
   manifests: readonly Manifest[],
   split: ReplicaPlan | undefined,
   scaleDownDelayMs: number,
-  opts: { timeoutMs: number; onLog: (line: string) => void },
+  opts: { timeoutMs: number; onLog: (line: string) => void } & PromotionGates,
 ): Promise<RolloutReport<KubernetesRelease>> {
   const { onLog } = opts;
   const deadline = Date.now() + opts.timeoutMs;
@@ -78,7 +96,15 @@ export async function rollOutBlueGreen(
   const [first, ...rest] = sides;
   if (!first) throw new Error(`release of ${spec.service} to ${spec.environment} names no cluster`);
 
-  const runSide = async (s: Side): Promise<void> => {
+  /** A gate's verdict; a gate that throws is a failed one. */
+  const gate = (g: PromotionGate, s: Side, lead: Manifest): Promise<Verdict> =>
+    g({ slot: s.newColor, previewService: `${lead.metadata.name}${PREVIEW_SUFFIX}` }).catch((e: unknown) => ({
+      healthy: false,
+      reason: describeError(e),
+      lastLogs: [],
+    }));
+
+  const runSide = async (s: Side, pre?: PromotionGate): Promise<void> => {
     const c = s.cluster;
     try {
       if (s.deployments.length === 0 || s.services.length === 0) {
@@ -140,6 +166,18 @@ export async function rollOutBlueGreen(
       for (const d of s.deployments) {
         await waitReady(c, ns(d), newName(d, s.newColor), Math.min(rolloutWaitMs(d), Math.max(0, deadline - Date.now())), onLog);
       }
+      if (pre && s.old.length > 0) {
+        onLog(`${c.name}: prePromotionAnalysis of the ${s.newColor} side (preview service ${lead.metadata.name}${PREVIEW_SUFFIX}) before the switch`);
+        const verdict = await gate(pre, s, lead);
+        if (!verdict.healthy) {
+          s.refused = verdict.reason;
+          s.state = 'failed';
+          onLog(`${c.name}: prePromotionAnalysis failed: the ${s.newColor} side is not switched to`);
+          return;
+        }
+      } else if (pre) {
+        onLog(`${c.name}: no previous side: prePromotionAnalysis is skipped on a first blue-green deploy, as Argo Rollouts does`);
+      }
       for (const svc of s.services) {
         await serverSideApply(c, serviceSelecting(svc, { [SLOT]: s.newColor }));
         onLog(`${c.name}: switched service ${ns(svc)}/${svc.metadata.name} to the ${s.newColor} side (run ${spec.runId})`);
@@ -189,17 +227,28 @@ export async function rollOutBlueGreen(
     return { outcome: 'failed', reason, lastLogs: sides.flatMap((s) => s.details), places: sides.map(placeOf), ...(replaces ? { replaces } : {}) };
   };
 
-  await runSide(first);
+  await runSide(first, opts.prePromotion);
+  if (first.refused !== undefined) return fail(`prePromotionAnalysis failed, not switched: ${first.refused}; the active service kept the previous side`);
   if (first.state === 'failed') return fail(`${first.cluster.name}: ${first.cause ?? 'failed'}; the active service is untouched`);
   if (rest.length > 0) {
     onLog(`wave 2: ${rest.map((s) => s.cluster.name).join(', ')}, in parallel`);
-    await Promise.all(rest.map(runSide));
+    await Promise.all(rest.map((s) => runSide(s)));
     const bad = rest.filter((s) => s.state === 'failed');
     if (bad.length > 0) return fail(`${bad.map((s) => `${s.cluster.name}: ${s.cause ?? 'failed'}`).join('; ')}; every cluster is switched back`);
   }
 
   // The old side stays up for an instant switch back while the new one proves itself.
   const keeping = sides.filter((s) => s.old.length > 0);
+  if (opts.postPromotion && keeping.length > 0) {
+    onLog(`postPromotionAnalysis of the ${first.newColor} side, now active; the previous side stays up until it passes`);
+    const verdict = await gate(opts.postPromotion, first, first.services[0] as Manifest);
+    if (!verdict.healthy) {
+      onLog('postPromotionAnalysis failed: switching back');
+      return fail(`postPromotionAnalysis failed, switched back: ${verdict.reason}`);
+    }
+  } else if (opts.postPromotion) {
+    onLog('no previous side: postPromotionAnalysis is skipped on a first blue-green deploy, as Argo Rollouts does');
+  }
   if (keeping.length > 0 && scaleDownDelayMs > 0) {
     const until = Date.now() + scaleDownDelayMs;
     onLog(

@@ -40,19 +40,38 @@ export function checkAnalysis(deploy: DeploySpec, at: At): void {
       }
     }
   }
-  for (const [env, spec] of Object.entries(deploy.environments)) {
-    for (const [i, ref] of (spec.analysis ?? []).entries()) {
-      if (Object.hasOwn(templates, ref)) continue;
-      const hint = didYouMean(ref, names);
-      at(
-        ['environments', env, 'analysis', i],
-        `analysis '${ref}' is not defined under deploy.analysis${hint ? ` — did you mean '${hint}'?` : names.length > 0 ? ` (defined: ${names.join(', ')})` : ''}`,
-      );
+  const unknown = (path: PropertyKey[], ref: string) => {
+    const hint = didYouMean(ref, names);
+    at(
+      path,
+      `analysis '${ref}' is not defined under deploy.analysis${hint ? ` — did you mean '${hint}'?` : names.length > 0 ? ` (defined: ${names.join(', ')})` : ''}`,
+    );
+  };
+  // Blue-green's gates, where the strategy is written (the deploy block's is checked once).
+  const gatesOf = (strategy: DeploySpec['strategy']) =>
+    strategy !== undefined && typeof strategy !== 'string' && 'blue-green' in strategy ? strategy['blue-green'] : undefined;
+  const checkGates = (strategy: DeploySpec['strategy'], where: PropertyKey[]) => {
+    const bg = gatesOf(strategy);
+    for (const key of ['prePromotionAnalysis', 'postPromotionAnalysis'] as const) {
+      for (const [i, ref] of (bg?.[key] ?? []).entries()) if (!Object.hasOwn(templates, ref)) unknown([...where, 'blue-green', key, i], ref);
     }
-    if (spec.analysis && spec.target === 'docker') {
+  };
+  checkGates(deploy.strategy, ['strategy']);
+  for (const [env, spec] of Object.entries(deploy.environments)) {
+    for (const [i, ref] of (spec.analysis ?? []).entries()) if (!Object.hasOwn(templates, ref)) unknown(['environments', env, 'analysis', i], ref);
+    checkGates(spec.strategy, ['environments', env, 'strategy']);
+    const strategy = spec.strategy ?? deploy.strategy;
+    const canary = strategy !== undefined && typeof strategy !== 'string' && 'canary' in strategy;
+    if (spec.analysis && spec.target === 'docker' && !canary) {
       at(
         ['environments', env, 'analysis'],
-        'analysis after a deploy is not supported yet on the docker target: the docker host removes the previous release once the new one is healthy, so a failing analysis would have nothing to roll back to; use target: kubernetes',
+        `analysis: on target: docker runs only as a canary's step gate (strategy: { canary: { steps } } with front_proxy): a blue-green deploy on the Docker host removes the previous release at the switch, so a failing analysis after it would have nothing to roll back to; to gate the switch itself, use strategy: { blue-green: { prePromotionAnalysis: [${spec.analysis.join(', ')}] } }`,
+      );
+    }
+    if (spec.analysis && gatesOf(strategy)?.postPromotionAnalysis) {
+      at(
+        ['environments', env, 'analysis'],
+        `deploy.environments.${env}: analysis: and the blue-green strategy's postPromotionAnalysis both name the analysis after the switch: keep one of them`,
       );
     }
   }

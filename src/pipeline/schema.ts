@@ -186,6 +186,16 @@ const strategySchema = z.union(
         scaleDownDelay: duration
           .optional()
           .describe('How long the previous release stays scaled up after the switch, for an instant switch back (default 30s, as Argo Rollouts).'),
+        prePromotionAnalysis: analysisRefsSchema
+          .optional()
+          .describe(
+            "Templates of deploy.analysis run against the new side once it is ready and before the switch (Argo Rollouts' prePromotionAnalysis): failing, the switch never happens and the new side is scaled away.",
+          ),
+        postPromotionAnalysis: analysisRefsSchema
+          .optional()
+          .describe(
+            "Kubernetes: templates of deploy.analysis run right after the switch while the previous side is still up (Argo Rollouts' postPromotionAnalysis): failing, the active Service is switched back.",
+          ),
       }),
     }),
     z.strictObject({
@@ -194,7 +204,10 @@ const strategySchema = z.union(
       }),
     }),
   ],
-  { error: "must be 'rolling', 'blue-green', { rolling: { maxSurge, maxUnavailable } }, { blue-green: { scaleDownDelay } } or { canary: { steps } }" },
+  {
+    error:
+      "must be 'rolling', 'blue-green', { rolling: { maxSurge, maxUnavailable } }, { blue-green: { scaleDownDelay, prePromotionAnalysis, postPromotionAnalysis } } or { canary: { steps } }",
+  },
 );
 
 const clusterName = z.string().regex(/^[a-z0-9-]+$/, 'cluster names are lowercase letters, digits and -');

@@ -189,10 +189,21 @@ function checkStrategy(deploy: DeployBlock, env: string, at: (path: PropertyKey[
     );
   }
   if (typeof strategy !== 'string' && 'blue-green' in strategy && spec.target !== 'kubernetes') {
-    at(
-      where,
-      `${name}: blue-green's scaleDownDelay applies to target: kubernetes; the Docker host stops the previous release once the new one serves: write strategy: blue-green`,
-    );
+    // The Docker host keeps the previous release until the switch (so an analysis before it can
+    // refuse the new one), and removes it right after (so nothing is kept to switch back to).
+    const bg = strategy['blue-green'];
+    if (bg.scaleDownDelay !== undefined) {
+      at(
+        [...where, 'blue-green', 'scaleDownDelay'],
+        `${name}: blue-green's scaleDownDelay applies to target: kubernetes; the Docker host stops the previous release once the new one serves: leave it out`,
+      );
+    }
+    if (bg.postPromotionAnalysis !== undefined) {
+      at(
+        [...where, 'blue-green', 'postPromotionAnalysis'],
+        `${name}: postPromotionAnalysis applies to target: kubernetes; the Docker host removes the previous release at the switch, so a failing analysis after it would have nothing to switch back to: use prePromotionAnalysis, which runs before the switch`,
+      );
+    }
   }
   if (type === 'canary' && spec.target !== 'kubernetes' && spec.front_proxy === undefined) {
     at(where, `${name}: a canary on the Docker host needs the front proxy, which carries the weights: add front_proxy: { port: N } to environment ${env}`);

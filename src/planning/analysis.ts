@@ -1,5 +1,6 @@
 import type { AnalysisMetric, AnalysisTemplate } from '../analysis/types.js';
 import type { AnalysisMetricBlock, AnalysisTemplateBlock } from '../pipeline/analysis-schema.js';
+import type { EnvironmentBlock } from '../pipeline/schema.js';
 import { durationMs } from './normalize.js';
 
 /** An HTTP gate's call waits this long unless the template says `timeout:`. */
@@ -37,4 +38,22 @@ export function analysisOf(names: readonly string[], templates: Readonly<Record<
     const t = Object.hasOwn(templates, name) ? templates[name] : undefined;
     return t ? [{ name, metrics: t.metrics.map(metricOf) }] : [];
   });
+}
+
+/**
+ * An environment's analyses as the deploy job runs them: `analysis` after the rollout is healthy
+ * (a blue-green strategy's `postPromotionAnalysis` is the same gate, written Argo Rollouts' way;
+ * semantics.ts refuses both at once) and blue-green's `prePromotionAnalysis` before its switch.
+ */
+export function analysisGatesOf(
+  analysis: readonly string[] | undefined,
+  strategy: EnvironmentBlock['strategy'],
+  templates: Readonly<Record<string, AnalysisTemplateBlock>>,
+): { analysis?: AnalysisTemplate[]; prePromotionAnalysis?: AnalysisTemplate[] } {
+  const bg = strategy !== undefined && typeof strategy !== 'string' && 'blue-green' in strategy ? strategy['blue-green'] : undefined;
+  const post = analysis ?? bg?.postPromotionAnalysis;
+  return {
+    ...(post ? { analysis: analysisOf(post, templates) } : {}),
+    ...(bg?.prePromotionAnalysis ? { prePromotionAnalysis: analysisOf(bg.prePromotionAnalysis, templates) } : {}),
+  };
 }

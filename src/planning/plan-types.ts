@@ -201,8 +201,14 @@ export interface PlannedDeployJob extends PlannedCommon {
   /** Deploys never start inside one of these. */
   freezes?: FreezeSpec[];
   soak?: SoakSpec;
-  /** Analysis templates that must pass once the rollout is healthy (`analysis:`), else the release is rolled back. */
+  /**
+   * Analysis templates that must pass once the rollout is healthy (`analysis:`), else the release is
+   * rolled back: at each step of a canary; right after the switch of a Kubernetes blue-green (also
+   * written as the strategy's `postPromotionAnalysis`), while the previous side is still up.
+   */
   analysis?: AnalysisTemplate[];
+  /** Blue-green's `prePromotionAnalysis`: must pass on the ready new side before the switch, else it is never switched. */
+  prePromotionAnalysis?: AnalysisTemplate[];
 }
 
 export type PlannedJob = PlannedScriptJob | PlannedImageJob | PlannedSonarJob | PlannedDeployJob;

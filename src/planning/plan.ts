@@ -1,5 +1,5 @@
 import { topoOrder } from '../pipeline/dag.js';
-import { analysisOf } from './analysis.js';
+import { analysisGatesOf } from './analysis.js';
 import { allowFailureOf, approvalOf, artifactsOf, cacheOf, resourcesOf, durationMs, expandVariables, gatesOf, retryOf, strategyOf } from './normalize.js';
 import type { PipelineFile } from '../pipeline/pipeline-file.js';
 import { varsToStrings } from '../pipeline/pipeline-file.js';
@@ -293,7 +293,7 @@ function planDeploys(
       ...(env.on_cluster_failure ? { onClusterFailure: env.on_cluster_failure } : {}),
       strategy: strategyOf(env.strategy ?? deploy.strategy, env.target),
       ...gatesOf(env, i > 0 ? listed[i - 1] : undefined),
-      ...(env.analysis ? { analysis: analysisOf(env.analysis, deploy.analysis ?? {}) } : {}),
+      ...analysisGatesOf(env.analysis, env.strategy ?? deploy.strategy, deploy.analysis ?? {}),
     };
     candidates.push({ explicitNeeds: undefined, rank: stageRank(stage) + rank0 + i, job });
     // Implied by stage too, but explicit so a DAG scheduler never deploys before the image exists.

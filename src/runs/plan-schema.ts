@@ -194,6 +194,7 @@ const deployJob = schemaOf<PlannedDeployJob>()(
     freezes: z.array(freeze).exactOptional(),
     soak: soak.exactOptional(),
     analysis: z.array(analysisTemplate).exactOptional(),
+    prePromotionAnalysis: z.array(analysisTemplate).exactOptional(),
   }),
 );
 

@@ -77,6 +77,7 @@ function summarize(plan: ReturnType<typeof planPipeline>): unknown {
           j.clusterWeights ? { clusterWeights: j.clusterWeights } : {},
           j.onClusterFailure ? { onClusterFailure: j.onClusterFailure } : {},
           j.analysis ? { analysis: j.analysis } : {},
+          j.prePromotionAnalysis ? { prePromotionAnalysis: j.prePromotionAnalysis } : {},
         );
       return out;
     }),

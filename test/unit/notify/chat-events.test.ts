@@ -40,6 +40,11 @@ describe('chat events of a deploy job', () => {
         'deploy to pre failed: canary aborted at 10% (step 1 of 3): step gate failed: analysis smoke failed 1 of 1 measurements (limit 0): GET …',
       ),
     ).toBe('analysis-aborted');
+    for (const gate of ['prePromotionAnalysis failed, not switched', 'postPromotionAnalysis failed, switched back']) {
+      expect(kindOf('failed', `deploy to pre failed, rolled back to run r1: ${gate}: analysis smoke failed 1 of 1 measurements (limit 0): GET …`)).toBe(
+        'analysis-aborted',
+      );
+    }
     expect(
       kindOf('failed', "deploy to pre failed: canary aborted at 10% (step 2 of 3): rejected by @bert: p99 doubled; all traffic is back on run r1's release"),
     ).toBe('rolled-back');
