@@ -1,0 +1,134 @@
+import { createReadStream } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import type Dockerode from 'dockerode';
+import { mapLimit, uploadBlob } from '../registry/blob-copy.js';
+import { knownLayers, rememberLayer } from '../registry/layer-index.js';
+import { type Descriptor, dockerImageManifest } from '../registry/manifest.js';
+import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from '../registry/media-types.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryAuth } from '../registry/registry-digest.js';
+import { exportImage } from './engine-image-export.js';
+import { compressLayer } from './layer-compress.js';
+import { splitImage } from './image-push.js';
+
+export interface LayerPushOptions {
+  /** 'host:port/repo' — the registry host is required (no implicit Docker Hub). */
+  image: string;
+  /** Every tag to push, each already on the engine as image:tag for the same image; the first is read. */
+  tags: readonly string[];
+  /** Other tags of the repository whose layers may already be there (the branch's last image). */
+  knownFrom?: readonly string[];
+  auth?: RegistryAuth;
+  onLog: (line: string) => void;
+  /** Deadline of the whole push: the engine read, compression, every registry call. */
+  timeoutMs: number;
+  /** Layers compressed and uploaded at once. Default 2. */
+  concurrency?: number;
+  /** Where the layer tars are spooled (default the OS temp dir). */
+  tempRoot?: string;
+}
+
+export interface LayerPushResult {
+  /** The manifest digest the registry serves for every tag (verified). */
+  digest: string;
+  /** Blob digests uploaded by this push (new layers, the config), and those already there. */
+  uploaded: string[];
+  skipped: string[];
+  uploadedBytes: number;
+}
+
+/**
+ * Slipway's own push (docs/decisions.md): the image is read out of the engine (`docker save`'s
+ * stream), each layer the repository does not already hold is gzipped at level 1 and uploaded
+ * (several at once), then the Docker v2 schema 2 manifest is PUT under every tag and the digest
+ * the registry serves is checked. A layer is known to be there by its uncompressed digest, through
+ * the repository's earlier images (`knownFrom`, the tags themselves) and what this process pushed,
+ * each confirmed with a blob HEAD. Repeating a push uploads nothing and gives the same digest.
+ */
+export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions): Promise<LayerPushResult> {
+  const { registry, repository } = splitImage(opts.image);
+  const [first] = opts.tags;
+  if (!first) throw new Error(`push ${opts.image}: no tag to push`);
+  const ref = `${opts.image}:${first}`;
+  const deadline = Date.now() + opts.timeoutMs;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`the push deadline of ${opts.timeoutMs}ms passed`)), opts.timeoutMs);
+  const client = new RegistryClient({
+    registry,
+    signal: controller.signal,
+    ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
+  });
+  const result: LayerPushResult = { digest: '', uploaded: [], skipped: [], uploadedBytes: 0 };
+  try {
+    const image = await exportImage(docker, ref, { timeoutMs: Math.max(1, deadline - Date.now()), ...(opts.tempRoot ? { tempRoot: opts.tempRoot } : {}) });
+    try {
+      const known = await knownLayers(client, repository, [...opts.tags, ...(opts.knownFrom ?? [])]);
+      // One job per distinct layer: an image may hold the same tar twice.
+      const jobs = new Map<string, Promise<Descriptor>>();
+      const layerOf = (diffId: string, i: number): Promise<Descriptor> => {
+        let job = jobs.get(diffId);
+        if (!job) {
+          job = placeLayer(diffId, image.layerFiles[i] as string, join(image.dir, `layer-${i}.gz`));
+          jobs.set(diffId, job);
+        }
+        return job;
+      };
+      const placeLayer = async (diffId: string, file: string, gz: string): Promise<Descriptor> => {
+        const candidate = known.get(diffId);
+        if (candidate && (await client.headBlob(repository, candidate.digest))) {
+          result.skipped.push(candidate.digest);
+          return { mediaType: DOCKER_LAYER_GZIP, digest: candidate.digest, size: candidate.size };
+        }
+        const started = Date.now();
+        const blob = await compressLayer(file, gz, diffId, controller.signal);
+        const compressedMs = Date.now() - started;
+        await uploadBlob(client, repository, blob, async () => Readable.toWeb(createReadStream(gz)) as ReadableStream<Uint8Array>);
+        const layer = { mediaType: DOCKER_LAYER_GZIP, ...blob };
+        rememberLayer(client, repository, diffId, layer);
+        result.uploaded.push(blob.digest);
+        result.uploadedBytes += blob.size;
+        opts.onLog(
+          `pushed layer ${blob.digest} (${mib(blob.size)} gzip, compressed in ${seconds(compressedMs)}, uploaded in ${seconds(Date.now() - started - compressedMs)})`,
+        );
+        return layer;
+      };
+      const indexes = image.diffIds.map((_, i) => i);
+      const layers = await mapLimit(indexes, opts.concurrency ?? 2, (i) => layerOf(image.diffIds[i] as string, i));
+      const config = { digest: image.configDigest, size: image.config.length };
+      if (await client.headBlob(repository, config.digest)) result.skipped.push(config.digest);
+      else {
+        await client.uploadBlob(repository, config.digest, image.config);
+        result.uploaded.push(config.digest);
+        result.uploadedBytes += config.size;
+      }
+      const manifest = { bytes: dockerImageManifest(config, layers), mediaType: DOCKER_MANIFEST };
+      for (const tag of opts.tags) {
+        const stored = await client.putManifest(repository, tag, manifest);
+        result.digest ||= stored;
+        if (stored !== result.digest) throw new Error(`push ${opts.image}:${tag}: the registry stored ${stored}, not ${result.digest}`);
+      }
+    } finally {
+      await image.remove();
+    }
+    // What a deploy will pull: the digest the registry now serves for the tag.
+    const served = await client.headManifest(repository, first);
+    if (served?.digest !== result.digest) throw new Error(`push ${ref}: pushed ${result.digest} but the registry serves ${served?.digest ?? 'nothing'}`);
+    opts.onLog(
+      `pushed ${repository}@${result.digest} as ${opts.tags.join(', ')}: ${result.uploaded.length} blobs uploaded (${mib(result.uploadedBytes)}), ${result.skipped.length} already there`,
+    );
+    return result;
+  } catch (err) {
+    throw new Error(`push ${ref} failed: ${err instanceof Error ? err.message : String(err)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(2)} s`;
+}
