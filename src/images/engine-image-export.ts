@@ -1,14 +1,22 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
-import { extract } from 'tar-stream';
 import { z } from 'zod';
 import { dockerMessage } from '../executors/docker-errors.js';
 import { sha256Digest } from '../registry/manifest.js';
+import { type TarMember, TarIndexer } from './tar-index.js';
+
+export interface LayerRange {
+  path: string;
+  offset: number;
+  size: number;
+}
+
+const MAX_JSON_BYTES = 16 << 20;
 
 /** One image as the engine holds it: the config's exact bytes and each layer's uncompressed tar, in rootfs order. */
 export interface ExportedImage {
@@ -19,8 +27,8 @@ export interface ExportedImage {
   configDigest: string;
   /** rootfs.diff_ids: the sha256 of each uncompressed layer tar, bottom first. */
   diffIds: string[];
-  /** Paths of the uncompressed layer tars, same order as diffIds. */
-  layerFiles: string[];
+  /** Where each uncompressed layer tar lies (a byte range of the saved archive), same order as diffIds. */
+  layers: LayerRange[];
   /** Removes the temp directory holding the layer files. */
   remove(): Promise<void>;
 }
@@ -32,8 +40,9 @@ const imageConfig = z.object({ rootfs: z.object({ type: z.literal('layers'), dif
 /**
  * Reads one image out of the engine (`GET /images/{name}/get`, the stream `docker save` writes):
  * the tar holds each layer's uncompressed tar, the config and manifest.json, which comes last and
- * says which file is which layer. So every file is spooled to a temp directory as it streams by
- * (entry names are never used as paths), and sorted out at the end. Bounded by `timeoutMs`; the
+ * says which file is which layer. So the stream is written to a temp file as it comes (one
+ * sequential write), with the offset of each member noted on the way, and sorted out at the end
+ * (member names are never used as paths). Bounded by `timeoutMs`; the
  * temp directory is removed on failure, and by `remove()` otherwise.
  */
 export async function exportImage(docker: Dockerode, ref: string, opts: { timeoutMs: number; tempRoot?: string }): Promise<ExportedImage> {
@@ -42,51 +51,56 @@ export async function exportImage(docker: Dockerode, ref: string, opts: { timeou
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new Error(`reading image ${ref} from the engine timed out after ${opts.timeoutMs}ms`)), opts.timeoutMs);
   try {
-    const files = new Map<string, string>();
-    const links = new Map<string, string>();
-    // The engine writes the whole tar to disk before the first byte, so the request itself is raced with the deadline.
+    const archive = join(dir, 'image.tar');
     const request = docker.getImage(ref).get() as Promise<Readable>;
     // A stream that arrives after the deadline is closed, not left open.
     request.then(
       (s) => abort.signal.aborted && s.destroy(),
       () => undefined,
     );
+    // The engine writes the whole tar to disk before the first byte, so the request itself is raced with the deadline.
     const source = await Promise.race([request, aborted(abort.signal)]);
-    const entries = extract();
-    entries.on('entry', (header, body, next) => {
-      const name = posix.normalize(header.name).replace(/^\.\//, '');
-      if (header.type === 'file') {
-        const path = join(dir, String(files.size));
-        files.set(name, path);
-        pipeline(body, createWriteStream(path)).then(() => next(), next);
-        return;
-      }
-      // Docker 25+ links a layer seen twice to its first copy.
-      if (header.type === 'symlink' && header.linkname) links.set(name, posix.join(posix.dirname(name), header.linkname));
-      body.on('end', () => next());
-      body.resume();
-    });
-    await pipeline(source, entries, { signal: abort.signal });
-    const resolve = (name: string): string => {
+    const index = new TarIndexer();
+    await pipeline(source, index, createWriteStream(archive), { signal: abort.signal });
+    const byName = new Map(index.members.map((m) => [posix.normalize(m.name).replace(/^\.\//, ''), m]));
+    const find = (name: string): TarMember => {
       let n = posix.normalize(name);
-      for (let hops = 0; links.has(n) && hops < 8; hops++) n = posix.normalize(links.get(n) ?? n);
-      const path = files.get(n);
-      if (!path) throw new Error(`the engine's image tar has no ${JSON.stringify(name)}`);
-      return path;
+      // Docker 25+ links a layer seen twice to its first copy.
+      for (let hops = 0; byName.get(n)?.type === 'symlink' && hops < 8; hops++) {
+        const link = byName.get(n) as TarMember;
+        n = posix.normalize(posix.join(posix.dirname(n), link.linkname));
+      }
+      const member = byName.get(n);
+      if (member?.type !== 'file') throw new Error(`the engine's image tar has no file ${JSON.stringify(name)}`);
+      return member;
     };
-    const manifestPath = files.get('manifest.json');
-    if (!manifestPath) throw new Error("the engine's image tar has no manifest.json");
-    const listed = saveManifest.safeParse(JSON.parse(await readFile(manifestPath, 'utf8')));
+    const readMember = async (name: string, limit: number): Promise<Buffer> => {
+      const m = find(name);
+      if (m.size > limit) throw new Error(`${name} in the engine's image tar is ${m.size} bytes, more than ${limit}`);
+      const handle = await open(archive, 'r');
+      try {
+        const buf = Buffer.alloc(m.size);
+        await handle.read(buf, 0, m.size, m.offset);
+        return buf;
+      } finally {
+        await handle.close();
+      }
+    };
+    const listed = saveManifest.safeParse(JSON.parse((await readMember('manifest.json', MAX_JSON_BYTES)).toString('utf8')));
     if (!listed.success) throw new Error(`the engine's manifest.json is not as expected: ${listed.error.issues[0]?.message ?? 'unknown'}`);
     const image = listed.data[0] as z.infer<typeof saveManifest>[number];
-    const config = await readFile(resolve(image.Config));
+    const config = await readMember(image.Config, MAX_JSON_BYTES);
     const parsed = imageConfig.safeParse(JSON.parse(config.toString('utf8')));
     if (!parsed.success) throw new Error(`the image config is not as expected: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
     const diffIds = parsed.data.rootfs.diff_ids;
     if (diffIds.length !== image.Layers.length) {
       throw new Error(`the image config lists ${diffIds.length} layers but the engine's tar has ${image.Layers.length}`);
     }
-    return { dir, config, configDigest: sha256Digest(config), diffIds, layerFiles: image.Layers.map(resolve), remove };
+    const layers = image.Layers.map((name) => {
+      const m = find(name);
+      return { path: archive, offset: m.offset, size: m.size };
+    });
+    return { dir, config, configDigest: sha256Digest(config), diffIds, layers, remove };
   } catch (err) {
     await remove();
     const reason: unknown = abort.signal.aborted ? abort.signal.reason : err;

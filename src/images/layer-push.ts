@@ -8,7 +8,7 @@ import { type Descriptor, dockerImageManifest } from '../registry/manifest.js';
 import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from '../registry/media-types.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import type { RegistryAuth } from '../registry/registry-digest.js';
-import { exportImage } from './engine-image-export.js';
+import { exportImage, type LayerRange } from './engine-image-export.js';
 import { compressLayer } from './layer-compress.js';
 import { splitImage } from './image-push.js';
 
@@ -32,8 +32,9 @@ export interface LayerPushOptions {
 export interface LayerPushResult {
   /** The manifest digest the registry serves for every tag (verified). */
   digest: string;
-  /** Blob digests uploaded by this push (new layers, the config), and those already there. */
+  /** Blob digests uploaded by this push (new layers, the config), mounted from another repository, and already there. */
   uploaded: string[];
+  mounted: string[];
   skipped: string[];
   uploadedBytes: number;
 }
@@ -44,7 +45,7 @@ export interface LayerPushResult {
  * (several at once), then the Docker v2 schema 2 manifest is PUT under every tag and the digest
  * the registry serves is checked. A layer is known to be there by its uncompressed digest, through
  * the repository's earlier images (`knownFrom`, the tags themselves) and what this process pushed,
- * each confirmed with a blob HEAD. Repeating a push uploads nothing and gives the same digest.
+ * each confirmed with a blob HEAD (or mounted from the registry's repository that has it). Repeating a push uploads nothing and gives the same digest.
  */
 export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions): Promise<LayerPushResult> {
   const { registry, repository } = splitImage(opts.image);
@@ -59,9 +60,11 @@ export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions)
     signal: controller.signal,
     ...(opts.auth ? { auth: { username: opts.auth.username, password: opts.auth.password } } : {}),
   });
-  const result: LayerPushResult = { digest: '', uploaded: [], skipped: [], uploadedBytes: 0 };
+  const result: LayerPushResult = { digest: '', uploaded: [], mounted: [], skipped: [], uploadedBytes: 0 };
   try {
+    const reading = Date.now();
     const image = await exportImage(docker, ref, { timeoutMs: Math.max(1, deadline - Date.now()), ...(opts.tempRoot ? { tempRoot: opts.tempRoot } : {}) });
+    opts.onLog(`read ${ref} from the engine in ${seconds(Date.now() - reading)} (${image.diffIds.length} layers)`);
     try {
       const known = await knownLayers(client, repository, [...opts.tags, ...(opts.knownFrom ?? [])]);
       // One job per distinct layer: an image may hold the same tar twice.
@@ -69,21 +72,36 @@ export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions)
       const layerOf = (diffId: string, i: number): Promise<Descriptor> => {
         let job = jobs.get(diffId);
         if (!job) {
-          job = placeLayer(diffId, image.layerFiles[i] as string, join(image.dir, `layer-${i}.gz`));
+          job = placeLayer(diffId, image.layers[i] as LayerRange, join(image.dir, `layer-${i}.gz`));
           jobs.set(diffId, job);
         }
         return job;
       };
-      const placeLayer = async (diffId: string, file: string, gz: string): Promise<Descriptor> => {
+      const placeLayer = async (diffId: string, range: LayerRange, gz: string): Promise<Descriptor> => {
         const candidate = known.get(diffId);
-        if (candidate && (await client.headBlob(repository, candidate.digest))) {
-          result.skipped.push(candidate.digest);
-          return { mediaType: DOCKER_LAYER_GZIP, digest: candidate.digest, size: candidate.size };
+        let session: string | undefined;
+        if (candidate) {
+          const { layer, repository: from } = candidate;
+          const reused = { mediaType: DOCKER_LAYER_GZIP, digest: layer.digest, size: layer.size };
+          if (await client.headBlob(repository, layer.digest)) {
+            result.skipped.push(layer.digest);
+            return reused;
+          }
+          if (from !== repository) {
+            // Another repository of the registry has it (an image sharing a base): mount, as `docker push` does.
+            const mount = await client.mountBlob(repository, layer.digest, from);
+            if (mount.mounted) {
+              result.mounted.push(layer.digest);
+              rememberLayer(client, repository, diffId, reused);
+              return reused;
+            }
+            session = mount.uploadUrl;
+          }
         }
         const started = Date.now();
-        const blob = await compressLayer(file, gz, diffId, controller.signal);
+        const blob = await compressLayer(range, gz, diffId, controller.signal);
         const compressedMs = Date.now() - started;
-        await uploadBlob(client, repository, blob, async () => Readable.toWeb(createReadStream(gz)) as ReadableStream<Uint8Array>);
+        await uploadBlob(client, repository, blob, async () => Readable.toWeb(createReadStream(gz)) as ReadableStream<Uint8Array>, session);
         const layer = { mediaType: DOCKER_LAYER_GZIP, ...blob };
         rememberLayer(client, repository, diffId, layer);
         result.uploaded.push(blob.digest);
@@ -115,7 +133,7 @@ export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions)
     const served = await client.headManifest(repository, first);
     if (served?.digest !== result.digest) throw new Error(`push ${ref}: pushed ${result.digest} but the registry serves ${served?.digest ?? 'nothing'}`);
     opts.onLog(
-      `pushed ${repository}@${result.digest} as ${opts.tags.join(', ')}: ${result.uploaded.length} blobs uploaded (${mib(result.uploadedBytes)}), ${result.skipped.length} already there`,
+      `pushed ${repository}@${result.digest} as ${opts.tags.join(', ')}: ${result.uploaded.length} blobs uploaded (${mib(result.uploadedBytes)}), ${result.mounted.length} mounted, ${result.skipped.length} already there`,
     );
     return result;
   } catch (err) {

@@ -49,9 +49,9 @@ async function build(tag: string, app: string): Promise<string> {
   return imageId;
 }
 
-/** "POST /v2/<repo>/blobs/uploads/" requests since `from`: one per blob uploaded. */
-function uploadsSince(from: number): number {
-  return proxy.requests.slice(from).filter((r) => r.startsWith(`POST /v2/${repository}/blobs/uploads/`)).length;
+/** "POST /v2/<repo>/blobs/uploads/" requests since `from`: one per blob uploaded (mounts, `?mount=`, apart). */
+function uploadsSince(from: number, repo = repository): number {
+  return proxy.requests.slice(from).filter((r) => r.startsWith(`POST /v2/${repo}/blobs/uploads/`) && !r.includes('mount=')).length;
 }
 
 async function layersOf(digest: string): Promise<{ config: string; layers: Array<{ digest: string; mediaType: string; size: number }> }> {
@@ -131,6 +131,19 @@ describe("Slipway's own layer push (real engine and registry)", { timeout: 180_0
     expect(r.digest).toBe(before);
     expect(uploadsSince(mark)).toBe(0);
     expect(r.uploaded).toEqual([]);
+  });
+
+  it('an image in another repository of the registry mounts the layers it shares instead of uploading them', async () => {
+    const other = `${repository}-copy`;
+    await docker.getImage(`${image}:v2`).tag({ repo: `${proxy.host}/${other}`, tag: '1' });
+    const mark = proxy.requests.length;
+    const r = await pushImageLayers(docker, { image: `${proxy.host}/${other}`, tags: ['1'], auth, onLog: () => undefined, timeoutMs: 120_000 });
+    const { layers } = await layersOf(r.digest);
+    expect(r.digest).toBe((await plain.headManifest(repository, 'v2'))?.digest);
+    expect(r.mounted.sort()).toEqual(layers.map((l) => l.digest).sort());
+    expect(uploadsSince(mark, other)).toBe(1); // the config only
+    expect(proxy.requests.slice(mark).filter((q) => q.startsWith(`POST /v2/${other}/blobs/uploads/?mount=`))).toHaveLength(layers.length);
+    await docker.getImage(`${proxy.host}/${other}:1`).remove();
   });
 
   it('retries an upload the registry fails once', async () => {
