@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 
 /** Where one member of a tar lies in the archive: its data is `size` bytes from `offset`. */
@@ -8,15 +9,24 @@ export interface TarMember {
   linkname: string;
   offset: number;
   size: number;
+  /** sha256 of a file's data ("sha256:<hex>"): for a layer tar, its diff_id. */
+  digest?: string;
 }
 
 const BLOCK = 512;
 
+type Body =
+  | { kind: 'file'; member: TarMember; hash: Hash; end: number }
+  | { kind: 'pax' | 'longname'; chunks: Buffer[]; end: number }
+  | { kind: 'skip'; end: number };
+
 /**
- * Passes a tar stream through unchanged while noting where each member's data lies, so the
- * archive can be written to disk in one sequential write and its members read back as byte ranges
- * (cheaper than unpacking each into a file of its own: a layer tar is tens of MiB). Reads ustar
- * and GNU headers, pax `path`/`size` records and GNU long names (what Go's archive/tar writes).
+ * Passes a tar stream through unchanged while noting where each member's data lies and hashing
+ * each file's data, so the archive can be written to disk in one sequential write and its members
+ * read back as byte ranges (cheaper than unpacking each into a file of its own: a layer tar is tens
+ * of MiB). `onMember` is called as each file's last byte passes, so work on it can start before the
+ * archive ends. Reads ustar and GNU headers, pax `path`/`size` records and GNU long names (what
+ * Go's archive/tar writes).
  */
 export class TarIndexer extends Transform {
   readonly members: TarMember[] = [];
@@ -25,10 +35,14 @@ export class TarIndexer extends Transform {
   /** Offset of the next header. */
   private next = 0;
   private header: Buffer = Buffer.alloc(0);
-  /** A pax or GNU long-name record being read (it describes the member after it). */
-  private meta: { kind: 'pax' | 'longname'; size: number; start: number; chunks: Buffer[] } | undefined;
+  private body: Body | undefined;
+  /** What a pax or GNU long-name record said about the member after it. */
   private pending: { path?: string; size?: number } = {};
   private ended = false;
+
+  constructor(private readonly onMember?: (member: TarMember) => void) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
@@ -48,66 +62,87 @@ export class TarIndexer extends Transform {
     const start = this.pos;
     const end = start + chunk.length;
     this.pos = end;
-    if (this.meta) this.collectMeta(chunk, start, end);
-    while (!this.ended && this.next < end) {
-      // The header may straddle chunks: gather its 512 bytes first.
-      const from = Math.max(this.next + this.header.length, start) - start;
-      const need = BLOCK - this.header.length;
-      const piece = chunk.subarray(from, from + need);
+    let p = start;
+    while (p < end && !this.ended) {
+      const body = this.body;
+      if (body && p < body.end) {
+        const take = Math.min(end, body.end) - p;
+        const slice = chunk.subarray(p - start, p - start + take);
+        if (body.kind === 'file') body.hash.update(slice);
+        else if (body.kind !== 'skip') body.chunks.push(Buffer.from(slice));
+        p += take;
+        if (p === body.end) this.finish(body);
+        continue;
+      }
+      if (p < this.next) {
+        p = Math.min(end, this.next); // padding to the next block
+        continue;
+      }
+      // A header; it may straddle chunks, so its 512 bytes are gathered first.
+      const piece = chunk.subarray(p - start, p - start + BLOCK - this.header.length);
       this.header = this.header.length === 0 && piece.length === BLOCK ? piece : Buffer.concat([this.header, piece]);
+      p += piece.length;
       if (this.header.length < BLOCK) return;
       const header = this.header;
       this.header = Buffer.alloc(0);
-      const dataStart = this.next + BLOCK;
-      this.next = dataStart;
       if (header.every((b) => b === 0)) {
         this.ended = true; // end-of-archive marker
         return;
       }
-      this.member(header, dataStart);
-      if (this.meta && this.meta.start < end) this.collectMeta(chunk, start, end);
+      this.member(header, this.next + BLOCK);
     }
   }
 
   private member(h: Buffer, dataStart: number): void {
     const typeflag = String.fromCharCode(h[156] ?? 0);
     const size = this.pending.size ?? readSize(h.subarray(124, 136));
+    const end = dataStart + size;
     this.next = dataStart + Math.ceil(size / BLOCK) * BLOCK;
     if (typeflag === 'x' || typeflag === 'L') {
-      this.meta = { kind: typeflag === 'x' ? 'pax' : 'longname', size, start: dataStart, chunks: [] };
+      this.body = { kind: typeflag === 'x' ? 'pax' : 'longname', chunks: [], end };
+      if (size === 0) this.finish(this.body);
       return;
     }
-    if (typeflag === 'g') return; // global pax header: nothing docker save relies on
+    if (typeflag === 'g') {
+      this.body = { kind: 'skip', end }; // global pax header: nothing docker save relies on
+      return;
+    }
     const magic = h.subarray(257, 262).toString('latin1');
     const prefix = magic === 'ustar' ? cString(h.subarray(345, 500)) : '';
     const plain = cString(h.subarray(0, 100));
     const name = this.pending.path ?? (prefix ? `${prefix}/${plain}` : plain);
-    const type = typeflag === '0' || typeflag === '\0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : 'other';
-    this.members.push({ name, type, linkname: cString(h.subarray(157, 257)), offset: dataStart, size });
     this.pending = {};
+    const type = typeflag === '0' || typeflag === '\0' || typeflag === '7' ? 'file' : typeflag === '2' ? 'symlink' : 'other';
+    const member: TarMember = { name, type, linkname: cString(h.subarray(157, 257)), offset: dataStart, size };
+    if (type !== 'file') {
+      this.members.push(member);
+      this.body = { kind: 'skip', end };
+      return;
+    }
+    this.body = { kind: 'file', member, hash: createHash('sha256'), end };
+    if (size === 0) this.finish(this.body);
   }
 
-  private collectMeta(chunk: Buffer, start: number, end: number): void {
-    const meta = this.meta;
-    if (!meta) return;
-    const have = meta.chunks.reduce((n, c) => n + c.length, 0);
-    const from = meta.start + have;
-    if (from >= end) return;
-    const take = chunk.subarray(from - start, Math.min(chunk.length, from - start + meta.size - have));
-    meta.chunks.push(Buffer.from(take));
-    if (have + take.length < meta.size) return;
-    const body = Buffer.concat(meta.chunks);
-    this.meta = undefined;
-    if (meta.kind === 'longname') {
-      this.pending.path = cString(body);
+  private finish(body: Body): void {
+    this.body = undefined;
+    if (body.kind === 'file') {
+      body.member.digest = `sha256:${body.hash.digest('hex')}`;
+      this.members.push(body.member);
+      this.onMember?.(body.member);
+      return;
+    }
+    if (body.kind === 'skip') return;
+    const data = Buffer.concat(body.chunks);
+    if (body.kind === 'longname') {
+      this.pending.path = cString(data);
       return;
     }
     // pax records: "<len> key=value\n"
-    for (let i = 0; i < body.length; ) {
-      const space = body.indexOf(0x20, i);
-      const len = Number(body.subarray(i, space).toString('latin1'));
+    for (let i = 0; i < data.length; ) {
+      const space = data.indexOf(0x20, i);
+      const len = Number(data.subarray(i, space).toString('latin1'));
       if (!(space > i && len > 0)) break;
-      const record = body.subarray(space + 1, i + len - 1).toString('utf8');
+      const record = data.subarray(space + 1, i + len - 1).toString('utf8');
       const eq = record.indexOf('=');
       const key = record.slice(0, eq);
       const value = record.slice(eq + 1);

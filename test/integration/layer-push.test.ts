@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import { pack } from 'tar-stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildImage } from '../../src/images/classic-builder.js';
 import { pushImageLayers } from '../../src/images/layer-push.js';
 import { RegistryClient } from '../../src/registry/registry-client.js';
@@ -144,6 +144,16 @@ describe("Slipway's own layer push (real engine and registry)", { timeout: 180_0
     expect(uploadsSince(mark, other)).toBe(1); // the config only
     expect(proxy.requests.slice(mark).filter((q) => q.startsWith(`POST /v2/${other}/blobs/uploads/?mount=`))).toHaveLength(layers.length);
     await docker.getImage(`${proxy.host}/${other}:1`).remove();
+  });
+
+  it("after a restart (nothing remembered), the branch's earlier image still says which layers are there", async () => {
+    await build('v5', 'app v5\n');
+    vi.resetModules(); // a fresh build worker: this process's memory of what it pushed is gone
+    const fresh = await import('../../src/images/layer-push.js');
+    const mark = proxy.requests.length;
+    const r = await fresh.pushImageLayers(docker, { image, tags: ['v5'], knownFrom: ['v2'], auth, onLog: () => undefined, timeoutMs: 120_000 });
+    expect(uploadsSince(mark)).toBe(2); // app.txt's layer and the config
+    expect(r.skipped).toHaveLength(baseLayers + 1);
   });
 
   it('retries an upload the registry fails once', async () => {

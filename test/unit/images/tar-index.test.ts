@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,19 @@ describe('TarIndexer', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("hashes each file's data as it passes, and says so as each file ends", async () => {
+    const seen: string[] = [];
+    const indexer = new TarIndexer((m) => seen.push(`${m.name} ${m.digest}`));
+    await pipeline(Readable.from([await packed(entries)]), indexer, new Writable({ write: (_c, _e, done) => done() }));
+    const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+    expect(seen).toEqual([
+      `abc/layer.tar ${sha('x'.repeat(1500))}`,
+      `empty ${sha('')}`,
+      `${long} ${sha('{"long":true}')}`,
+      `manifest.json ${sha('[{"Config":"c.json","Layers":["abc/layer.tar"]}]')}`,
+    ]);
   });
 
   it('refuses a stream that is not a tar', async () => {
