@@ -15,7 +15,16 @@ async function index(archive: Buffer, chunk: number): Promise<Record<string, str
   const parts: Buffer[] = [];
   for (let i = 0; i < archive.length; i += chunk) parts.push(archive.subarray(i, i + chunk));
   const out: Buffer[] = [];
-  await pipeline(Readable.from(parts), indexer, new Writable({ write: (c: Buffer, _e, done) => (out.push(c), done()) }));
+  await pipeline(
+    Readable.from(parts),
+    indexer,
+    new Writable({
+      write: (c: Buffer, _e, done) => {
+        out.push(c);
+        done();
+      },
+    }),
+  );
   expect(Buffer.concat(out).equals(archive)).toBe(true); // passed through unchanged
   return Object.fromEntries(
     indexer.members.map((m) => [m.type === 'symlink' ? `${m.name} -> ${m.linkname}` : m.name, archive.subarray(m.offset, m.offset + m.size).toString()]),
