@@ -55,6 +55,7 @@ export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions)
   const [first] = opts.tags;
   if (!first) throw new Error(`push ${opts.image}: no tag to push`);
   const ref = `${opts.image}:${first}`;
+  const dir = await mkdtemp(join(opts.tempRoot ?? tmpdir(), 'slipway-push-'));
   const deadline = Date.now() + opts.timeoutMs;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new Error(`the push deadline of ${opts.timeoutMs}ms passed`)), opts.timeoutMs);
@@ -65,7 +66,6 @@ export async function pushImageLayers(docker: Dockerode, opts: LayerPushOptions)
   });
   const result: LayerPushResult = { digest: '', uploaded: [], mounted: [], skipped: [], uploadedBytes: 0 };
   const remaining = (): number => Math.max(1, deadline - Date.now());
-  const dir = await mkdtemp(join(opts.tempRoot ?? tmpdir(), 'slipway-push-'));
   try {
     type Placement = { layer: Descriptor } | { session: string | undefined };
     const placeKnown = async (diffId: string, candidate: KnownLayer | undefined): Promise<Placement> => {
