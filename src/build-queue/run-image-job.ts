@@ -7,6 +7,8 @@ import type { RunRecord } from '../runs/types.js';
 import { messageOf } from '../errors/errors.js';
 import type { JobOutcome } from '../scheduler/finish-job.js';
 import { pushImage } from '../images/image-push.js';
+import { pushImageLayers } from '../images/layer-push.js';
+import type { RegistryAuth } from '../registry/registry-digest.js';
 import { imageLabels } from '../images/build-options.js';
 import { mirrorFor } from '../jobs/work-tree.js';
 import { runsForkCode } from '../jobs/job-variables.js';
@@ -37,7 +39,7 @@ export async function runImageJob(ctx: BuildContext, run: RunRecord, job: Planne
       ...job.build.tags,
     ]),
   ];
-  const [primary, ...others] = tags;
+  const [primary] = tags;
   if (!primary) return { phase: 'failed', reason: 'no image tag could be made for this run' };
   await store.updateJob(run.id, job.name, 'running', `building ${repository}:${primary}`);
   await reporter.jobChanged(run.id, job.name);
@@ -91,14 +93,35 @@ export async function runImageJob(ctx: BuildContext, run: RunRecord, job: Planne
       onLog,
       timeoutMs: job.timeoutMs,
     });
-    const { digest } = await pushImage(ctx.docker, { image: repository, tag: primary, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
-    for (const tag of others) await pushImage(ctx.docker, { image: repository, tag, ...(auth ? { auth } : {}), onLog, timeoutMs: job.timeoutMs });
+    const { digest } = await pushTags(ctx, { repository, tags, knownFrom: cacheCandidates(run), auth, onLog, timeoutMs: job.timeoutMs });
     await store.setImage(run.id, { repository, tags, digest, ref: `${repository}@${digest}` });
     if (fingerprint) await recordBuiltImage(ctx, run.request.project.id, fingerprint, { runId: run.id, digest });
     return { phase: 'success', reason: `pushed ${repository}@${digest}` };
   } catch (err) {
     return { phase: 'failed', reason: `image build or push failed: ${messageOf(err)}` };
   }
+}
+
+/** Every tag pushed, by Slipway's own push (the default) or the engine's (`SLIPWAY_IMAGE_PUSH`); the digest is the one the registry serves. */
+async function pushTags(
+  ctx: BuildContext,
+  opts: { repository: string; tags: string[]; knownFrom: string[]; auth: RegistryAuth | undefined; onLog: (line: string) => void; timeoutMs: number },
+): Promise<{ digest: string }> {
+  const auth = opts.auth ? { auth: opts.auth } : {};
+  if (ctx.config.imagePush === 'slipway') {
+    return pushImageLayers(ctx.docker, {
+      image: opts.repository,
+      tags: opts.tags,
+      knownFrom: opts.knownFrom,
+      ...auth,
+      onLog: opts.onLog,
+      timeoutMs: opts.timeoutMs,
+    });
+  }
+  const [primary, ...others] = opts.tags;
+  const { digest } = await pushImage(ctx.docker, { image: opts.repository, tag: primary ?? '', ...auth, onLog: opts.onLog, timeoutMs: opts.timeoutMs });
+  for (const tag of others) await pushImage(ctx.docker, { image: opts.repository, tag, ...auth, onLog: opts.onLog, timeoutMs: opts.timeoutMs });
+  return { digest };
 }
 
 /** The branch's previous image, then the default branch's (a new branch starts from main's layers). */

@@ -63,6 +63,11 @@ export interface SlipwayConfig {
    * BuildKit).
    */
   imageBuilder: 'buildkit' | 'classic';
+  /**
+   * How image jobs push: 'slipway' (Slipway reads the layers out of the engine, gzips new ones at
+   * level 1 and uploads them itself, docs/decisions.md) or 'engine' (the engine's own push).
+   */
+  imagePush: 'slipway' | 'engine';
   registry: { host: string; username: string | undefined; password: string | undefined };
   /**
    * Registries environments deploy from (`registry: <name>` in the pipeline file), by name, from
@@ -296,6 +301,7 @@ const envSchema = z.object({
     .regex(/^unix:\/\//, 'DOCKER_HOST must be a unix:// socket')
     .default('unix:///run/slipway-docker.sock'),
   SLIPWAY_IMAGE_BUILDER: z.enum(['buildkit', 'classic'], { error: 'SLIPWAY_IMAGE_BUILDER must be buildkit or classic' }).default('buildkit'),
+  SLIPWAY_IMAGE_PUSH: z.enum(['slipway', 'engine'], { error: 'SLIPWAY_IMAGE_PUSH must be slipway or engine' }).default('slipway'),
   SLIPWAY_REGISTRY: z
     .string()
     .regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'SLIPWAY_REGISTRY must be host[:port]')
@@ -435,6 +441,7 @@ export function readConfig(env: Record<string, string | undefined>, readFile?: R
       gitBaseUrl: (e.SLIPWAY_GIT_BASE_URL ?? e.GITLAB_URL).replace(/\/$/, ''),
       dockerHost: e.DOCKER_HOST,
       imageBuilder: e.SLIPWAY_IMAGE_BUILDER,
+      imagePush: e.SLIPWAY_IMAGE_PUSH,
       registry: { host: e.SLIPWAY_REGISTRY, username: e.SLIPWAY_REGISTRY_USERNAME, password: e.SLIPWAY_REGISTRY_PASSWORD },
       registries: registries.registries,
       promotion: { attempts: e.SLIPWAY_PROMOTE_ATTEMPTS, backoffMs: e.SLIPWAY_PROMOTE_BACKOFF_MS, timeoutMs: e.SLIPWAY_PROMOTE_TIMEOUT_MS },

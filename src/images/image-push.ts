@@ -58,7 +58,8 @@ export async function pushImage(docker: Dockerode, opts: PushImageOptions): Prom
   return { digest };
 }
 
-function splitImage(image: string): { registry: string; repository: string } {
+/** 'host:port/repo' → its registry host and repository; a tag, digest or missing host is an error. */
+export function splitImage(image: string): { registry: string; repository: string } {
   const slash = image.indexOf('/');
   const host = slash === -1 ? '' : image.slice(0, slash);
   if (!host || !(host.includes('.') || host.includes(':') || host === 'localhost')) {

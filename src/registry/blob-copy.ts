@@ -29,13 +29,30 @@ export async function ensureBlob(ends: BlobEnds, blob: Descriptor): Promise<Blob
     if (mount.mounted) return 'mounted';
     uploadUrl = mount.uploadUrl;
   }
+  await uploadBlob(target, ends.targetRepository, blob, () => source.getBlob(ends.sourceRepository, blob.digest), uploadUrl);
+  return 'copied';
+}
+
+/**
+ * Uploads one blob (POST, then a monolithic PUT with the digest, which the registry checks) from a
+ * body that `open` makes anew for every attempt: a streamed PUT cannot be replayed, so the whole
+ * upload is retried here, with backoff, while the failure may pass. `uploadUrl` is an upload
+ * session already open (a declined mount's), used by the first attempt only.
+ */
+export async function uploadBlob(
+  target: RegistryClient,
+  repository: string,
+  blob: Pick<Descriptor, 'digest' | 'size'>,
+  open: () => Promise<ReadableStream<Uint8Array>>,
+  uploadUrl?: string,
+): Promise<void> {
+  let session = uploadUrl;
   for (let attempt = 1; ; attempt++) {
     try {
-      const url = uploadUrl ?? (await target.startUpload(ends.targetRepository));
-      uploadUrl = undefined; // a failed session is not reused
-      const body = await source.getBlob(ends.sourceRepository, blob.digest);
-      await target.putBlob(ends.targetRepository, url, blob.digest, body, blob.size);
-      return 'copied';
+      const url = session ?? (await target.startUpload(repository));
+      session = undefined; // a failed session is not reused
+      await target.putBlob(repository, url, blob.digest, await open(), blob.size);
+      return;
     } catch (err) {
       if (!(err instanceof RegistryError) || !err.retryable || attempt > DEFAULT_BACKOFF.retries) throw err;
       await sleep(backoffDelay(attempt - 1, DEFAULT_BACKOFF));

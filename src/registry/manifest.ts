@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { DOCKER_SCHEMA1, FOREIGN_LAYER_TYPES, IMAGE_MANIFEST_TYPES, INDEX_TYPES } from './media-types.js';
+import {
+  DOCKER_IMAGE_CONFIG,
+  DOCKER_LAYER_GZIP,
+  DOCKER_MANIFEST,
+  DOCKER_SCHEMA1,
+  FOREIGN_LAYER_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+} from './media-types.js';
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
@@ -66,4 +74,19 @@ export function blobsOf(content: Extract<ManifestContent, { kind: 'image' }>): D
     seen.add(d.digest);
     return true;
   });
+}
+
+/**
+ * A Docker image manifest v2 schema 2 (what `docker push` writes, and what every engine, containerd
+ * and kubelet pulls) for a config blob and gzip layers, bottom first. Its digest is over exactly
+ * these bytes, so they are PUT as returned.
+ */
+export function dockerImageManifest(config: Pick<Descriptor, 'digest' | 'size'>, layers: ReadonlyArray<Pick<Descriptor, 'digest' | 'size'>>): Buffer {
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: DOCKER_MANIFEST,
+    config: { mediaType: DOCKER_IMAGE_CONFIG, size: config.size, digest: config.digest },
+    layers: layers.map((l) => ({ mediaType: DOCKER_LAYER_GZIP, size: l.size, digest: l.digest })),
+  };
+  return Buffer.from(JSON.stringify(manifest, null, 3));
 }

@@ -21,3 +21,9 @@ export const FOREIGN_LAYER_TYPES: readonly string[] = [
   'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
   'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
 ];
+
+/** Docker image manifest v2 schema 2: what an engine pushes, and what Slipway's own push writes. */
+export const DOCKER_IMAGE_CONFIG = 'application/vnd.docker.container.image.v1+json';
+export const DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip';
+/** The same gzip tar under its OCI name: reusable as a Docker layer (only the label differs). */
+export const OCI_LAYER_GZIP = 'application/vnd.oci.image.layer.v1.tar+gzip';

@@ -10,6 +10,10 @@ export interface RegistryFaultProxy {
   failed: number;
   /** Authorization headers of the writes that reached the registry. */
   writeAuthorizations: string[];
+  /** Every request passed on to the registry, as "METHOD /path?query" (what a test counts uploads by). */
+  requests: string[];
+  /** The next this many blob upload PUTs are answered 500 (a registry failing mid-push). */
+  failBlobPuts: number;
   close(): Promise<void>;
 }
 
@@ -21,9 +25,11 @@ export interface RegistryFaultProxy {
 export async function startRegistryFaultProxy(upstream: string, creds: { username: string; password: string }): Promise<RegistryFaultProxy> {
   const [upHost, upPort] = upstream.split(':');
   const expected = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-  const state = { failing: false, failed: 0, writeAuthorizations: [] as string[] };
+  const state = { failing: false, failed: 0, writeAuthorizations: [] as string[], requests: [] as string[], failBlobPuts: 0 };
   const server: Server = createServer((req: IncomingMessage, res) => {
-    if (state.failing) {
+    const blobPut = req.method === 'PUT' && /\/blobs\/uploads\//.test(req.url ?? '');
+    if (state.failing || (blobPut && state.failBlobPuts > 0)) {
+      if (blobPut && !state.failing) state.failBlobPuts -= 1;
       state.failed += 1;
       req.resume();
       res.writeHead(500, { 'Content-Type': 'application/json' });
@@ -40,6 +46,7 @@ export async function startRegistryFaultProxy(upstream: string, creds: { usernam
       }
       state.writeAuthorizations.push(req.headers.authorization);
     }
+    state.requests.push(`${req.method} ${req.url}`);
     const headers = { ...req.headers };
     delete headers.authorization; // the upstream registry is open; credentials stop here
     const up = request({ host: upHost, port: Number(upPort), method: req.method, path: req.url, headers, timeout: 60_000 }, (upRes) => {
@@ -67,6 +74,15 @@ export async function startRegistryFaultProxy(upstream: string, creds: { usernam
     },
     get writeAuthorizations() {
       return state.writeAuthorizations;
+    },
+    get requests() {
+      return state.requests;
+    },
+    get failBlobPuts() {
+      return state.failBlobPuts;
+    },
+    set failBlobPuts(n: number) {
+      state.failBlobPuts = n;
     },
     close: () =>
       new Promise<void>((resolve) => {

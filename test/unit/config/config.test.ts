@@ -226,3 +226,15 @@ describe('readConfig', () => {
     expect(r.problems.join('\n')).not.toContain('leaky-token-value');
   });
 });
+
+describe('SLIPWAY_IMAGE_PUSH', () => {
+  it("is Slipway's own push by default, the engine's when asked for, and refuses anything else by name", () => {
+    const def = readConfig(base);
+    expect(def.ok && def.config.imagePush).toBe('slipway');
+    const engine = readConfig({ ...base, SLIPWAY_IMAGE_PUSH: 'engine' });
+    expect(engine.ok && engine.config.imagePush).toBe('engine');
+    const bad = readConfig({ ...base, SLIPWAY_IMAGE_PUSH: 'kaniko' });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.problems.join('\n')).toMatch(/SLIPWAY_IMAGE_PUSH must be slipway or engine/);
+  });
+});
