@@ -24,7 +24,7 @@ describe('paused canaries in the approvals inbox', { timeout: 240_000 }, () => {
   const suffix = randomBytes(3).toString('hex');
   const service = `inbox-${suffix}`;
   const projectId = 18000 + Math.floor(Math.random() * 1000);
-  const port = slotPortBase(11);
+  const port = slotPortBase(1); // band 11 is docker-analysis.test.ts's
   // Above canary-pause.test.ts's proxy ports (15000–16798), below front-proxy.test.ts's (17000+).
   const proxyPort = 16_800 + 2 * Math.floor(Math.random() * 100);
   const path_ = `team/${service}`;
