@@ -49,7 +49,16 @@ async function runPod(cluster: ClusterName, name: string, ref: string): Promise<
       spec: {
         restartPolicy: 'Never',
         nodeName: tb.clusters[cluster].nodeName,
-        containers: [{ name: 'app', image: ref, imagePullPolicy: 'Always', command: ['sh', '-c', 'cat /app/app.txt; wc -c < /app/lib.txt'] }],
+        // The output is the container's termination message (kept in the kubelet's own pod dir), not
+        // its log: both test-bed kubelets share /var/log/pods, and one may clean up the other's pod logs.
+        containers: [
+          {
+            name: 'app',
+            image: ref,
+            imagePullPolicy: 'Always',
+            command: ['sh', '-c', '{ cat /app/app.txt; wc -c < /app/lib.txt; } | tee /dev/termination-log'],
+          },
+        ],
       },
     },
   });
@@ -59,7 +68,7 @@ async function runPod(cluster: ClusterName, name: string, ref: string): Promise<
     if (waiting?.reason === 'ErrImagePull' || waiting?.reason === 'ImagePullBackOff') throw new Error(`${waiting.reason}: ${waiting.message ?? ''}`);
     return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
   });
-  const log = await c.core.readNamespacedPodLog({ name, namespace: NS });
+  const log = pod.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '';
   return { log, pod };
 }
 
