@@ -1,7 +1,6 @@
 import type { JobContext } from '../jobs/context.js';
 import type { PlannedJob } from '../planning/plan.js';
-import type { JobRecord } from '../runs/types.js';
-import type { PipelineRequest } from '../triggers/types.js';
+import type { JobRecord, RunSummary } from '../runs/types.js';
 import { advanceRun } from './advance-run.js';
 
 export type JobOutcome =
@@ -35,7 +34,7 @@ export async function finishJob(
   runId: string,
   job: Pick<PlannedJob, 'name' | 'allowFailure'> & { environment?: string },
   outcome: JobOutcome,
-  request?: PipelineRequest,
+  request?: RunSummary['request'],
 ): Promise<void> {
   const { store, reporter } = ctx;
   let record: JobRecord | undefined;
