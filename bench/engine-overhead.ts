@@ -161,8 +161,8 @@ async function main(): Promise<void> {
     let commands = 0;
     monitor.on('monitor', (_time: string, cmd: string[], source: string) => {
       const name = (cmd[0] ?? '').toLowerCase();
-      // Scripts' own commands cost no round trip; HMGET and INFO are this bench's polls.
-      if (source === 'lua' || name === 'hmget' || name === 'info') return;
+      // Scripts' own commands cost no round trip; HMGET of the status field alone and INFO are this bench's polls.
+      if (source === 'lua' || (name === 'hmget' && cmd.length === 3 && cmd[2] === 'status') || name === 'info') return;
       commands += 1;
       if (name === 'multi') inMulti = true;
       if (!inMulti) roundTrips += 1;
@@ -339,7 +339,7 @@ async function startSlipwayFor(gitlab: GitlabProcess) {
     async waitForRun(runId: string, phases: RunRecord['status']['phase'][], timeoutMs: number): Promise<RunRecord> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        // HMGET (which Slipway never sends) so the count of Slipway's own commands can leave these polls out.
+        // HMGET of the status field alone (which Slipway never sends) so the count of Slipway's own commands can leave these polls out.
         const [status] = await poll.hmget(`${result.config.redisPrefix}:run:${runId}`, 'status');
         const phase = status ? (JSON.parse(status) as { phase: RunRecord['status']['phase'] }).phase : undefined;
         const run = phase && phases.includes(phase) ? await slipway.store.get(runId) : null;

@@ -41,8 +41,9 @@ export async function runImageJob(ctx: BuildContext, run: RunRecord, job: Planne
   ];
   const [primary] = tags;
   if (!primary) return { phase: 'failed', reason: 'no image tag could be made for this run' };
-  await store.updateJob(run.id, job.name, 'running', `building ${repository}:${primary}`);
-  await reporter.jobChanged(run.id, job.name);
+  const started = await store.updateJob(run.id, job.name, 'running', `building ${repository}:${primary}`);
+  // Only this worker writes a running job: its status is the one just written.
+  await reporter.jobChanged(run.id, job.name, started && { run, job: started });
   const onLog = (line: string) => void store.appendLog(run.id, job.name, 'stdout', line);
   const auth =
     config.registry.username && config.registry.password

@@ -71,7 +71,7 @@ export async function runPipelineJob(ctx: BuildContext, runId: string, jobName: 
     );
   }
   if (outcome.phase === 'canceled' && cancel.reason()) outcome = { phase: 'canceled', reason: cancel.reason() ?? 'canceled' };
-  await finishJob(ctx, runId, job, outcome);
+  await finishJob(ctx, runId, job, outcome, run.request);
   return { done: true };
 }
 

@@ -53,11 +53,12 @@ export async function runScriptJob(ctx: JobContext, run: RunRecord, job: Planned
     let failure: RetryReason | undefined;
     for (;;) {
       attempt += 1;
-      await store.updateJob(run.id, job.name, 'running', `running in ${job.image}${attempt > 1 ? ` (attempt ${attempt})` : ''}`, {
+      const started = await store.updateJob(run.id, job.name, 'running', `running in ${job.image}${attempt > 1 ? ` (attempt ${attempt})` : ''}`, {
         attempt,
         cache: cacheLines,
       });
-      await ctx.reporter.jobChanged(run.id, job.name);
+      // Only this worker writes a running job: its status is the one just written.
+      await ctx.reporter.jobChanged(run.id, job.name, started && { run, job: started });
       for (const line of job.script) await log(`$ ${line}`);
       result = await runOnce(ctx, run, job, { workdir, env, mask }, attempt, signal);
       failure = result.canceled ? undefined : result.timedOut ? 'job_execution_timeout' : result.exitCode !== 0 ? 'script_failure' : undefined;

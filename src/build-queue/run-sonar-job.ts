@@ -38,8 +38,9 @@ export async function runSonarJob(ctx: JobContext, run: RunRecord, job: PlannedS
       throw err;
     }
     const image = job.image ?? config.sonar.scannerImage;
-    await store.updateJob(run.id, job.name, 'running', `scanning with ${image}`);
-    await ctx.reporter.jobChanged(run.id, job.name);
+    const started = await store.updateJob(run.id, job.name, 'running', `scanning with ${image}`);
+    // Only this worker writes a running job: its status is the one just written.
+    await ctx.reporter.jobChanged(run.id, job.name, started && { run, job: started });
     const result = await ctx.executor.runStep(
       {
         id: `${run.id}-sonar`,

@@ -27,6 +27,12 @@ export interface SyncMirrorOptions {
   ref?: string;
   /** Bounds the whole sync, including the wait for the lock. */
   timeoutMs: number;
+  /**
+   * When given: a sha this process found in this mirror less than this long ago is taken as still
+   * there, without a git process or the lock (`recalled` in the result). For callers that can tell
+   * a mirror that went bad meanwhile (the tree cannot be read) and then sync again without it.
+   */
+  recallWithinMs?: number;
 }
 
 export interface SyncMirrorResult {
@@ -35,6 +41,33 @@ export interface SyncMirrorResult {
   cloned: boolean;
   /** false when the sha was already present and the remote was not contacted. */
   fetched: boolean;
+  /** Present when the sha was not looked for: this process had found it there moments ago (`recallWithinMs`). */
+  recalled?: true;
+}
+
+/** Mirror and sha → when this process last found the sha in the mirror (oldest first; at most VERIFIED_MAX). */
+const verified = new Map<string, number>();
+const VERIFIED_MAX = 1000;
+
+function rememberVerified(dir: string, sha: string): void {
+  const key = `${dir}\u0000${sha}`;
+  verified.delete(key);
+  verified.set(key, Date.now());
+  if (verified.size > VERIFIED_MAX) {
+    const oldest = verified.keys().next();
+    if (!oldest.done) verified.delete(oldest.value);
+  }
+}
+
+/** Whether this process found `sha` in the mirror at `dir` less than `withinMs` ago (and the mirror is still there). */
+function recentlyVerified(dir: string, sha: string, withinMs: number): boolean {
+  const at = verified.get(`${dir}\u0000${sha}`);
+  return at !== undefined && Date.now() - at < withinMs && existsSync(dir);
+}
+
+/** Forgets that the sha was found in the mirror: the next sync looks again (after reading the tree failed). */
+export function forgetVerified(dir: string, sha: string): void {
+  verified.delete(`${dir}\u0000${sha}`);
 }
 
 /**
@@ -48,6 +81,8 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
   if (opts.cloneUrl.startsWith('-')) throw new Error('clone URL must not start with "-"');
   const name = mirrorDirName(opts.project);
   const dir = join(opts.root, name);
+  // Each job of a pipeline syncs the same sha: the planner's check (or the first job's) moments ago answers for the rest.
+  if (opts.recallWithinMs !== undefined && recentlyVerified(dir, sha, opts.recallWithinMs)) return { dir, cloned: false, fetched: false, recalled: true };
   const deadline = Date.now() + opts.timeoutMs;
   const left = (): number => Math.max(1, deadline - Date.now());
   // Only the calls that reach the remote get the credentials.
@@ -64,6 +99,7 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
       await cloneMirror(opts.cloneUrl, dir, left(), remoteEnv);
       cloned = true;
     } else if (state === 'has-sha') {
+      rememberVerified(dir, sha);
       return { dir, cloned, fetched };
     } else {
       try {
@@ -84,6 +120,7 @@ export async function syncMirror(opts: SyncMirrorOptions): Promise<SyncMirrorRes
     if (!(await hasCommit(dir, sha, left()))) {
       throw new Error(`commit ${sha} not found in ${redact(opts.cloneUrl)}`);
     }
+    rememberVerified(dir, sha);
     return { dir, cloned, fetched };
   });
 }

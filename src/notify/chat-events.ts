@@ -22,7 +22,7 @@ export interface ChatEvent {
   dedupeKey: string;
 }
 
-const base = (run: RunSummary, publicUrl: string) => ({
+const base = (run: Pick<RunSummary, 'id' | 'request'>, publicUrl: string) => ({
   runId: run.id,
   runUrl: `${publicUrl}/runs/${run.id}`,
   project: run.request.project.path,
@@ -51,7 +51,7 @@ export function eventOfRun(run: RunSummary, publicUrl: string): ChatEvent | unde
  * analysis after the rollout: its reason names the query, value and threshold), else rolled-back when
  * its release was rolled back (the deploy job's reason says so first: "…, rolled back to run <id>:").
  */
-export function eventOfJob(run: RunSummary, job: JobRecord, publicUrl: string): ChatEvent | undefined {
+export function eventOfJob(run: Pick<RunSummary, 'id' | 'request' | 'deployments'>, job: JobRecord, publicUrl: string): ChatEvent | undefined {
   const common = { ...base(run, publicUrl), job: job.name, reason: job.status.reason, at: job.status.at };
   const environment = job.kind === 'deploy' ? job.name.replace(/^deploy:/, '') : undefined;
   if (job.status.phase === 'manual') return { ...common, kind: 'approval-requested', environment, dedupeKey: `approval-requested:${job.name}` };

@@ -25,7 +25,11 @@ export interface StatusPost {
 }
 
 /** Pure: what GitLab should show for one job of a run (one check per job: slipway/<job>). */
-export function statusFor(run: RunSummary, job: Pick<JobRecord, 'name' | 'status' | 'allowedFailure' | 'coverage'>, publicUrl: string): StatusPost | undefined {
+export function statusFor(
+  run: Pick<RunSummary, 'id' | 'request'>,
+  job: Pick<JobRecord, 'name' | 'status' | 'allowedFailure' | 'coverage'>,
+  publicUrl: string,
+): StatusPost | undefined {
   // An allowed failure must not fail the commit (GitLab shows such pipelines as passed with warnings).
   const allowed = job.status.phase === 'failed' && job.allowedFailure === true;
   const state = allowed ? 'success' : STATE_OF[job.status.phase];

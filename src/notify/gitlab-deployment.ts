@@ -15,7 +15,11 @@ const STATE_OF: Partial<Record<JobPhase, DeploymentState>> = { running: 'running
  * queued, skipped) deployed nothing and is not shown. Never throws: GitLab being down must not fail
  * a deploy, so a failure is logged and written to the job's log.
  */
-export async function mirrorDeployment(deps: { gitlab: GitlabClient; store: RunStore; logger: Logger }, run: RunSummary, job: JobRecord): Promise<void> {
+export async function mirrorDeployment(
+  deps: { gitlab: GitlabClient; store: RunStore; logger: Logger },
+  run: Pick<RunSummary, 'id' | 'request'>,
+  job: JobRecord,
+): Promise<void> {
   if (job.kind !== 'deploy') return;
   const wanted = STATE_OF[job.status.phase];
   if (!wanted) return;

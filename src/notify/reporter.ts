@@ -1,6 +1,7 @@
 import type { GitlabClient } from '../gitlab/client.js';
 import type { Logger } from '../logging/logger.js';
-import type { RunStore } from '../runs/run-store.js';
+import type { JobView, RunStore } from '../runs/run-store.js';
+import type { JobRecord, RunSummary } from '../runs/types.js';
 import { eventOfJob, eventOfRun } from './chat-events.js';
 import type { ChatNotifier } from './chat-notifier.js';
 import type { Outbox } from './outbox.js';
@@ -9,9 +10,24 @@ import { mirrorDeployment } from './gitlab-deployment.js';
 import { inline } from './markdown.js';
 import { runSummaryMarkdown } from './run-summary.js';
 
+/**
+ * A job's record as the caller just wrote it (what `RunStore.updateJob` returned), with the run it
+ * belongs to: reported as it is, without reading the run again.
+ */
+export interface WrittenJob {
+  run: Pick<RunSummary, 'id' | 'request'>;
+  job: JobRecord;
+}
+
 export interface Reporter {
-  /** After a job changed phase: the commit status for that job, and the MR note. */
-  jobChanged(runId: string, jobName: string): Promise<void>;
+  /**
+   * After a job changed phase: the commit status for that job (and chat, GitLab's deployment).
+   * With `written`, the status is what the caller wrote; pass it only where no other writer can
+   * change the job between that write and this post (the job's own worker, the scheduler under
+   * its lock), so the last status GitLab gets is still the job's last phase. Without it, the job
+   * is read from Redis first.
+   */
+  jobChanged(runId: string, jobName: string, written?: WrittenJob): Promise<void>;
   /** After the run changed phase: the MR note (and a `slipway/pipeline` status when it failed before any job). */
   runChanged(runId: string): Promise<void>;
   /**
@@ -60,11 +76,16 @@ export function createReporter(deps: {
   };
 
   return {
-    async jobChanged(runId, jobName) {
+    async jobChanged(runId, jobName, written) {
       await guarded('commit status', runId, async () => {
-        const run = await store.summary(runId);
-        const job = run?.jobs.find((j) => j.name === jobName);
-        if (!run || !job) return;
+        // A deploy job's report needs the run's deployments and its GitLab deployment as they are now:
+        // always read. No other kind of job's report looks at the deployments.
+        const view: JobView | null =
+          written && written.job.kind !== 'deploy'
+            ? { run: { id: written.run.id, request: written.run.request, deployments: [] }, job: written.job }
+            : await store.jobView(runId, jobName);
+        if (!view) return;
+        const { run, job } = view;
         // Chat channels hear of the same change (in the background: a slow chat never delays a run).
         const event = chat ? eventOfJob(run, job, publicUrl) : undefined;
         if (event) await chat?.notify(event);

@@ -34,3 +34,22 @@ local lines = {}
 if start < len then lines = redis.call('LRANGE', KEYS[1], start, start + tonumber(ARGV[2]) - 1) end
 return {first, total, lines}
 `;
+
+/**
+ * A job's record rewritten in one round trip, if it is still what the caller computed the new
+ * record from (compare and set): the caller's copy is the one this process last read or wrote, so
+ * a phase change usually needs no read first. When another writer changed the field meanwhile,
+ * nothing is written and the current value comes back for the caller to compute from again.
+ * KEYS: 1 run hash, 2 the approvals-waiting zset.
+ * ARGV: 1 the job's field, 2 the value the new one was computed from, 3 the new value,
+ *       4 '1' when the job leaves the approvals-waiting zset, 5 its member there.
+ * Returns {1} when written, {0, current value} when the field had changed, {-1} when there is no such job.
+ */
+export const REWRITE_JOB_SCRIPT = `
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return {-1} end
+if cur ~= ARGV[2] then return {0, cur} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] == '1' then redis.call('ZREM', KEYS[2], ARGV[5]) end
+return {1}
+`;

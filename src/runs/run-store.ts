@@ -4,12 +4,12 @@ import type { PipelineRequest, ProjectRef } from '../triggers/types.js';
 import { coveringTriggerKeys } from '../triggers/classify.js';
 import type { Masker } from '../logging/mask.js';
 import { ACCEPT_SCRIPT } from './accept-script.js';
-import { LOG_WINDOW_SCRIPT, SET_STATUS_SCRIPT } from './index-scripts.js';
+import { LOG_WINDOW_SCRIPT, REWRITE_JOB_SCRIPT, SET_STATUS_SCRIPT } from './index-scripts.js';
 import { LuaScript } from './lua-script.js';
 import { runKeys, type RunKeys } from './keys.js';
 import { newRunId } from './run-id.js';
 import { readField, readJob, runFromHash } from './record-reader.js';
-import { deploymentsSchema, logLineSchema, type RunCore } from './record-schema.js';
+import { coreSchema, deploymentsSchema, logLineSchema, type RunCore } from './record-schema.js';
 import type {
   DeploymentRecord,
   GitlabDeploymentRecord,
@@ -63,6 +63,18 @@ export interface LogWindow {
 }
 
 const accept = new LuaScript(ACCEPT_SCRIPT);
+const rewriteJobScript = new LuaScript(REWRITE_JOB_SCRIPT);
+
+/** Job fields remembered as last read or written (`seenJobs`): about 1 KB each, oldest dropped first. */
+const SEEN_JOBS_MAX = 2000;
+/** Writers racing on one job field take turns; after this many lost races the change fails, naming the job. */
+const REWRITE_ATTEMPTS = 5;
+
+/** What the reporter needs of a run to report one job: the run's id and request, its deployments, and the job. */
+export interface JobView {
+  run: Pick<RunSummary, 'id' | 'request' | 'deployments'>;
+  job: JobRecord;
+}
 
 export interface AcceptResult {
   runId: string;
@@ -90,6 +102,12 @@ export interface ReplicaWait {
  */
 export class RunStore {
   readonly keys: RunKeys;
+  /**
+   * Each job field as this process last read or wrote it, keyed by run and job: what a change to
+   * the job is computed from (rewriteJob). Only a starting point: the write happens only if Redis
+   * still holds exactly this value.
+   */
+  private readonly seenJobs = new Map<string, string>();
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -186,7 +204,27 @@ export class RunStore {
   }
 
   async get(id: string): Promise<RunRecord | null> {
-    return runFromHash(id, await this.redis.hgetall(this.keys.run(id)), true);
+    const h = await this.redis.hgetall(this.keys.run(id));
+    const run = runFromHash(id, h, true);
+    // Every job field just parsed is the starting point of this process's next change to that job.
+    if (run) for (const j of run.jobs) this.rememberJob(id, j.name, h[`job:${j.name}`]);
+    return run;
+  }
+
+  /**
+   * One job with what reporting it needs of its run (request, deployments), in one small read
+   * (HMGET): not the whole record with its plan. Null when the run or the job does not exist.
+   */
+  async jobView(id: string, name: string): Promise<JobView | null> {
+    const [core, raw, deployments] = await this.redis.hmget(this.keys.run(id), 'core', `job:${name}`, 'deployments');
+    if (core == null || raw == null) return null;
+    const job = readJob(id, name, raw);
+    this.rememberJob(id, name, raw);
+    const { request } = readField(id, 'core', core, coreSchema, 'a valid run core');
+    return {
+      run: { id, request, deployments: deployments == null ? [] : readField(id, 'deployments', deployments, deploymentsSchema, 'a valid deployment list') },
+      job,
+    };
   }
 
   /** The run without its plan, which is then not parsed: for readers that never look at it. */
@@ -274,13 +312,22 @@ export class RunStore {
   }
 
   async setPlan(id: string, plan: Plan, jobs: JobRecord[]): Promise<void> {
-    const fields = jobs.flatMap((j) => [`job:${j.name}`, JSON.stringify(j)]);
-    await this.redis.hset(this.keys.run(id), 'plan', JSON.stringify(plan), 'jobOrder', JSON.stringify(jobs.map((j) => j.name)), ...fields);
+    const fields = jobs.map((j) => ({ name: j.name, raw: JSON.stringify(j) }));
+    await this.redis.hset(
+      this.keys.run(id),
+      'plan',
+      JSON.stringify(plan),
+      'jobOrder',
+      JSON.stringify(jobs.map((j) => j.name)),
+      ...fields.flatMap((f) => [`job:${f.name}`, f.raw]),
+    );
+    for (const f of fields) this.rememberJob(id, f.name, f.raw);
   }
 
   /**
    * Each job is its own hash field, so jobs of one run running in parallel never overwrite each
-   * other; one job is only ever handled by one worker at a time.
+   * other; one job is only ever handled by one worker at a time. One round trip when this process
+   * last read or wrote the job (rewriteJob).
    */
   async updateJob(
     id: string,
@@ -289,22 +336,20 @@ export class RunStore {
     reason: string,
     extra: Partial<Omit<JobRecord, 'name' | 'kind' | 'stage' | 'status'>> = {},
   ): Promise<JobRecord | undefined> {
-    const key = this.keys.run(id);
-    const raw = await this.redis.hget(key, `job:${name}`);
-    if (!raw) return undefined;
-    const j = readJob(id, name, raw);
-    const now = new Date().toISOString();
     const active = phase === 'running' || phase === 'pending' || phase === 'queued' || phase === 'manual';
-    const updated: JobRecord = {
-      ...j,
-      ...extra,
-      status: { phase, reason: this.mask(reason), at: now },
-      startedAt: phase === 'running' ? (j.status.phase === 'running' ? j.startedAt : now) : j.startedAt,
-      finishedAt: active ? undefined : now,
-    };
-    await this.redis.hset(key, `job:${name}`, JSON.stringify(updated));
-    if (j.status.phase === 'manual' && phase !== 'manual') await this.redis.zrem(this.keys.approvalsWaiting, `${id}:${name}`);
-    return updated;
+    const masked = this.mask(reason);
+    return this.rewriteJob(id, name, (j) => {
+      const now = new Date().toISOString();
+      const updated: JobRecord = {
+        ...j,
+        ...extra,
+        status: { phase, reason: masked, at: now },
+        startedAt: phase === 'running' ? (j.status.phase === 'running' ? j.startedAt : now) : j.startedAt,
+        finishedAt: active ? undefined : now,
+      };
+      // A manual job that moves on no longer waits for an approval.
+      return { updated, leavesApprovals: j.status.phase === 'manual' && phase !== 'manual' };
+    });
   }
 
   /**
@@ -312,34 +357,85 @@ export class RunStore {
    * code, times, allowed failure, superseding run, GitLab deployment: a retried deploy is a new one).
    */
   async resetJob(id: string, name: string, reason: string): Promise<JobRecord | undefined> {
-    const key = this.keys.run(id);
-    const raw = await this.redis.hget(key, `job:${name}`);
-    if (!raw) return undefined;
-    const j = readJob(id, name, raw);
-    const fresh: JobRecord = {
-      name: j.name,
-      kind: j.kind,
-      stage: j.stage,
-      status: { phase: 'pending', reason: this.mask(reason), at: new Date().toISOString() },
-      startedAt: undefined,
-      finishedAt: undefined,
-      exitCode: undefined,
-    };
-    await this.redis.hset(key, `job:${name}`, JSON.stringify(fresh));
-    return fresh;
+    const masked = this.mask(reason);
+    return this.rewriteJob(id, name, (j) => ({
+      updated: {
+        name: j.name,
+        kind: j.kind,
+        stage: j.stage,
+        status: { phase: 'pending', reason: masked, at: new Date().toISOString() },
+        startedAt: undefined,
+        finishedAt: undefined,
+        exitCode: undefined,
+      },
+      leavesApprovals: false,
+    }));
   }
 
   /** Only this field of the job changes (its phase, reason and times stay as they are). */
   async setGitlabDeployment(id: string, name: string, d: GitlabDeploymentRecord): Promise<void> {
+    await this.rewriteJob(id, name, (j) => ({ updated: { ...j, gitlabDeployment: d }, leavesApprovals: false }));
+  }
+
+  /**
+   * Read-modify-write of one job field as a compare-and-set script (REWRITE_JOB_SCRIPT): the new
+   * record is computed here from the field as this process last saw it, and written only if Redis
+   * still holds exactly that; otherwise the script answers the current value and the change is
+   * computed again from it. So a phase change is one round trip when nothing else wrote the job
+   * since (the common case: the scheduler and the worker of one process), and two, as a read and a
+   * write always were, when this process has not seen the field yet.
+   */
+  private async rewriteJob(
+    id: string,
+    name: string,
+    change: (j: JobRecord) => { updated: JobRecord; leavesApprovals: boolean },
+  ): Promise<JobRecord | undefined> {
     const key = this.keys.run(id);
-    const raw = await this.redis.hget(key, `job:${name}`);
-    if (!raw) return;
-    await this.redis.hset(key, `job:${name}`, JSON.stringify({ ...readJob(id, name, raw), gitlabDeployment: d }));
+    const field = `job:${name}`;
+    let raw = this.seenJobs.get(seenKey(id, name)) ?? (await this.redis.hget(key, field));
+    if (raw === null) return undefined;
+    for (let attempt = 1; ; attempt += 1) {
+      const { updated, leavesApprovals } = change(readJob(id, name, raw));
+      const text = JSON.stringify(updated);
+      const reply = (await rewriteJobScript.run(
+        this.redis,
+        [key, this.keys.approvalsWaiting],
+        [field, raw, text, leavesApprovals ? '1' : '0', `${id}:${name}`],
+      )) as [number, string?];
+      if (reply[0] === 1) {
+        this.rememberJob(id, name, text);
+        return updated;
+      }
+      if (reply[0] === -1 || reply[1] === undefined) {
+        this.seenJobs.delete(seenKey(id, name));
+        return undefined;
+      }
+      raw = reply[1];
+      this.rememberJob(id, name, raw);
+      if (attempt >= REWRITE_ATTEMPTS) {
+        throw new Error(`job ${name} of run ${id} was changed by another writer during each of ${REWRITE_ATTEMPTS} attempts to update it`);
+      }
+    }
+  }
+
+  /** The job's field as this process last read or wrote it (a map in insertion order: the oldest entry goes first). */
+  private rememberJob(id: string, name: string, raw: string | undefined): void {
+    if (raw === undefined) return;
+    const k = seenKey(id, name);
+    this.seenJobs.delete(k);
+    this.seenJobs.set(k, raw);
+    if (this.seenJobs.size > SEEN_JOBS_MAX) {
+      const oldest = this.seenJobs.keys().next();
+      if (!oldest.done) this.seenJobs.delete(oldest.value);
+    }
   }
 
   async getJob(id: string, name: string): Promise<JobRecord | undefined> {
     const raw = await this.redis.hget(this.keys.run(id), `job:${name}`);
-    return raw ? readJob(id, name, raw) : undefined;
+    if (!raw) return undefined;
+    const job = readJob(id, name, raw);
+    this.rememberJob(id, name, raw);
+    return job;
   }
 
   async setImage(id: string, image: ImageRecord): Promise<void> {
@@ -444,6 +540,11 @@ export class RunStore {
   async staleReceived(olderThanMs: number): Promise<string[]> {
     return this.redis.zrangebyscore(this.keys.received, 0, Date.now() - olderThanMs);
   }
+}
+
+/** Run ids have no NUL (run-id.ts), so the key cannot be one of another run's jobs. */
+function seenKey(id: string, name: string): string {
+  return `${id}\u0000${name}`;
 }
 
 /** What the project's watch hash keeps of the project (as ProjectWatch.webhookSeen writes it). */

@@ -21,9 +21,14 @@ export async function advanceRun(ctx: JobContext, redis: Redis | Cluster, runId:
     const records = new Map(run.jobs.map((j) => [j.name, j]));
     const planned = new Map(plan.jobs.map((j) => [j.name, j]));
     const changed: string[] = [];
+    // What this pass wrote: reported as written (under this lock, which cancel takes too, nothing else changes these jobs).
+    const written = new Map<string, JobRecord>();
     const set = async (name: string, phase: JobRecord['status']['phase'], reason: string) => {
       const updated = await ctx.store.updateJob(runId, name, phase, reason);
-      if (updated) records.set(name, updated);
+      if (updated) {
+        records.set(name, updated);
+        written.set(name, updated);
+      }
       // Queued is still "pending" to GitLab, which the planner already posted.
       if (phase !== 'queued') changed.push(name);
     };
@@ -57,7 +62,10 @@ export async function advanceRun(ctx: JobContext, redis: Redis | Cluster, runId:
         await enqueue(ctx, runId, job);
       }
     }
-    for (const name of changed) await ctx.reporter.jobChanged(runId, name);
+    for (const name of changed) {
+      const job = written.get(name);
+      await ctx.reporter.jobChanged(runId, name, job && { run, job });
+    }
 
     const all = [...records.values()];
     const busy = all.some((j) => j.status.phase === 'queued' || j.status.phase === 'running');

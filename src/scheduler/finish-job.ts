@@ -1,6 +1,6 @@
 import type { JobContext } from '../jobs/context.js';
 import type { PlannedJob } from '../planning/plan.js';
-import type { JobRecord } from '../runs/types.js';
+import type { JobRecord, RunSummary } from '../runs/types.js';
 import { advanceRun } from './advance-run.js';
 
 export type JobOutcome =
@@ -26,12 +26,15 @@ export function failureAllowed(job: Pick<PlannedJob, 'allowFailure'>, exitCode: 
 /**
  * Records a job's end, reports it, and lets the scheduler start what became ready. The one way a
  * job finishes, whatever its kind, so GitLab, the API and the run's verdict always agree.
+ * `request` (the run's, when the caller holds it): the job is reported as just written, without
+ * reading the run again; only the job's own worker may pass it (no one else writes a running job).
  */
 export async function finishJob(
   ctx: JobContext,
   runId: string,
   job: Pick<PlannedJob, 'name' | 'allowFailure'> & { environment?: string },
   outcome: JobOutcome,
+  request?: RunSummary['request'],
 ): Promise<void> {
   const { store, reporter } = ctx;
   let record: JobRecord | undefined;
@@ -49,6 +52,6 @@ export async function finishJob(
     record = await store.updateJob(runId, job.name, 'canceled', outcome.reason, outcome.extra ?? {});
   }
   if (record) observe(ctx, record, job.environment);
-  await reporter.jobChanged(runId, job.name);
+  await reporter.jobChanged(runId, job.name, record && request ? { run: { id: runId, request }, job: record } : undefined);
   await advanceRun(ctx, ctx.redis, runId);
 }

@@ -10,6 +10,10 @@ import { startFakeGitlab } from '../../src/standins/gitlab/gitlab-server.js';
 import { fetchBranchHead } from '../../src/git/mirror-revisions.js';
 import { uniqueId } from '../helpers/services.js';
 import { git } from '../helpers/git-cli.js';
+import { prepareWorkTree } from '../../src/jobs/work-tree.js';
+import type { JobContext } from '../../src/jobs/context.js';
+import type { RunRecord } from '../../src/runs/types.js';
+import { mirrorDirName } from '../../src/git/mirror-path.js';
 
 const base = mkdtempSync(join(tmpdir(), 'slipway-git-'));
 const originDir = join(base, 'origin.git');
@@ -81,6 +85,48 @@ describe('syncMirror (real git)', { timeout: 30_000 }, () => {
     const next = commit('other.txt', 'x');
     const c = await syncMirror({ root, project: p, cloneUrl, sha: next, timeoutMs: 20_000 });
     expect(c.cloned).toBe(true);
+  });
+
+  it('recalls a sha it found in the mirror moments ago (recallWithinMs) without looking again; otherwise looks', async () => {
+    const p = project();
+    const a = await syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000 });
+    // A broken HEAD would make any git process fail: the recall starts none.
+    writeFileSync(join(a.dir, 'HEAD'), 'garbage');
+    expect(await syncMirror({ root, project: p, cloneUrl, sha: second, timeoutMs: 20_000, recallWithinMs: 30_000 })).toEqual({
+      dir: a.dir,
+      cloned: false,
+      fetched: false,
+      recalled: true,
+    });
+    // Another sha, or the same one found longer ago than asked, is looked for (here: the broken mirror is cloned anew).
+    const other = await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000, recallWithinMs: 30_000 });
+    expect(other).toMatchObject({ cloned: true });
+    expect(other.recalled).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000, recallWithinMs: 10 })).recalled).toBeUndefined();
+    // A mirror removed meanwhile is never recalled.
+    rmSync(a.dir, { recursive: true });
+    expect(await syncMirror({ root, project: p, cloneUrl, sha: first, timeoutMs: 20_000, recallWithinMs: 30_000 })).toMatchObject({ cloned: true });
+  });
+
+  it("a job's work tree comes from a mirror recalled moments ago, and from a checked one when that mirror broke meanwhile", async () => {
+    const workspaceDir = join(base, `workspace-${uniqueId()}`);
+    const projectPath = `grp/app-${uniqueId()}`;
+    git(base, 'clone', '-q', '--bare', originDir, join(base, `${projectPath}.git`));
+    const ctx = {
+      config: { workspaceDir, gitBaseUrl: `file://${base}`, gitlab: { token: 'unused-for-file-urls' } },
+      store: { appendLog: async () => undefined },
+    } as unknown as JobContext;
+    const run = { id: 'run-1', request: { event: 'push', ref: 'main', sha: second, project: { id: 1, path: projectPath } } } as unknown as RunRecord;
+    await prepareWorkTree(ctx, run, join(workspaceDir, 'job-a'));
+    expect(readFileSync(join(workspaceDir, 'job-a', 'README.md'), 'utf8')).toBe('two');
+
+    // The next job recalls the sha; the mirror broke in between: it still gets its tree, from a fresh clone.
+    const mirrorDir = join(workspaceDir, 'mirrors', mirrorDirName(projectPath));
+    writeFileSync(join(mirrorDir, 'HEAD'), 'garbage');
+    await prepareWorkTree(ctx, run, join(workspaceDir, 'job-b'));
+    expect(readFileSync(join(workspaceDir, 'job-b', 'README.md'), 'utf8')).toBe('two');
+    expect(readFileSync(join(mirrorDir, 'HEAD'), 'utf8')).not.toBe('garbage');
   });
 
   it('serialises concurrent syncs of one project: both succeed, one clone', async () => {
