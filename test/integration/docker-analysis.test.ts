@@ -216,7 +216,8 @@ describe("blue-green's prePromotionAnalysis on the Docker host, through the real
       polling = false;
       await poller;
     }
-    expect(answers.length).toBeGreaterThan(20);
+    // Polled throughout the merge (tests, image, deploy: a second or more, 50 ms apart), not a count of its length.
+    expect(answers.length).toBeGreaterThan(5);
     expect(answers.filter((a) => a !== 'b2')).toEqual([]);
     const { run } = result;
     expect(run.status.phase).toBe('failed');
