@@ -59,12 +59,18 @@ function maskFragments(line: string, forms: readonly string[]): string {
   if (trimmed.length >= MIN_FRAGMENT && forms.some((f) => f.includes(trimmed))) return body.replace(trimmed, MASK) + line.slice(body.length);
   let out = body;
   for (const f of forms) {
-    for (let k = Math.min(f.length - 1, out.length); k >= MIN_FRAGMENT; k--) {
-      if (out.endsWith(f.slice(0, k))) {
-        out = `${out.slice(0, out.length - k)}${MASK}`;
-        break;
+    // A line ending with a piece of f ends with MIN_FRAGMENT characters that f contains, and one
+    // starting with a piece starts with them: one substring search rules most lines out at once
+    // (this runs on every log line).
+    if (out.length >= MIN_FRAGMENT && f.includes(out.slice(-MIN_FRAGMENT))) {
+      for (let k = Math.min(f.length - 1, out.length); k >= MIN_FRAGMENT; k--) {
+        if (out.endsWith(f.slice(0, k))) {
+          out = `${out.slice(0, out.length - k)}${MASK}`;
+          break;
+        }
       }
     }
+    if (out.length < MIN_FRAGMENT || !f.includes(out.slice(0, MIN_FRAGMENT))) continue;
     for (let k = Math.min(f.length - 1, out.length); k >= MIN_FRAGMENT; k--) {
       if (out.startsWith(f.slice(f.length - k))) {
         out = `${MASK}${out.slice(k)}`;

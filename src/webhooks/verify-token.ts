@@ -2,9 +2,24 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** Constant-time string equality: compares fixed-length digests so neither length nor content leaks. */
 export function safeEqual(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a).digest();
-  const db = createHash('sha256').update(b).digest();
-  return timingSafeEqual(da, db);
+  return timingSafeEqual(digest(a), secretDigest(b));
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+// The second argument is a configured secret: its digest is kept, not made again for every delivery.
+// Bounded, in case a caller ever passes something else there.
+const secretDigests = new Map<string, Buffer>();
+function secretDigest(secret: string): Buffer {
+  let d = secretDigests.get(secret);
+  if (!d) {
+    if (secretDigests.size >= 256) secretDigests.clear();
+    d = digest(secret);
+    secretDigests.set(secret, d);
+  }
+  return d;
 }
 
 export interface TokenSecrets {
