@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord, RunRecord } from '../../src/runs/types.js';
-import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { NginxFrontProxy } from '../../src/frontproxy/nginx.js';
 import { eventually } from '../helpers/eventually.js';
-import { deliver, mergeEvent } from '../helpers/gitlab-delivery.js';
 import { scrapeMetrics, valueOf } from '../helpers/prometheus-text.js';
 import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
-import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
+import { mergePausedCanary, PAUSED_CANARY_JOB, pausedCanaryPipeline } from '../helpers/paused-canary.js';
+import { startHarness, type Harness } from '../helpers/slipway-harness.js';
 import { signIn, type WebSession } from '../helpers/web-session.js';
 
 // The web approvals inbox and `slipway_approvals_waiting` count a canary waiting at a `pause: {}`
@@ -28,45 +27,16 @@ describe('paused canaries in the approvals inbox', { timeout: 240_000 }, () => {
   // Above canary-pause.test.ts's proxy ports (15000–16798), below front-proxy.test.ts's (17000+).
   const proxyPort = 16_800 + 2 * Math.floor(Math.random() * 100);
   const path_ = `team/${service}`;
-  const job = 'deploy:staging';
+  const job = PAUSED_CANARY_JOB;
   let iid = 10;
   let ann: WebSession;
   let dev: WebSession;
 
-  const pipeline = [
-    `build: { image: demo/${service} }`,
-    'deploy:',
-    `  service: ${service}`,
-    '  environments:',
-    '    staging:',
-    `      port: ${port}`,
-    '      health: /healthz',
-    '      timeout: 30s',
-    '      approval: { min_access: maintainer }',
-    `      front_proxy: { port: ${proxyPort} }`,
-    '      strategy: { canary: { steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }] } }',
-    '',
-  ].join('\n');
+  const pipeline = pausedCanaryPipeline(service, port, proxyPort);
 
   const merge = async (): Promise<RunRecord> => {
     iid += 1;
-    const sha = await commitFiles(
-      project.bareDir,
-      'main',
-      {
-        '.slipway.yml': pipeline,
-        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
-        'www/healthz': 'ok\n',
-        'www/index.html': `v${iid}\n`,
-      },
-      `Merge ${iid}`,
-    );
-    h.gitlab.addMergeRequest(projectId, { iid, authorId: 203 });
-    const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: path_, sha, iid }), WEBHOOK_SECRET);
-    expect(res.status).toBe(202);
-    const run = await h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 90_000);
-    expect(run.jobs.find((j) => j.name === job)?.status.phase).toBe('manual');
-    return run;
+    return mergePausedCanary(h, project, { projectId, path: path_, pipeline, iid });
   };
   const inbox = async (who: WebSession) => {
     const res = await fetch(`${h.url}/approvals`, { headers: { cookie: who.cookie } });

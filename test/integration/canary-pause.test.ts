@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { get } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobRecord, RunRecord } from '../../src/runs/types.js';
-import { commitFiles } from '../../src/standins/gitlab/git-repo.js';
 import type { FakeProject } from '../../src/standins/gitlab/gitlab-server.js';
 import { NginxFrontProxy } from '../../src/frontproxy/nginx.js';
 import { eventually } from '../helpers/eventually.js';
-import { deliver, fixture, mergeEvent } from '../helpers/gitlab-delivery.js';
+import { deliver, fixture } from '../helpers/gitlab-delivery.js';
 import { dockerFromEnv, slotPortBase } from '../helpers/services.js';
+import { mergePausedCanary, PAUSED_CANARY_JOB, pausedCanaryPipeline } from '../helpers/paused-canary.js';
 import { startHarness, WEBHOOK_SECRET, type Harness } from '../helpers/slipway-harness.js';
 
 // A canary's `pause: {}` through a running Slipway, on the Docker host behind the real nginx that
@@ -27,47 +27,18 @@ describe('a canary paused for an approval (docker host, real nginx)', { timeout:
   // Below the slot-port band (20000+), apart from front-proxy.test.ts's (17000–19800).
   const proxyPort = 15_000 + 2 * Math.floor(Math.random() * 900);
   const path_ = `team/${service}`;
-  const job = 'deploy:staging';
+  const job = PAUSED_CANARY_JOB;
   let iid = 10;
   const tokens: Record<string, string> = {};
   /** The run the first test promotes: stable when the second one is rejected. */
   let promoted = '';
 
-  const pipeline = [
-    `build: { image: demo/${service} }`,
-    'deploy:',
-    `  service: ${service}`,
-    '  environments:',
-    '    staging:',
-    `      port: ${port}`,
-    '      health: /healthz',
-    '      timeout: 30s',
-    '      approval: { min_access: maintainer }',
-    `      front_proxy: { port: ${proxyPort} }`,
-    '      strategy: { canary: { steps: [{ setWeight: 10 }, { pause: {} }, { setWeight: 50 }] } }',
-    '',
-  ].join('\n');
+  const pipeline = pausedCanaryPipeline(service, port, proxyPort);
 
   /** Merges a commit whose page names it ("v<iid>"); the run ends with its deploy waiting for its approval. */
   const merge = async (): Promise<RunRecord> => {
     iid += 1;
-    const sha = await commitFiles(
-      project.bareDir,
-      'main',
-      {
-        '.slipway.yml': pipeline,
-        Dockerfile: 'FROM slipway/busybox:1\nCOPY www /www\nCMD ["/bin/sh", "-c", "exec httpd -f -p 127.0.0.1:${PORT} -h /www"]\n',
-        'www/healthz': 'ok\n',
-        'www/index.html': `v${iid}\n`,
-      },
-      `Merge ${iid}`,
-    );
-    h.gitlab.addMergeRequest(projectId, { iid, authorId: 203 });
-    const res = await deliver(h.url, 'Merge Request Hook', mergeEvent({ projectId, path: path_, sha, iid }), WEBHOOK_SECRET);
-    expect(res.status).toBe(202);
-    const run = await h.waitForRun(String(res.json['runId']), ['succeeded', 'failed', 'canceled'], 90_000);
-    expect(run.jobs.find((j) => j.name === job)?.status.phase).toBe('manual');
-    return run;
+    return mergePausedCanary(h, project, { projectId, path: path_, pipeline, iid });
   };
 
   const decide = async (runId: string, action: 'approve' | 'reject', who: string, body: object = {}) => {
